@@ -1,0 +1,53 @@
+# Two commands: `make run` (set up, build, index the stdlib, run example queries) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP  := $(VENV)/.deps-installed
+DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "pytest>=8" "hypothesis>=6.100" \
+          "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
+
+.PHONY: run test develop rust-test py-test lint bench bench-kernel eval clean
+
+run: develop
+	$(BIN)/python -m lens demo --out .lens-demo
+
+test: develop rust-test py-test lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(DEPS)
+	touch $(STAMP)
+
+# Release build of the extension, installed into the venv in editable mode.
+develop: $(STAMP)
+	$(BIN)/maturin develop --release --quiet
+
+rust-test:
+	cargo test --lib --quiet
+
+py-test: develop
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	cargo fmt --check
+	$(BIN)/ruff check python tests benches
+	$(BIN)/mypy
+
+# Performance: pytest-benchmark on the stdlib, criterion, and the kernel run beside ripgrep.
+bench: develop
+	$(BIN)/python -m pytest benches -q --benchmark-only
+bench-kernel: develop
+	$(BIN)/python benches/kernel_vs_rg.py
+
+# The shared golden dev set (needs ../shared).
+eval: develop
+	../shared/eval/prepare_dev.sh .lens-eval
+	$(BIN)/python ../shared/eval/evaluate.py --corpus .lens-eval/cpython-lib --nodoc .lens-eval/cpython-lib-nodoc \
+		--queries ../shared/eval/dev/queries.jsonl --json .lens-eval/dev-scores.json
+
+clean:
+	rm -rf $(VENV) target .lens-demo .lens-eval

@@ -1,0 +1,57 @@
+"""The lens exception hierarchy: everything lens raises on purpose derives from `LensError`.
+
+Each error also subclasses the built-in exception that fits, so callers that already catch
+`ValueError` for bad input or `OSError` for disk trouble keep working.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["IndexCorruptError", "IndexError_", "IndexVersionError", "LensError", "QueryError"]
+
+
+class LensError(Exception):
+    """Base class of every error lens raises deliberately."""
+
+
+class QueryError(LensError, ValueError):
+    """The query or pattern cannot be run: empty, over 4 KiB, or an invalid regex.
+
+    `position` is the 0-based offset in the pattern where the problem was found, when known.
+    """
+
+    def __init__(self, message: str, reason: str | None = None, position: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+        self.position = position
+
+
+class IndexError_(LensError, OSError):
+    """Base class of problems with an index on disk."""
+
+
+class IndexCorruptError(IndexError_):
+    """The index is damaged, truncated, or not a lens index at all. Rebuild it."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class IndexVersionError(IndexError_):
+    """The index was written by a newer lens, in a format this version cannot read."""
+
+    def __init__(
+        self, message: str, path: str | Path | None = None, found: int | None = None, supported: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.found = found
+        self.supported = supported
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -1,0 +1,209 @@
+"""`Index`, `Hit` and `SearchResult`: the public face of an index on disk.
+
+An `Index` wraps the native core (`lens._lens.NativeIndex`). Queries go through `lens.pipeline`, which
+decides the path (native or baseline) from the flags and times each stage.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import structlog
+
+from . import _lens
+from .errors import QueryError
+from ._state import GLOBAL_FLAGS
+from .flags import Flags
+from .progress import ProgressBar
+
+__all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
+
+_log = structlog.get_logger("lens.index")
+
+#: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
+#: left out of the walk.
+DEFAULT_INDEX_DIRNAME = ".lens"
+
+Progress = Union[bool, Callable[[int, int], object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One match. Offsets are exact: `byte_start..byte_end` in the file, `line` 1-based, `column`
+    0-based in code points, both of `byte_start`."""
+
+    path: str
+    line: int
+    column: int
+    byte_start: int
+    byte_end: int
+    text: str
+    score: float
+    why: tuple[str, ...]
+    symbol: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column + 1}:{self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """What `Index.search` returns: hits best first, per-stage timings (ms) and whether a budget or
+    limit cut the search short."""
+
+    hits: list[Hit]
+    timings_ms: dict[str, float]
+    truncated: bool
+    mode: str
+    path: str = "native"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Any:
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+
+def _hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
+    return [Hit(*row) for row in rows]
+
+
+def _reporter(progress: Progress, label: str) -> tuple[Callable[[int, int], object] | None, ProgressBar | None]:
+    if progress is True:
+        bar = ProgressBar(label)
+        return bar, bar
+    if callable(progress):
+        return progress, None
+    return None, None
+
+
+class Index:
+    """A code-search index over one source tree."""
+
+    def __init__(self, native: _lens.NativeIndex) -> None:
+        self._native = native
+        self.flags = Flags(parent=GLOBAL_FLAGS)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        root: str | os.PathLike[str],
+        index_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_file_bytes: int = 1 << 20,
+        progress: Progress = False,
+        exclude: Sequence[str] = (),
+    ) -> Index:
+        """Index every text file under `root` (gitignore-aware, hidden files and symlinks skipped,
+        binary files and files over `max_file_bytes` skipped and counted) into `index_dir`
+        (default `root/.lens`). The previous index there stays usable until the new one is complete."""
+        root_path = Path(root)
+        if not root_path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(root_path))
+        if not root_path.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(root_path))
+        if max_file_bytes <= 0:
+            raise ValueError("max_file_bytes must be positive")
+        out = Path(index_dir) if index_dir is not None else root_path / DEFAULT_INDEX_DIRNAME
+        report, bar = _reporter(progress, "indexing")
+        started = time.perf_counter()
+        try:
+            native = _lens.NativeIndex.build(
+                str(root_path), str(out), max_file_bytes, report, [str(g) for g in exclude]
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        idx = cls(native)
+        stats = native.stats()
+        _log.info(
+            "index_built",
+            root=str(root_path),
+            index_dir=str(out),
+            files=stats["files"],
+            bytes=stats["bytes"],
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return idx
+
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike[str]) -> Index:
+        """Open an existing index. Raises `IndexCorruptError` for a damaged or foreign directory,
+        `IndexVersionError` for one written by a newer lens, `FileNotFoundError` if it is missing."""
+        path = Path(index_dir)
+        if not path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return cls(_lens.NativeIndex.open(str(path)))
+
+    # -- queries ------------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int = 10, *, mode: str = "auto", budget_ms: float | None = None
+    ) -> SearchResult:
+        """Ranked search. `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto"."""
+        from .pipeline import run_search
+
+        return run_search(self, query, k, mode=mode, budget_ms=budget_ms)
+
+    def grep(
+        self,
+        pattern: str,
+        *,
+        regex: bool = True,
+        ignore_case: bool = False,
+        word: bool = False,
+        limit: int | None = None,
+    ) -> list[Hit]:
+        """Every matching line (first match on each), in path then offset order, like `rg -n`."""
+        if not isinstance(pattern, str):
+            raise QueryError(f"pattern must be a str, not {type(pattern).__name__}")
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        native = bool(self.flags["stage_a.native"])
+        rows = self._native.grep(pattern, regex, ignore_case, word, limit, native)
+        return _hits(rows)
+
+    # -- maintenance --------------------------------------------------------------------------
+    def refresh(self, *, progress: Progress = False) -> dict[str, int]:
+        """Re-index the files added, changed or removed since the last build or refresh, and swap
+        the result in atomically. Returns counts of added / changed / removed / unchanged files."""
+        report, bar = _reporter(progress, "refreshing")
+        try:
+            counts = self._native.refresh(report)
+        finally:
+            if bar is not None:
+                bar.close()
+        _log.info("index_refreshed", index_dir=str(self.index_dir), **counts)
+        return {k: int(v) for k, v in counts.items()}
+
+    def stats(self) -> dict[str, Any]:
+        """Files, bytes, skipped files (by reason, with examples), index bytes, build seconds,
+        format version, and what searches have done so far."""
+        s = dict(self._native.stats())
+        counters = self._native.counters()
+        native = counters["native_searches"]
+        s["searches"] = counters
+        s["early_termination_rate"] = counters["early_terminated"] / native if native else None
+        return s
+
+    def verify(self) -> None:
+        """Check every checksum of the index; raises `IndexCorruptError` on damage."""
+        self._native.verify()
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self._native.index_dir)
+
+    @property
+    def root(self) -> Path:
+        return Path(self._native.root)
+
+    def __repr__(self) -> str:
+        return f"Index(root={str(self.root)!r}, index_dir={str(self.index_dir)!r})"
+

@@ -1,0 +1,346 @@
+//! Index building: walk the tree, read and filter files in parallel, and turn
+//! each batch of files into one segment.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::format::{build_line_table, write_segment, FileMeta, SegmentData};
+use super::grams;
+use super::postings;
+use crate::error::{Error, Result};
+
+/// A binary file is one with a NUL byte in its first 8 KiB.
+const BINARY_PROBE: usize = 8 << 10;
+/// Content bytes per segment: bounds the memory a build holds at once.
+pub const SEGMENT_BYTES: u64 = 192 << 20;
+
+/// Options a build takes.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub max_file_bytes: u64,
+    /// Gitignore-style globs of paths to leave out, on top of ignore files.
+    pub exclude: Vec<String>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { max_file_bytes: 1 << 20, exclude: Vec::new() }
+    }
+}
+
+/// A file the walk found.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub rel: String,
+    pub abs: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// A file left out of the index, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Walks `root` the way ripgrep does by default (ignore files, hidden files
+/// skipped, symlinks not followed), leaving out `exclude` (the index itself).
+pub fn walk(root: &Path, exclude: &Path, opts: &BuildOptions) -> Result<(Vec<Found>, Vec<Skipped>)> {
+    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::io(root, std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory")));
+    }
+    let exclude = exclude.canonicalize().unwrap_or_else(|_| exclude.to_path_buf());
+    let found = Mutex::new(Vec::new());
+    let skipped = Mutex::new(Vec::new());
+    let skip = |path: String, reason: &str, size: u64, mtime_ns: i64| {
+        skipped.lock().unwrap().push(Skipped { path, reason: reason.into(), size, mtime_ns });
+    };
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    for glob in &opts.exclude {
+        overrides
+            .add(&format!("!{glob}"))
+            .map_err(|e| Error::query(format!("invalid exclude glob {glob:?}: {e}"), None))?;
+    }
+    let overrides = overrides.build().map_err(|e| Error::query(format!("invalid exclude globs: {e}"), None))?;
+    let walker = ignore::WalkBuilder::new(root)
+        .overrides(overrides)
+        .follow_links(false)
+        .threads(2)
+        .filter_entry(move |e| e.path() != exclude && !e.path().starts_with(&exclude))
+        .build_parallel();
+    walker.run(|| {
+        Box::new(|entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    skip(err.to_string(), "unreadable", 0, 0);
+                    return ignore::WalkState::Continue;
+                }
+            };
+            let Some(ft) = entry.file_type() else { return ignore::WalkState::Continue };
+            let rel = match entry.path().strip_prefix(root).ok().and_then(|p| p.to_str()) {
+                Some(r) if !r.is_empty() => r.replace(std::path::MAIN_SEPARATOR, "/"),
+                Some(_) => return ignore::WalkState::Continue,
+                None => {
+                    skip(entry.path().to_string_lossy().into_owned(), "non_utf8_path", 0, 0);
+                    return ignore::WalkState::Continue;
+                }
+            };
+            if ft.is_symlink() {
+                skip(rel, "symlink", 0, 0);
+            } else if ft.is_file() {
+                match entry.metadata() {
+                    Ok(m) if m.len() > opts.max_file_bytes => skip(rel, "too_large", m.len(), mtime_ns(&m)),
+                    Ok(m) => found.lock().unwrap().push(Found {
+                        rel,
+                        abs: entry.path().to_path_buf(),
+                        size: m.len(),
+                        mtime_ns: mtime_ns(&m),
+                    }),
+                    Err(_) => skip(rel, "unreadable", 0, 0),
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = found.into_inner().unwrap();
+    found.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let mut skipped = skipped.into_inner().unwrap();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((found, skipped))
+}
+
+/// The static rank of a file, in (0, 1]: shallow, hand-written, modest files
+/// first; tests, vendored and generated code later. Search visits candidates
+/// in this order, so it is what early termination leans on.
+pub fn prior(rel: &str, size: u64) -> f32 {
+    let lower = rel.to_ascii_lowercase();
+    let depth = lower.matches('/').count() as f32;
+    let mut p = 1.0 / (1.0 + 0.1 * depth);
+    let parts: Vec<&str> = lower.split('/').collect();
+    let (dirs, name) = parts.split_at(parts.len() - 1);
+    let name = name[0];
+    let dir_is = |set: &[&str]| dirs.iter().any(|d| set.contains(d));
+    if dir_is(&["test", "tests", "testing", "__tests__", "spec", "testdata", "fixtures"])
+        || name.starts_with("test_")
+        || name.contains("_test.")
+        || name.contains(".test.")
+        || name.contains("_spec.")
+    {
+        p *= 0.6;
+    }
+    if dir_is(&["vendor", "third_party", "thirdparty", "node_modules", "external", "_vendor"]) {
+        p *= 0.5;
+    }
+    if lower.contains("generated") || name.contains(".min.") || name.contains("_pb2") || name.contains(".pb.") {
+        p *= 0.5;
+    }
+    let kib16 = size as f32 / 16384.0;
+    if kib16 > 1.0 {
+        p /= 1.0 + 0.05 * kib16.log2();
+    }
+    p
+}
+
+/// One file read and ready to go into a segment.
+pub struct Loaded {
+    pub rel: String,
+    pub data: Vec<u8>,
+    pub mtime_ns: i64,
+    pub hash: u64,
+    grams: Vec<u32>,
+}
+
+pub enum ReadOutcome {
+    Loaded(Loaded),
+    Skipped(Skipped),
+}
+
+/// Reads `files` in parallel, dropping binary and unreadable ones.
+pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
+    files
+        .par_iter()
+        .map_init(grams::scratch, |seen, f| match fs::read(&f.abs) {
+            Err(_) => ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: "unreadable".into(), size: f.size, mtime_ns: f.mtime_ns }),
+            Ok(data) if memchr::memchr(0, &data[..data.len().min(BINARY_PROBE)]).is_some() => {
+                ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: "binary".into(), size: f.size, mtime_ns: f.mtime_ns })
+            }
+            Ok(data) => {
+                let mut g = Vec::new();
+                grams::distinct_grams(&data, seen, &mut g);
+                g.shrink_to_fit();
+                ReadOutcome::Loaded(Loaded { rel: f.rel.clone(), hash: xxh3_64(&data), mtime_ns: f.mtime_ns, data, grams: g })
+            }
+        })
+        .collect()
+}
+
+/// Turns loaded files into a segment: ids in static rank order, then the
+/// gram postings inverted by counting sort.
+pub fn assemble(mut files: Vec<Loaded>) -> SegmentData {
+    files.sort_by(|a, b| {
+        let (pa, pb) = (prior(&a.rel, a.data.len() as u64), prior(&b.rel, b.data.len() as u64));
+        pb.total_cmp(&pa).then_with(|| a.rel.cmp(&b.rel))
+    });
+    let nfiles = files.len() as u32;
+    let mut seg = SegmentData {
+        files: Vec::with_capacity(files.len()),
+        paths: Vec::new(),
+        lines: Vec::new(),
+        dict: Vec::new(),
+        postings: Vec::new(),
+        content: Vec::with_capacity(files.iter().map(|f| f.data.len()).sum()),
+    };
+    let mut counts = vec![0u32; 1 << 24];
+    for f in &files {
+        for &g in &f.grams {
+            counts[g as usize] += 1;
+        }
+    }
+    let mut starts = vec![0u32; 1 << 24];
+    let mut total = 0u32;
+    for (s, &c) in starts.iter_mut().zip(&counts) {
+        *s = total;
+        total += c;
+    }
+    let mut flat = vec![0u32; total as usize];
+    for (id, f) in files.iter_mut().enumerate() {
+        for &g in &f.grams {
+            flat[starts[g as usize] as usize] = id as u32;
+            starts[g as usize] += 1;
+        }
+        f.grams = Vec::new();
+        let lines_off = seg.lines.len() as u32;
+        let lines_len = build_line_table(&f.data, &mut seg.lines);
+        seg.files.push(FileMeta {
+            content_off: seg.content.len() as u64,
+            content_len: f.data.len() as u64,
+            path_off: seg.paths.len() as u32,
+            path_len: f.rel.len() as u32,
+            mtime_ns: f.mtime_ns,
+            hash: f.hash,
+            lines_off,
+            lines_len,
+            prior: prior(&f.rel, f.data.len() as u64),
+        });
+        seg.paths.extend_from_slice(f.rel.as_bytes());
+        seg.content.extend_from_slice(&f.data);
+        f.data = Vec::new();
+    }
+    drop(starts);
+    let mut at = 0usize;
+    for (g, &c) in counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let ids = &flat[at..at + c as usize];
+        at += c as usize;
+        let off = seg.postings.len() as u64;
+        let kind = postings::encode(ids, nfiles, &mut seg.postings);
+        seg.dict.push((g as u32, kind, c, off));
+    }
+    seg
+}
+
+/// Splits `files` into runs of at most `SEGMENT_BYTES` content bytes.
+pub fn batches(files: &[Found]) -> Vec<&[Found]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0usize, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        if i > start && bytes + f.size > SEGMENT_BYTES {
+            out.push(&files[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += f.size;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+
+/// Reads `files` and writes them as segments into `dir`, named by `name`.
+/// Returns the segment names written and the files skipped while reading.
+pub fn write_segments(
+    dir: &Path,
+    files: &[Found],
+    mut name: impl FnMut() -> String,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Vec<String>, Vec<Skipped>)> {
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let mut done = 0u64;
+    let mut names = Vec::new();
+    let mut skipped = Vec::new();
+    progress(0, total);
+    for batch in batches(files) {
+        let mut loaded = Vec::with_capacity(batch.len());
+        // Read in slices so the caller sees progress during a long batch.
+        for chunk in batch.chunks(2048) {
+            for outcome in read_files(chunk) {
+                match outcome {
+                    ReadOutcome::Loaded(l) => loaded.push(l),
+                    ReadOutcome::Skipped(s) => skipped.push(s),
+                }
+            }
+            done += chunk.iter().map(|f| f.size).sum::<u64>();
+            progress(done, total);
+        }
+        if loaded.is_empty() {
+            continue;
+        }
+        let seg = assemble(loaded);
+        let n = name();
+        write_segment(&dir.join(&n), &seg)?;
+        names.push(n);
+    }
+    Ok((names, skipped))
+}
+
+/// Counts of skipped files by reason.
+pub fn skipped_counts(skipped: &[Skipped]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for s in skipped {
+        *m.entry(s.reason.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prior_demotes_tests_vendor_and_depth() {
+        assert!(prior("a.py", 100) > prior("x/y/a.py", 100));
+        assert!(prior("src/a.py", 100) > prior("tests/a.py", 100));
+        assert!(prior("src/a.py", 100) > prior("vendor/a.py", 100));
+        assert!(prior("src/a.py", 100) > prior("src/a.py", 10 << 20));
+    }
+
+    #[test]
+    fn batches_respect_the_size_cap() {
+        let f = |n: u64| Found { rel: String::new(), abs: PathBuf::new(), size: n, mtime_ns: 0 };
+        let files = vec![f(SEGMENT_BYTES), f(1), f(SEGMENT_BYTES - 1), f(5)];
+        let b = batches(&files);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![1, 2, 1]);
+    }
+}

@@ -1,0 +1,395 @@
+//! The on-disk segment: one immutable file holding a batch of source files,
+//! their contents, line tables and n-gram postings, opened with mmap.
+//!
+//! ```text
+//! header   magic "LENSSEG\0", format version, section table (offset, length,
+//!          xxh3-64 of each section), xxh3-64 of the header itself
+//! FILES    64-byte records: content range, path range, mtime, content hash,
+//!          line-table range, static rank prior
+//! PATHS    root-relative posix paths, UTF-8, back to back
+//! LINES    per file, the byte offset (u32) of every LINE_STRIDE-th line start
+//! DICT     16-byte entries sorted by gram: gram | kind << 24, count, offset
+//! POSTINGS the lists DICT points into (see `postings`)
+//! CONTENT  the files' bytes, back to back
+//! ```
+//!
+//! Segments are written to a temporary name, synced, then renamed: a reader
+//! sees a whole segment or none. Opening checks the header, every section's
+//! bounds, the checksums of the small sections and every record's ranges, so
+//! a damaged file is an `Error::Corrupt`, never a panic; `verify` also checks
+//! the large sections' checksums.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+use crate::error::{Error, Result};
+
+pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
+/// Bump on any change to the layout; readers reject newer versions by name.
+pub const FORMAT_VERSION: u32 = 1;
+/// One line-table entry per this many lines: a line lookup is a binary search
+/// plus a newline count over at most this many lines.
+pub const LINE_STRIDE: u32 = 64;
+
+const NSECTIONS: usize = 6;
+const S_FILES: usize = 0;
+const S_PATHS: usize = 1;
+const S_LINES: usize = 2;
+const S_DICT: usize = 3;
+const S_POSTINGS: usize = 4;
+const S_CONTENT: usize = 5;
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + NSECTIONS * 24 + 8;
+const RECORD_LEN: usize = 64;
+const DICT_ENTRY_LEN: usize = 16;
+
+/// What a segment knows about one of its files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileMeta {
+    pub content_off: u64,
+    pub content_len: u64,
+    pub path_off: u32,
+    pub path_len: u32,
+    pub mtime_ns: i64,
+    pub hash: u64,
+    pub lines_off: u32,
+    pub lines_len: u32,
+    pub prior: f32,
+}
+
+/// The in-memory form of a segment, before it is written.
+pub struct SegmentData {
+    pub files: Vec<FileMeta>,
+    pub paths: Vec<u8>,
+    pub lines: Vec<u32>,
+    /// (gram, kind, count, offset into `postings`), sorted by gram.
+    pub dict: Vec<(u32, u8, u32, u64)>,
+    pub postings: Vec<u8>,
+    pub content: Vec<u8>,
+}
+
+fn encode_record(m: &FileMeta, out: &mut Vec<u8>) {
+    out.extend_from_slice(&m.content_off.to_le_bytes());
+    out.extend_from_slice(&m.content_len.to_le_bytes());
+    out.extend_from_slice(&m.path_off.to_le_bytes());
+    out.extend_from_slice(&m.path_len.to_le_bytes());
+    out.extend_from_slice(&m.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&m.hash.to_le_bytes());
+    out.extend_from_slice(&m.lines_off.to_le_bytes());
+    out.extend_from_slice(&m.lines_len.to_le_bytes());
+    out.extend_from_slice(&m.prior.to_le_bytes());
+    out.extend_from_slice(&[0u8; 12]);
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn decode_record(b: &[u8]) -> FileMeta {
+    FileMeta {
+        content_off: u64_at(b, 0),
+        content_len: u64_at(b, 8),
+        path_off: u32_at(b, 16),
+        path_len: u32_at(b, 20),
+        mtime_ns: u64_at(b, 24) as i64,
+        hash: u64_at(b, 32),
+        lines_off: u32_at(b, 40),
+        lines_len: u32_at(b, 44),
+        prior: f32::from_le_bytes(b[48..52].try_into().unwrap()),
+    }
+}
+
+/// Writes `data` as segment file `path`, atomically (temporary name, fsync,
+/// rename). Returns the number of bytes written.
+pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
+    let tmp = path.with_extension("tmp");
+    let io = |e| Error::io(&tmp, e);
+    let file = File::create(&tmp).map_err(io)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
+
+    let mut records = Vec::with_capacity(data.files.len() * RECORD_LEN);
+    for m in &data.files {
+        encode_record(m, &mut records);
+    }
+    let lines: Vec<u8> = data.lines.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut dict = Vec::with_capacity(data.dict.len() * DICT_ENTRY_LEN);
+    for &(gram, kind, count, off) in &data.dict {
+        dict.extend_from_slice(&(gram | (u32::from(kind) << 24)).to_le_bytes());
+        dict.extend_from_slice(&count.to_le_bytes());
+        dict.extend_from_slice(&off.to_le_bytes());
+    }
+    let sections: [&[u8]; NSECTIONS] = [&records, &data.paths, &lines, &dict, &data.postings, &data.content];
+    let mut table = [(0u64, 0u64, 0u64); NSECTIONS];
+    let mut off = HEADER_LEN as u64;
+    for (i, s) in sections.iter().enumerate() {
+        w.write_all(s).map_err(io)?;
+        table[i] = (off, s.len() as u64, xxh3_64(s));
+        off += s.len() as u64;
+    }
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(NSECTIONS as u32).to_le_bytes());
+    header.extend_from_slice(&(data.files.len() as u32).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    for (o, l, c) in table {
+        header.extend_from_slice(&o.to_le_bytes());
+        header.extend_from_slice(&l.to_le_bytes());
+        header.extend_from_slice(&c.to_le_bytes());
+    }
+    let sum = xxh3_64(&header);
+    header.extend_from_slice(&sum.to_le_bytes());
+    w.seek(SeekFrom::Start(0)).map_err(io)?;
+    w.write_all(&header).map_err(io)?;
+    let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(off)
+}
+
+/// A segment file opened for reading.
+pub struct Segment {
+    pub name: String,
+    path: PathBuf,
+    mmap: Mmap,
+    nfiles: u32,
+    table: [(usize, usize, u64); NSECTIONS],
+}
+
+impl Segment {
+    pub fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: segment files are immutable once renamed into place; lens
+        // never writes to them again, and replaced ones are only unlinked.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let bad = |reason: String| Error::corrupt(path, reason);
+        if mmap.len() < HEADER_LEN || &mmap[..8] != MAGIC {
+            return Err(bad("not a lens segment (bad magic or too short)".into()));
+        }
+        let version = u32_at(&mmap, 8);
+        if version > FORMAT_VERSION {
+            return Err(Error::Version { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+        }
+        if version != FORMAT_VERSION {
+            return Err(bad(format!("unsupported old format version {version}")));
+        }
+        let stored = u64_at(&mmap, HEADER_LEN - 8);
+        if xxh3_64(&mmap[..HEADER_LEN - 8]) != stored {
+            return Err(bad("header checksum mismatch".into()));
+        }
+        if u32_at(&mmap, 12) as usize != NSECTIONS {
+            return Err(bad("unexpected section count".into()));
+        }
+        let nfiles = u32_at(&mmap, 16);
+        let mut table = [(0usize, 0usize, 0u64); NSECTIONS];
+        for (i, entry) in table.iter_mut().enumerate() {
+            let at = 24 + i * 24;
+            let (o, l, c) = (u64_at(&mmap, at), u64_at(&mmap, at + 8), u64_at(&mmap, at + 16));
+            if o.checked_add(l).is_none_or(|end| end > mmap.len() as u64) {
+                return Err(bad(format!("section {i} runs past the end of the file (truncated?)")));
+            }
+            *entry = (o as usize, l as usize, c);
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, table };
+        for s in [S_FILES, S_PATHS, S_LINES, S_DICT] {
+            seg.check_section(s)?;
+        }
+        seg.check_records()?;
+        Ok(seg)
+    }
+
+    fn section(&self, i: usize) -> &[u8] {
+        let (o, l, _) = self.table[i];
+        &self.mmap[o..o + l]
+    }
+
+    fn check_section(&self, i: usize) -> Result<()> {
+        if xxh3_64(self.section(i)) != self.table[i].2 {
+            return Err(Error::corrupt(&self.path, format!("section {i} checksum mismatch")));
+        }
+        Ok(())
+    }
+
+    fn check_records(&self) -> Result<()> {
+        let bad = |reason: String| Error::corrupt(&self.path, reason);
+        if self.section(S_FILES).len() != self.nfiles as usize * RECORD_LEN {
+            return Err(bad("file table size does not match the file count".into()));
+        }
+        let (paths, lines, content) =
+            (self.section(S_PATHS).len() as u64, self.section(S_LINES).len() as u64 / 4, self.section(S_CONTENT).len() as u64);
+        for id in 0..self.nfiles {
+            let m = self.file(id);
+            let ok = m.content_off.checked_add(m.content_len).is_some_and(|e| e <= content)
+                && u64::from(m.path_off) + u64::from(m.path_len) <= paths
+                && u64::from(m.lines_off) + u64::from(m.lines_len) <= lines
+                && m.lines_len >= 1
+                && std::str::from_utf8(self.path_bytes(&m)).is_ok();
+            if !ok {
+                return Err(bad(format!("file record {id} points outside its sections")));
+            }
+        }
+        let dict = self.section(S_DICT);
+        if dict.len() % DICT_ENTRY_LEN != 0 {
+            return Err(bad("gram dictionary has a partial entry".into()));
+        }
+        let postings = self.section(S_POSTINGS).len() as u64;
+        let mut prev: Option<(u32, u64)> = None;
+        for e in dict.chunks_exact(DICT_ENTRY_LEN) {
+            let (gram, off) = (u32_at(e, 0) & 0xff_ffff, u64_at(e, 8));
+            if off > postings || prev.is_some_and(|(g, o)| g >= gram || o > off) {
+                return Err(bad("gram dictionary is out of order or out of range".into()));
+            }
+            prev = Some((gram, off));
+        }
+        Ok(())
+    }
+
+    /// Checks the checksums of every section, the large ones included.
+    pub fn verify(&self) -> Result<()> {
+        (0..NSECTIONS).try_for_each(|s| self.check_section(s))
+    }
+
+    pub fn nfiles(&self) -> u32 {
+        self.nfiles
+    }
+
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.mmap.len() as u64
+    }
+
+    pub fn file(&self, id: u32) -> FileMeta {
+        let at = id as usize * RECORD_LEN;
+        decode_record(&self.section(S_FILES)[at..at + RECORD_LEN])
+    }
+
+    fn path_bytes(&self, m: &FileMeta) -> &[u8] {
+        &self.section(S_PATHS)[m.path_off as usize..(m.path_off + m.path_len) as usize]
+    }
+
+    pub fn path(&self, id: u32) -> &str {
+        // Validated as UTF-8 when the segment was opened.
+        std::str::from_utf8(self.path_bytes(&self.file(id))).unwrap_or("")
+    }
+
+    pub fn content(&self, id: u32) -> &[u8] {
+        let m = self.file(id);
+        &self.section(S_CONTENT)[m.content_off as usize..(m.content_off + m.content_len) as usize]
+    }
+
+    /// The line table of file `id`: offsets of lines 1, 1 + STRIDE, ...
+    pub fn line_table(&self, id: u32) -> LineTable<'_> {
+        let m = self.file(id);
+        let s = m.lines_off as usize * 4;
+        LineTable { bytes: &self.section(S_LINES)[s..s + m.lines_len as usize * 4] }
+    }
+
+    /// The stored posting list of `gram`, if any file holds it.
+    pub fn postings(&self, gram: u32) -> Option<(u8, &[u8])> {
+        let dict = self.section(S_DICT);
+        let n = dict.len() / DICT_ENTRY_LEN;
+        let key = |i: usize| u32_at(dict, i * DICT_ENTRY_LEN) & 0xff_ffff;
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if key(mid) < gram {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == n || key(lo) != gram {
+            return None;
+        }
+        let at = lo * DICT_ENTRY_LEN;
+        let kind = (u32_at(dict, at) >> 24) as u8;
+        let postings = self.section(S_POSTINGS);
+        let start = u64_at(dict, at + 8) as usize;
+        let end = if lo + 1 < n { u64_at(dict, at + DICT_ENTRY_LEN + 8) as usize } else { postings.len() };
+        Some((kind, &postings[start..end.max(start)]))
+    }
+
+    /// Number of distinct grams stored.
+    pub fn ngrams(&self) -> usize {
+        self.section(S_DICT).len() / DICT_ENTRY_LEN
+    }
+}
+
+/// Sparse line-start table of one file.
+#[derive(Clone, Copy)]
+pub struct LineTable<'a> {
+    bytes: &'a [u8],
+}
+
+impl LineTable<'_> {
+    fn get(&self, i: usize) -> u32 {
+        u32_at(self.bytes, i * 4)
+    }
+
+    /// The 1-based line number of byte `offset` of `content`.
+    pub fn line_of(&self, content: &[u8], offset: usize) -> u32 {
+        let n = self.bytes.len() / 4;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid) as usize <= offset {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let from = (self.get(lo) as usize).min(offset).min(content.len());
+        let to = offset.min(content.len());
+        lo as u32 * LINE_STRIDE + 1 + memchr::memchr_iter(b'\n', &content[from..to]).count() as u32
+    }
+}
+
+/// Builds the sparse line table for `content`, appending to `out`; returns
+/// how many entries it wrote.
+pub fn build_line_table(content: &[u8], out: &mut Vec<u32>) -> u32 {
+    let before = out.len();
+    out.push(0);
+    let mut line = 0u32;
+    for nl in memchr::memchr_iter(b'\n', content) {
+        line += 1;
+        if line % LINE_STRIDE == 0 {
+            out.push(nl as u32 + 1);
+        }
+    }
+    (out.len() - before) as u32
+}
+
+/// Streaming xxh3 for callers that hash in pieces.
+pub fn hasher() -> Xxh3 {
+    Xxh3::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_table_agrees_with_counting() {
+        let mut text = Vec::new();
+        for i in 0..500 {
+            text.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        let mut table = Vec::new();
+        build_line_table(&text, &mut table);
+        let bytes: Vec<u8> = table.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let lt = LineTable { bytes: &bytes };
+        for off in (0..text.len()).step_by(7) {
+            let expect = text[..off].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            assert_eq!(lt.line_of(&text, off), expect, "offset {off}");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Planning: from a pattern's HIR to the n-gram lookups that must succeed in
+//! any file it matches, in the manner of Google Code Search and Zoekt.
+//!
+//! Each node yields either the exact, finite set of (folded) strings it can
+//! match, or only a necessary condition. Concatenations multiply exact sets
+//! while they stay small; alternations union them. A set of strings becomes
+//! an OR over its members of the AND of each member's trigrams; a member
+//! shorter than three bytes cannot narrow, so it makes the whole OR `All`.
+
+use std::collections::BTreeSet;
+
+use regex_syntax::hir::{self, Class, Hir, HirKind};
+
+use crate::index::grams::{fold, for_each_gram};
+use crate::index::postings::{decode_into, FileSet};
+use crate::index::format::Segment;
+
+const MAX_EXACT: usize = 64;
+const MAX_CLASS: usize = 8;
+
+/// A boolean query over n-grams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GramQuery {
+    /// Every file may match.
+    All,
+    /// No file can match.
+    Nothing,
+    /// Files holding every one of these grams.
+    Grams(Vec<u32>),
+    And(Vec<GramQuery>),
+    Or(Vec<GramQuery>),
+}
+
+impl GramQuery {
+    fn and(parts: Vec<GramQuery>) -> GramQuery {
+        let mut out = Vec::new();
+        for p in parts {
+            match p {
+                GramQuery::All => {}
+                GramQuery::Nothing => return GramQuery::Nothing,
+                GramQuery::And(inner) => out.extend(inner),
+                other => out.push(other),
+            }
+        }
+        match out.len() {
+            0 => GramQuery::All,
+            1 => out.pop().unwrap(),
+            _ => GramQuery::And(out),
+        }
+    }
+
+    fn or(parts: Vec<GramQuery>) -> GramQuery {
+        let mut out = Vec::new();
+        for p in parts {
+            match p {
+                GramQuery::All => return GramQuery::All,
+                GramQuery::Nothing => {}
+                GramQuery::Or(inner) => out.extend(inner),
+                other => out.push(other),
+            }
+        }
+        match out.len() {
+            0 => GramQuery::Nothing,
+            1 => out.pop().unwrap(),
+            _ => GramQuery::Or(out),
+        }
+    }
+
+    /// The query for "the text holds `s`" (ASCII case folded).
+    pub fn for_string(s: &[u8]) -> GramQuery {
+        if s.len() < 3 {
+            return GramQuery::All;
+        }
+        let mut grams = Vec::new();
+        for_each_gram(s, |g| grams.push(g));
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.is_empty() {
+            GramQuery::All
+        } else {
+            GramQuery::Grams(grams)
+        }
+    }
+
+    /// The files of `seg` this query admits; `None` means all of them.
+    pub fn eval(&self, seg: &Segment) -> Option<FileSet> {
+        let n = seg.nfiles();
+        match self {
+            GramQuery::All => None,
+            GramQuery::Nothing => Some(FileSet::empty(n)),
+            GramQuery::Grams(grams) => {
+                let mut lists = Vec::with_capacity(grams.len());
+                for &g in grams {
+                    match seg.postings(g) {
+                        Some(l) => lists.push(l),
+                        None => return Some(FileSet::empty(n)),
+                    }
+                }
+                // Shortest lists first: the running set only shrinks.
+                lists.sort_by_key(|(_, b)| b.len());
+                let mut acc: Option<FileSet> = None;
+                for (kind, bytes) in lists {
+                    let mut s = FileSet::empty(n);
+                    decode_into(kind, bytes, &mut s);
+                    match &mut acc {
+                        None => acc = Some(s),
+                        Some(a) => a.and_with(&s),
+                    }
+                    if acc.as_ref().is_some_and(|a| a.is_empty()) {
+                        break;
+                    }
+                }
+                acc
+            }
+            GramQuery::And(parts) => {
+                let mut acc: Option<FileSet> = None;
+                for p in parts {
+                    if let Some(s) = p.eval(seg) {
+                        match &mut acc {
+                            None => acc = Some(s),
+                            Some(a) => a.and_with(&s),
+                        }
+                    }
+                }
+                acc
+            }
+            GramQuery::Or(parts) => {
+                let mut acc = FileSet::empty(n);
+                for p in parts {
+                    acc.or_with(&p.eval(seg)?);
+                }
+                Some(acc)
+            }
+        }
+    }
+}
+
+struct Info {
+    exact: Option<BTreeSet<Vec<u8>>>,
+    query: GramQuery,
+}
+
+impl Info {
+    fn exact(set: BTreeSet<Vec<u8>>) -> Info {
+        Info { exact: Some(set), query: GramQuery::All }
+    }
+
+    fn inexact(query: GramQuery) -> Info {
+        Info { exact: None, query }
+    }
+
+    fn into_query(self) -> GramQuery {
+        match self.exact {
+            Some(set) => GramQuery::or(set.iter().map(|s| GramQuery::for_string(s)).collect()),
+            None => self.query,
+        }
+    }
+}
+
+fn folded(b: &[u8]) -> Vec<u8> {
+    b.iter().map(|&c| fold(c)).collect()
+}
+
+fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
+    let mut out = BTreeSet::new();
+    match class {
+        Class::Unicode(c) => {
+            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
+            if size > MAX_CLASS {
+                return None;
+            }
+            for r in c.ranges() {
+                for ch in r.start()..=r.end() {
+                    let mut buf = [0u8; 4];
+                    out.insert(folded(ch.encode_utf8(&mut buf).as_bytes()));
+                }
+            }
+        }
+        Class::Bytes(c) => {
+            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
+            if size > MAX_CLASS {
+                return None;
+            }
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    out.insert(vec![fold(b)]);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn analyze(h: &Hir) -> Info {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info::exact(BTreeSet::from([Vec::new()])),
+        HirKind::Literal(hir::Literal(b)) => Info::exact(BTreeSet::from([folded(b)])),
+        HirKind::Class(c) => match class_strings(c) {
+            Some(set) if set.is_empty() => Info::inexact(GramQuery::Nothing),
+            Some(set) => Info::exact(set),
+            None => Info::inexact(GramQuery::All),
+        },
+        HirKind::Capture(c) => analyze(&c.sub),
+        HirKind::Repetition(r) => {
+            if r.min == 0 {
+                Info::inexact(GramQuery::All)
+            } else if r.min == 1 && r.max == Some(1) {
+                analyze(&r.sub)
+            } else {
+                Info::inexact(analyze(&r.sub).into_query())
+            }
+        }
+        HirKind::Concat(subs) => {
+            let mut required = Vec::new();
+            let mut cur: Option<BTreeSet<Vec<u8>>> = Some(BTreeSet::from([Vec::new()]));
+            let mut exact_throughout = true;
+            for sub in subs {
+                let info = analyze(sub);
+                match (cur.take(), info.exact) {
+                    (Some(a), Some(b)) if a.len() * b.len() <= MAX_EXACT => {
+                        cur = Some(a.iter().flat_map(|x| b.iter().map(move |y| [x.as_slice(), y].concat())).collect());
+                    }
+                    (Some(a), Some(b)) => {
+                        exact_throughout = false;
+                        required.push(Info::exact(a).into_query());
+                        cur = Some(b);
+                    }
+                    (a, None) => {
+                        exact_throughout = false;
+                        if let Some(a) = a {
+                            required.push(Info::exact(a).into_query());
+                        }
+                        required.push(info.query);
+                        cur = Some(BTreeSet::from([Vec::new()]));
+                    }
+                    (None, Some(b)) => cur = Some(b),
+                }
+            }
+            if exact_throughout {
+                return Info::exact(cur.unwrap_or_default());
+            }
+            if let Some(a) = cur {
+                required.push(Info::exact(a).into_query());
+            }
+            Info::inexact(GramQuery::and(required))
+        }
+        HirKind::Alternation(subs) => {
+            let infos: Vec<Info> = subs.iter().map(analyze).collect();
+            if infos.iter().all(|i| i.exact.is_some()) {
+                let union: BTreeSet<Vec<u8>> = infos.iter().flat_map(|i| i.exact.clone().unwrap()).collect();
+                if union.len() <= MAX_EXACT {
+                    return Info::exact(union);
+                }
+            }
+            Info::inexact(GramQuery::or(infos.into_iter().map(Info::into_query).collect()))
+        }
+    }
+}
+
+/// The n-gram query every file matching `hir` satisfies.
+pub fn plan(hir: &Hir) -> GramQuery {
+    analyze(hir).into_query()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::grams::pack;
+
+    fn plan_of(re: &str, ci: bool) -> GramQuery {
+        plan(&crate::query::parser(ci).parse(re).unwrap())
+    }
+
+    #[test]
+    fn literals_become_their_grams() {
+        let q = plan_of("abcd", false);
+        let mut want = vec![pack(b'a', b'b', b'c'), pack(b'b', b'c', b'd')];
+        want.sort();
+        assert_eq!(q, GramQuery::Grams(want));
+    }
+
+    #[test]
+    fn short_or_unbounded_patterns_scan_everything() {
+        assert_eq!(plan_of(r"\wAh", false), GramQuery::All);
+        assert_eq!(plan_of("a*", false), GramQuery::All);
+        assert_eq!(plan_of("ab|cde", false), GramQuery::All);
+    }
+
+    #[test]
+    fn classes_and_alternations_narrow() {
+        assert!(matches!(plan_of("[A-Z]+_RESUME", false), GramQuery::Grams(_)));
+        assert!(matches!(plan_of("ERR_SYS|PME_TURN_OFF|LINK_REQ_RST", false), GramQuery::Or(v) if v.len() == 3));
+        // Unicode folding adds the Kelvin sign and long s as separate strings.
+        assert!(matches!(plan_of("(?i)kiss", true), GramQuery::Or(_)));
+        assert!(matches!(plan_of("(?i)PM_RESUME", true), GramQuery::Or(_)));
+    }
+}

@@ -1,0 +1,136 @@
+//! The reference scanner: the baseline path and the oracle. No index, no
+//! SIMD, no early termination: every live file, line by line, with the
+//! standard library's slice methods and the `regex` crate. Property tests
+//! require the fast path to return exactly what this returns.
+
+use std::collections::HashSet;
+
+use crate::index::grams::for_each_gram;
+use crate::index::{FileRef, Snapshot};
+use crate::query::{GramQuery, Pattern, PatternKind};
+use crate::scan::rank::{eligible, score_file, LineAcc, Scorer, TopK};
+use crate::scan::{column, RawHit};
+
+/// The lines of `content`: split on `\n`, with no phantom empty line after a
+/// final newline.
+pub fn lines(content: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut start = 0usize;
+    std::iter::from_fn(move || {
+        if start >= content.len() {
+            return None;
+        }
+        let end = content[start..].iter().position(|&b| b == b'\n').map_or(content.len(), |i| start + i);
+        let line = (start, &content[start..end]);
+        start = end + 1;
+        Some(line)
+    })
+}
+
+fn naive_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Greps every live file (in path order), line by line.
+pub fn grep(snap: &Snapshot, p: &Pattern, limit: usize) -> Vec<RawHit> {
+    let re = regex::bytes::RegexBuilder::new(&p.source)
+        .case_insensitive(p.options.ignore_case)
+        .multi_line(true)
+        .unicode(true)
+        .build()
+        .expect("a compiled pattern also compiles for the regex crate");
+    let mut out = Vec::new();
+    for &f in snap.path_order() {
+        let content = snap.content(f);
+        for (i, (ls, line)) in lines(content).enumerate() {
+            let found = match (&p.kind, p.options.word) {
+                (PatternKind::Literal(lit), false) => naive_find(line, lit).map(|s| (s, s + lit.len())),
+                (_, true) => re.captures(line).and_then(|c| c.get(1)).map(|m| (m.start(), m.end())),
+                _ => re.find(line).map(|m| (m.start(), m.end())),
+            };
+            if let Some((s, e)) = found {
+                out.push(RawHit {
+                    file: f,
+                    line: i as u32 + 1,
+                    line_start: ls,
+                    line_end: ls + line.len(),
+                    byte_start: ls + s,
+                    byte_end: ls + e,
+                    score: 0.0,
+                    why: vec!["match"],
+                });
+                if out.len() >= limit {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fold_line(line: &[u8]) -> Vec<u8> {
+    line.iter().map(|b| b.to_ascii_lowercase()).collect()
+}
+
+/// Ranked search over every live file, scored exactly as the fast path
+/// scores, with every statistic computed from the raw contents.
+pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
+    let files: Vec<FileRef> = snap.live_files().collect();
+    // Document frequencies as the index would count them: files whose gram
+    // set covers each term's grams, computed here from the text itself.
+    let mut df = vec![0u64; scorer.terms.len()];
+    for &f in &files {
+        let mut grams = HashSet::new();
+        for_each_gram(snap.content(f), |g| {
+            grams.insert(g);
+        });
+        for (t, plan) in scorer.term_plans.iter().enumerate() {
+            let holds = match plan {
+                GramQuery::Grams(gs) => gs.iter().all(|g| grams.contains(g)),
+                _ => true,
+            };
+            df[t] += u64::from(holds);
+        }
+    }
+    scorer.set_document_frequencies(&df, files.len() as u64);
+    let mut top = TopK::new(k);
+    for &f in &files {
+        let content = snap.content(f);
+        let mut accs = Vec::new();
+        let mut long_seen = false;
+        for (ls, line) in lines(content) {
+            let folded = fold_line(line);
+            let mut acc = LineAcc::new(ls, ls + line.len());
+            for (p, pat) in scorer.patterns.iter().enumerate() {
+                if pat.is_empty() || pat.len() > folded.len() {
+                    continue;
+                }
+                for (i, w) in folded.windows(pat.len()).enumerate() {
+                    if w == pat.as_slice() {
+                        long_seen |= scorer.pattern_long[p];
+                        scorer.record(&mut acc, content, p, ls + i, ls + i + pat.len());
+                    }
+                }
+            }
+            if acc.present != 0 || acc.phrase_folded.is_some() {
+                accs.push(acc);
+            }
+        }
+        if eligible(scorer, long_seen) {
+            let prior = crate::index::build::prior(snap.path(f), content.len() as u64);
+            score_file(scorer, snap, f, &accs, prior, &mut top);
+        }
+    }
+    top.into_sorted()
+}
+
+/// Line and column for a hit found by either scanner.
+pub fn locate(snap: &Snapshot, h: &mut RawHit) -> u32 {
+    let content = snap.content(h.file);
+    if h.line == 0 {
+        h.line = snap.segment(h.file).line_table(h.file.id).line_of(content, h.byte_start);
+    }
+    column(&content[h.line_start..h.byte_start])
+}

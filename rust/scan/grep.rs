@@ -1,0 +1,103 @@
+//! Exhaustive grep over candidate files: memchr's memmem for a literal,
+//! aho-corasick (Teddy where the CPU has it) for an alternation of literals,
+//! regex-automata's meta regex for everything else. One hit per matching
+//! line, at its leftmost match, exactly as the reference scanner reports.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem;
+use regex_automata::meta;
+use regex_automata::util::captures::Captures;
+use regex_automata::Input;
+
+use super::{line_bounds, past_last_line, RawHit};
+use crate::error::{Error, Result};
+use crate::index::format::LineTable;
+use crate::index::FileRef;
+use crate::query::{Pattern, PatternKind};
+
+enum Verifier {
+    Literal(memmem::Finder<'static>),
+    Alternation(AhoCorasick),
+    Regex(meta::Regex),
+}
+
+/// A compiled pattern's fast searcher.
+pub struct Matcher {
+    verifier: Verifier,
+    /// `-w`: the reported span is capture group 1 of the wrapped pattern.
+    word: bool,
+}
+
+impl Matcher {
+    pub fn new(p: &Pattern) -> Result<Matcher> {
+        let verifier = match &p.kind {
+            PatternKind::Literal(lit) => Verifier::Literal(memmem::Finder::new(lit).into_owned()),
+            PatternKind::Alternation(lits) => Verifier::Alternation(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(lits)
+                    .map_err(|e| Error::query(format!("cannot build the literal matcher: {e}"), None))?,
+            ),
+            PatternKind::Regex => Verifier::Regex(
+                meta::Regex::builder()
+                    .configure(meta::Config::new().utf8_empty(false))
+                    .build_from_hir(&p.hir)
+                    .map_err(|e| Error::query(format!("the pattern is too large to compile: {e}"), None))?,
+            ),
+        };
+        Ok(Matcher { verifier, word: p.options.word })
+    }
+
+    /// The leftmost match starting at or after `from`, as the span to report.
+    fn find_at(&self, hay: &[u8], from: usize, caps: &mut Option<Captures>) -> Option<(usize, usize)> {
+        match &self.verifier {
+            Verifier::Literal(f) => f.find(&hay[from..]).map(|s| (from + s, from + s + f.needle().len())),
+            Verifier::Alternation(ac) => ac.find(aho_corasick::Input::new(hay).range(from..)).map(|m| (m.start(), m.end())),
+            Verifier::Regex(re) => {
+                let input = Input::new(hay).range(from..);
+                if self.word {
+                    let caps = caps.get_or_insert_with(|| re.create_captures());
+                    re.search_captures(&input, caps);
+                    caps.get_group(1).map(|s| (s.start, s.end))
+                } else {
+                    re.find(input).map(|m| (m.start(), m.end()))
+                }
+            }
+        }
+    }
+
+    /// Calls `emit` for each matching line of `content`, in order; stops
+    /// when `emit` returns false.
+    pub fn for_each_line(&self, content: &[u8], lines: LineTable<'_>, mut emit: impl FnMut(u32, usize, usize, usize, usize) -> bool) {
+        let mut caps = None;
+        let mut pos = 0usize;
+        // Newlines are counted from the last reported line, so a file costs
+        // one pass of counting however many lines match.
+        let (mut counted_to, mut line) = (0usize, 0u32);
+        while pos <= content.len() {
+            let Some((s, e)) = self.find_at(content, pos, &mut caps) else { break };
+            if past_last_line(content, s) {
+                break;
+            }
+            let (ls, le) = line_bounds(content, s);
+            if line == 0 {
+                line = lines.line_of(content, ls);
+            } else {
+                line += memchr::memchr_iter(b'\n', &content[counted_to..ls]).count() as u32;
+            }
+            counted_to = ls;
+            if !emit(line, ls, le, s, e) {
+                return;
+            }
+            pos = le + 1;
+        }
+    }
+}
+
+/// Greps one file with the fast matcher.
+pub fn grep_file(m: &Matcher, file: FileRef, content: &[u8], lines: LineTable<'_>, out: &mut Vec<RawHit>, limit: usize) {
+    m.for_each_line(content, lines, |line, ls, le, s, e| {
+        out.push(RawHit { file, line, line_start: ls, line_end: le, byte_start: s, byte_end: e, score: 0.0, why: vec!["match"] });
+        out.len() < limit
+    });
+}

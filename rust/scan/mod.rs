@@ -1,0 +1,63 @@
+//! Verification: confirming candidate files with SIMD searchers and turning
+//! matches into exact spans (line, code-point column, byte range).
+
+pub mod grep;
+pub mod rank;
+
+use crate::index::FileRef;
+
+/// A confirmed match, before it is rendered for a caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawHit {
+    pub file: FileRef,
+    pub line: u32,
+    pub line_start: usize,
+    pub line_end: usize,
+    pub byte_start: usize,
+    pub byte_end: usize,
+    pub score: f64,
+    pub why: Vec<&'static str>,
+}
+
+/// The column of the byte after `prefix` (the start of its line up to a
+/// match), in Unicode code points, invalid bytes replaced as Python's
+/// `decode("utf-8", "replace")` and Rust's lossy decoding both do.
+pub fn column(prefix: &[u8]) -> u32 {
+    if prefix.is_ascii() {
+        prefix.len() as u32
+    } else {
+        String::from_utf8_lossy(prefix).chars().count() as u32
+    }
+}
+
+/// The line around byte `at`: its start, and its end before any `\n`.
+pub fn line_bounds(content: &[u8], at: usize) -> (usize, usize) {
+    let start = memchr::memrchr(b'\n', &content[..at]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &content[at..]).map_or(content.len(), |i| at + i);
+    (start, end)
+}
+
+/// Whether a match at `at` lies on the phantom empty "line" after a final
+/// newline (or in an empty file): no such line exists.
+pub fn past_last_line(content: &[u8], at: usize) -> bool {
+    at >= content.len() && (content.is_empty() || content.ends_with(b"\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_code_points() {
+        assert_eq!(column(b"abc"), 3);
+        assert_eq!(column("é€x".as_bytes()), 3);
+        assert_eq!(column(b"\xffa"), 2);
+    }
+
+    #[test]
+    fn phantom_line() {
+        assert!(past_last_line(b"", 0));
+        assert!(past_last_line(b"a\n", 2));
+        assert!(!past_last_line(b"a", 1));
+    }
+}

@@ -1,0 +1,472 @@
+//! Ranked search: candidate files from the n-gram index, verified with one
+//! ASCII-case-insensitive aho-corasick pass, scored per line, and cut off as
+//! soon as the top k is certain.
+//!
+//! Score of a line = the query terms it holds, each weighted by BM25's idf
+//! and by how cleanly it sits in the text (whole word > identifier sub-token
+//! > inside a word), plus a large bonus when the whole query appears (more
+//! when its case matches exactly), plus file-level signals: terms in the file
+//! name, how many of the query's terms the file holds (density), and the
+//! file's static rank prior. Candidates are visited by an upper bound of what
+//! they could score; the search stops once the k-th best hit beats the next
+//! file's bound (WAND-style early termination) or the budget is spent.
+//!
+//! `Scorer` holds everything both scanners share, so that the reference
+//! scanner (no index, no SIMD) scores exactly as this one does.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::{line_bounds, RawHit};
+use crate::index::grams::fold;
+use crate::index::postings::FileSet;
+use crate::index::{FileRef, Snapshot};
+use crate::query::terms::Terms;
+use crate::query::GramQuery;
+
+pub const PHRASE_EXACT: f64 = 1000.0;
+pub const PHRASE_FOLDED: f64 = 500.0;
+pub const PHRASE_WORD: f64 = 100.0;
+pub const WORD_FACTOR: f64 = 1.5;
+pub const SUBTOKEN_FACTOR: f64 = 1.25;
+pub const NAME_WEIGHT: f64 = 0.3;
+pub const DENSITY_MAX: f64 = 0.1;
+pub const PRIOR_WEIGHT: f64 = 2.0;
+
+/// Occurrence quality: inside a word, at identifier sub-token edges, or a
+/// whole word.
+pub const INSIDE: u8 = 0;
+pub const SUBTOKEN: u8 = 1;
+pub const WORD: u8 = 2;
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// How cleanly the occurrence `content[s..e]` sits among its neighbours.
+pub fn boundary_class(content: &[u8], s: usize, e: usize) -> u8 {
+    let before = s.checked_sub(1).map(|i| content[i]);
+    let after = content.get(e).copied();
+    if before.is_none_or(|b| !is_word_byte(b)) && after.is_none_or(|b| !is_word_byte(b)) {
+        return WORD;
+    }
+    let (first, last) = (content[s], content[e - 1]);
+    let start_edge = before.is_none_or(|b| !is_word_byte(b) || b == b'_' || (!b.is_ascii_uppercase() && b.is_ascii_alphanumeric() && first.is_ascii_uppercase()));
+    let end_edge = after.is_none_or(|a| !is_word_byte(a) || a == b'_' || (a.is_ascii_uppercase() && !last.is_ascii_uppercase() && last.is_ascii_alphanumeric()));
+    if start_edge && end_edge {
+        SUBTOKEN
+    } else {
+        INSIDE
+    }
+}
+
+/// What one line holds of the query.
+#[derive(Clone, Debug)]
+pub struct LineAcc {
+    pub start: usize,
+    pub end: usize,
+    pub present: u32,
+    pub class: [u8; crate::query::terms::MAX_TERMS],
+    pub pos: [usize; crate::query::terms::MAX_TERMS],
+    pub phrase_folded: Option<usize>,
+    pub phrase_exact: Option<usize>,
+    pub phrase_word: bool,
+}
+
+impl LineAcc {
+    pub fn new(start: usize, end: usize) -> LineAcc {
+        LineAcc {
+            start,
+            end,
+            present: 0,
+            class: [0; crate::query::terms::MAX_TERMS],
+            pos: [usize::MAX; crate::query::terms::MAX_TERMS],
+            phrase_folded: None,
+            phrase_exact: None,
+            phrase_word: false,
+        }
+    }
+}
+
+/// The query's patterns and weights, shared by both scanners.
+pub struct Scorer {
+    pub terms: Vec<Vec<u8>>,
+    pub phrase: Vec<u8>,
+    /// Folded patterns to find: the terms, then the phrase unless it is one
+    /// of them. Each maps to a term index and/or the phrase.
+    pub patterns: Vec<Vec<u8>>,
+    pub pattern_term: Vec<Option<usize>>,
+    pub pattern_phrase: Vec<bool>,
+    /// Patterns of three bytes or more: a file must hold one of them to be
+    /// ranked at all (unless the query has none).
+    pub pattern_long: Vec<bool>,
+    pub idf: Vec<f64>,
+    pub term_plans: Vec<GramQuery>,
+    pub phrase_plan: GramQuery,
+}
+
+impl Scorer {
+    /// `df` gives, for each term's plan, how many live files satisfy it, and
+    /// `n` is the number of live files.
+    pub fn new(t: &Terms) -> Scorer {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_term = Vec::new();
+        let mut pattern_phrase = Vec::new();
+        for (i, term) in t.terms.iter().enumerate() {
+            patterns.push(term.clone());
+            pattern_term.push(Some(i));
+            pattern_phrase.push(false);
+        }
+        let phrase_folded: Vec<u8> = t.phrase.iter().map(|&b| fold(b)).collect();
+        let phrase_usable = !phrase_folded.is_empty() && !phrase_folded.contains(&b'\n');
+        if phrase_usable {
+            match patterns.iter().position(|p| *p == phrase_folded) {
+                Some(i) => pattern_phrase[i] = true,
+                None => {
+                    patterns.push(phrase_folded.clone());
+                    pattern_term.push(None);
+                    pattern_phrase.push(true);
+                }
+            }
+        }
+        let pattern_long = patterns.iter().map(|p| p.len() >= 3).collect();
+        let term_plans = t.terms.iter().map(|term| GramQuery::for_string(term)).collect();
+        let phrase_plan = if phrase_usable { GramQuery::for_string(&phrase_folded) } else { GramQuery::Nothing };
+        Scorer {
+            terms: t.terms.clone(),
+            phrase: t.phrase.clone(),
+            patterns,
+            pattern_term,
+            pattern_phrase,
+            pattern_long,
+            idf: vec![0.0; t.terms.len()],
+            term_plans,
+            phrase_plan,
+        }
+    }
+
+    pub fn set_document_frequencies(&mut self, df: &[u64], n: u64) {
+        let n = n as f64;
+        self.idf = df.iter().map(|&d| (1.0 + (n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).collect();
+    }
+
+    pub fn has_long_pattern(&self) -> bool {
+        self.pattern_long.iter().any(|&l| l)
+    }
+
+    /// Records an occurrence of pattern `p` at `content[s..e]` in `acc`.
+    pub fn record(&self, acc: &mut LineAcc, content: &[u8], p: usize, s: usize, e: usize) {
+        let class = boundary_class(content, s, e);
+        if let Some(t) = self.pattern_term[p] {
+            let bit = 1u32 << t;
+            if acc.present & bit == 0 || class > acc.class[t] || (class == acc.class[t] && s < acc.pos[t]) {
+                acc.present |= bit;
+                acc.class[t] = class;
+                acc.pos[t] = s;
+            }
+        }
+        if self.pattern_phrase[p] {
+            acc.phrase_folded = Some(acc.phrase_folded.map_or(s, |x| x.min(s)));
+            if &content[s..e] == self.phrase.as_slice() {
+                acc.phrase_exact = Some(acc.phrase_exact.map_or(s, |x| x.min(s)));
+            }
+            acc.phrase_word |= class == WORD;
+        }
+    }
+
+    /// The file-level part of every line's score.
+    pub fn file_bonus(&self, path: &str, present_terms: u32, prior: f32) -> (f64, bool) {
+        let base = path.rsplit('/').next().unwrap_or(path).as_bytes();
+        let mut name = 0.0;
+        for (t, term) in self.terms.iter().enumerate() {
+            if base.len() >= term.len() && base.windows(term.len()).any(|w| w.eq_ignore_ascii_case(term)) {
+                name += NAME_WEIGHT * self.idf[t];
+            }
+        }
+        let density = if self.terms.is_empty() {
+            DENSITY_MAX
+        } else {
+            DENSITY_MAX * f64::from(present_terms.count_ones()) / self.terms.len() as f64
+        };
+        (name + density + PRIOR_WEIGHT * f64::from(prior), name > 0.0)
+    }
+
+    /// The largest score any line of a file could reach, given which terms
+    /// it may hold and whether it may hold the phrase.
+    pub fn bound(&self, path: &str, may_hold: u32, phrase_possible: bool, prior: f32) -> f64 {
+        let mut s = 0.0;
+        for t in 0..self.terms.len() {
+            if may_hold & (1 << t) != 0 {
+                s += self.idf[t] * WORD_FACTOR;
+            }
+        }
+        if phrase_possible {
+            s += PHRASE_EXACT + PHRASE_WORD;
+        }
+        // With no terms present and a zero prior, the file bonus is the name
+        // part alone (plus the density a term-less query always gets).
+        let (name, _) = self.file_bonus(path, 0, 0.0);
+        s + name + DENSITY_MAX + PRIOR_WEIGHT * f64::from(prior)
+    }
+
+    /// Scores one line. Returns None for a line that holds nothing.
+    pub fn score_line(&self, acc: &LineAcc, file_bonus: f64, named: bool) -> Option<(f64, usize, usize, Vec<&'static str>)> {
+        if acc.present == 0 && acc.phrase_folded.is_none() {
+            return None;
+        }
+        let mut s = 0.0;
+        let mut best: Option<(f64, usize)> = None;
+        for t in 0..self.terms.len() {
+            if acc.present & (1 << t) != 0 {
+                let factor = match acc.class[t] {
+                    WORD => WORD_FACTOR,
+                    SUBTOKEN => SUBTOKEN_FACTOR,
+                    _ => 1.0,
+                };
+                let w = self.idf[t] * factor;
+                s += w;
+                if best.is_none_or(|(bw, _)| w > bw) {
+                    best = Some((w, t));
+                }
+            }
+        }
+        let mut why = Vec::with_capacity(3);
+        let (start, len, class);
+        if let Some(p) = acc.phrase_exact.or(acc.phrase_folded) {
+            s += if acc.phrase_exact.is_some() { PHRASE_EXACT } else { PHRASE_FOLDED };
+            if acc.phrase_word {
+                s += PHRASE_WORD;
+            }
+            why.push(if acc.phrase_exact.is_some() { "exact" } else { "phrase" });
+            start = p;
+            len = self.phrase.len();
+            class = if acc.phrase_word { WORD } else { INSIDE };
+        } else {
+            let t = best.map(|(_, t)| t).unwrap_or(0);
+            why.push("terms");
+            start = acc.pos[t];
+            len = self.terms[t].len();
+            class = acc.class[t];
+        }
+        match class {
+            WORD => why.push("word"),
+            SUBTOKEN => why.push("subtoken"),
+            _ => {}
+        }
+        if named {
+            why.push("path");
+        }
+        Some((s + file_bonus, start, start + len, why))
+    }
+}
+
+/// Ranked-search bookkeeping a caller may want to count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchOutcome {
+    pub candidates: u64,
+    pub visited: u64,
+    /// Stopped early because the top k could no longer change.
+    pub early_terminated: bool,
+    /// Stopped early because the budget ran out (results may be incomplete).
+    pub budget_exhausted: bool,
+}
+
+/// A hit in the top-k heap, ordered so that "greater" means better.
+pub struct Ranked<'a> {
+    pub score: f64,
+    pub path: &'a str,
+    pub hit: RawHit,
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Ranked<'_> {}
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked<'_> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.score
+            .total_cmp(&o.score)
+            .then_with(|| o.path.cmp(self.path))
+            .then_with(|| o.hit.byte_start.cmp(&self.hit.byte_start))
+    }
+}
+
+/// A bounded best-k collection.
+pub struct TopK<'a> {
+    k: usize,
+    heap: BinaryHeap<std::cmp::Reverse<Ranked<'a>>>,
+}
+
+impl<'a> TopK<'a> {
+    pub fn new(k: usize) -> Self {
+        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+    }
+
+    pub fn push(&mut self, r: Ranked<'a>) {
+        if self.k == 0 {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(std::cmp::Reverse(r));
+        } else if self.heap.peek().is_some_and(|w| r > w.0) {
+            self.heap.pop();
+            self.heap.push(std::cmp::Reverse(r));
+        }
+    }
+
+    /// The score a hit must beat to get in, once the collection is full.
+    pub fn threshold(&self) -> Option<f64> {
+        (self.heap.len() == self.k).then(|| self.heap.peek().map_or(f64::INFINITY, |w| w.0.score))
+    }
+
+    pub fn into_sorted(self) -> Vec<RawHit> {
+        let mut v: Vec<Ranked> = self.heap.into_iter().map(|r| r.0).collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v.into_iter().map(|r| r.hit).collect()
+    }
+}
+
+/// Turns one file's line accumulators into scored hits.
+pub fn score_file<'a>(scorer: &Scorer, snap: &'a Snapshot, f: FileRef, accs: &[LineAcc], prior: f32, top: &mut TopK<'a>) {
+    let path = snap.path(f);
+    let present = accs.iter().fold(0u32, |p, a| p | a.present);
+    let (bonus, named) = scorer.file_bonus(path, present, prior);
+    for acc in accs {
+        if let Some((score, s, e, why)) = scorer.score_line(acc, bonus, named) {
+            let hit = RawHit { file: f, line: 0, line_start: acc.start, line_end: acc.end, byte_start: s, byte_end: e, score, why };
+            top.push(Ranked { score, path, hit });
+        }
+    }
+}
+
+/// Whether a scanned file is rankable: it holds a long pattern, or the
+/// query has none.
+pub fn eligible(scorer: &Scorer, long_seen: bool) -> bool {
+    long_seen || !scorer.has_long_pattern()
+}
+
+/// The native ranked search.
+pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Duration>, started: Instant) -> (Vec<RawHit>, SearchOutcome) {
+    let nterms = scorer.terms.len();
+    // Per segment: each term's candidate set, and the phrase's.
+    let mut term_sets: Vec<Vec<Option<FileSet>>> = Vec::with_capacity(snap.segments.len());
+    let mut phrase_sets: Vec<Option<FileSet>> = Vec::with_capacity(snap.segments.len());
+    let mut df = vec![0u64; nterms];
+    let n = snap.nfiles() as u64;
+    for view in &snap.segments {
+        let mut sets = Vec::with_capacity(nterms);
+        for (t, plan) in scorer.term_plans.iter().enumerate() {
+            let set = plan.eval(&view.seg).map(|mut s| {
+                s.and_with(&view.live);
+                s
+            });
+            df[t] += set.as_ref().map_or(view.live.count() as u64, |s| s.count() as u64);
+            sets.push(set);
+        }
+        term_sets.push(sets);
+        phrase_sets.push(scorer.phrase_plan.eval(&view.seg).map(|mut s| {
+            s.and_with(&view.live);
+            s
+        }));
+    }
+    scorer.set_document_frequencies(&df, n);
+
+    // Candidates: files that may hold a long pattern (or every live file
+    // when the query has none), each with the bound of what it could score.
+    let narrowing = scorer.has_long_pattern();
+    let mut cands: Vec<(f64, FileRef, f32)> = Vec::new();
+    for (si, view) in snap.segments.iter().enumerate() {
+        let mut union = FileSet::empty(view.seg.nfiles());
+        if narrowing {
+            for (p, long) in scorer.pattern_long.iter().enumerate() {
+                if !long {
+                    continue;
+                }
+                let set = match scorer.pattern_term[p] {
+                    Some(t) => &term_sets[si][t],
+                    None => &phrase_sets[si],
+                };
+                match set {
+                    Some(s) => union.or_with(s),
+                    None => union.or_with(&view.live),
+                }
+            }
+        } else {
+            union = view.live.clone();
+        }
+        for id in union.iter() {
+            let f = FileRef { seg: si as u32, id };
+            let mut may = 0u32;
+            for t in 0..nterms {
+                if term_sets[si][t].as_ref().is_none_or(|s| s.contains(id)) {
+                    may |= 1 << t;
+                }
+            }
+            let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
+            let prior = view.seg.file(id).prior;
+            cands.push((scorer.bound(view.seg.path(id), may, phrase_possible, prior), f, prior));
+        }
+    }
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+
+    let ac = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(&scorer.patterns)
+        .expect("query patterns are short literals");
+    let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
+    let mut top = TopK::new(k);
+    let mut accs: Vec<LineAcc> = Vec::new();
+    for (i, &(bound, f, prior)) in cands.iter().enumerate() {
+        if top.threshold().is_some_and(|t| t > bound) {
+            outcome.early_terminated = true;
+            break;
+        }
+        if i > 0 && budget.is_some_and(|b| started.elapsed() >= b) {
+            outcome.budget_exhausted = true;
+            break;
+        }
+        outcome.visited += 1;
+        let content = snap.content(f);
+        accs.clear();
+        let mut long_seen = false;
+        for m in ac.find_overlapping_iter(content) {
+            let (p, s, e) = (m.pattern().as_usize(), m.start(), m.end());
+            long_seen |= scorer.pattern_long[p];
+            if accs.last().is_none_or(|a| s > a.end) {
+                let (ls, le) = line_bounds(content, s);
+                accs.push(LineAcc::new(ls, le));
+            }
+            let acc = accs.last_mut().unwrap();
+            scorer.record(acc, content, p, s, e);
+        }
+        if eligible(scorer, long_seen) {
+            score_file(scorer, snap, f, &accs, prior, &mut top);
+        }
+    }
+    (top.into_sorted(), outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundary_classes() {
+        assert_eq!(boundary_class(b"a foo b", 2, 5), WORD);
+        assert_eq!(boundary_class(b"readFile", 4, 8), SUBTOKEN);
+        assert_eq!(boundary_class(b"read_file", 5, 9), SUBTOKEN);
+        assert_eq!(boundary_class(b"readfile", 4, 8), INSIDE);
+        assert_eq!(boundary_class(b"foo", 0, 3), WORD);
+    }
+}
