@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use crate::index::grams::for_each_gram;
 use crate::index::{FileRef, Snapshot};
 use crate::query::{GramQuery, Pattern, PatternKind};
-use crate::scan::rank::{eligible, score_file, LineAcc, Scorer, TopK};
+use crate::scan::rank::{score_file, LineAcc, Scorer, TopK};
 use crate::scan::{column, RawHit};
 
 /// The lines of `content`: split on `\n`, with no phantom empty line after a
@@ -99,7 +99,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
     for &f in &files {
         let content = snap.content(f);
         let mut accs = Vec::new();
-        let mut long_seen = false;
+        let (mut terms_held, mut phrase_held) = (0u32, false);
         for (ls, line) in lines(content) {
             let folded = fold_line(line);
             let mut acc = LineAcc::new(ls, ls + line.len());
@@ -109,7 +109,8 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
                 }
                 for (i, w) in folded.windows(pat.len()).enumerate() {
                     if w == pat.as_slice() {
-                        long_seen |= scorer.pattern_long[p];
+                        terms_held |= scorer.pattern_term[p].map_or(0, |t| 1 << t);
+                        phrase_held |= scorer.pattern_phrase[p];
                         scorer.record(&mut acc, content, p, ls + i, ls + i + pat.len());
                     }
                 }
@@ -118,7 +119,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
                 accs.push(acc);
             }
         }
-        if eligible(scorer, long_seen) {
+        if scorer.eligible(terms_held, phrase_held) {
             let prior = crate::index::build::prior(snap.path(f), content.len() as u64);
             score_file(scorer, snap, f, &accs, prior, &mut top);
         }

@@ -8,6 +8,8 @@ const STOPWORDS: &[&str] = &[
 ];
 /// More terms than this add cost without changing what ranks first.
 pub const MAX_TERMS: usize = 16;
+/// Shortest sub-token kept as a term of its own.
+pub const MIN_SUBTOKEN: usize = 3;
 
 /// A query split for ranked search.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +18,10 @@ pub struct Terms {
     pub phrase: Vec<u8>,
     /// Distinct folded terms, longest first (so the most selective lead).
     pub terms: Vec<Vec<u8>>,
+    /// One group per query word: the indices (into `terms`) of its parts.
+    /// A file qualifies when it holds the phrase or every part of some word
+    /// (Zoekt-style AND within an identifier, OR across words).
+    pub groups: Vec<Vec<usize>>,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -60,27 +66,40 @@ pub fn split(query: &str) -> Terms {
     let phrase = query.trim();
     let words: Vec<&str> = phrase.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect();
     let natural_language = words.len() >= 3;
-    let mut terms: Vec<Vec<u8>> = Vec::new();
-    let mut push = |t: &str| {
+    let keep = |t: &str| -> Option<Vec<u8>> {
         let t = t.trim_matches('_').to_ascii_lowercase();
         if t.chars().count() < 2 || (natural_language && STOPWORDS.contains(&t.as_str())) {
-            return;
+            return None;
         }
-        let t = t.into_bytes();
-        if !terms.contains(&t) {
-            terms.push(t);
-        }
+        Some(t.into_bytes())
     };
+    let mut terms: Vec<Vec<u8>> = Vec::new();
+    let mut word_parts: Vec<Vec<Vec<u8>>> = Vec::new();
     for w in &words {
-        push(w);
-        let subs = subtokens(w);
-        if subs.len() > 1 {
-            subs.iter().for_each(|s| push(s));
+        let whole = keep(w);
+        // Sub-tokens under three letters (is, of, io) match nearly every
+        // line and say little about an identifier; whole words keep them.
+        let subs: Vec<Vec<u8>> =
+            subtokens(w).into_iter().filter_map(keep).filter(|t| t.len() >= MIN_SUBTOKEN).collect();
+        let parts = if subs.len() > 1 { subs } else { whole.iter().cloned().collect() };
+        let parts: Vec<Vec<u8>> = parts;
+        for t in whole.into_iter().chain(parts.iter().cloned()) {
+            if !terms.contains(&t) {
+                terms.push(t);
+            }
+        }
+        if !parts.is_empty() {
+            word_parts.push(parts);
         }
     }
     terms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     terms.truncate(MAX_TERMS);
-    Terms { phrase: phrase.as_bytes().to_vec(), terms }
+    let groups = word_parts
+        .iter()
+        .map(|parts| parts.iter().filter_map(|p| terms.iter().position(|t| t == p)).collect::<Vec<_>>())
+        .filter(|g: &Vec<usize>| !g.is_empty())
+        .collect();
+    Terms { phrase: phrase.as_bytes().to_vec(), terms, groups }
 }
 
 #[cfg(test)]
@@ -101,6 +120,11 @@ mod tests {
         assert_eq!(t.terms, vec![b"header".to_vec(), b"parse".to_vec(), b"date".to_vec(), b"http".to_vec()]);
         let t = split("CGIHTTPRequestHandler");
         assert_eq!(t.terms[0], b"cgihttprequesthandler".to_vec());
-        assert!(t.terms.contains(&b"request".to_vec()));
+        assert!(t.terms.contains(&b"request".to_vec()) && t.terms.contains(&b"cgihttp".to_vec()));
+        assert_eq!(t.groups.len(), 1);
+        assert_eq!(t.groups[0].len(), 3);
+        let t = split("load_stop");
+        assert_eq!(t.terms, vec![b"load_stop".to_vec(), b"load".to_vec(), b"stop".to_vec()]);
+        assert_eq!(t.groups, vec![vec![1, 2]]);
     }
 }

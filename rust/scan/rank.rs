@@ -1,15 +1,18 @@
-//! Ranked search: candidate files from the n-gram index, verified with one
-//! ASCII-case-insensitive aho-corasick pass, scored per line, and cut off as
-//! soon as the top k is certain.
+//! Ranked search: candidate files from the n-gram index, verified with
+//! memchr's SIMD memmem over the ASCII-case-folded text, scored per line, and
+//! cut off as soon as the top k is certain.
 //!
-//! Score of a line = the query terms it holds, each weighted by BM25's idf
-//! and by how cleanly it sits in the text (whole word > identifier sub-token
-//! > inside a word), plus a large bonus when the whole query appears (more
-//! when its case matches exactly), plus file-level signals: terms in the file
-//! name, how many of the query's terms the file holds (density), and the
+//! Score of a line = its best query term, weighted by BM25's idf and by how
+//! cleanly it sits in the text (whole word > identifier sub-token > inside a
+//! word), plus a quarter of the weight of its other terms; a large bonus when
+//! the whole query appears (more when its case matches exactly); and
+//! file-level signals: the idf of every query term the file holds (file
+//! relevance, the match-density signal), terms in the file name, and the
 //! file's static rank prior. Candidates are visited by an upper bound of what
 //! they could score; the search stops once the k-th best hit beats the next
-//! file's bound (WAND-style early termination) or the budget is spent.
+//! file's bound (WAND-style early termination) or the budget is spent. Lines
+//! are scored by their best term rather than the sum of all, so that bounds
+//! stay tight and the cut-off comes early.
 //!
 //! `Scorer` holds everything both scanners share, so that the reference
 //! scanner (no index, no SIMD) scores exactly as this one does.
@@ -18,7 +21,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem;
 
 use super::{line_bounds, RawHit};
 use crate::index::grams::fold;
@@ -33,7 +36,10 @@ pub const PHRASE_WORD: f64 = 100.0;
 pub const WORD_FACTOR: f64 = 1.5;
 pub const SUBTOKEN_FACTOR: f64 = 1.25;
 pub const NAME_WEIGHT: f64 = 0.3;
-pub const DENSITY_MAX: f64 = 0.1;
+/// Weight of the idf of every query term the file holds (file relevance).
+pub const FILE_TERMS_WEIGHT: f64 = 0.5;
+/// Weight of a line's terms beyond its best one.
+pub const CO_TERM_WEIGHT: f64 = 0.25;
 pub const PRIOR_WEIGHT: f64 = 2.0;
 
 /// Occurrence quality: inside a word, at identifier sub-token edges, or a
@@ -100,9 +106,8 @@ pub struct Scorer {
     pub patterns: Vec<Vec<u8>>,
     pub pattern_term: Vec<Option<usize>>,
     pub pattern_phrase: Vec<bool>,
-    /// Patterns of three bytes or more: a file must hold one of them to be
-    /// ranked at all (unless the query has none).
-    pub pattern_long: Vec<bool>,
+    /// Per query word, the bitmask of its parts' term indices.
+    pub groups: Vec<u32>,
     pub idf: Vec<f64>,
     pub term_plans: Vec<GramQuery>,
     pub phrase_plan: GramQuery,
@@ -132,7 +137,7 @@ impl Scorer {
                 }
             }
         }
-        let pattern_long = patterns.iter().map(|p| p.len() >= 3).collect();
+        let groups = t.groups.iter().map(|g| g.iter().fold(0u32, |m, &i| m | (1 << i))).collect();
         let term_plans = t.terms.iter().map(|term| GramQuery::for_string(term)).collect();
         let phrase_plan = if phrase_usable { GramQuery::for_string(&phrase_folded) } else { GramQuery::Nothing };
         Scorer {
@@ -141,7 +146,7 @@ impl Scorer {
             patterns,
             pattern_term,
             pattern_phrase,
-            pattern_long,
+            groups,
             idf: vec![0.0; t.terms.len()],
             term_plans,
             phrase_plan,
@@ -153,8 +158,11 @@ impl Scorer {
         self.idf = df.iter().map(|&d| (1.0 + (n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).collect();
     }
 
-    pub fn has_long_pattern(&self) -> bool {
-        self.pattern_long.iter().any(|&l| l)
+    /// Whether a file that holds these terms (and the phrase, or not)
+    /// qualifies for ranking: it holds the whole query, or every part of
+    /// some query word.
+    pub fn eligible(&self, terms_held: u32, phrase_held: bool) -> bool {
+        phrase_held || self.groups.iter().any(|&g| terms_held & g == g)
     }
 
     /// Records an occurrence of pattern `p` at `content[s..e]` in `acc`.
@@ -177,39 +185,41 @@ impl Scorer {
         }
     }
 
-    /// The file-level part of every line's score.
-    pub fn file_bonus(&self, path: &str, present_terms: u32, prior: f32) -> (f64, bool) {
+    /// The file-level part of every line's score: terms in the file name,
+    /// the idf of the query terms the file holds, the static prior.
+    pub fn file_bonus(&self, path: &str, terms_held: u32, prior: f32) -> (f64, bool) {
         let base = path.rsplit('/').next().unwrap_or(path).as_bytes();
         let mut name = 0.0;
+        let mut held = 0.0;
         for (t, term) in self.terms.iter().enumerate() {
             if base.len() >= term.len() && base.windows(term.len()).any(|w| w.eq_ignore_ascii_case(term)) {
                 name += NAME_WEIGHT * self.idf[t];
             }
+            if terms_held & (1 << t) != 0 {
+                held += self.idf[t];
+            }
         }
-        let density = if self.terms.is_empty() {
-            DENSITY_MAX
-        } else {
-            DENSITY_MAX * f64::from(present_terms.count_ones()) / self.terms.len() as f64
-        };
-        (name + density + PRIOR_WEIGHT * f64::from(prior), name > 0.0)
+        (name + FILE_TERMS_WEIGHT * held + PRIOR_WEIGHT * f64::from(prior), name > 0.0)
+    }
+
+    /// Best term plus a share of the rest, over the weights `w`.
+    fn combine(w: impl Iterator<Item = f64>) -> f64 {
+        let (mut max, mut sum) = (0.0f64, 0.0f64);
+        for x in w {
+            max = max.max(x);
+            sum += x;
+        }
+        max + CO_TERM_WEIGHT * (sum - max)
     }
 
     /// The largest score any line of a file could reach, given which terms
     /// it may hold and whether it may hold the phrase.
     pub fn bound(&self, path: &str, may_hold: u32, phrase_possible: bool, prior: f32) -> f64 {
-        let mut s = 0.0;
-        for t in 0..self.terms.len() {
-            if may_hold & (1 << t) != 0 {
-                s += self.idf[t] * WORD_FACTOR;
-            }
-        }
+        let mut s = Self::combine((0..self.terms.len()).filter(|t| may_hold & (1 << t) != 0).map(|t| self.idf[t] * WORD_FACTOR));
         if phrase_possible {
             s += PHRASE_EXACT + PHRASE_WORD;
         }
-        // With no terms present and a zero prior, the file bonus is the name
-        // part alone (plus the density a term-less query always gets).
-        let (name, _) = self.file_bonus(path, 0, 0.0);
-        s + name + DENSITY_MAX + PRIOR_WEIGHT * f64::from(prior)
+        s + self.file_bonus(path, may_hold, prior).0
     }
 
     /// Scores one line. Returns None for a line that holds nothing.
@@ -217,22 +227,30 @@ impl Scorer {
         if acc.present == 0 && acc.phrase_folded.is_none() {
             return None;
         }
-        let mut s = 0.0;
+        let weight = |t: usize| {
+            let factor = match acc.class[t] {
+                WORD => WORD_FACTOR,
+                SUBTOKEN => SUBTOKEN_FACTOR,
+                _ => 1.0,
+            };
+            self.idf[t] * factor
+        };
         let mut best: Option<(f64, usize)> = None;
-        for t in 0..self.terms.len() {
-            if acc.present & (1 << t) != 0 {
-                let factor = match acc.class[t] {
-                    WORD => WORD_FACTOR,
-                    SUBTOKEN => SUBTOKEN_FACTOR,
-                    _ => 1.0,
-                };
-                let w = self.idf[t] * factor;
-                s += w;
+        let mut s = if acc.phrase_folded.is_some() {
+            // The line holds the whole query, so every term: score it as if
+            // each were a whole word. This keeps phrase lines level with the
+            // bound, which is what lets early termination stop after k.
+            Self::combine((0..self.terms.len()).map(|t| self.idf[t] * WORD_FACTOR))
+        } else {
+            let present = (0..self.terms.len()).filter(|t| acc.present & (1 << t) != 0);
+            for t in present.clone() {
+                let w = weight(t);
                 if best.is_none_or(|(bw, _)| w > bw) {
                     best = Some((w, t));
                 }
             }
-        }
+            Self::combine(present.map(weight))
+        };
         let mut why = Vec::with_capacity(3);
         let (start, len, class);
         if let Some(p) = acc.phrase_exact.or(acc.phrase_folded) {
@@ -349,12 +367,6 @@ pub fn score_file<'a>(scorer: &Scorer, snap: &'a Snapshot, f: FileRef, accs: &[L
     }
 }
 
-/// Whether a scanned file is rankable: it holds a long pattern, or the
-/// query has none.
-pub fn eligible(scorer: &Scorer, long_seen: bool) -> bool {
-    long_seen || !scorer.has_long_pattern()
-}
-
 /// The native ranked search.
 pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Duration>, started: Instant) -> (Vec<RawHit>, SearchOutcome) {
     let nterms = scorer.terms.len();
@@ -381,28 +393,21 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     }
     scorer.set_document_frequencies(&df, n);
 
-    // Candidates: files that may hold a long pattern (or every live file
-    // when the query has none), each with the bound of what it could score.
-    let narrowing = scorer.has_long_pattern();
+    // Candidates: files that may qualify (see `Scorer::eligible`), each
+    // with the bound of what it could score.
     let mut cands: Vec<(f64, FileRef, f32)> = Vec::new();
     for (si, view) in snap.segments.iter().enumerate() {
-        let mut union = FileSet::empty(view.seg.nfiles());
-        if narrowing {
-            for (p, long) in scorer.pattern_long.iter().enumerate() {
-                if !long {
-                    continue;
-                }
-                let set = match scorer.pattern_term[p] {
-                    Some(t) => &term_sets[si][t],
-                    None => &phrase_sets[si],
-                };
-                match set {
-                    Some(s) => union.or_with(s),
-                    None => union.or_with(&view.live),
+        let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live.clone());
+        for &g in &scorer.groups {
+            let mut all = view.live.clone();
+            for (t, set) in term_sets[si].iter().enumerate() {
+                if g & (1 << t) != 0 {
+                    if let Some(s) = set {
+                        all.and_with(s);
+                    }
                 }
             }
-        } else {
-            union = view.live.clone();
+            union.or_with(&all);
         }
         for id in union.iter() {
             let f = FileRef { seg: si as u32, id };
@@ -419,11 +424,13 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     }
     cands.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 
-    let ac = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
-        .build(&scorer.patterns)
-        .expect("query patterns are short literals");
+    // Verification: fold each file's ASCII case once, then one SIMD memmem
+    // pass per pattern. Every occurrence is needed (terms overlap the
+    // phrase and each other), which rules out a leftmost automaton, and an
+    // overlapping automaton walks byte by byte (both measured slower here).
+    let finders: Vec<memmem::Finder> = scorer.patterns.iter().map(|p| memmem::Finder::new(p)).collect();
+    let mut folded: Vec<u8> = Vec::new();
+    let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
     let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
@@ -439,10 +446,21 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
         outcome.visited += 1;
         let content = snap.content(f);
         accs.clear();
-        let mut long_seen = false;
-        for m in ac.find_overlapping_iter(content) {
-            let (p, s, e) = (m.pattern().as_usize(), m.start(), m.end());
-            long_seen |= scorer.pattern_long[p];
+        folded.clear();
+        folded.extend(content.iter().map(|&b| fold(b)));
+        occurrences.clear();
+        let (mut terms_held, mut phrase_held) = (0u32, false);
+        for (p, finder) in finders.iter().enumerate() {
+            let len = scorer.patterns[p].len();
+            let before = occurrences.len();
+            occurrences.extend(finder.find_iter(&folded).map(|s| (s, p, s + len)));
+            if occurrences.len() > before {
+                terms_held |= scorer.pattern_term[p].map_or(0, |t| 1 << t);
+                phrase_held |= scorer.pattern_phrase[p];
+            }
+        }
+        occurrences.sort_unstable();
+        for &(s, p, e) in &occurrences {
             if accs.last().is_none_or(|a| s > a.end) {
                 let (ls, le) = line_bounds(content, s);
                 accs.push(LineAcc::new(ls, le));
@@ -450,7 +468,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
             let acc = accs.last_mut().unwrap();
             scorer.record(acc, content, p, s, e);
         }
-        if eligible(scorer, long_seen) {
+        if scorer.eligible(terms_held, phrase_held) {
             score_file(scorer, snap, f, &accs, prior, &mut top);
         }
     }
