@@ -342,9 +342,13 @@ impl<'a> TopK<'a> {
         }
     }
 
-    /// The score a hit must beat to get in, once the collection is full.
-    pub fn threshold(&self) -> Option<f64> {
-        (self.heap.len() == self.k).then(|| self.heap.peek().map_or(f64::INFINITY, |w| w.0.score))
+    /// Whether no hit from a file at `path` scoring at most `bound` could
+    /// get in any more: the collection is full and its worst hit beats it
+    /// (ties go to the smaller path, as in the final order).
+    pub fn closed_to(&self, bound: f64, path: &str) -> bool {
+        self.k == 0
+            || (self.heap.len() == self.k
+                && self.heap.peek().is_some_and(|w| w.0.score > bound || (w.0.score == bound && w.0.path < path)))
     }
 
     pub fn into_sorted(self) -> Vec<RawHit> {
@@ -422,7 +426,8 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
             cands.push((scorer.bound(view.seg.path(id), may, phrase_possible, prior), f, prior));
         }
     }
-    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // Equal bounds in path order, so that ties can close the search too.
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| snap.path(a.1).cmp(snap.path(b.1))));
 
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
@@ -435,7 +440,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
     for (i, &(bound, f, prior)) in cands.iter().enumerate() {
-        if top.threshold().is_some_and(|t| t > bound) {
+        if top.closed_to(bound, snap.path(f)) {
             outcome.early_terminated = true;
             break;
         }
