@@ -49,6 +49,11 @@ impl GramQuery {
         }
     }
 
+    /// Files that may hold any one of several strings' queries.
+    pub fn any(parts: Vec<GramQuery>) -> GramQuery {
+        Self::or(parts)
+    }
+
     fn or(parts: Vec<GramQuery>) -> GramQuery {
         let mut out = Vec::new();
         for p in parts {

@@ -1,6 +1,10 @@
-//! Splitting a ranked-search query into terms: its words, and the identifier
-//! sub-tokens of each word (`parseHTTPDate` gives parse, http, date), ASCII
-//! case folded. Sub-tokens let `read_file` find `ReadFile` and `readFile`.
+//! Splitting a ranked-search query into terms: its words, ASCII case folded,
+//! each with the spellings an identifier takes in code. A word is split into
+//! its identifier sub-tokens (`parseHTTPDate` gives parse, http, date) and
+//! matched in every joining of them with nothing, `_` or `-` between, so
+//! `read_file` finds `ReadFile`, `readFile`, `READ_FILE` and `read-file`.
+//! Sub-tokens scattered over a line do not count: they would turn a rare
+//! identifier into a query for two common words.
 
 const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "if", "in", "into", "is", "it", "of", "on", "or",
@@ -8,20 +12,20 @@ const STOPWORDS: &[&str] = &[
 ];
 /// More terms than this add cost without changing what ranks first.
 pub const MAX_TERMS: usize = 16;
-/// Shortest sub-token kept as a term of its own.
-pub const MIN_SUBTOKEN: usize = 3;
+/// Most spellings generated for one word.
+pub const MAX_VARIANTS: usize = 9;
+const JOINERS: [&[u8]; 3] = [b"", b"_", b"-"];
 
 /// A query split for ranked search.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Terms {
     /// The whole query, trimmed, as typed.
     pub phrase: Vec<u8>,
-    /// Distinct folded terms, longest first (so the most selective lead).
+    /// Distinct folded words, longest first (so the most selective lead).
     pub terms: Vec<Vec<u8>>,
-    /// One group per query word: the indices (into `terms`) of its parts.
-    /// A file qualifies when it holds the phrase or every part of some word
-    /// (Zoekt-style AND within an identifier, OR across words).
-    pub groups: Vec<Vec<usize>>,
+    /// For each term, the folded spellings that count as an occurrence
+    /// (the term itself first).
+    pub variants: Vec<Vec<Vec<u8>>>,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -61,45 +65,55 @@ pub fn subtokens(word: &str) -> Vec<&str> {
     out
 }
 
+/// The spellings of a word split into `parts` (folded).
+fn spellings(word: &[u8], parts: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = vec![word.to_vec()];
+    if parts.len() < 2 {
+        return out;
+    }
+    // Joiners per gap: all three while that stays small, else none or `_`.
+    let joiners: &[&[u8]] = if 3usize.pow(parts.len() as u32 - 1) <= MAX_VARIANTS { &JOINERS } else { &JOINERS[..2] };
+    let mut acc: Vec<Vec<u8>> = vec![parts[0].clone()];
+    for part in &parts[1..] {
+        acc = acc.iter().flat_map(|a| joiners.iter().map(move |j| [a.as_slice(), j, part].concat())).collect();
+        if acc.len() > 4 * MAX_VARIANTS {
+            break;
+        }
+    }
+    for v in acc {
+        if out.len() >= MAX_VARIANTS {
+            break;
+        }
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// The terms of a ranked-search query.
 pub fn split(query: &str) -> Terms {
     let phrase = query.trim();
     let words: Vec<&str> = phrase.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect();
     let natural_language = words.len() >= 3;
-    let keep = |t: &str| -> Option<Vec<u8>> {
-        let t = t.trim_matches('_').to_ascii_lowercase();
-        if t.chars().count() < 2 || (natural_language && STOPWORDS.contains(&t.as_str())) {
-            return None;
-        }
-        Some(t.into_bytes())
-    };
-    let mut terms: Vec<Vec<u8>> = Vec::new();
-    let mut word_parts: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut terms: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     for w in &words {
-        let whole = keep(w);
-        // Sub-tokens under three letters (is, of, io) match nearly every
-        // line and say little about an identifier; whole words keep them.
-        let subs: Vec<Vec<u8>> =
-            subtokens(w).into_iter().filter_map(keep).filter(|t| t.len() >= MIN_SUBTOKEN).collect();
-        let parts = if subs.len() > 1 { subs } else { whole.iter().cloned().collect() };
-        let parts: Vec<Vec<u8>> = parts;
-        for t in whole.into_iter().chain(parts.iter().cloned()) {
-            if !terms.contains(&t) {
-                terms.push(t);
-            }
+        let folded = w.trim_matches('_').to_ascii_lowercase();
+        if folded.chars().count() < 2 || (natural_language && STOPWORDS.contains(&folded.as_str())) {
+            continue;
         }
-        if !parts.is_empty() {
-            word_parts.push(parts);
+        let folded = folded.into_bytes();
+        if terms.iter().any(|(t, _)| *t == folded) {
+            continue;
         }
+        let parts: Vec<Vec<u8>> = subtokens(w).iter().map(|p| p.to_ascii_lowercase().into_bytes()).collect();
+        let variants = spellings(&folded, &parts);
+        terms.push((folded, variants));
     }
-    terms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
     terms.truncate(MAX_TERMS);
-    let groups = word_parts
-        .iter()
-        .map(|parts| parts.iter().filter_map(|p| terms.iter().position(|t| t == p)).collect::<Vec<_>>())
-        .filter(|g: &Vec<usize>| !g.is_empty())
-        .collect();
-    Terms { phrase: phrase.as_bytes().to_vec(), terms, groups }
+    let (terms, variants) = terms.into_iter().unzip();
+    Terms { phrase: phrase.as_bytes().to_vec(), terms, variants }
 }
 
 #[cfg(test)]
@@ -118,13 +132,18 @@ mod tests {
     fn natural_language_drops_stopwords() {
         let t = split("parse an HTTP date header");
         assert_eq!(t.terms, vec![b"header".to_vec(), b"parse".to_vec(), b"date".to_vec(), b"http".to_vec()]);
-        let t = split("CGIHTTPRequestHandler");
-        assert_eq!(t.terms[0], b"cgihttprequesthandler".to_vec());
-        assert!(t.terms.contains(&b"request".to_vec()) && t.terms.contains(&b"cgihttp".to_vec()));
-        assert_eq!(t.groups.len(), 1);
-        assert_eq!(t.groups[0].len(), 3);
-        let t = split("load_stop");
-        assert_eq!(t.terms, vec![b"load_stop".to_vec(), b"load".to_vec(), b"stop".to_vec()]);
-        assert_eq!(t.groups, vec![vec![1, 2]]);
+    }
+
+    #[test]
+    fn identifiers_match_their_spellings() {
+        let t = split("read_file");
+        assert_eq!(t.terms, vec![b"read_file".to_vec()]);
+        assert_eq!(t.variants[0], vec![b"read_file".to_vec(), b"readfile".to_vec(), b"read-file".to_vec()]);
+        let t = split("parseHTTPDate");
+        assert_eq!(t.variants[0][0], b"parsehttpdate".to_vec());
+        assert!(t.variants[0].contains(&b"parse_http_date".to_vec()));
+        assert!(t.variants[0].len() <= MAX_VARIANTS);
+        let t = split("a_b_c_d_e_f_g");
+        assert!(t.variants[0].len() <= MAX_VARIANTS);
     }
 }

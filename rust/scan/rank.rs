@@ -106,8 +106,6 @@ pub struct Scorer {
     pub patterns: Vec<Vec<u8>>,
     pub pattern_term: Vec<Option<usize>>,
     pub pattern_phrase: Vec<bool>,
-    /// Per query word, the bitmask of its parts' term indices.
-    pub groups: Vec<u32>,
     pub idf: Vec<f64>,
     pub term_plans: Vec<GramQuery>,
     pub phrase_plan: GramQuery,
@@ -120,10 +118,14 @@ impl Scorer {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut pattern_term = Vec::new();
         let mut pattern_phrase = Vec::new();
-        for (i, term) in t.terms.iter().enumerate() {
-            patterns.push(term.clone());
-            pattern_term.push(Some(i));
-            pattern_phrase.push(false);
+        for (i, spellings) in t.variants.iter().enumerate() {
+            for v in spellings {
+                if !patterns.contains(v) {
+                    patterns.push(v.clone());
+                    pattern_term.push(Some(i));
+                    pattern_phrase.push(false);
+                }
+            }
         }
         let phrase_folded: Vec<u8> = t.phrase.iter().map(|&b| fold(b)).collect();
         let phrase_usable = !phrase_folded.is_empty() && !phrase_folded.contains(&b'\n');
@@ -137,8 +139,11 @@ impl Scorer {
                 }
             }
         }
-        let groups = t.groups.iter().map(|g| g.iter().fold(0u32, |m, &i| m | (1 << i))).collect();
-        let term_plans = t.terms.iter().map(|term| GramQuery::for_string(term)).collect();
+        let term_plans = t
+            .variants
+            .iter()
+            .map(|spellings| GramQuery::any(spellings.iter().map(|v| GramQuery::for_string(v)).collect()))
+            .collect();
         let phrase_plan = if phrase_usable { GramQuery::for_string(&phrase_folded) } else { GramQuery::Nothing };
         Scorer {
             terms: t.terms.clone(),
@@ -146,11 +151,14 @@ impl Scorer {
             patterns,
             pattern_term,
             pattern_phrase,
-            groups,
             idf: vec![0.0; t.terms.len()],
             term_plans,
             phrase_plan,
         }
+    }
+
+    pub fn phrase_usable(&self) -> bool {
+        self.pattern_phrase.iter().any(|&p| p)
     }
 
     pub fn set_document_frequencies(&mut self, df: &[u64], n: u64) {
@@ -159,10 +167,9 @@ impl Scorer {
     }
 
     /// Whether a file that holds these terms (and the phrase, or not)
-    /// qualifies for ranking: it holds the whole query, or every part of
-    /// some query word.
+    /// qualifies for ranking: it holds the whole query, or some term.
     pub fn eligible(&self, terms_held: u32, phrase_held: bool) -> bool {
-        phrase_held || self.groups.iter().any(|&g| terms_held & g == g)
+        phrase_held || terms_held != 0
     }
 
     /// Records an occurrence of pattern `p` at `content[s..e]` in `acc`.
@@ -278,6 +285,34 @@ impl Scorer {
             why.push("path");
         }
         Some((s + file_bonus, start, start + len, why))
+    }
+}
+
+/// A file waiting to be verified, ordered by the bound of what it could
+/// score (then by path, so that equal bounds come in the final tie order).
+struct Candidate<'a> {
+    bound: f64,
+    path: &'a str,
+    f: FileRef,
+    prior: f32,
+    /// The bound still counts an exact-case phrase the file may not hold.
+    exact_possible: bool,
+}
+
+impl PartialEq for Candidate<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Candidate<'_> {}
+impl PartialOrd for Candidate<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Candidate<'_> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.bound.total_cmp(&o.bound).then_with(|| o.path.cmp(self.path)).then_with(|| o.f.cmp(&self.f))
     }
 }
 
@@ -399,19 +434,11 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
 
     // Candidates: files that may qualify (see `Scorer::eligible`), each
     // with the bound of what it could score.
-    let mut cands: Vec<(f64, FileRef, f32)> = Vec::new();
+    let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
     for (si, view) in snap.segments.iter().enumerate() {
         let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live.clone());
-        for &g in &scorer.groups {
-            let mut all = view.live.clone();
-            for (t, set) in term_sets[si].iter().enumerate() {
-                if g & (1 << t) != 0 {
-                    if let Some(s) = set {
-                        all.and_with(s);
-                    }
-                }
-            }
-            union.or_with(&all);
+        for set in &term_sets[si] {
+            union.or_with(set.as_ref().unwrap_or(&view.live));
         }
         for id in union.iter() {
             let f = FileRef { seg: si as u32, id };
@@ -423,11 +450,12 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
             }
             let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let prior = view.seg.file(id).prior;
-            cands.push((scorer.bound(view.seg.path(id), may, phrase_possible, prior), f, prior));
+            let path = view.seg.path(id);
+            let exact_possible = phrase_possible && scorer.phrase_usable();
+            cands.push(Candidate { bound: scorer.bound(path, may, phrase_possible, prior), path, f, prior, exact_possible });
         }
     }
     // Equal bounds in path order, so that ties can close the search too.
-    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| snap.path(a.1).cmp(snap.path(b.1))));
 
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
@@ -439,17 +467,32 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
-    for (i, &(bound, f, prior)) in cands.iter().enumerate() {
-        if top.closed_to(bound, snap.path(f)) {
+    let phrase = scorer.phrase.clone();
+    let exact_finder = memmem::Finder::new(&phrase);
+    let mut first = true;
+    while let Some(c) = cands.pop() {
+        if top.closed_to(c.bound, c.path) {
             outcome.early_terminated = true;
             break;
         }
-        if i > 0 && budget.is_some_and(|b| started.elapsed() >= b) {
+        if !first && budget.is_some_and(|b| started.elapsed() >= b) {
             outcome.budget_exhausted = true;
             break;
         }
-        outcome.visited += 1;
+        first = false;
+        let (f, prior) = (c.f, c.prior);
         let content = snap.content(f);
+        if c.exact_possible {
+            // The index folds case, so "may hold the phrase" cannot tell an
+            // exact-case occurrence from a folded one. One raw memmem pass
+            // tells, and a file without the exact spelling goes back into
+            // the queue with its lower bound instead of being scanned now.
+            if exact_finder.find(content).is_none() {
+                cands.push(Candidate { bound: c.bound - (PHRASE_EXACT - PHRASE_FOLDED), exact_possible: false, ..c });
+                continue;
+            }
+        }
+        outcome.visited += 1;
         accs.clear();
         folded.clear();
         folded.extend(content.iter().map(|&b| fold(b)));
