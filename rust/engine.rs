@@ -12,7 +12,7 @@ use crate::index::build::BuildOptions;
 use crate::index::{FileRef, Index, Snapshot};
 use crate::query::{check_query, terms, GrepOptions, Pattern};
 use crate::reference;
-use crate::scan::grep::{grep_file, Matcher};
+use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
 use crate::scan::RawHit;
 
@@ -118,10 +118,16 @@ impl Engine {
     fn grep_native(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
         let matcher = Matcher::new(p)?;
         let sets: Vec<_> = snap.segments.iter().map(|v| p.plan.eval(&v.seg)).collect();
+        // Files in path order with at least one candidate chunk.
         let files: Vec<FileRef> = snap
             .path_order()
             .iter()
-            .filter(|f| sets[f.seg as usize].as_ref().is_none_or(|s| s.contains(f.id)))
+            .filter(|f| {
+                sets[f.seg as usize].as_ref().is_none_or(|s| {
+                    let m = snap.segment(**f).file(f.id);
+                    (m.first_chunk..m.first_chunk + m.nchunks).any(|c| s.contains(c))
+                })
+            })
             .copied()
             .collect();
         let mut out = Vec::new();
@@ -132,7 +138,15 @@ impl Engine {
                 .map(|&f| {
                     let mut v = Vec::new();
                     let seg = snap.segment(f);
-                    grep_file(&matcher, f, seg.content(f.id), seg.line_table(f.id), &mut v, remaining);
+                    let (m, content, lines) = (seg.file(f.id), seg.content(f.id), seg.line_table(f.id));
+                    let set = sets[f.seg as usize].as_ref();
+                    for c in m.first_chunk..m.first_chunk + m.nchunks {
+                        if set.is_none_or(|s| s.contains(c)) && v.len() < remaining {
+                            let ch = seg.chunk(c);
+                            let range = ch.start as usize..(ch.start + ch.len) as usize;
+                            grep_chunk(&matcher, f, content, range, lines, &mut v, remaining);
+                        }
+                    }
                     v
                 })
                 .collect();

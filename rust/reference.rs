@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use crate::index::grams::for_each_gram;
 use crate::index::{FileRef, Snapshot};
 use crate::query::{GramQuery, Pattern, PatternKind};
-use crate::scan::rank::{score_file, LineAcc, Scorer, TopK};
+use crate::index::chunks::chunk_bounds;
+use crate::scan::rank::{score_chunk, LineAcc, Scorer, TopK};
 use crate::scan::{column, RawHit};
 
 /// The lines of `content`: split on `\n`, with no phantom empty line after a
@@ -75,32 +76,34 @@ fn fold_line(line: &[u8]) -> Vec<u8> {
 }
 
 /// Ranked search over every live file, scored exactly as the fast path
-/// scores, with every statistic computed from the raw contents.
+/// scores, with every statistic computed from the raw contents: chunks (the
+/// unit the index keeps statistics for) are cut by the same pure function.
 pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
     let files: Vec<FileRef> = snap.live_files().collect();
-    // Document frequencies as the index would count them: files whose gram
+    let chunks: Vec<(FileRef, usize, usize)> = files
+        .iter()
+        .flat_map(|&f| chunk_bounds(snap.content(f)).into_iter().map(move |(s, l)| (f, s as usize, (s + l) as usize)))
+        .collect();
+    // Document frequencies as the index would count them: chunks whose gram
     // set covers each term's grams, computed here from the text itself.
     let mut df = vec![0u64; scorer.terms.len()];
-    for &f in &files {
+    for &(f, s, e) in &chunks {
         let mut grams = HashSet::new();
-        for_each_gram(snap.content(f), |g| {
+        for_each_gram(&snap.content(f)[s..e], |g| {
             grams.insert(g);
         });
         for (t, plan) in scorer.term_plans.iter().enumerate() {
-            let holds = match plan {
-                GramQuery::Grams(gs) => gs.iter().all(|g| grams.contains(g)),
-                _ => true,
-            };
-            df[t] += u64::from(holds);
+            df[t] += u64::from(holds(plan, &grams));
         }
     }
-    scorer.set_document_frequencies(&df, files.len() as u64);
+    scorer.set_document_frequencies(&df, chunks.len() as u64);
     let mut top = TopK::new(k);
-    for &f in &files {
+    for &(f, cs, ce) in &chunks {
         let content = snap.content(f);
         let mut accs = Vec::new();
         let (mut terms_held, mut phrase_held) = (0u32, false);
-        for (ls, line) in lines(content) {
+        for (ls, line) in lines(&content[cs..ce]) {
+            let ls = cs + ls;
             let folded = fold_line(line);
             let mut acc = LineAcc::new(ls, ls + line.len());
             for (p, pat) in scorer.patterns.iter().enumerate() {
@@ -121,10 +124,21 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
         }
         if scorer.eligible(terms_held, phrase_held) {
             let prior = crate::index::build::prior(snap.path(f), content.len() as u64);
-            score_file(scorer, snap, f, &accs, prior, &mut top);
+            score_chunk(scorer, snap, f, &accs, prior, &mut top);
         }
     }
     top.into_sorted()
+}
+
+/// Whether a gram set satisfies a term's gram query.
+fn holds(plan: &GramQuery, grams: &HashSet<u32>) -> bool {
+    match plan {
+        GramQuery::All => true,
+        GramQuery::Nothing => false,
+        GramQuery::Grams(gs) => gs.iter().all(|g| grams.contains(g)),
+        GramQuery::And(parts) => parts.iter().all(|p| holds(p, grams)),
+        GramQuery::Or(parts) => parts.iter().any(|p| holds(p, grams)),
+    }
 }
 
 /// Line and column for a hit found by either scanner.

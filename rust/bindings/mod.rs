@@ -149,6 +149,7 @@ impl NativeIndex {
         d.set_item("bytes", s.bytes)?;
         d.set_item("index_bytes", s.index_bytes)?;
         d.set_item("segments", s.segments)?;
+        d.set_item("chunks", s.chunks)?;
         d.set_item("grams", s.grams)?;
         d.set_item("generation", s.generation)?;
         d.set_item("build_seconds", s.build_seconds)?;

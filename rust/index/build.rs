@@ -11,7 +11,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::format::{build_line_table, write_segment, FileMeta, SegmentData};
+use super::chunks::chunk_bounds;
+use super::format::{build_line_table, write_segment, Chunk, FileMeta, SegmentData};
 use super::grams;
 use super::postings;
 use crate::error::{Error, Result};
@@ -166,7 +167,9 @@ pub struct Loaded {
     pub data: Vec<u8>,
     pub mtime_ns: i64,
     pub hash: u64,
-    grams: Vec<u32>,
+    chunks: Vec<(u32, u32)>,
+    /// Distinct grams of each chunk.
+    grams: Vec<Vec<u32>>,
 }
 
 pub enum ReadOutcome {
@@ -184,34 +187,42 @@ pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
                 ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: "binary".into(), size: f.size, mtime_ns: f.mtime_ns })
             }
             Ok(data) => {
-                let mut g = Vec::new();
-                grams::distinct_grams(&data, seen, &mut g);
-                g.shrink_to_fit();
-                ReadOutcome::Loaded(Loaded { rel: f.rel.clone(), hash: xxh3_64(&data), mtime_ns: f.mtime_ns, data, grams: g })
+                let chunks = chunk_bounds(&data);
+                let mut scratch = Vec::new();
+                let grams = chunks
+                    .iter()
+                    .map(|&(s, l)| {
+                        grams::distinct_grams(&data[s as usize..(s + l) as usize], seen, &mut scratch);
+                        scratch.clone()
+                    })
+                    .collect();
+                ReadOutcome::Loaded(Loaded { rel: f.rel.clone(), hash: xxh3_64(&data), mtime_ns: f.mtime_ns, data, chunks, grams })
             }
         })
         .collect()
 }
 
-/// Turns loaded files into a segment: ids in static rank order, then the
-/// gram postings inverted by counting sort.
+/// Turns loaded files into a segment: file ids in static rank order, chunk
+/// ids following them, then the gram postings (over chunks) inverted by
+/// counting sort.
 pub fn assemble(mut files: Vec<Loaded>) -> SegmentData {
     files.sort_by(|a, b| {
         let (pa, pb) = (prior(&a.rel, a.data.len() as u64), prior(&b.rel, b.data.len() as u64));
         pb.total_cmp(&pa).then_with(|| a.rel.cmp(&b.rel))
     });
-    let nfiles = files.len() as u32;
+    let nchunks: u32 = files.iter().map(|f| f.chunks.len() as u32).sum();
     let mut seg = SegmentData {
         files: Vec::with_capacity(files.len()),
         paths: Vec::new(),
         lines: Vec::new(),
+        chunks: Vec::with_capacity(nchunks as usize),
         dict: Vec::new(),
         postings: Vec::new(),
         content: Vec::with_capacity(files.iter().map(|f| f.data.len()).sum()),
     };
     let mut counts = vec![0u32; 1 << 24];
     for f in &files {
-        for &g in &f.grams {
+        for &g in f.grams.iter().flatten() {
             counts[g as usize] += 1;
         }
     }
@@ -223,11 +234,16 @@ pub fn assemble(mut files: Vec<Loaded>) -> SegmentData {
     }
     let mut flat = vec![0u32; total as usize];
     for (id, f) in files.iter_mut().enumerate() {
-        for &g in &f.grams {
-            flat[starts[g as usize] as usize] = id as u32;
-            starts[g as usize] += 1;
+        let first_chunk = seg.chunks.len() as u32;
+        for (c, grams) in f.grams.iter().enumerate() {
+            let chunk = first_chunk + c as u32;
+            for &g in grams {
+                flat[starts[g as usize] as usize] = chunk;
+                starts[g as usize] += 1;
+            }
         }
         f.grams = Vec::new();
+        seg.chunks.extend(f.chunks.iter().map(|&(start, len)| Chunk { file: id as u32, start, len }));
         let lines_off = seg.lines.len() as u32;
         let lines_len = build_line_table(&f.data, &mut seg.lines);
         seg.files.push(FileMeta {
@@ -240,6 +256,8 @@ pub fn assemble(mut files: Vec<Loaded>) -> SegmentData {
             lines_off,
             lines_len,
             prior: prior(&f.rel, f.data.len() as u64),
+            first_chunk,
+            nchunks: f.chunks.len() as u32,
         });
         seg.paths.extend_from_slice(f.rel.as_bytes());
         seg.content.extend_from_slice(&f.data);
@@ -254,7 +272,7 @@ pub fn assemble(mut files: Vec<Loaded>) -> SegmentData {
         let ids = &flat[at..at + c as usize];
         at += c as usize;
         let off = seg.postings.len() as u64;
-        let kind = postings::encode(ids, nfiles, &mut seg.postings);
+        let kind = postings::encode(ids, nchunks, &mut seg.postings);
         seg.dict.push((g as u32, kind, c, off));
     }
     seg

@@ -5,10 +5,12 @@
 //! header   magic "LENSSEG\0", format version, section table (offset, length,
 //!          xxh3-64 of each section), xxh3-64 of the header itself
 //! FILES    64-byte records: content range, path range, mtime, content hash,
-//!          line-table range, static rank prior
+//!          line-table range, static rank prior, chunk range
 //! PATHS    root-relative posix paths, UTF-8, back to back
 //! LINES    per file, the byte offset (u32) of every LINE_STRIDE-th line start
+//! CHUNKS   12-byte records: file id, start and length within the file
 //! DICT     16-byte entries sorted by gram: gram | kind << 24, count, offset
+//!          (postings list chunk ids, see `chunks`)
 //! POSTINGS the lists DICT points into (see `postings`)
 //! CONTENT  the files' bytes, back to back
 //! ```
@@ -35,13 +37,15 @@ pub const FORMAT_VERSION: u32 = 1;
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;
 
-const NSECTIONS: usize = 6;
+const NSECTIONS: usize = 7;
 const S_FILES: usize = 0;
 const S_PATHS: usize = 1;
 const S_LINES: usize = 2;
-const S_DICT: usize = 3;
-const S_POSTINGS: usize = 4;
-const S_CONTENT: usize = 5;
+const S_CHUNKS: usize = 3;
+const S_DICT: usize = 4;
+const S_POSTINGS: usize = 5;
+const S_CONTENT: usize = 6;
+const CHUNK_LEN: usize = 12;
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + NSECTIONS * 24 + 8;
 const RECORD_LEN: usize = 64;
 const DICT_ENTRY_LEN: usize = 16;
@@ -58,6 +62,16 @@ pub struct FileMeta {
     pub lines_off: u32,
     pub lines_len: u32,
     pub prior: f32,
+    pub first_chunk: u32,
+    pub nchunks: u32,
+}
+
+/// One chunk: a run of whole lines of one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub file: u32,
+    pub start: u32,
+    pub len: u32,
 }
 
 /// The in-memory form of a segment, before it is written.
@@ -65,6 +79,7 @@ pub struct SegmentData {
     pub files: Vec<FileMeta>,
     pub paths: Vec<u8>,
     pub lines: Vec<u32>,
+    pub chunks: Vec<Chunk>,
     /// (gram, kind, count, offset into `postings`), sorted by gram.
     pub dict: Vec<(u32, u8, u32, u64)>,
     pub postings: Vec<u8>,
@@ -81,7 +96,9 @@ fn encode_record(m: &FileMeta, out: &mut Vec<u8>) {
     out.extend_from_slice(&m.lines_off.to_le_bytes());
     out.extend_from_slice(&m.lines_len.to_le_bytes());
     out.extend_from_slice(&m.prior.to_le_bytes());
-    out.extend_from_slice(&[0u8; 12]);
+    out.extend_from_slice(&m.first_chunk.to_le_bytes());
+    out.extend_from_slice(&m.nchunks.to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -103,6 +120,8 @@ fn decode_record(b: &[u8]) -> FileMeta {
         lines_off: u32_at(b, 40),
         lines_len: u32_at(b, 44),
         prior: f32::from_le_bytes(b[48..52].try_into().unwrap()),
+        first_chunk: u32_at(b, 52),
+        nchunks: u32_at(b, 56),
     }
 }
 
@@ -120,13 +139,19 @@ pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
         encode_record(m, &mut records);
     }
     let lines: Vec<u8> = data.lines.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut chunks = Vec::with_capacity(data.chunks.len() * CHUNK_LEN);
+    for c in &data.chunks {
+        chunks.extend_from_slice(&c.file.to_le_bytes());
+        chunks.extend_from_slice(&c.start.to_le_bytes());
+        chunks.extend_from_slice(&c.len.to_le_bytes());
+    }
     let mut dict = Vec::with_capacity(data.dict.len() * DICT_ENTRY_LEN);
     for &(gram, kind, count, off) in &data.dict {
         dict.extend_from_slice(&(gram | (u32::from(kind) << 24)).to_le_bytes());
         dict.extend_from_slice(&count.to_le_bytes());
         dict.extend_from_slice(&off.to_le_bytes());
     }
-    let sections: [&[u8]; NSECTIONS] = [&records, &data.paths, &lines, &dict, &data.postings, &data.content];
+    let sections: [&[u8]; NSECTIONS] = [&records, &data.paths, &lines, &chunks, &dict, &data.postings, &data.content];
     let mut table = [(0u64, 0u64, 0u64); NSECTIONS];
     let mut off = HEADER_LEN as u64;
     for (i, s) in sections.iter().enumerate() {
@@ -139,7 +164,7 @@ pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     header.extend_from_slice(&(NSECTIONS as u32).to_le_bytes());
     header.extend_from_slice(&(data.files.len() as u32).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&(data.chunks.len() as u32).to_le_bytes());
     for (o, l, c) in table {
         header.extend_from_slice(&o.to_le_bytes());
         header.extend_from_slice(&l.to_le_bytes());
@@ -162,6 +187,7 @@ pub struct Segment {
     path: PathBuf,
     mmap: Mmap,
     nfiles: u32,
+    nchunks: u32,
     table: [(usize, usize, u64); NSECTIONS],
 }
 
@@ -190,6 +216,7 @@ impl Segment {
             return Err(bad("unexpected section count".into()));
         }
         let nfiles = u32_at(&mmap, 16);
+        let nchunks = u32_at(&mmap, 20);
         let mut table = [(0usize, 0usize, 0u64); NSECTIONS];
         for (i, entry) in table.iter_mut().enumerate() {
             let at = 24 + i * 24;
@@ -200,8 +227,8 @@ impl Segment {
             *entry = (o as usize, l as usize, c);
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, table };
-        for s in [S_FILES, S_PATHS, S_LINES, S_DICT] {
+        let seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, nchunks, table };
+        for s in [S_FILES, S_PATHS, S_LINES, S_CHUNKS, S_DICT] {
             seg.check_section(s)?;
         }
         seg.check_records()?;
@@ -225,6 +252,9 @@ impl Segment {
         if self.section(S_FILES).len() != self.nfiles as usize * RECORD_LEN {
             return Err(bad("file table size does not match the file count".into()));
         }
+        if self.section(S_CHUNKS).len() != self.nchunks as usize * CHUNK_LEN {
+            return Err(bad("chunk table size does not match the chunk count".into()));
+        }
         let (paths, lines, content) =
             (self.section(S_PATHS).len() as u64, self.section(S_LINES).len() as u64 / 4, self.section(S_CONTENT).len() as u64);
         for id in 0..self.nfiles {
@@ -233,9 +263,16 @@ impl Segment {
                 && u64::from(m.path_off) + u64::from(m.path_len) <= paths
                 && u64::from(m.lines_off) + u64::from(m.lines_len) <= lines
                 && m.lines_len >= 1
+                && u64::from(m.first_chunk) + u64::from(m.nchunks) <= u64::from(self.nchunks)
                 && std::str::from_utf8(self.path_bytes(&m)).is_ok();
             if !ok {
                 return Err(bad(format!("file record {id} points outside its sections")));
+            }
+            for c in m.first_chunk..m.first_chunk + m.nchunks {
+                let ch = self.chunk(c);
+                if ch.file != id || u64::from(ch.start) + u64::from(ch.len) > m.content_len {
+                    return Err(bad(format!("chunk {c} does not lie inside file {id}")));
+                }
             }
         }
         let dict = self.section(S_DICT);
@@ -261,6 +298,15 @@ impl Segment {
 
     pub fn nfiles(&self) -> u32 {
         self.nfiles
+    }
+
+    pub fn nchunks(&self) -> u32 {
+        self.nchunks
+    }
+
+    pub fn chunk(&self, c: u32) -> Chunk {
+        let b = &self.section(S_CHUNKS)[c as usize * CHUNK_LEN..(c as usize + 1) * CHUNK_LEN];
+        Chunk { file: u32_at(b, 0), start: u32_at(b, 4), len: u32_at(b, 8) }
     }
 
     pub fn bytes_on_disk(&self) -> u64 {

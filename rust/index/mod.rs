@@ -8,6 +8,7 @@
 //! previous manifest, and so the previous index, in force.
 
 pub mod build;
+pub mod chunks;
 pub mod format;
 pub mod grams;
 pub mod manifest;
@@ -30,10 +31,11 @@ use crate::error::{Error, Result};
 /// than this many segments, or more dead files than live ones.
 const MAX_SEGMENTS: usize = 12;
 
-/// One segment and which of its files are still live.
+/// One segment and which of its files (and so chunks) are still live.
 pub struct SegmentView {
     pub seg: Segment,
     pub live: FileSet,
+    pub live_chunks: FileSet,
 }
 
 /// A file addressed within a snapshot.
@@ -61,15 +63,24 @@ impl Snapshot {
                 other => other,
             })?;
             let mut live = FileSet::full(seg.nfiles());
+            let mut gone = FileSet::empty(seg.nfiles());
             for &d in &entry.deleted {
                 if d >= seg.nfiles() {
                     return Err(Error::corrupt(dir, format!("manifest deletes file {d} past the end of {}", entry.name)));
                 }
-                let mut one = FileSet::empty(seg.nfiles());
-                one.insert(d);
-                live.and_not(&one);
+                gone.insert(d);
             }
-            segments.push(SegmentView { seg, live });
+            live.and_not(&gone);
+            let mut live_chunks = FileSet::full(seg.nchunks());
+            let mut dead = FileSet::empty(seg.nchunks());
+            for &d in &entry.deleted {
+                let m = seg.file(d);
+                for c in m.first_chunk..m.first_chunk + m.nchunks {
+                    dead.insert(c);
+                }
+            }
+            live_chunks.and_not(&dead);
+            segments.push(SegmentView { seg, live, live_chunks });
         }
         Ok(Snapshot { dir: dir.to_path_buf(), manifest, segments, path_order: OnceLock::new() })
     }
@@ -107,6 +118,10 @@ impl Snapshot {
         self.segments.iter().map(|s| s.live.count()).sum()
     }
 
+    pub fn nchunks(&self) -> usize {
+        self.segments.iter().map(|s| s.live_chunks.count()).sum()
+    }
+
     pub fn root(&self) -> &Path {
         Path::new(&self.manifest.root)
     }
@@ -130,6 +145,7 @@ pub struct Stats {
     pub bytes: u64,
     pub index_bytes: u64,
     pub segments: u64,
+    pub chunks: u64,
     pub grams: u64,
     pub generation: u64,
     pub build_seconds: f64,
@@ -337,6 +353,7 @@ impl Index {
             bytes: snap.live_files().map(|f| snap.content(f).len() as u64).sum(),
             index_bytes: snap.segments.iter().map(|s| s.seg.bytes_on_disk()).sum::<u64>() + manifest_bytes,
             segments: snap.segments.len() as u64,
+            chunks: snap.nchunks() as u64,
             grams: snap.segments.iter().map(|s| s.seg.ngrams() as u64).sum(),
             generation: snap.manifest.generation,
             build_seconds: snap.manifest.build_seconds,

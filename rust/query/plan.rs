@@ -87,9 +87,9 @@ impl GramQuery {
         }
     }
 
-    /// The files of `seg` this query admits; `None` means all of them.
+    /// The chunks of `seg` this query admits; `None` means all of them.
     pub fn eval(&self, seg: &Segment) -> Option<FileSet> {
-        let n = seg.nfiles();
+        let n = seg.nchunks();
         match self {
             GramQuery::All => None,
             GramQuery::Nothing => Some(FileSet::empty(n)),

@@ -48,13 +48,13 @@ impl Matcher {
         Ok(Matcher { verifier, word: p.options.word })
     }
 
-    /// The leftmost match starting at or after `from`, as the span to report.
-    fn find_at(&self, hay: &[u8], from: usize, caps: &mut Option<Captures>) -> Option<(usize, usize)> {
+    /// The leftmost match in `hay[from..to]`, as the span to report.
+    fn find_at(&self, hay: &[u8], from: usize, to: usize, caps: &mut Option<Captures>) -> Option<(usize, usize)> {
         match &self.verifier {
-            Verifier::Literal(f) => f.find(&hay[from..]).map(|s| (from + s, from + s + f.needle().len())),
-            Verifier::Alternation(ac) => ac.find(aho_corasick::Input::new(hay).range(from..)).map(|m| (m.start(), m.end())),
+            Verifier::Literal(f) => f.find(&hay[from..to]).map(|s| (from + s, from + s + f.needle().len())),
+            Verifier::Alternation(ac) => ac.find(aho_corasick::Input::new(hay).range(from..to)).map(|m| (m.start(), m.end())),
             Verifier::Regex(re) => {
-                let input = Input::new(hay).range(from..);
+                let input = Input::new(hay).range(from..to);
                 if self.word {
                     let caps = caps.get_or_insert_with(|| re.create_captures());
                     re.search_captures(&input, caps);
@@ -66,17 +66,26 @@ impl Matcher {
         }
     }
 
-    /// Calls `emit` for each matching line of `content`, in order; stops
-    /// when `emit` returns false.
-    pub fn for_each_line(&self, content: &[u8], lines: LineTable<'_>, mut emit: impl FnMut(u32, usize, usize, usize, usize) -> bool) {
+    /// Calls `emit` for each matching line of `content[range]` (whole lines:
+    /// a chunk), in order; stops when `emit` returns false. Positions are
+    /// offsets into `content`, which also gives look-around its context.
+    pub fn for_each_line(
+        &self,
+        content: &[u8],
+        range: std::ops::Range<usize>,
+        lines: LineTable<'_>,
+        mut emit: impl FnMut(u32, usize, usize, usize, usize) -> bool,
+    ) {
         let mut caps = None;
-        let mut pos = 0usize;
-        // Newlines are counted from the last reported line, so a file costs
+        let mut pos = range.start;
+        // Newlines are counted from the last reported line, so a chunk costs
         // one pass of counting however many lines match.
         let (mut counted_to, mut line) = (0usize, 0u32);
-        while pos <= content.len() {
-            let Some((s, e)) = self.find_at(content, pos, &mut caps) else { break };
-            if past_last_line(content, s) {
+        while pos <= range.end {
+            let Some((s, e)) = self.find_at(content, pos, range.end, &mut caps) else { break };
+            // A match at the very end of the range belongs to the next line,
+            // unless this is the unterminated last line of the file.
+            if s > range.end || (s == range.end && (s != content.len() || past_last_line(content, s))) {
                 break;
             }
             let (ls, le) = line_bounds(content, s);
@@ -94,9 +103,17 @@ impl Matcher {
     }
 }
 
-/// Greps one file with the fast matcher.
-pub fn grep_file(m: &Matcher, file: FileRef, content: &[u8], lines: LineTable<'_>, out: &mut Vec<RawHit>, limit: usize) {
-    m.for_each_line(content, lines, |line, ls, le, s, e| {
+/// Greps one chunk of a file with the fast matcher.
+pub fn grep_chunk(
+    m: &Matcher,
+    file: FileRef,
+    content: &[u8],
+    range: std::ops::Range<usize>,
+    lines: LineTable<'_>,
+    out: &mut Vec<RawHit>,
+    limit: usize,
+) {
+    m.for_each_line(content, range, lines, |line, ls, le, s, e| {
         out.push(RawHit { file, line, line_start: ls, line_end: le, byte_start: s, byte_end: e, score: 0.0, why: vec!["match"] });
         out.len() < limit
     });

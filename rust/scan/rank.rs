@@ -7,8 +7,9 @@
 //! word), plus a quarter of the weight of its other terms; a large bonus when
 //! the whole query appears (more when its case matches exactly); and
 //! file-level signals: the idf of every query term the file holds (file
-//! relevance, the match-density signal), terms in the file name, and the
-//! file's static rank prior. Candidates are visited by an upper bound of what
+//! relevance, the match-density signal; counted per chunk, the unit the
+//! index narrows to), terms in the file name, and the file's static rank
+//! prior. Candidates are visited by an upper bound of what
 //! they could score; the search stops once the k-th best hit beats the next
 //! file's bound (WAND-style early termination) or the budget is spent. Lines
 //! are scored by their best term rather than the sum of all, so that bounds
@@ -288,12 +289,15 @@ impl Scorer {
     }
 }
 
-/// A file waiting to be verified, ordered by the bound of what it could
-/// score (then by path, so that equal bounds come in the final tie order).
+/// A chunk waiting to be verified, ordered by the bound of what it could
+/// score (then by path and offset, so that equal bounds come in the final
+/// tie order).
 struct Candidate<'a> {
     bound: f64,
     path: &'a str,
     f: FileRef,
+    start: usize,
+    end: usize,
     prior: f32,
     /// The bound still counts an exact-case phrase the file may not hold.
     exact_possible: bool,
@@ -312,7 +316,11 @@ impl PartialOrd for Candidate<'_> {
 }
 impl Ord for Candidate<'_> {
     fn cmp(&self, o: &Self) -> Ordering {
-        self.bound.total_cmp(&o.bound).then_with(|| o.path.cmp(self.path)).then_with(|| o.f.cmp(&self.f))
+        self.bound
+            .total_cmp(&o.bound)
+            .then_with(|| o.path.cmp(self.path))
+            .then_with(|| o.start.cmp(&self.start))
+            .then_with(|| o.f.cmp(&self.f))
     }
 }
 
@@ -377,13 +385,17 @@ impl<'a> TopK<'a> {
         }
     }
 
-    /// Whether no hit from a file at `path` scoring at most `bound` could
-    /// get in any more: the collection is full and its worst hit beats it
-    /// (ties go to the smaller path, as in the final order).
-    pub fn closed_to(&self, bound: f64, path: &str) -> bool {
+    /// Whether no hit from the chunk of `path` starting at byte `start`
+    /// and scoring at most `bound` could get in any more: the collection is
+    /// full and its worst hit beats it (ties go to the smaller path, then
+    /// the earlier byte, as in the final order).
+    pub fn closed_to(&self, bound: f64, path: &str, start: usize) -> bool {
         self.k == 0
             || (self.heap.len() == self.k
-                && self.heap.peek().is_some_and(|w| w.0.score > bound || (w.0.score == bound && w.0.path < path)))
+                && self.heap.peek().is_some_and(|w| {
+                    let w = &w.0;
+                    w.score > bound || (w.score == bound && (w.path, w.hit.byte_start) < (path, start))
+                }))
     }
 
     pub fn into_sorted(self) -> Vec<RawHit> {
@@ -393,8 +405,8 @@ impl<'a> TopK<'a> {
     }
 }
 
-/// Turns one file's line accumulators into scored hits.
-pub fn score_file<'a>(scorer: &Scorer, snap: &'a Snapshot, f: FileRef, accs: &[LineAcc], prior: f32, top: &mut TopK<'a>) {
+/// Turns one chunk's line accumulators into scored hits.
+pub fn score_chunk<'a>(scorer: &Scorer, snap: &'a Snapshot, f: FileRef, accs: &[LineAcc], prior: f32, top: &mut TopK<'a>) {
     let path = snap.path(f);
     let present = accs.iter().fold(0u32, |p, a| p | a.present);
     let (bonus, named) = scorer.file_bonus(path, present, prior);
@@ -413,35 +425,36 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     let mut term_sets: Vec<Vec<Option<FileSet>>> = Vec::with_capacity(snap.segments.len());
     let mut phrase_sets: Vec<Option<FileSet>> = Vec::with_capacity(snap.segments.len());
     let mut df = vec![0u64; nterms];
-    let n = snap.nfiles() as u64;
+    let n = snap.nchunks() as u64;
     for view in &snap.segments {
+        let live = &view.live_chunks;
         let mut sets = Vec::with_capacity(nterms);
         for (t, plan) in scorer.term_plans.iter().enumerate() {
             let set = plan.eval(&view.seg).map(|mut s| {
-                s.and_with(&view.live);
+                s.and_with(live);
                 s
             });
-            df[t] += set.as_ref().map_or(view.live.count() as u64, |s| s.count() as u64);
+            df[t] += set.as_ref().map_or(live.count() as u64, |s| s.count() as u64);
             sets.push(set);
         }
         term_sets.push(sets);
         phrase_sets.push(scorer.phrase_plan.eval(&view.seg).map(|mut s| {
-            s.and_with(&view.live);
+            s.and_with(live);
             s
         }));
     }
     scorer.set_document_frequencies(&df, n);
 
-    // Candidates: files that may qualify (see `Scorer::eligible`), each
+    // Candidates: chunks that may qualify (see `Scorer::eligible`), each
     // with the bound of what it could score.
     let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
     for (si, view) in snap.segments.iter().enumerate() {
-        let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live.clone());
+        let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live_chunks.clone());
         for set in &term_sets[si] {
-            union.or_with(set.as_ref().unwrap_or(&view.live));
+            union.or_with(set.as_ref().unwrap_or(&view.live_chunks));
         }
         for id in union.iter() {
-            let f = FileRef { seg: si as u32, id };
+            let chunk = view.seg.chunk(id);
             let mut may = 0u32;
             for t in 0..nterms {
                 if term_sets[si][t].as_ref().is_none_or(|s| s.contains(id)) {
@@ -449,14 +462,15 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
                 }
             }
             let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
-            let prior = view.seg.file(id).prior;
-            let path = view.seg.path(id);
+            let f = FileRef { seg: si as u32, id: chunk.file };
+            let prior = view.seg.file(chunk.file).prior;
+            let path = view.seg.path(chunk.file);
             let exact_possible = phrase_possible && scorer.phrase_usable();
-            cands.push(Candidate { bound: scorer.bound(path, may, phrase_possible, prior), path, f, prior, exact_possible });
+            let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
+            let bound = scorer.bound(path, may, phrase_possible, prior);
+            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible });
         }
     }
-    // Equal bounds in path order, so that ties can close the search too.
-
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
     // phrase and each other), which rules out a leftmost automaton, and an
@@ -471,7 +485,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     let exact_finder = memmem::Finder::new(&phrase);
     let mut first = true;
     while let Some(c) = cands.pop() {
-        if top.closed_to(c.bound, c.path) {
+        if top.closed_to(c.bound, c.path, c.start) {
             outcome.early_terminated = true;
             break;
         }
@@ -482,12 +496,13 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
         first = false;
         let (f, prior) = (c.f, c.prior);
         let content = snap.content(f);
+        let chunk = &content[c.start..c.end];
         if c.exact_possible {
             // The index folds case, so "may hold the phrase" cannot tell an
             // exact-case occurrence from a folded one. One raw memmem pass
             // tells, and a file without the exact spelling goes back into
             // the queue with its lower bound instead of being scanned now.
-            if exact_finder.find(content).is_none() {
+            if exact_finder.find(chunk).is_none() {
                 cands.push(Candidate { bound: c.bound - (PHRASE_EXACT - PHRASE_FOLDED), exact_possible: false, ..c });
                 continue;
             }
@@ -495,13 +510,13 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
         outcome.visited += 1;
         accs.clear();
         folded.clear();
-        folded.extend(content.iter().map(|&b| fold(b)));
+        folded.extend(chunk.iter().map(|&b| fold(b)));
         occurrences.clear();
         let (mut terms_held, mut phrase_held) = (0u32, false);
         for (p, finder) in finders.iter().enumerate() {
             let len = scorer.patterns[p].len();
             let before = occurrences.len();
-            occurrences.extend(finder.find_iter(&folded).map(|s| (s, p, s + len)));
+            occurrences.extend(finder.find_iter(&folded).map(|s| (c.start + s, p, c.start + s + len)));
             if occurrences.len() > before {
                 terms_held |= scorer.pattern_term[p].map_or(0, |t| 1 << t);
                 phrase_held |= scorer.pattern_phrase[p];
@@ -517,7 +532,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
             scorer.record(acc, content, p, s, e);
         }
         if scorer.eligible(terms_held, phrase_held) {
-            score_file(scorer, snap, f, &accs, prior, &mut top);
+            score_chunk(scorer, snap, f, &accs, prior, &mut top);
         }
     }
     (top.into_sorted(), outcome)
