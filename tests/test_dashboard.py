@@ -96,6 +96,7 @@ def test_numbers_come_from_recorded_queries(index_dir: Path, tmp_path: Path) -> 
     assert m[("lens_latency_ms", (("quantile", "0.95"), ("stage", "stage_a")))] == pytest.approx(0.95)
     assert m[("lens_stage_b_cache_hit_ratio", ())] == pytest.approx(0.75)
     assert m[("lens_stage_samples_total", (("series", "stage_b"),))] == 100
+    assert m[("lens_stage_reported_total", (("counter", "cache_hits"), ("stage", "stage_b")))] == 300
     assert m[("lens_canary_traffic_percent", ())] == 100
     assert m[("lens_kill_switch_active", ())] == 0
     assert m[("lens_alert_active", (("name", "cache_hit_rate_low"),))] == 1

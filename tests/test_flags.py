@@ -271,14 +271,17 @@ def test_rerank_depth_limits_what_stage_c_sees(index_dir: Path, tmp_path: Path) 
     assert len(hook.seen[-1].hits) == 4 and r.hits[:4] == list(reversed(plain[:4]))
 
 
-def test_stage_budget_flag_reaches_the_stage(index_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", ["stage_b", "stage_c"])
+def test_stage_budget_flag_reaches_the_stage(index_dir: Path, tmp_path: Path, stage: str) -> None:
     rig = make_rig(index_dir, tmp_path)
-    hook = StageDouble(rig.clock)
-    rig.idx.stages["stage_b"] = hook
-    rig.idx.flags["stage_b.budget_ms"] = 25.0
+    hook = StageDouble(rig.clock, ms=0.0)
+    rig.idx.stages[stage] = hook
+    rig.idx.flags[f"{stage}.budget_ms"] = 25.0
     rig.idx.search("needle")
     assert hook.seen[-1].budget_ms == 25.0
-    assert hook.seen[-1].flags["stage_b.budget_ms"] == 25.0
+    rig.idx.flags[f"{stage}.budget_ms"] = 40
+    rig.idx.search("needle")
+    assert hook.seen[-1].budget_ms == 40.0
     # A per-call budget can only shrink it: 10 ms, of which Stage-A spent 4.
     rig.native.native_ms = 4.0
     rig.idx.search("needle", budget_ms=10.0)

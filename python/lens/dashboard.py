@@ -195,6 +195,14 @@ def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
         errors.add_metric([series], totals[f"errors.{series}"])
     fams += [samples, errors]
 
+    reported = CounterMetricFamily(
+        "lens_stage_reported", "Counters the later stages reported, since start", labels=["stage", "counter"]
+    )
+    for stage, counters in guard.stage_counters().items():
+        for name, value in counters.items():
+            reported.add_metric([stage, name], value)
+    fams.append(reported)
+
     skips = CounterMetricFamily("lens_stage_skipped", "Later-stage calls skipped", labels=["stage", "reason"])
     for stage in STAGES[1:]:
         skips.add_metric([stage, "budget"], totals[f"skips.{stage}.budget"])

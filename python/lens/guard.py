@@ -262,7 +262,7 @@ class Guard:
         self._totals: dict[str, int] = {
             f"{what}.{series}": 0 for what in ("samples", "errors") for series in self._windows
         }
-        self._skips: dict[str, int] = {f"{s}.{why}": 0 for s in STAGES[1:] for why in ("budget", "error")}
+        self._skips: dict[str, int] = {f"{s}.budget": 0 for s in STAGES[1:]}
         self._stage_counters: dict[str, dict[str, float]] = {
             s: dict.fromkeys(names, 0.0) for s, names in STAGE_COUNTERS.items()
         }
