@@ -5,19 +5,42 @@
     >>> for hit in idx.search("parse http date", k=5).hits:
     ...     print(hit.path, hit.line, hit.text)
 
-`Index.search` ranks; `Index.grep` is exhaustive and exact, like ripgrep. `lens.flags` switches paths at
-runtime (`lens.flags["stage_a.native"] = False` sends queries down the baseline reference scanner).
+`Index.search` ranks; `Index.grep` is exhaustive and exact, like ripgrep. Operations: `lens.flags` switches
+paths at runtime (`lens.flags["stage_a.native"] = False` sends queries down the baseline reference
+scanner), `lens.canary` routes a share of queries to the new path and holds the kill switch, `lens.guard`
+measures every stage against its SLO and trips what breaks it, and `lens.dashboard()` /
+`lens.metrics_text()` show what was measured.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _lens
+from ._state import GLOBAL_CANARY as canary
 from ._state import GLOBAL_FLAGS as flags
+from ._state import GLOBAL_GUARD as guard
+
+# Imported before `dashboard()` is defined: importing the submodule binds `lens.dashboard` to it, and the
+# function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
+from .dashboard import build_dashboard as _build_dashboard
+from .dashboard import render_metrics as _render_metrics
 from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError
 from .index import Hit, Index, SearchResult
 
 __version__: str = _lens.__version__
 INDEX_FORMAT_VERSION: int = _lens.INDEX_FORMAT_VERSION
+
+
+def dashboard() -> dict[str, Any]:
+    """The runbook's dashboard document for the process-wide guard, canary and flags."""
+    return _build_dashboard(guard, canary, flags)
+
+
+def metrics_text() -> str:
+    """The dashboard's metrics in the Prometheus text format, for hosts that scrape."""
+    return _render_metrics(guard, canary, flags)
+
 
 __all__ = [
     "INDEX_FORMAT_VERSION",
@@ -29,5 +52,9 @@ __all__ = [
     "QueryError",
     "SearchResult",
     "__version__",
+    "canary",
+    "dashboard",
     "flags",
+    "guard",
+    "metrics_text",
 ]

@@ -18,8 +18,10 @@ class NativeIndex:
         index_dir: str | PathLike[str],
         max_file_bytes: int,
         progress: Callable[[int, int], object] | None = None,
+        exclude: list[str] = ...,
     ) -> NativeIndex:
-        """Index `root` into `index_dir`; `progress(done_bytes, total_bytes)` is called as files are read."""
+        """Index `root` into `index_dir`; `progress(done_bytes, total_bytes)` is called as files are read;
+        `exclude` holds extra gitignore-style globs to leave out."""
 
     @staticmethod
     def open(index_dir: str | PathLike[str]) -> NativeIndex:

@@ -46,7 +46,11 @@ class IndexVersionError(IndexError_):
     """The index was written by a newer lens, in a format this version cannot read."""
 
     def __init__(
-        self, message: str, path: str | Path | None = None, found: int | None = None, supported: int | None = None
+        self,
+        message: str,
+        path: str | Path | None = None,
+        found: int | None = None,
+        supported: int | None = None,
     ) -> None:
         super().__init__(message)
         self.path = Path(path) if path is not None else None

@@ -1,26 +1,52 @@
-"""Runtime feature flags: which path each query takes.
+"""Runtime feature flags: which path each query takes, and the tunables the stages read.
 
 `lens.flags` holds the process-wide values; every `Index` has `idx.flags`, whose own overrides win over
-the process-wide values. Reads and writes are atomic under a lock, so any thread may flip a flag while
-others search. Every change is logged as a structlog event and kept in a bounded history.
+the process-wide values. Writes happen under a lock and publish a fresh immutable snapshot, so a reader
+(`snapshot()`, which the pipeline calls once per query) always sees one consistent set of values, never a
+half-applied change, and any thread may flip a flag while others search. Every change is logged as a
+structlog event (what, old, new, why, source) and kept in a bounded history.
+
+Initial values of the process-wide flags come from `DEFAULTS`, then a TOML file, then `LENS_FLAG_*`
+environment variables, each read once when lens is imported (see `load_initial`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import structlog
 
-__all__ = ["DEFAULTS", "FlagChange", "Flags"]
+from .errors import LensError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "DEFAULTS",
+    "ENV_PREFIX",
+    "FlagChange",
+    "FlagError",
+    "Flags",
+    "default_flags_file",
+    "env_name",
+    "load_initial",
+]
 
 _log = structlog.get_logger("lens.flags")
 
-#: Every flag lens knows, with its default. A flag not named here is an error.
+#: Every flag lens knows, with its default. A flag not named here is an error. The type of the default
+#: is the type the flag takes (an int is accepted where a float is wanted).
 DEFAULTS: dict[str, Any] = {
     # Stage-A: the n-gram index + SIMD path; off means the reference scanner (the baseline path).
     "stage_a.native": True,
@@ -28,14 +54,30 @@ DEFAULTS: dict[str, Any] = {
     "stage_b.enabled": True,
     # Stage-C: semantic rerank of natural-language queries.
     "stage_c.enabled": True,
+    # Tunables handed to the stages with every call (see `lens.pipeline.StageCall`).
+    # How many of the best hits so far Stage-C may rerank.
+    "stage_c.rerank_depth": 50,
+    # The most time each later stage may spend on one query; the per-call `budget_ms` can only shrink it.
+    "stage_b.budget_ms": 300.0,
+    "stage_c.budget_ms": 300.0,
 }
 
+#: `LENS_FLAG_STAGE_A_NATIVE=0` sets `stage_a.native`; see `env_name`.
+ENV_PREFIX = "LENS_FLAG_"
+
 _HISTORY = 256
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class FlagError(LensError, ValueError):
+    """A flag source (TOML file or environment variable) holds a value lens cannot use."""
 
 
 @dataclass(frozen=True)
 class FlagChange:
-    """One recorded flag change."""
+    """One recorded flag change: what, old, new, why and who (`source`: "api", "env:NAME", "file:PATH",
+    "kill_switch", ...), at a wall-clock time."""
 
     name: str
     old: Any
@@ -43,6 +85,77 @@ class FlagChange:
     reason: str | None
     source: str
     at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "flag": self.name,
+            "old": self.old,
+            "new": self.new,
+            "reason": self.reason,
+            "source": self.source,
+            "at": self.at,
+        }
+
+
+def env_name(flag: str) -> str:
+    """The variable that sets `flag`: `stage_c.rerank_depth` -> `LENS_FLAG_STAGE_C_RERANK_DEPTH`."""
+    return ENV_PREFIX + flag.replace(".", "_").upper()
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check `value` against the flag's type; returns the value to store (ints widen to float)."""
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown flag {name!r}; known flags: {', '.join(sorted(DEFAULTS))}")
+    want = type(DEFAULTS[name])
+    if want is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"flag {name!r} takes a bool, not {type(value).__name__}")
+        return value
+    # bool is an int subclass; `True` as a depth is a bug, not a value.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"flag {name!r} takes a {want.__name__}, not {type(value).__name__}")
+    if want is int and not isinstance(value, int):
+        raise TypeError(f"flag {name!r} takes an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"flag {name!r} must be >= 0, not {value!r}")
+    return want(value)
+
+
+def _parse_text(name: str, text: str) -> Any:
+    """Turn an environment variable's text into a value of the flag's type."""
+    want = type(DEFAULTS[name])
+    raw = text.strip().lower()
+    if want is bool:
+        if raw in _TRUE:
+            return True
+        if raw in _FALSE:
+            return False
+        raise FlagError(f"{env_name(name)}={text!r}: expected one of {sorted(_TRUE | _FALSE)}")
+    try:
+        return _coerce(name, int(raw) if want is int else float(raw))
+    except (TypeError, ValueError) as exc:
+        raise FlagError(f"{env_name(name)}={text!r}: {exc}") from exc
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    # Both `[stage_a] native = false` and `"stage_a.native" = false` name the same flag.
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def default_flags_file(environ: Mapping[str, str] | None = None) -> Path:
+    """`$LENS_FLAGS_FILE`, else `$XDG_CONFIG_HOME/lens/flags.toml` (`~/.config/lens/flags.toml`)."""
+    env = os.environ if environ is None else environ
+    if env.get("LENS_FLAGS_FILE"):
+        return Path(env["LENS_FLAGS_FILE"])
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    return base / "lens" / "flags.toml"
 
 
 class Flags(Mapping[str, Any]):
@@ -54,27 +167,32 @@ class Flags(Mapping[str, Any]):
         self._own: dict[str, Any] = {} if parent is not None else dict(DEFAULTS)
         self._history: deque[FlagChange] = deque(maxlen=_HISTORY)
         for name, value in (values or {}).items():
-            self._check(name, value)
-            self._own[name] = value
+            self._own[name] = _coerce(name, value)
+        # The published view: replaced (never mutated) on every write, so a reader holding it sees one
+        # consistent set. A child caches its merged view keyed on the parent's published object.
+        self._published: Mapping[str, Any] = MappingProxyType(dict(self._own))
+        self._merged: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]] | None = None
 
-    @staticmethod
-    def _check(name: str, value: Any) -> None:
-        if name not in DEFAULTS:
-            raise KeyError(f"unknown flag {name!r}; known flags: {', '.join(sorted(DEFAULTS))}")
-        want = type(DEFAULTS[name])
-        if want is bool and not isinstance(value, bool):
-            raise TypeError(f"flag {name!r} takes a bool, not {type(value).__name__}")
+    # -- reads --------------------------------------------------------------------------------
+    def snapshot(self) -> Mapping[str, Any]:
+        """Every flag's effective value at one instant, as a read-only mapping. Cheap: no lock is
+        taken unless a flag changed since the last call."""
+        own = self._published
+        if self._parent is None:
+            return own
+        parent = self._parent.snapshot()
+        cached = self._merged
+        if cached is not None and cached[0] is parent and cached[1] is own:
+            return cached[2]
+        merged = MappingProxyType({**parent, **own})
+        self._merged = (parent, own, merged)
+        return merged
 
     def __getitem__(self, name: str) -> Any:
-        with self._lock:
-            if name in self._own:
-                return self._own[name]
-        if self._parent is not None:
-            return self._parent[name]
-        raise KeyError(name)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self.set(name, value)
+        snap = self.snapshot()
+        if name not in snap:
+            raise KeyError(name)
+        return snap[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(DEFAULTS)
@@ -82,30 +200,116 @@ class Flags(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(DEFAULTS)
 
+    def overrides(self) -> dict[str, Any]:
+        """The values set on this layer itself (for the process-wide flags: all of them)."""
+        return dict(self._published)
+
+    # -- writes -------------------------------------------------------------------------------
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.set(name, value)
+
     def set(self, name: str, value: Any, *, reason: str | None = None, source: str = "api") -> None:
         """Set a flag, recording who changed it and why."""
-        self._check(name, value)
+        value = _coerce(name, value)
         with self._lock:
-            old = self._own.get(name, self._parent[name] if self._parent is not None else None)
+            old = self._own[name] if name in self._own else self._parent_value(name)
             self._own[name] = value
-            change = FlagChange(name, old, value, reason, source, time.time())
-            self._history.append(change)
+            self._published = MappingProxyType(dict(self._own))
+            self._history.append(FlagChange(name, old, value, reason, source, time.time()))
         if old != value:
             _log.info("flag_changed", flag=name, old=old, new=value, reason=reason, source=source)
 
-    def reset(self, name: str) -> None:
-        """Drop this layer's override so the parent's value shows through again."""
-        if self._parent is None:
-            self.set(name, DEFAULTS[name], reason="reset", source="api")
-            return
+    def set_many(self, values: Mapping[str, Any], *, reason: str | None = None, source: str = "api") -> None:
+        """Set several flags in one step: no reader sees some of them changed and others not."""
+        checked = {name: _coerce(name, value) for name, value in values.items()}
+        changes: list[FlagChange] = []
         with self._lock:
-            self._own.pop(name, None)
+            now = time.time()
+            for name, value in checked.items():
+                old = self._own[name] if name in self._own else self._parent_value(name)
+                self._own[name] = value
+                changes.append(FlagChange(name, old, value, reason, source, now))
+            self._published = MappingProxyType(dict(self._own))
+            self._history.extend(changes)
+        for c in changes:
+            if c.old != c.new:
+                _log.info("flag_changed", flag=c.name, old=c.old, new=c.new, reason=reason, source=source)
+
+    def _parent_value(self, name: str) -> Any:
+        return self._parent[name] if self._parent is not None else None
+
+    def reset(self, name: str, *, reason: str | None = "reset", source: str = "api") -> None:
+        """Drop this layer's override so the parent's value shows through again (for the process-wide
+        flags: back to the default)."""
+        if self._parent is None:
+            self.set(name, DEFAULTS[name], reason=reason, source=source)
+            return
+        _coerce(name, DEFAULTS[name])  # unknown names fail here
+        with self._lock:
+            if name not in self._own:
+                return
+            old = self._own.pop(name)
+            self._published = MappingProxyType(dict(self._own))
+            new = self._parent[name]
+            self._history.append(FlagChange(name, old, new, reason, source, time.time()))
+        if old != new:
+            _log.info("flag_changed", flag=name, old=old, new=new, reason=reason, source=source)
 
     def history(self) -> list[FlagChange]:
-        """Recent changes, oldest first."""
+        """Recent changes (at most 256), oldest first."""
         with self._lock:
             return list(self._history)
 
-    def snapshot(self) -> dict[str, Any]:
-        """All values at one instant."""
-        return {name: self[name] for name in DEFAULTS}
+    # -- initial values -----------------------------------------------------------------------
+    def load_toml(self, path: str | os.PathLike[str]) -> int:
+        """Apply a TOML file of flag values; returns how many it set. Raises `FlagError` for a bad file
+        (unknown flag, wrong type, invalid TOML); nothing is applied then."""
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                table = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise FlagError(f"{p}: invalid TOML: {exc}") from exc
+        # A `[flags]` table lets the file hold other settings too.
+        flat = _flatten(table["flags"] if isinstance(table.get("flags"), dict) else table)
+        try:
+            checked = {name: _coerce(name, value) for name, value in flat.items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FlagError(f"{p}: {exc.args[0] if exc.args else exc}") from exc
+        if checked:
+            self.set_many(checked, reason="initial value", source=f"file:{p}")
+        return len(checked)
+
+    def load_env(self, environ: Mapping[str, str] | None = None) -> int:
+        """Apply `LENS_FLAG_*` variables; returns how many it set. Raises `FlagError` for a variable
+        that names no flag or holds a value of the wrong type; nothing is applied then."""
+        env = os.environ if environ is None else environ
+        known = {env_name(name): name for name in DEFAULTS}
+        values: dict[str, Any] = {}
+        for var, text in env.items():
+            if not var.startswith(ENV_PREFIX):
+                continue
+            if var not in known:
+                raise FlagError(f"{var} names no flag; known: {', '.join(sorted(known))}")
+            values[known[var]] = _parse_text(known[var], text)
+        for name, value in values.items():
+            self.set(name, value, reason="initial value", source=f"env:{env_name(name)}")
+        return len(values)
+
+
+def load_initial(
+    flags: Flags, *, toml_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Defaults, then the TOML file (`default_flags_file()` unless given; absent is fine), then
+    `LENS_FLAG_*` variables. A bad source is logged and skipped rather than raised: it runs at import,
+    and an unusable flags file must not make `import lens` fail."""
+    path = Path(toml_path) if toml_path is not None else default_flags_file(environ)
+    if path.is_file():
+        try:
+            flags.load_toml(path)
+        except (OSError, FlagError) as exc:
+            _log.error("flags_file_ignored", path=str(path), error=str(exc))
+    try:
+        flags.load_env(environ)
+    except FlagError as exc:
+        _log.error("flags_env_ignored", error=str(exc))

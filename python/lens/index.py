@@ -1,7 +1,9 @@
 """`Index`, `Hit` and `SearchResult`: the public face of an index on disk.
 
 An `Index` wraps the native core (`lens._lens.NativeIndex`). Queries go through `lens.pipeline`, which
-decides the path (native or baseline) from the flags and times each stage.
+decides the path (new or baseline) from the canary, the flags and the SLO guard, and times each stage.
+By default every index shares the process-wide guard and canary (`lens.guard`, `lens.canary`); assign
+`idx.guard` / `idx.canary` to give one index its own.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from . import _lens
+from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
+from .canary import Canary
 from .errors import QueryError
-from ._state import GLOBAL_FLAGS
 from .flags import Flags
+from .guard import Guard
 from .progress import ProgressBar
+
+if TYPE_CHECKING:
+    from .pipeline import StageHook
 
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
@@ -29,7 +36,7 @@ _log = structlog.get_logger("lens.index")
 #: left out of the walk.
 DEFAULT_INDEX_DIRNAME = ".lens"
 
-Progress = Union[bool, Callable[[int, int], object]]
+Progress = bool | Callable[[int, int], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +81,9 @@ def _hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
     return [Hit(*row) for row in rows]
 
 
-def _reporter(progress: Progress, label: str) -> tuple[Callable[[int, int], object] | None, ProgressBar | None]:
+def _reporter(
+    progress: Progress, label: str
+) -> tuple[Callable[[int, int], object] | None, ProgressBar | None]:
     if progress is True:
         bar = ProgressBar(label)
         return bar, bar
@@ -89,6 +98,10 @@ class Index:
     def __init__(self, native: _lens.NativeIndex) -> None:
         self._native = native
         self.flags = Flags(parent=GLOBAL_FLAGS)
+        self.guard: Guard = GLOBAL_GUARD
+        self.canary: Canary = GLOBAL_CANARY
+        #: Per-index Stage-B / Stage-C hooks; they win over `lens.pipeline.register_stage`.
+        self.stages: dict[str, StageHook] = {}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -144,12 +157,19 @@ class Index:
 
     # -- queries ------------------------------------------------------------------------------
     def search(
-        self, query: str, k: int = 10, *, mode: str = "auto", budget_ms: float | None = None
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: str = "auto",
+        budget_ms: float | None = None,
+        key: str | bytes | None = None,
     ) -> SearchResult:
-        """Ranked search. `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto"."""
+        """Ranked search. `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto". `key` (a user or
+        session id) decides the canary split; without one the query text does."""
         from .pipeline import run_search
 
-        return run_search(self, query, k, mode=mode, budget_ms=budget_ms)
+        return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key)
 
     def grep(
         self,
@@ -191,6 +211,18 @@ class Index:
         s["searches"] = counters
         s["early_termination_rate"] = counters["early_terminated"] / native if native else None
         return s
+
+    def dashboard(self) -> dict[str, Any]:
+        """The runbook's dashboard document for this index's guard, canary and flags."""
+        from .dashboard import build_dashboard
+
+        return build_dashboard(self.guard, self.canary, self.flags)
+
+    def metrics_text(self) -> str:
+        """The same metrics in the Prometheus text format."""
+        from .dashboard import render_metrics
+
+        return render_metrics(self.guard, self.canary, self.flags)
 
     def verify(self) -> None:
         """Check every checksum of the index; raises `IndexCorruptError` on damage."""

@@ -1,0 +1,371 @@
+"""The SLO guard: windows and percentiles, breakers (trip, baseline, probe, recover, hysteresis), errors,
+budgets, alerts, and correctness under 8 threads while flags flip."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import lens
+import pytest
+from guard_helpers import StageDouble, build_corpus, make_rig
+from lens.guard import CLOSED, HALF_OPEN, OPEN, Alert, Guard, GuardConfig, percentile
+from lens.index import Hit, SearchResult
+from lens.pipeline import register_stage
+from structlog.testing import capture_logs
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("guard-corpus")
+    build_corpus(root)
+    return root / "idx"
+
+
+def _record_a(g: Guard, ms: float, *, error: bool = False, new: bool = True) -> None:
+    g.record(new, ms, error, False, None, False, None, None, False, None, ms, False, None)
+
+
+# -- windows ------------------------------------------------------------------------------------
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
+
+
+def test_window_is_bounded_by_count_and_time() -> None:
+    t = [0.0]
+    g = Guard(
+        config=GuardConfig(window_size=100, window_s=10.0, min_samples=1, eval_every=10**9),
+        clock=lambda: t[0],
+    )
+    for i in range(250):
+        _record_a(g, float(i))
+    st = g.status()["stage_a"]
+    assert st["samples"] == 100  # only the newest 100
+    assert st["p50_ms"] == 199.0 and st["p99_ms"] == 248.0
+    assert st["samples_total"] == 250  # the cumulative count keeps everything
+    t[0] = 10.5  # every sample is now older than the 10 s window
+    st = g.status()["stage_a"]
+    assert st["samples"] == 0 and st["p95_ms"] is None and st["compliant"] is None
+
+
+def test_status_reports_exact_percentiles_and_errors() -> None:
+    t = [0.0]
+    g = Guard(config=GuardConfig(min_samples=10, eval_every=10**9), clock=lambda: t[0])
+    for i in range(1, 101):
+        _record_a(g, i / 100, error=(i % 25 == 0))  # 0.01 .. 1.00 ms, 4 errors
+    st = g.status()["stage_a"]
+    assert (st["p50_ms"], st["p95_ms"], st["p99_ms"]) == (0.5, 0.95, 0.99)
+    assert st["errors"] == 4 and st["error_rate"] == 0.04 and st["errors_total"] == 4
+    assert st["compliant"] is True and st["breaker"] == CLOSED
+
+
+# -- breakers -----------------------------------------------------------------------------------
+def test_slow_stage_a_trips_serves_baseline_probes_and_recovers(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    alerts: list[Alert] = []
+    rig.guard.subscribe(alerts.append)
+    rig.native.native_ms = 1.0
+    for _ in range(20):
+        assert rig.idx.search("needle", mode="lex").path == "native"
+    assert rig.guard.breaker_states()["stage_a"] == CLOSED
+
+    # Inject slowness: the native path now takes 8 ms (p95 SLO is 5 ms).
+    rig.native.native_ms = 8.0
+    paths = [rig.idx.search("needle", mode="lex").path for _ in range(40)]
+    state = rig.guard.status()["stage_a"]
+    assert state["breaker"] == OPEN and state["trips"] == 1
+    assert "p95" in state["last_trip_reason"]
+    # It tripped once the window's p95 passed 5 ms, and every later query took the reference scanner.
+    first_baseline = paths.index("baseline")
+    assert 0 < first_baseline < 40 and set(paths[first_baseline:]) == {"baseline"}
+    assert rig.native.calls[-1] is False
+    assert any(a.name == "stage_tripped" and a.stage == "stage_a" for a in alerts)
+
+    # Still slow when the cooldown ends: the first probe fails and the breaker reopens, cooldown doubled.
+    rig.clock.advance(10.0)
+    r = rig.idx.search("needle", mode="lex")
+    assert r.info["stages"]["stage_a"] == "native"  # that query was the probe
+    state = rig.guard.status()["stage_a"]
+    assert state["breaker"] == OPEN and state["trips"] == 2 and state["cooldown_s"] == 20.0
+    rig.clock.advance(10.0)
+    assert rig.idx.search("needle", mode="lex").path == "baseline"  # still cooling down
+
+    # Fixed: after the (doubled) cooldown, three good probes close it.
+    rig.native.native_ms = 1.0
+    rig.clock.advance(10.0)
+    probes = [rig.idx.search("needle", mode="lex") for _ in range(3)]
+    assert [p.path for p in probes] == ["native"] * 3
+    state = rig.guard.status()["stage_a"]
+    assert state["breaker"] == CLOSED and state["cooldown_s"] == 10.0
+    assert [a.name for a in alerts if a.name in ("stage_tripped", "stage_recovered")] == [
+        "stage_tripped",
+        "stage_tripped",
+        "stage_recovered",
+    ]
+    assert rig.idx.search("needle", mode="lex").path == "native"
+
+
+def test_slow_stage_b_is_skipped_while_open_then_recovers(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    hook = StageDouble(rig.clock, ms=50.0)
+    rig.idx.stages["stage_b"] = hook
+    for _ in range(20):
+        rig.idx.search("needle", mode="symbol")
+    hook.ms = 400.0  # the injected slowness (p95 SLO 300 ms)
+    for _ in range(5):
+        rig.idx.search("needle", mode="symbol")
+    assert rig.guard.breaker_states()["stage_b"] == OPEN
+    calls = hook.calls
+    r = rig.idx.search("needle", mode="symbol")
+    assert r.info["stages"]["stage_b"] == "tripped" and hook.calls == calls and "stage_b" not in r.timings_ms
+    assert r.hits  # Stage-A still serves the query
+
+    hook.ms = 20.0
+    rig.clock.advance(10.0)
+    assert rig.guard.plan()[1] is True
+    assert rig.guard.breaker_states()["stage_b"] == HALF_OPEN
+    for _ in range(3):
+        assert rig.idx.search("needle", mode="symbol").info["stages"]["stage_b"] == "ran"
+    assert rig.guard.breaker_states()["stage_b"] == CLOSED
+
+
+def test_hysteresis_needs_a_fresh_window_before_tripping_again(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    hook = StageDouble(rig.clock, ms=400.0)
+    rig.idx.stages["stage_b"] = hook
+    for _ in range(20):
+        rig.idx.search("needle", mode="symbol")
+    assert rig.guard.breaker_states()["stage_b"] == OPEN
+    hook.ms = 10.0
+    rig.clock.advance(10.0)
+    for _ in range(3):
+        rig.idx.search("needle", mode="symbol")
+    assert rig.guard.breaker_states()["stage_b"] == CLOSED
+    # Slow again, but the window was cleared on close: it takes min_samples (20) fresh samples to trip.
+    hook.ms = 400.0
+    for i in range(19):
+        rig.idx.search("needle", mode="symbol")
+        assert rig.guard.breaker_states()["stage_b"] == CLOSED, i
+    rig.idx.search("needle", mode="symbol")
+    assert rig.guard.breaker_states()["stage_b"] == OPEN
+    assert rig.guard.status()["stage_b"]["trips"] == 2
+
+
+def test_stage_errors_are_counted_and_trip_on_error_rate(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    hook = StageDouble(rig.clock, ms=1.0)
+    rig.idx.stages["stage_c"] = hook
+    plain = rig.idx.search("needle", mode="lex").hits
+    hook.fail = True
+    with capture_logs() as logs:
+        r = rig.idx.search("needle")
+    assert r.info["stages"]["stage_c"] == "error" and r.hits == plain  # the query survives
+    assert [e["event"] for e in logs if e["event"] == "stage_failed"] == ["stage_failed"]
+    for _ in range(19):
+        rig.idx.search("needle")
+    st = rig.guard.status()
+    assert st["stage_c"]["errors_total"] == 20 and st["stage_c"]["breaker"] == OPEN
+    assert "error rate" in st["stage_c"]["last_trip_reason"]
+
+
+def test_native_failure_falls_back_to_the_reference_scanner(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    good = rig.idx.search("needle", mode="lex").hits
+    rig.native.fail_native = True
+    r = rig.idx.search("needle", mode="lex")
+    assert r.path == "baseline" and r.info["stages"]["stage_a"] == "fallback"
+    assert r.hits == good
+    totals = rig.guard.totals()
+    assert totals["errors.stage_a"] == 1 and totals["errors.e2e.new"] == 1
+
+
+def test_budget_skips_later_stages(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    b, c = StageDouble(rig.clock, ms=3.0), StageDouble(rig.clock, ms=3.0)
+    rig.idx.stages.update(stage_b=b, stage_c=c)
+    rig.native.native_ms = 4.0
+    r = rig.idx.search("needle", budget_ms=5.0)  # A spends 4, B 3: nothing left for C
+    assert r.info["stages"] == {"stage_a": "native", "stage_b": "ran", "stage_c": "budget"}
+    assert b.seen[-1].budget_ms == pytest.approx(1.0) and c.calls == 0
+    r = rig.idx.search("needle", budget_ms=3.0)  # A alone spends it
+    assert r.info["stages"]["stage_b"] == "budget" and r.info["stages"]["stage_c"] == "budget"
+    r = rig.idx.search("needle")  # no budget: both run
+    assert r.info["stages"]["stage_c"] == "ran"
+    totals = rig.guard.totals()
+    assert totals["skips.stage_b.budget"] == 1 and totals["skips.stage_c.budget"] == 2
+
+
+def test_manual_trip(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    rig.guard.trip("stage_a", "operator: investigating")
+    assert rig.idx.search("needle").path == "baseline"
+    assert rig.guard.status()["stage_a"]["last_trip_reason"] == "operator: investigating"
+
+
+# -- alerts -------------------------------------------------------------------------------------
+def test_alerts_fire_once_resolve_once_and_survive_bad_subscribers() -> None:
+    t = [0.0]
+    g = Guard(config=GuardConfig(min_samples=10, eval_every=1, window_size=20), clock=lambda: t[0])
+    got: list[Alert] = []
+
+    def broken(alert: Alert) -> None:
+        raise RuntimeError("subscriber bug")
+
+    g.subscribe(broken)
+    unsubscribe = g.subscribe(got.append)
+    g.slos.stage_a.tail_ratio = None  # this test is about the p95 alert alone
+    with capture_logs() as logs:
+        for _ in range(20):
+            _record_a(g, 6.0)  # p95 6 ms > 5 ms
+    names = [(a.name, a.state) for a in got]
+    assert names.count(("stage_a_p95_high", "firing")) == 1
+    assert ("stage_tripped", "firing") in names
+    assert any(e["event"] == "alert_subscriber_failed" for e in logs)
+    # The trip cleared the window; the 10 samples after it still hold 6 ms. Loosen the SLO (editable at
+    # runtime) and the next evaluation resolves the alert.
+    g.slos.stage_a.p95_ms = 10.0
+    g.evaluate()
+    assert [(a.name, a.state) for a in got].count(("stage_a_p95_high", "resolved")) == 1
+    unsubscribe()
+    n = len(got)
+    g.alert("kill_switch_activated", "critical", "test")
+    assert len(got) == n
+    g.reset()
+    assert g.totals()["queries"] == 0 and g.recent_alerts() == [] and g.breaker_states()["stage_a"] == CLOSED
+
+
+def test_error_rate_cache_and_span_alerts(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    got: list[Alert] = []
+    rig.guard.subscribe(got.append)
+    hook = StageDouble(rig.clock, ms=1.0, counters={"cache_hits": 1, "cache_misses": 1})
+    # A stage that returns hits without a well-formed span.
+    hook.transform = lambda hits: [Hit(h.path, 0, 0, 5, 2, h.text, h.score, h.why) for h in hits]
+    rig.idx.stages["stage_b"] = hook
+    for _ in range(20):
+        rig.idx.search("needle", mode="symbol")
+    firing = {a.name for a in got if a.state == "firing"}
+    assert {"cache_hit_rate_low", "span_coverage_low"} <= firing
+    assert rig.guard.span_coverage() == 0.0
+    hook.fail = True
+    for _ in range(20):
+        rig.idx.search("needle", mode="symbol")
+    assert "error_rate_high" in {a.name for a in got}
+    assert "canary_error_rate_high" in {a.name for a in got}
+
+
+def test_health_and_end_to_end_slo(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    assert rig.guard.health()["status"] == "healthy"
+    rig.canary.set_share(25, "test")
+    rig.native.native_ms, rig.native.reference_ms = 1.0, 1.0
+    for i in range(200):
+        rig.idx.search("needle", mode="lex", key=f"user-{i}")
+    st = rig.guard.status()["end_to_end"]
+    assert st["new"]["samples"] > 20 and st["baseline"]["samples"] > 20
+    assert st["compliant"] is True
+    # The new path 50 % slower than the baseline: end-to-end SLO broken, health degraded.
+    rig.native.native_ms = 1.5
+    for i in range(200):
+        rig.idx.search("needle", mode="lex", key=f"user-{i}")
+    st = rig.guard.status()["end_to_end"]
+    assert st["p95_vs_baseline"] == pytest.approx(1.5) and st["compliant"] is False
+    health = rig.guard.health()
+    assert health["status"] == "degraded" and any("end-to-end" in r for r in health["reasons"])
+
+
+# -- concurrency --------------------------------------------------------------------------------
+def test_eight_threads_and_flag_flips_lose_nothing_and_tear_nothing(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path, fake_clock=False, eval_every=50, min_samples=10**9)
+    b, c = StageDouble(None), StageDouble(None)
+    rig.idx.stages.update(stage_b=b, stage_c=c)
+    per_thread, threads = 150, 8
+    stop = threading.Event()
+    results: list[list[SearchResult]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    flips = itertools.count()
+
+    def flipper() -> None:
+        on = False
+        n = 0
+        while not stop.is_set():
+            # B and C always flip together, in one step; stage_a.native flips on its own layer; the canary
+            # share moves between 25 % and 100 % now and then (each move writes the state file).
+            rig.root_flags.set_many({"stage_b.enabled": on, "stage_c.enabled": on}, reason="hammer")
+            rig.idx.flags["stage_a.native"] = not on
+            if n % 10 == 0:
+                rig.canary.set_share(25 if on else 100, "hammer")
+            next(flips)
+            on = not on
+            n += 1
+
+    def worker(i: int) -> None:
+        try:
+            for j in range(per_thread):
+                results[i].append(rig.idx.search("needle", key=f"{i}-{j}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    f = threading.Thread(target=flipper)
+    f.start()
+    ws = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join()
+    stop.set()
+    f.join()
+    assert not errors
+    flat = [r for rs in results for r in rs]
+    assert len(flat) == threads * per_thread
+    assert next(flips) > 2  # the flags really did flip during the run
+    # No torn state: B and C saw the same flag snapshot in every query, and every query's report is one
+    # of the combinations a single consistent decision can give.
+    combos = {(r.info["route"], r.info["stages"]["stage_b"], r.info["stages"]["stage_c"]) for r in flat}
+    assert combos <= {("new", "ran", "ran"), ("new", "off", "off"), ("baseline", "route", "route")}
+    assert {("new", "ran", "ran"), ("new", "off", "off")} <= combos
+    for r in flat:
+        if r.info["route"] == "baseline":
+            assert r.path == "baseline" and r.info["stages"]["stage_a"] == "reference"
+    # No lost counts.
+    totals = rig.guard.totals()
+    routed_new = sum(r.info["route"] == "new" for r in flat)
+    assert totals["queries"] == len(flat)
+    assert (
+        totals["samples.e2e.new"] == routed_new and totals["samples.e2e.baseline"] == len(flat) - routed_new
+    )
+    assert totals["samples.stage_b"] == b.calls == sum(r.info["stages"]["stage_b"] == "ran" for r in flat)
+    assert totals["samples.stage_c"] == c.calls == sum(r.info["stages"]["stage_c"] == "ran" for r in flat)
+    natives = sum(r.path == "native" for r in flat)
+    assert totals["samples.stage_a"] == natives == sum(rig.native.calls)
+    assert 0 < natives < len(flat)
+    assert totals["errors.e2e.new"] == totals["errors.e2e.baseline"] == 0
+
+
+def test_process_wide_stage_hook(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    hook = StageDouble(rig.clock)
+    register_stage("stage_b", hook)
+    try:
+        assert rig.idx.search("needle").info["stages"]["stage_b"] == "ran"
+        own = StageDouble(rig.clock)
+        rig.idx.stages["stage_b"] = own  # the index's own hook wins
+        rig.idx.search("needle")
+        assert (hook.calls, own.calls) == (1, 1)
+    finally:
+        register_stage("stage_b", None)
+    del rig.idx.stages["stage_b"]
+    assert rig.idx.search("needle").info["stages"]["stage_b"] == "absent"
+    with pytest.raises(ValueError):
+        register_stage("stage_a", hook)
+
+
+def test_global_guard_is_exported() -> None:
+    assert isinstance(lens.guard, Guard)
+    assert set(lens.guard.status()) == {"stage_a", "stage_b", "stage_c", "end_to_end"}
