@@ -35,13 +35,17 @@ py-test: develop
 lint: $(STAMP)
 	cargo fmt --check
 	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy
 
 # Performance: pytest-benchmark on the stdlib, criterion, and the kernel run beside ripgrep.
 bench: develop
 	$(BIN)/python -m pytest benches -q --benchmark-only
+	cargo bench --bench stage_a
+KERNEL ?= /usr/src/linux-source-6.1
 bench-kernel: develop
-	$(BIN)/python benches/kernel_vs_rg.py
+	$(BIN)/python -m pip install -q --disable-pip-version-check ripgrep==14.1.0
+	$(BIN)/python benches/kernel_vs_rg.py --corpus $(KERNEL) --json .lens-kernel.json
 
 # The shared golden dev set (needs ../shared).
 eval: develop

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import resource
@@ -48,7 +47,7 @@ RG_LINE = re.compile(rb"^(.+?):(\d+):")
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))]
 
 
 def rg(corpus: Path, pattern: str, regex: bool, ic: bool, word: bool) -> tuple[set[tuple[str, int]], float]:
@@ -122,8 +121,12 @@ def main() -> int:
     idx = lens.Index.open(index_dir)
     st = idx.stats()
     report["index"] = {
-        "files": st["files"], "corpus_bytes": st["bytes"], "index_bytes": st["index_bytes"],
-        "size_ratio": st["index_bytes"] / st["bytes"], "skipped": st["skipped"], "segments": st["segments"],
+        "files": st["files"],
+        "corpus_bytes": st["bytes"],
+        "index_bytes": st["index_bytes"],
+        "size_ratio": st["index_bytes"] / st["bytes"],
+        "skipped": st["skipped"],
+        "segments": st["segments"],
     }
     print(json.dumps(report, indent=2), flush=True)
 
@@ -134,14 +137,24 @@ def main() -> int:
     parity = []
     for name, pattern, regex, ic, word in BENCHSUITE:
         want, rg_s = rg(a.corpus, pattern, regex, ic, word)
-        hits, lens_s = timed(lambda: idx.grep(pattern, regex=regex, ignore_case=ic, word=word))
+        hits, lens_s = timed(
+            lambda p=pattern, r=regex, i=ic, w=word: idx.grep(p, regex=r, ignore_case=i, word=w)
+        )
         got = {(h.path, h.line) for h in hits}  # type: ignore[attr-defined]
-        res, search_s = timed(lambda: idx.search(pattern, k=50), repeat=5)
+        _, search_s = timed(lambda p=pattern: idx.search(p, k=50), repeat=5)
         row = {
-            "query": name, "pattern": pattern, "rg_lines": len(want), "lens_lines": len(got),
-            "same_lines": got == want, "only_rg": sorted(want - got)[:5], "only_lens": sorted(got - want)[:5],
-            "rg_ms": rg_s * 1000, "lens_grep_ms": lens_s * 1000, "grep_speedup": rg_s / lens_s,
-            "lens_search_ms": search_s * 1000, "search_speedup": rg_s / search_s,
+            "query": name,
+            "pattern": pattern,
+            "rg_lines": len(want),
+            "lens_lines": len(got),
+            "same_lines": got == want,
+            "only_rg": sorted(want - got)[:5],
+            "only_lens": sorted(got - want)[:5],
+            "rg_ms": rg_s * 1000,
+            "lens_grep_ms": lens_s * 1000,
+            "grep_speedup": rg_s / lens_s,
+            "lens_search_ms": search_s * 1000,
+            "search_speedup": rg_s / search_s,
         }
         parity.append(row)
         print(json.dumps(row), flush=True)
@@ -159,8 +172,12 @@ def main() -> int:
             idx.search(q, k=50)
             lat.append((time.perf_counter() - t) * 1000)
     report["search_latency_ms"] = {
-        "queries": len(queries), "samples": len(lat), "p50": pct(lat, 50), "p95": pct(lat, 95),
-        "p99": pct(lat, 99), "max": max(lat),
+        "queries": len(queries),
+        "samples": len(lat),
+        "p50": pct(lat, 50),
+        "p95": pct(lat, 95),
+        "p99": pct(lat, 99),
+        "max": max(lat),
     }
     # Throughput: 2 threads, each running the whole query list 5 times.
     done = [0]
@@ -186,10 +203,12 @@ def main() -> int:
     ratios = []
     for q in names[: a.rg_names]:
         _, rg_s = rg(a.corpus, q, False, False, False)
-        _, lens_s = timed(lambda: idx.search(q, k=50), repeat=5)
+        _, lens_s = timed(lambda q=q: idx.search(q, k=50), repeat=5)
         ratios.append(rg_s / lens_s)
     report["search_speedup_vs_rg_names"] = {
-        "names_timed": len(ratios), "min": min(ratios), "median": statistics.median(ratios),
+        "names_timed": len(ratios),
+        "min": min(ratios),
+        "median": statistics.median(ratios),
     }
     report["search_speedup_vs_rg_benchsuite_min"] = min(r["search_speedup"] for r in parity)
     report["early_termination_rate"] = idx.stats()["early_termination_rate"]

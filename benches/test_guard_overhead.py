@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from lens import Index
 from lens.canary import Canary
 from lens.flags import Flags

@@ -73,7 +73,12 @@ fn render(snap: &Snapshot, mut h: RawHit) -> Hit {
 }
 
 impl Engine {
-    pub fn build(root: &std::path::Path, dir: &std::path::Path, opts: &BuildOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<Engine> {
+    pub fn build(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        opts: &BuildOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Engine> {
         Ok(Engine { index: Index::build(root, dir, opts, progress)?, counters: Counters::default() })
     }
 

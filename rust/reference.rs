@@ -5,10 +5,10 @@
 
 use std::collections::HashSet;
 
+use crate::index::chunks::chunk_bounds;
 use crate::index::grams::for_each_gram;
 use crate::index::{FileRef, Snapshot};
 use crate::query::{GramQuery, Pattern, PatternKind};
-use crate::index::chunks::chunk_bounds;
 use crate::scan::rank::{score_chunk, LineAcc, Scorer, TopK};
 use crate::scan::{column, RawHit};
 

@@ -21,11 +21,17 @@ SAMPLE_FILES: dict[str, bytes] = {
         b"    return time.strptime(value, '%a, %d %b %Y %H:%M:%S GMT')\n\n"
         b"class HTTPDateError(ValueError):\n    pass\n"
     ),
-    "src/reader.py": b"def readFile(path):\n    with open(path) as f:\n        return f.read()\n\nread_file = readFile\n",
-    "src/unicode.txt": "caf\u00e9 na\u00efve \u00c5ngstr\u00f6m\r\nK\u212aelvin \u017fs long s\r\nlast line, no newline".encode(),
+    "src/reader.py": (
+        b"def readFile(path):\n    with open(path) as f:\n        return f.read()\n\nread_file = readFile\n"
+    ),
+    "src/unicode.txt": (
+        "caf\u00e9 na\u00efve \u00c5ngstr\u00f6m\r\nK\u212aelvin \u017fs long s\r\nlast line, no newline"
+    ).encode(),
     "src/bad_utf8.txt": b"valid start \xff\xfe then PM_RESUME here\nsecond \xc3 line PM_RESUME\n",
-    "docs/notes.md": b"# Notes\n\nTODO: parse http dates faster\nPM_RESUME and pm_resume and PM_RESUMED\n\n\n",
-    "tests/test_reader.py": b"from src.reader import readFile\n\ndef test_read():\n    assert readFile\n",
+    "docs/notes.md": (
+        b"# Notes\n\nTODO: parse http dates faster\nPM_RESUME and pm_resume and PM_RESUMED\n\n\n"
+    ),
+    "tests/test_reader.py": (b"from src.reader import readFile\n\ndef test_read():\n    assert readFile\n"),
     "empty.txt": b"",
     "only_newlines.txt": b"\n\n\n",
     "bin/blob.bin": b"\x00\x01\x02PM_RESUME\x00",

@@ -8,8 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 import lens
 from tests.conftest import SAMPLE_FILES, span_ok
 
@@ -28,7 +26,8 @@ def test_stats_count_files_skips_and_format(sample_index: lens.Index, sample_roo
     assert s["files"] == 8  # every sample file but the binary one
     assert s["skipped"] == {"binary": 1}
     assert s["skipped_examples"]["binary"] == ["bin/blob.bin"]
-    assert s["bytes"] == sum(p.stat().st_size for p in sample_root.rglob("*") if p.is_file() and p.suffix != ".bin")
+    files = [p for p in sample_root.rglob("*") if p.is_file() and p.suffix != ".bin"]
+    assert s["bytes"] == sum(p.stat().st_size for p in files)
     assert s["format_version"] == lens.INDEX_FORMAT_VERSION
     assert s["index_bytes"] > s["bytes"]
     assert s["build_seconds"] > 0
@@ -113,7 +112,7 @@ def test_grep_options(sample_index: lens.Index) -> None:
     assert sample_index.grep(r"^def \w+", limit=2) == sample_index.grep(r"^def \w+")[:2]
     assert sample_index.grep("zzz_nothing") == []
     # One hit per line, at its first match.
-    line4 = [h for h in ci if h.path == "docs/notes.md"][0]
+    line4 = next(h for h in ci if h.path == "docs/notes.md")
     assert line4.column == 0
 
 

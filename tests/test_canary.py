@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lens
 import pytest
-from guard_helpers import StageDouble, build_corpus, make_rig
+from structlog.testing import capture_logs
+
+import lens
 from lens.canary import SHARES, Canary, CanaryError, bucket, default_state_path
 from lens.flags import Flags
 from lens.guard import Alert, Guard, GuardConfig
-from structlog.testing import capture_logs
+from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
 
 @pytest.fixture(scope="module")

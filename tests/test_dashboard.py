@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lens
 import pytest
-from guard_helpers import StageDouble, build_corpus, make_rig
 from prometheus_client.parser import text_string_to_metric_families
+
+import lens
+from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
 
 @pytest.fixture(scope="module")

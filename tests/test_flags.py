@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lens
 import pytest
-from guard_helpers import StageDouble, build_corpus, make_rig
-from lens.flags import DEFAULTS, FlagError, Flags, default_flags_file, env_name, load_initial
 from structlog.testing import capture_logs
+
+import lens
+from lens.flags import DEFAULTS, FlagError, Flags, default_flags_file, env_name, load_initial
+from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
 
 @pytest.fixture(scope="module")

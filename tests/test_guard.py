@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 
-import lens
 import pytest
-from guard_helpers import StageDouble, build_corpus, make_rig
+from structlog.testing import capture_logs
+
+import lens
 from lens.guard import CLOSED, HALF_OPEN, OPEN, Alert, Guard, GuardConfig, percentile
 from lens.index import Hit, SearchResult
 from lens.pipeline import register_stage
-from structlog.testing import capture_logs
+from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
 
 @pytest.fixture(scope="module")
@@ -304,6 +306,9 @@ def test_eight_threads_and_flag_flips_lose_nothing_and_tear_nothing(index_dir: P
             next(flips)
             on = not on
             n += 1
+            # Hand the GIL over so that searches run under both settings (without this the flipper can
+            # be starved, or starve the workers, and every query sees one setting).
+            time.sleep(0.0002)
 
     def worker(i: int) -> None:
         try:

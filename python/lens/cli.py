@@ -21,7 +21,7 @@ from .index import DEFAULT_INDEX_DIRNAME, Hit
 
 DEMO_QUERIES: dict[str, list[str]] = {
     "identifier": ["OrderedDict", "urlsplit", "parse_headers", "ThreadPoolExecutor"],
-    "literal": ["if __name__ == \"__main__\":", "raise NotImplementedError"],
+    "literal": ['if __name__ == "__main__":', "raise NotImplementedError"],
     "natural language": [
         "parse an http date header",
         "read a zip file member",
@@ -81,8 +81,15 @@ def cmd_search(a: argparse.Namespace) -> int:
     idx = _open(a.index)
     res = idx.search(a.query, k=a.k, mode=a.mode, budget_ms=a.budget_ms)
     if a.json:
-        print(json.dumps({"hits": [_hit_json(h) for h in res.hits], "timings_ms": res.timings_ms,
-                          "truncated": res.truncated}))
+        print(
+            json.dumps(
+                {
+                    "hits": [_hit_json(h) for h in res.hits],
+                    "timings_ms": res.timings_ms,
+                    "truncated": res.truncated,
+                }
+            )
+        )
         return 0
     for h in res.hits:
         _print_hit(h)
@@ -93,8 +100,9 @@ def cmd_search(a: argparse.Namespace) -> int:
 
 def cmd_grep(a: argparse.Namespace) -> int:
     idx = _open(a.index)
-    hits = idx.grep(a.pattern, regex=not a.fixed_strings, ignore_case=a.ignore_case, word=a.word_regexp,
-                    limit=a.limit)
+    hits = idx.grep(
+        a.pattern, regex=not a.fixed_strings, ignore_case=a.ignore_case, word=a.word_regexp, limit=a.limit
+    )
     if a.json:
         print(json.dumps([_hit_json(h) for h in hits]))
     else:
@@ -121,8 +129,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     t = time.perf_counter()
     idx = Index.build(stdlib, out, progress=True, exclude=["site-packages/", "__pycache__/"])
     s = idx.stats()
-    print(f"indexed {s['files']} files, {s['bytes'] / 1e6:.1f} MB, in {time.perf_counter() - t:.2f} s "
-          f"-> {out} ({s['index_bytes'] / 1e6:.1f} MB)\n")
+    print(
+        f"indexed {s['files']} files, {s['bytes'] / 1e6:.1f} MB, in {time.perf_counter() - t:.2f} s "
+        f"-> {out} ({s['index_bytes'] / 1e6:.1f} MB)\n"
+    )
     for kind, queries in DEMO_QUERIES.items():
         for q in queries:
             res = idx.search(q, k=3)

@@ -238,4 +238,3 @@ class Index:
 
     def __repr__(self) -> str:
         return f"Index(root={str(self.root)!r}, index_dir={str(self.index_dir)!r})"
-

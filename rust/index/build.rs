@@ -55,10 +55,7 @@ pub struct Skipped {
 }
 
 pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64)
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Walks `root` the way ripgrep does by default (ignore files, hidden files
@@ -182,9 +179,19 @@ pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
     files
         .par_iter()
         .map_init(grams::scratch, |seen, f| match fs::read(&f.abs) {
-            Err(_) => ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: "unreadable".into(), size: f.size, mtime_ns: f.mtime_ns }),
+            Err(_) => ReadOutcome::Skipped(Skipped {
+                path: f.rel.clone(),
+                reason: "unreadable".into(),
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+            }),
             Ok(data) if memchr::memchr(0, &data[..data.len().min(BINARY_PROBE)]).is_some() => {
-                ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: "binary".into(), size: f.size, mtime_ns: f.mtime_ns })
+                ReadOutcome::Skipped(Skipped {
+                    path: f.rel.clone(),
+                    reason: "binary".into(),
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                })
             }
             Ok(data) => {
                 let chunks = chunk_bounds(&data);
@@ -196,7 +203,14 @@ pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
                         scratch.clone()
                     })
                     .collect();
-                ReadOutcome::Loaded(Loaded { rel: f.rel.clone(), hash: xxh3_64(&data), mtime_ns: f.mtime_ns, data, chunks, grams })
+                ReadOutcome::Loaded(Loaded {
+                    rel: f.rel.clone(),
+                    hash: xxh3_64(&data),
+                    mtime_ns: f.mtime_ns,
+                    data,
+                    chunks,
+                    grams,
+                })
             }
         })
         .collect()

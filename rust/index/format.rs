@@ -255,8 +255,11 @@ impl Segment {
         if self.section(S_CHUNKS).len() != self.nchunks as usize * CHUNK_LEN {
             return Err(bad("chunk table size does not match the chunk count".into()));
         }
-        let (paths, lines, content) =
-            (self.section(S_PATHS).len() as u64, self.section(S_LINES).len() as u64 / 4, self.section(S_CONTENT).len() as u64);
+        let (paths, lines, content) = (
+            self.section(S_PATHS).len() as u64,
+            self.section(S_LINES).len() as u64 / 4,
+            self.section(S_CONTENT).len() as u64,
+        );
         for id in 0..self.nfiles {
             let m = self.file(id);
             let ok = m.content_off.checked_add(m.content_len).is_some_and(|e| e <= content)

@@ -66,7 +66,10 @@ impl Snapshot {
             let mut gone = FileSet::empty(seg.nfiles());
             for &d in &entry.deleted {
                 if d >= seg.nfiles() {
-                    return Err(Error::corrupt(dir, format!("manifest deletes file {d} past the end of {}", entry.name)));
+                    return Err(Error::corrupt(
+                        dir,
+                        format!("manifest deletes file {d} past the end of {}", entry.name),
+                    ));
                 }
                 gone.insert(d);
             }
@@ -99,10 +102,7 @@ impl Snapshot {
 
     /// Every live file, in segment then rank order.
     pub fn live_files(&self) -> impl Iterator<Item = FileRef> + '_ {
-        self.segments
-            .iter()
-            .enumerate()
-            .flat_map(|(s, v)| v.live.iter().map(move |id| FileRef { seg: s as u32, id }))
+        self.segments.iter().enumerate().flat_map(|(s, v)| v.live.iter().map(move |id| FileRef { seg: s as u32, id }))
     }
 
     /// Every live file, in path order (what `grep` reports in).
@@ -188,7 +188,8 @@ fn collect_garbage(dir: &Path, manifest: &Manifest) {
     let keep: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = (name.starts_with("seg-") && (name.ends_with(".lens") || name.ends_with(".tmp"))) || name == "MANIFEST.tmp";
+        let ours =
+            (name.starts_with("seg-") && (name.ends_with(".lens") || name.ends_with(".tmp"))) || name == "MANIFEST.tmp";
         if ours && !keep.contains(name.as_str()) {
             let _ = fs::remove_file(entry.path());
         }
@@ -255,7 +256,8 @@ impl Index {
         let started = Instant::now();
         let snap = self.snapshot();
         let root = snap.root().to_path_buf();
-        let opts = BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
+        let opts =
+            BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
         let (found, walk_skipped) = build::walk(&root, &self.dir, &opts)?;
 
         let mut known: HashMap<&str, FileRef> = HashMap::new();
@@ -277,7 +279,10 @@ impl Index {
                     }
                     // Size or mtime moved: the content hash decides.
                     match fs::read(&f.abs) {
-                        Ok(data) if data.len() as u64 == meta.content_len && xxhash_rust::xxh3::xxh3_64(&data) == meta.hash => {
+                        Ok(data)
+                            if data.len() as u64 == meta.content_len
+                                && xxhash_rust::xxh3::xxh3_64(&data) == meta.hash =>
+                        {
                             counts.unchanged += 1;
                         }
                         _ => {
@@ -314,10 +319,14 @@ impl Index {
             let (names, read_skipped) = build::write_segments(&self.dir, &found, segment_namer(generation), progress)?;
             segments = names.into_iter().map(|name| SegmentEntry { name, deleted: Vec::new() }).collect();
             // The rewrite re-read every file: its read-time skips replace the old ones.
-            skipped = read_skipped.into_iter().chain(skipped.into_iter().filter(|s| s.reason != "binary" && s.reason != "unreadable")).collect();
+            skipped = read_skipped
+                .into_iter()
+                .chain(skipped.into_iter().filter(|s| s.reason != "binary" && s.reason != "unreadable"))
+                .collect();
             counts.compacted = true;
         } else {
-            let (names, read_skipped) = build::write_segments(&self.dir, &to_read, segment_namer(generation), progress)?;
+            let (names, read_skipped) =
+                build::write_segments(&self.dir, &to_read, segment_namer(generation), progress)?;
             for f in &dead {
                 segments[f.seg as usize].deleted.push(f.id);
             }

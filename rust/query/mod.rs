@@ -4,7 +4,9 @@
 pub mod plan;
 pub mod terms;
 
-use regex_syntax::hir::{self, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
+use regex_syntax::hir::{
+    self, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look,
+};
 
 use crate::error::{Error, Result};
 pub use plan::GramQuery;
@@ -18,7 +20,10 @@ pub fn check_query(q: &str) -> Result<()> {
         return Err(Error::query("the query is empty", None));
     }
     if q.len() > MAX_QUERY_BYTES {
-        return Err(Error::query(format!("the query is {} bytes long; the limit is {MAX_QUERY_BYTES}", q.len()), Some(MAX_QUERY_BYTES)));
+        return Err(Error::query(
+            format!("the query is {} bytes long; the limit is {MAX_QUERY_BYTES}", q.len()),
+            Some(MAX_QUERY_BYTES),
+        ));
     }
     Ok(())
 }
@@ -69,7 +74,11 @@ impl Pattern {
         // Positions in errors refer to what the caller typed.
         let position = |offset: usize| -> usize {
             let o = offset.saturating_sub(shift).min(pattern.len());
-            if options.regex { o } else { 0 }
+            if options.regex {
+                o
+            } else {
+                0
+            }
         };
         let parsed = parser(options.ignore_case).parse(&source).map_err(|e| {
             let (msg, off) = match &e {
@@ -148,10 +157,14 @@ fn single_line(hir: &Hir) -> std::result::Result<Hir, String> {
             Look::StartCRLF | Look::EndCRLF => return Err("CRLF mode (?R) is not supported".into()),
             _ => hir.clone(),
         },
-        HirKind::Repetition(rep) => Hir::repetition(hir::Repetition { sub: Box::new(single_line(&rep.sub)?), ..rep.clone() }),
+        HirKind::Repetition(rep) => {
+            Hir::repetition(hir::Repetition { sub: Box::new(single_line(&rep.sub)?), ..rep.clone() })
+        }
         HirKind::Capture(cap) => Hir::capture(hir::Capture { sub: Box::new(single_line(&cap.sub)?), ..cap.clone() }),
         HirKind::Concat(subs) => Hir::concat(subs.iter().map(single_line).collect::<std::result::Result<_, _>>()?),
-        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(single_line).collect::<std::result::Result<_, _>>()?),
+        HirKind::Alternation(subs) => {
+            Hir::alternation(subs.iter().map(single_line).collect::<std::result::Result<_, _>>()?)
+        }
     })
 }
 
@@ -182,7 +195,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match Pattern::compile("ab[z-a]", opts(true, false, true)) {
-            Err(Error::Query { position: Some(p), .. }) => assert!(p >= 2 && p <= 4, "{p}"),
+            Err(Error::Query { position: Some(p), .. }) => assert!((2..=4).contains(&p), "{p}"),
             other => panic!("{other:?}"),
         }
     }

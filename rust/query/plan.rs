@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 
 use regex_syntax::hir::{self, Class, Hir, HirKind};
 
+use crate::index::format::Segment;
 use crate::index::grams::{fold, for_each_gram};
 use crate::index::postings::{decode_into, FileSet};
-use crate::index::format::Segment;
 
 const MAX_EXACT: usize = 64;
 const MAX_CLASS: usize = 8;

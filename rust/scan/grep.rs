@@ -16,7 +16,7 @@ use crate::index::FileRef;
 use crate::query::{Pattern, PatternKind};
 
 enum Verifier {
-    Literal(memmem::Finder<'static>),
+    Literal(Box<memmem::Finder<'static>>),
     Alternation(AhoCorasick),
     Regex(meta::Regex),
 }
@@ -31,7 +31,7 @@ pub struct Matcher {
 impl Matcher {
     pub fn new(p: &Pattern) -> Result<Matcher> {
         let verifier = match &p.kind {
-            PatternKind::Literal(lit) => Verifier::Literal(memmem::Finder::new(lit).into_owned()),
+            PatternKind::Literal(lit) => Verifier::Literal(Box::new(memmem::Finder::new(lit).into_owned())),
             PatternKind::Alternation(lits) => Verifier::Alternation(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostFirst)
@@ -52,7 +52,9 @@ impl Matcher {
     fn find_at(&self, hay: &[u8], from: usize, to: usize, caps: &mut Option<Captures>) -> Option<(usize, usize)> {
         match &self.verifier {
             Verifier::Literal(f) => f.find(&hay[from..to]).map(|s| (from + s, from + s + f.needle().len())),
-            Verifier::Alternation(ac) => ac.find(aho_corasick::Input::new(hay).range(from..to)).map(|m| (m.start(), m.end())),
+            Verifier::Alternation(ac) => {
+                ac.find(aho_corasick::Input::new(hay).range(from..to)).map(|m| (m.start(), m.end()))
+            }
             Verifier::Regex(re) => {
                 let input = Input::new(hay).range(from..to);
                 if self.word {
@@ -114,7 +116,16 @@ pub fn grep_chunk(
     limit: usize,
 ) {
     m.for_each_line(content, range, lines, |line, ls, le, s, e| {
-        out.push(RawHit { file, line, line_start: ls, line_end: le, byte_start: s, byte_end: e, score: 0.0, why: vec!["match"] });
+        out.push(RawHit {
+            file,
+            line,
+            line_start: ls,
+            line_end: le,
+            byte_start: s,
+            byte_end: e,
+            score: 0.0,
+            why: vec!["match"],
+        });
         out.len() < limit
     });
 }

@@ -61,8 +61,16 @@ pub fn boundary_class(content: &[u8], s: usize, e: usize) -> u8 {
         return WORD;
     }
     let (first, last) = (content[s], content[e - 1]);
-    let start_edge = before.is_none_or(|b| !is_word_byte(b) || b == b'_' || (!b.is_ascii_uppercase() && b.is_ascii_alphanumeric() && first.is_ascii_uppercase()));
-    let end_edge = after.is_none_or(|a| !is_word_byte(a) || a == b'_' || (a.is_ascii_uppercase() && !last.is_ascii_uppercase() && last.is_ascii_alphanumeric()));
+    let start_edge = before.is_none_or(|b| {
+        !is_word_byte(b)
+            || b == b'_'
+            || (!b.is_ascii_uppercase() && b.is_ascii_alphanumeric() && first.is_ascii_uppercase())
+    });
+    let end_edge = after.is_none_or(|a| {
+        !is_word_byte(a)
+            || a == b'_'
+            || (a.is_ascii_uppercase() && !last.is_ascii_uppercase() && last.is_ascii_alphanumeric())
+    });
     if start_edge && end_edge {
         SUBTOKEN
     } else {
@@ -223,7 +231,9 @@ impl Scorer {
     /// The largest score any line of a file could reach, given which terms
     /// it may hold and whether it may hold the phrase.
     pub fn bound(&self, path: &str, may_hold: u32, phrase_possible: bool, prior: f32) -> f64 {
-        let mut s = Self::combine((0..self.terms.len()).filter(|t| may_hold & (1 << t) != 0).map(|t| self.idf[t] * WORD_FACTOR));
+        let mut s = Self::combine(
+            (0..self.terms.len()).filter(|t| may_hold & (1 << t) != 0).map(|t| self.idf[t] * WORD_FACTOR),
+        );
         if phrase_possible {
             s += PHRASE_EXACT + PHRASE_WORD;
         }
@@ -231,7 +241,12 @@ impl Scorer {
     }
 
     /// Scores one line. Returns None for a line that holds nothing.
-    pub fn score_line(&self, acc: &LineAcc, file_bonus: f64, named: bool) -> Option<(f64, usize, usize, Vec<&'static str>)> {
+    pub fn score_line(
+        &self,
+        acc: &LineAcc,
+        file_bonus: f64,
+        named: bool,
+    ) -> Option<(f64, usize, usize, Vec<&'static str>)> {
         if acc.present == 0 && acc.phrase_folded.is_none() {
             return None;
         }
@@ -406,20 +421,42 @@ impl<'a> TopK<'a> {
 }
 
 /// Turns one chunk's line accumulators into scored hits.
-pub fn score_chunk<'a>(scorer: &Scorer, snap: &'a Snapshot, f: FileRef, accs: &[LineAcc], prior: f32, top: &mut TopK<'a>) {
+pub fn score_chunk<'a>(
+    scorer: &Scorer,
+    snap: &'a Snapshot,
+    f: FileRef,
+    accs: &[LineAcc],
+    prior: f32,
+    top: &mut TopK<'a>,
+) {
     let path = snap.path(f);
     let present = accs.iter().fold(0u32, |p, a| p | a.present);
     let (bonus, named) = scorer.file_bonus(path, present, prior);
     for acc in accs {
         if let Some((score, s, e, why)) = scorer.score_line(acc, bonus, named) {
-            let hit = RawHit { file: f, line: 0, line_start: acc.start, line_end: acc.end, byte_start: s, byte_end: e, score, why };
+            let hit = RawHit {
+                file: f,
+                line: 0,
+                line_start: acc.start,
+                line_end: acc.end,
+                byte_start: s,
+                byte_end: e,
+                score,
+                why,
+            };
             top.push(Ranked { score, path, hit });
         }
     }
 }
 
 /// The native ranked search.
-pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Duration>, started: Instant) -> (Vec<RawHit>, SearchOutcome) {
+pub fn search(
+    snap: &Snapshot,
+    scorer: &mut Scorer,
+    k: usize,
+    budget: Option<Duration>,
+    started: Instant,
+) -> (Vec<RawHit>, SearchOutcome) {
     let nterms = scorer.terms.len();
     // Per segment: each term's candidate set, and the phrase's.
     let mut term_sets: Vec<Vec<Option<FileSet>>> = Vec::with_capacity(snap.segments.len());
@@ -456,8 +493,8 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
         for id in union.iter() {
             let chunk = view.seg.chunk(id);
             let mut may = 0u32;
-            for t in 0..nterms {
-                if term_sets[si][t].as_ref().is_none_or(|s| s.contains(id)) {
+            for (t, set) in term_sets[si].iter().enumerate() {
+                if set.as_ref().is_none_or(|s| s.contains(id)) {
                     may |= 1 << t;
                 }
             }
@@ -475,7 +512,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, budget: Option<Dur
     // pass per pattern. Every occurrence is needed (terms overlap the
     // phrase and each other), which rules out a leftmost automaton, and an
     // overlapping automaton walks byte by byte (both measured slower here).
-    let finders: Vec<memmem::Finder> = scorer.patterns.iter().map(|p| memmem::Finder::new(p)).collect();
+    let finders: Vec<memmem::Finder> = scorer.patterns.iter().map(memmem::Finder::new).collect();
     let mut folded: Vec<u8> = Vec::new();
     let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
     let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
