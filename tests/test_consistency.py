@@ -195,3 +195,34 @@ def test_plain_literals_agree_with_python(files: dict[str, bytes]) -> None:
             got = [(h.path, h.line, h.column, h.byte_start) for h in idx.grep(q, regex=False)]
             assert got == want, q
             assert re.escape(q)
+
+
+def test_consistency_report_counts_real_disagreements(sample_index: lens.Index) -> None:
+    report = lens.consistency_violations(
+        sample_index,
+        searches=["PM_RESUME", "read file", "parse an HTTP date header", "Kelvin"],
+        greps=[
+            ("PM_RESUME", {"word": True}),
+            (r"\w+\(", {}),
+            ("kelvin", {"ignore_case": True, "regex": False}),
+        ],
+    )
+    assert (report.checked, report.violations, report.rate) == (7, 0, 0.0)
+    # A doctored native answer is caught: the report compares what the paths return, nothing assumed.
+    real = sample_index._native.search
+
+    def skewed(q: str, k: int, budget: float | None, native: bool):  # type: ignore[no-untyped-def]
+        hits, truncated, info = real(q, k, budget, native)
+        return (hits[1:] if native else hits), truncated, info
+
+    sample_index._native = _Proxy(sample_index._native, search=skewed)  # type: ignore[assignment]
+    bad = lens.consistency_violations(sample_index, searches=["PM_RESUME"])
+    assert (bad.checked, bad.violations) == (1, 1) and bad.examples[0]["search"] == "PM_RESUME"
+
+
+class _Proxy:
+    def __init__(self, inner: object, **overrides: object) -> None:
+        self._inner, self._overrides = inner, overrides
+
+    def __getattr__(self, name: str) -> object:
+        return self._overrides.get(name) or getattr(self._inner, name)

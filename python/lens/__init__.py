@@ -27,6 +27,7 @@ from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
 from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError
 from .index import Hit, Index, SearchResult
+from .quality import ConsistencyReport, consistency_violations
 
 __version__: str = _lens.__version__
 INDEX_FORMAT_VERSION: int = _lens.INDEX_FORMAT_VERSION
@@ -44,6 +45,7 @@ def metrics_text() -> str:
 
 __all__ = [
     "INDEX_FORMAT_VERSION",
+    "ConsistencyReport",
     "Hit",
     "Index",
     "IndexCorruptError",
@@ -53,6 +55,7 @@ __all__ = [
     "SearchResult",
     "__version__",
     "canary",
+    "consistency_violations",
     "dashboard",
     "flags",
     "guard",
