@@ -40,7 +40,7 @@ pub const NAME_WEIGHT: f64 = 0.3;
 /// Weight of the idf of every query term the file holds (file relevance).
 pub const FILE_TERMS_WEIGHT: f64 = 0.5;
 /// Weight of a line's terms beyond its best one.
-pub const CO_TERM_WEIGHT: f64 = 0.25;
+pub const CO_TERM_WEIGHT: f64 = 0.1;
 pub const PRIOR_WEIGHT: f64 = 2.0;
 
 /// Occurrence quality: inside a word, at identifier sub-token edges, or a
@@ -201,21 +201,30 @@ impl Scorer {
         }
     }
 
-    /// The file-level part of every line's score: terms in the file name,
-    /// the idf of the query terms the file holds, the static prior.
-    pub fn file_bonus(&self, path: &str, terms_held: u32, prior: f32) -> (f64, bool) {
+    /// The file-name part of the score: the idf of query terms in the file's
+    /// base name. Returns the part and whether any term matched.
+    pub fn name_part(&self, path: &str) -> (f64, bool) {
         let base = path.rsplit('/').next().unwrap_or(path).as_bytes();
         let mut name = 0.0;
-        let mut held = 0.0;
         for (t, term) in self.terms.iter().enumerate() {
             if base.len() >= term.len() && base.windows(term.len()).any(|w| w.eq_ignore_ascii_case(term)) {
                 name += NAME_WEIGHT * self.idf[t];
             }
+        }
+        (name, name > 0.0)
+    }
+
+    /// The chunk- and file-level part of every line's score: the name part,
+    /// the idf of the query terms the chunk holds, the static prior. Bounds
+    /// and scores both go through here, so they round alike.
+    pub fn file_bonus(&self, name: f64, terms_held: u32, prior: f32) -> f64 {
+        let mut held = 0.0;
+        for t in 0..self.terms.len() {
             if terms_held & (1 << t) != 0 {
                 held += self.idf[t];
             }
         }
-        (name + FILE_TERMS_WEIGHT * held + PRIOR_WEIGHT * f64::from(prior), name > 0.0)
+        name + FILE_TERMS_WEIGHT * held + PRIOR_WEIGHT * f64::from(prior)
     }
 
     /// Best term plus a share of the rest, over the weights `w`.
@@ -228,16 +237,21 @@ impl Scorer {
         max + CO_TERM_WEIGHT * (sum - max)
     }
 
-    /// The largest score any line of a file could reach, given which terms
-    /// it may hold and whether it may hold the phrase.
-    pub fn bound(&self, path: &str, may_hold: u32, phrase_possible: bool, prior: f32) -> f64 {
+    /// The largest score any line of a chunk could reach, given which terms
+    /// it may hold, whether it may hold the phrase, and its file's name part.
+    /// `phrase` is what the chunk may hold of the whole query: 0 nothing,
+    /// 1 a case-folded occurrence, 2 an exact one.
+    pub fn bound(&self, name: f64, may_hold: u32, phrase: u8, prior: f32) -> f64 {
         let mut s = Self::combine(
             (0..self.terms.len()).filter(|t| may_hold & (1 << t) != 0).map(|t| self.idf[t] * WORD_FACTOR),
         );
-        if phrase_possible {
-            s += PHRASE_EXACT + PHRASE_WORD;
+        // Added in the same order as `score_line` adds them, so that a line
+        // that reaches the bound equals it to the last bit.
+        if phrase > 0 {
+            s += if phrase == 2 { PHRASE_EXACT } else { PHRASE_FOLDED };
+            s += PHRASE_WORD;
         }
-        s + self.file_bonus(path, may_hold, prior).0
+        s + self.file_bonus(name, may_hold, prior)
     }
 
     /// Scores one line. Returns None for a line that holds nothing.
@@ -316,6 +330,8 @@ struct Candidate<'a> {
     prior: f32,
     /// The bound still counts an exact-case phrase the file may not hold.
     exact_possible: bool,
+    may: u32,
+    name: f64,
 }
 
 impl PartialEq for Candidate<'_> {
@@ -431,7 +447,8 @@ pub fn score_chunk<'a>(
 ) {
     let path = snap.path(f);
     let present = accs.iter().fold(0u32, |p, a| p | a.present);
-    let (bonus, named) = scorer.file_bonus(path, present, prior);
+    let (name, named) = scorer.name_part(path);
+    let bonus = scorer.file_bonus(name, present, prior);
     for acc in accs {
         if let Some((score, s, e, why)) = scorer.score_line(acc, bonus, named) {
             let hit = RawHit {
@@ -485,6 +502,7 @@ pub fn search(
     // Candidates: chunks that may qualify (see `Scorer::eligible`), each
     // with the bound of what it could score.
     let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
+    let mut file_facts: Option<(FileRef, &str, f32, f64)> = None;
     for (si, view) in snap.segments.iter().enumerate() {
         let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live_chunks.clone());
         for set in &term_sets[si] {
@@ -500,12 +518,17 @@ pub fn search(
             }
             let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let f = FileRef { seg: si as u32, id: chunk.file };
-            let prior = view.seg.file(chunk.file).prior;
-            let path = view.seg.path(chunk.file);
+            // Chunks of one file come together (ids follow file order), so
+            // the file's facts are looked up once per file, not per chunk.
+            if file_facts.as_ref().is_none_or(|(g, ..)| *g != f) {
+                let path = view.seg.path(chunk.file);
+                file_facts = Some((f, path, view.seg.file(chunk.file).prior, scorer.name_part(path).0));
+            }
+            let (_, path, prior, name) = file_facts.unwrap();
             let exact_possible = phrase_possible && scorer.phrase_usable();
             let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
-            let bound = scorer.bound(path, may, phrase_possible, prior);
-            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible });
+            let bound = scorer.bound(name, may, u8::from(phrase_possible) * 2, prior);
+            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible, may, name });
         }
     }
     // Verification: fold each file's ASCII case once, then one SIMD memmem
@@ -540,7 +563,8 @@ pub fn search(
             // tells, and a file without the exact spelling goes back into
             // the queue with its lower bound instead of being scanned now.
             if exact_finder.find(chunk).is_none() {
-                cands.push(Candidate { bound: c.bound - (PHRASE_EXACT - PHRASE_FOLDED), exact_possible: false, ..c });
+                let bound = scorer.bound(c.name, c.may, 1, c.prior);
+                cands.push(Candidate { bound, exact_possible: false, ..c });
                 continue;
             }
         }
