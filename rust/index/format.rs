@@ -326,8 +326,11 @@ impl Segment {
     }
 
     pub fn path(&self, id: u32) -> &str {
-        // Validated as UTF-8 when the segment was opened.
-        std::str::from_utf8(self.path_bytes(&self.file(id))).unwrap_or("")
+        let bytes = self.path_bytes(&self.file(id));
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: `check_records` validated every path as UTF-8 when the
+        // segment was opened, and the mapping is immutable.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     pub fn content(&self, id: u32) -> &[u8] {

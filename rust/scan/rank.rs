@@ -196,8 +196,10 @@ impl Scorer {
             acc.phrase_folded = Some(acc.phrase_folded.map_or(s, |x| x.min(s)));
             if &content[s..e] == self.phrase.as_slice() {
                 acc.phrase_exact = Some(acc.phrase_exact.map_or(s, |x| x.min(s)));
+                // Only the exact spelling earns the whole-word bonus: case-folded
+                // lines then all score alike, so their bound is tight.
+                acc.phrase_word |= class == WORD;
             }
-            acc.phrase_word |= class == WORD;
         }
     }
 
@@ -247,9 +249,11 @@ impl Scorer {
         );
         // Added in the same order as `score_line` adds them, so that a line
         // that reaches the bound equals it to the last bit.
-        if phrase > 0 {
-            s += if phrase == 2 { PHRASE_EXACT } else { PHRASE_FOLDED };
+        if phrase == 2 {
+            s += PHRASE_EXACT;
             s += PHRASE_WORD;
+        } else if phrase == 1 {
+            s += PHRASE_FOLDED;
         }
         s + self.file_bonus(name, may_hold, prior)
     }
