@@ -107,6 +107,11 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--reuse", action="store_true", help="open --index-dir instead of rebuilding it")
     ap.add_argument("--names", type=int, default=300)
+    ap.add_argument(
+        "--query-file",
+        type=Path,
+        help="JSON lines with a 'query' field (e.g. the dev set) instead of C names",
+    )
     ap.add_argument("--rg-names", type=int, default=40, help="names also timed with rg (each rg run ~1 s)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -163,9 +168,12 @@ def main() -> int:
         print(json.dumps(row), flush=True)
     report["grep"] = parity
 
-    names = function_names(idx, a.names)
-    queries = [p for _, p, *_ in BENCHSUITE[::1]] + ["PM_RESUME"] + names
-    queries = list(dict.fromkeys(queries))
+    if a.query_file:
+        lines = a.query_file.read_text().splitlines()
+        names = list(dict.fromkeys(json.loads(line)["query"] for line in lines if line.strip()))[: a.names]
+    else:
+        names = function_names(idx, a.names)
+    queries = list(dict.fromkeys([p for _, p, *_ in BENCHSUITE] + names))
     for q in queries:  # warm
         idx.search(q, k=50)
     lat: list[float] = []

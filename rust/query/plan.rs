@@ -262,6 +262,86 @@ fn analyze(h: &Hir) -> Info {
     }
 }
 
+/// A set of byte strings one of which every match of `hir` contains (exact
+/// bytes, not folded), for verifying line by line from literal hits the way
+/// ripgrep does with inner literals. `None` when no set of strings of at
+/// least two bytes (and at most `MAX_EXACT` members) is required.
+pub fn required_literals(h: &Hir) -> Option<Vec<Vec<u8>>> {
+    let set = required(h)?;
+    let min = set.iter().map(Vec::len).min()?;
+    (min >= 2).then(|| set.into_iter().collect())
+}
+
+/// The exact strings `h` matches, if few and finite (case kept).
+fn exact_strings(h: &Hir) -> Option<BTreeSet<Vec<u8>>> {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(BTreeSet::from([Vec::new()])),
+        HirKind::Literal(hir::Literal(b)) => Some(BTreeSet::from([b.to_vec()])),
+        HirKind::Class(Class::Unicode(c)) => {
+            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
+            (size <= MAX_CLASS).then(|| {
+                c.ranges()
+                    .iter()
+                    .flat_map(|r| r.start()..=r.end())
+                    .map(|ch| ch.encode_utf8(&mut [0u8; 4]).as_bytes().to_vec())
+                    .collect()
+            })
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
+            (size <= MAX_CLASS).then(|| c.ranges().iter().flat_map(|r| r.start()..=r.end()).map(|b| vec![b]).collect())
+        }
+        HirKind::Capture(c) => exact_strings(&c.sub),
+        HirKind::Repetition(r) if r.min == 1 && r.max == Some(1) => exact_strings(&r.sub),
+        HirKind::Concat(subs) => {
+            let mut acc = BTreeSet::from([Vec::new()]);
+            for sub in subs {
+                let next = exact_strings(sub)?;
+                if acc.len() * next.len() > MAX_EXACT {
+                    return None;
+                }
+                acc = acc.iter().flat_map(|a| next.iter().map(move |b| [a.as_slice(), b].concat())).collect();
+            }
+            Some(acc)
+        }
+        HirKind::Alternation(subs) => {
+            let mut acc = BTreeSet::new();
+            for sub in subs {
+                acc.extend(exact_strings(sub)?);
+                if acc.len() > MAX_EXACT {
+                    return None;
+                }
+            }
+            Some(acc)
+        }
+        _ => None,
+    }
+}
+
+fn required(h: &Hir) -> Option<BTreeSet<Vec<u8>>> {
+    if let Some(set) = exact_strings(h) {
+        return (!set.iter().any(Vec::is_empty)).then_some(set);
+    }
+    match h.kind() {
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        // Any child's requirement will do: take the one whose shortest
+        // member is longest (the most selective).
+        HirKind::Concat(subs) => subs
+            .iter()
+            .filter_map(required)
+            .max_by_key(|set| (set.iter().map(Vec::len).min().unwrap_or(0), std::cmp::Reverse(set.len()))),
+        HirKind::Alternation(subs) => {
+            let mut acc = BTreeSet::new();
+            for sub in subs {
+                acc.extend(required(sub)?);
+            }
+            (acc.len() <= MAX_EXACT).then_some(acc)
+        }
+        _ => None,
+    }
+}
+
 /// The n-gram query every file matching `hir` satisfies.
 pub fn plan(hir: &Hir) -> GramQuery {
     analyze(hir).into_query()
@@ -274,6 +354,17 @@ mod tests {
 
     fn plan_of(re: &str, ci: bool) -> GramQuery {
         plan(&crate::query::parser(ci).parse(re).unwrap())
+    }
+
+    #[test]
+    fn required_literals_come_from_inside_the_pattern() {
+        let req = |re: &str| required_literals(&crate::query::parser(false).parse(re).unwrap());
+        assert_eq!(req(r"\wAh"), Some(vec![b"Ah".to_vec()]));
+        assert_eq!(req(r"[A-Z]+_RESUME"), Some(vec![b"_RESUME".to_vec()]));
+        assert_eq!(req(r"foo|\w+bar"), Some(vec![b"bar".to_vec(), b"foo".to_vec()]));
+        assert_eq!(req(r"\w+"), None);
+        assert_eq!(req(r"a\w"), None);
+        assert_eq!(req(r"x*ab"), Some(vec![b"ab".to_vec()]));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct Matcher {
     verifier: Verifier,
     /// `-w`: the reported span is capture group 1 of the wrapped pattern.
     word: bool,
+    /// For a regex: strings one of which every match contains. Lines are
+    /// then found from hits of these (aho-corasick, Teddy) and the regex
+    /// runs on those lines alone, as ripgrep does with inner literals.
+    inner: Option<AhoCorasick>,
 }
 
 impl Matcher {
@@ -45,7 +49,13 @@ impl Matcher {
                     .map_err(|e| Error::query(format!("the pattern is too large to compile: {e}"), None))?,
             ),
         };
-        Ok(Matcher { verifier, word: p.options.word })
+        let inner = match (&verifier, crate::query::plan::required_literals(&p.hir)) {
+            (Verifier::Regex(_), Some(lits)) => {
+                AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(lits).ok()
+            }
+            _ => None,
+        };
+        Ok(Matcher { verifier, word: p.options.word, inner })
     }
 
     /// The leftmost match in `hay[from..to]`, as the span to report.
@@ -84,7 +94,23 @@ impl Matcher {
         // one pass of counting however many lines match.
         let (mut counted_to, mut line) = (0usize, 0u32);
         while pos <= range.end {
-            let Some((s, e)) = self.find_at(content, pos, range.end, &mut caps) else { break };
+            let found = match &self.inner {
+                None => self.find_at(content, pos, range.end, &mut caps),
+                Some(ac) => {
+                    // Jump to the next line holding a required literal and
+                    // run the regex on that line only.
+                    let Some(hit) = ac.find(aho_corasick::Input::new(content).range(pos..range.end)) else { break };
+                    let (ls, le) = line_bounds(content, hit.start());
+                    match self.find_at(content, ls.max(pos), le, &mut caps) {
+                        Some(m) => Some(m),
+                        None => {
+                            pos = le + 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some((s, e)) = found else { break };
             // A match at the very end of the range belongs to the next line,
             // unless this is the unterminated last line of the file.
             if s > range.end || (s == range.end && (s != content.len() || past_last_line(content, s))) {
