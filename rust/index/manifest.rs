@@ -38,6 +38,9 @@ pub struct Manifest {
     pub built_unix: u64,
     pub refreshed_unix: Option<u64>,
     pub extra: BTreeMap<String, String>,
+    /// The symbol file of this generation (Stage-B), if symbols were built.
+    #[serde(default)]
+    pub symbols: Option<String>,
 }
 
 impl Manifest {
