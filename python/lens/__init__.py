@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import _lens
 from ._state import GLOBAL_FLAGS as flags
-from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError
+from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError, SymbolDataError
 from .index import Hit, Index, SearchResult
 
 __version__: str = _lens.__version__
@@ -28,6 +28,7 @@ __all__ = [
     "LensError",
     "QueryError",
     "SearchResult",
+    "SymbolDataError",
     "__version__",
     "flags",
 ]

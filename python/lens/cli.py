@@ -22,7 +22,11 @@ from .index import DEFAULT_INDEX_DIRNAME, Hit
 DEMO_QUERIES: dict[str, list[str]] = {
     "identifier": ["OrderedDict", "urlsplit", "parse_headers", "ThreadPoolExecutor"],
     "literal": ["if __name__ == \"__main__\":", "raise NotImplementedError"],
-    "natural language": ["parse an http date header", "read a zip file member", "quote a string for the shell"],
+    "natural language": [
+        "parse an http date header",
+        "read a zip file member",
+        "quote a string for the shell",
+    ],
 }
 DEMO_GREPS: list[tuple[str, dict[str, bool]]] = [
     (r"def \w+_timeout\(", {}),

@@ -1,7 +1,7 @@
 """The query pipeline: mode handling, path choice and per-stage timing.
 
 query -> Stage-A (native, or the reference scanner when `stage_a.native` is off) -> [Stage-B] -> [Stage-C]
-Stage-B and Stage-C are not built yet: every mode runs Stage-A alone, and `timings_ms` says so.
+Stage-B (`lens.symbols`) runs in every mode but "lex" while `stage_b.enabled` is on; Stage-C is not built yet.
 """
 
 from __future__ import annotations
@@ -44,7 +44,15 @@ def run_search(index: Index, query: str, k: int, *, mode: str, budget_ms: float 
     hits = _hits(rows)
     t1 = time.perf_counter()
     stage_a = (t1 - t0) * 1000
-    timings = {"stage_a": stage_a, "total": (time.perf_counter() - t0) * 1000}
+    timings = {"stage_a": stage_a}
+    # -- Stage-B (lens.symbols): definitions, then references, then Stage-A's hits ------------------
+    if mode != "lex" and index.flags["stage_b.enabled"]:
+        from .symbols import run_stage_b
+
+        hits = run_stage_b(index, query, k, hits)
+        timings["stage_b"] = (time.perf_counter() - t1) * 1000
+    # -- end Stage-B --------------------------------------------------------------------------------
+    timings["total"] = (time.perf_counter() - t0) * 1000
     if truncated:
         _log.info("search_truncated", mode=mode, k=k, budget_ms=budget_ms, visited=info.get("visited"))
     return SearchResult(

@@ -234,10 +234,11 @@ impl NativeIndex {
 
     // -- Stage-B ---------------------------------------------------------------
 
-    /// Stage-B: symbol hits for an identifier-like query (empty otherwise).
-    fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k));
-        sym_hits_list(py, &hits)
+    /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
+    /// and whether the lookup cache answered.
+    fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
+        let (hits, cached) = py.detach(|| self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k));
+        Ok((sym_hits_list(py, &hits)?, cached))
     }
 
     fn definitions<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyList>> {

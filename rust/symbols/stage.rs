@@ -232,23 +232,32 @@ impl StageB {
     }
 
     fn cached_hits(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> Arc<Vec<SymHit>> {
+        self.cached_hits_with(key, make).0
+    }
+
+    /// The hits and whether they came from the cache.
+    fn cached_hits_with(
+        &self,
+        key: Key,
+        make: impl FnOnce() -> Vec<SymHit>,
+    ) -> (Arc<Vec<SymHit>>, bool) {
         if let Some(Cached::Hits(h)) = self.cache.get(&key) {
-            return h;
+            return (h, true);
         }
         let hits = Arc::new(make());
         let w = 64 + hits.iter().map(SymHit::weight).sum::<u64>();
         self.cache.insert(key, Cached::Hits(hits.clone()), w);
-        hits
+        (hits, false)
     }
 
     /// The Stage-B answer to `query`: empty unless it is identifier-like and
-    /// the index has symbols.
-    pub fn search(&self, snap: &Snapshot, query: &str, k: usize) -> Arc<Vec<SymHit>> {
+    /// the index has symbols. Also says whether the cache answered.
+    pub fn search(&self, snap: &Snapshot, query: &str, k: usize) -> (Arc<Vec<SymHit>>, bool) {
         let Some(parts) = identifier(query) else {
-            return Arc::new(Vec::new());
+            return (Arc::new(Vec::new()), false);
         };
         let key = Key::Search(snap.manifest.generation, query.trim().to_string(), k);
-        self.cached_hits(key, || lookup(snap, &parts, k))
+        self.cached_hits_with(key, || lookup(snap, &parts, k))
     }
 
     pub fn definitions(&self, snap: &Snapshot, name: &str) -> Arc<Vec<SymHit>> {
