@@ -313,6 +313,8 @@ impl NativeIndex {
         d.set_item("definitions", c.definitions)?;
         d.set_item("references", c.references)?;
         d.set_item("symbol_bytes", c.symbol_bytes)?;
+        let seconds = self.engine.index.snapshot().manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
+        d.set_item("build_seconds", seconds)?;
         let by = PyDict::new(py);
         for (lang, files, with, precise) in &c.by_language {
             let l = PyDict::new(py);

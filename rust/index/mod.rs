@@ -226,7 +226,10 @@ impl Index {
         let (names, read_skipped) = build::write_segments(&dir, &found, segment_namer(generation), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        let sym_started = Instant::now();
         let symbols = if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym)?) };
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("symbols_seconds".to_string(), format!("{:.3}", sym_started.elapsed().as_secs_f64()));
         let manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
@@ -238,7 +241,7 @@ impl Index {
             build_seconds: started.elapsed().as_secs_f64(),
             built_unix: now_unix(),
             refreshed_unix: None,
-            extra: Default::default(),
+            extra,
             symbols,
         };
         manifest.write(&dir)?;
