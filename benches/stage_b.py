@@ -1,7 +1,7 @@
 """Stage-B benchmarks: latency, the cache on a repeated-query workload, and the Linux kernel.
 
     python benches/stage_b.py dev    [--corpus .lens-eval/cpython-lib]
-    python benches/stage_b.py kernel [--src /work/corpora/linux-source-6.1] [--index /tmp/lens-kernel] [--build]
+    python benches/stage_b.py kernel [--src DIR] [--index /tmp/lens-kernel] [--build]
 
 `dev` builds the dev corpus (the shared golden set's tree), then measures Stage-B time
 (`timings_ms["stage_b"]`) on the 300 identifier queries, uncached and warm, and the lookup cache's

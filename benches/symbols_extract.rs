@@ -15,7 +15,10 @@ use _lens::symbols::extract::extract;
 use _lens::symbols::lang::Lang;
 
 fn main() {
-    let dirs: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let dirs: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     for dir in dirs {
         let mut files: Vec<(Lang, Vec<u8>)> = Vec::new();
         for entry in ignore::WalkBuilder::new(&dir).build().flatten() {
@@ -23,7 +26,9 @@ fn main() {
             if !p.is_file() {
                 continue;
             }
-            let Some(lang) = Lang::of_path(&p.to_string_lossy()) else { continue };
+            let Some(lang) = Lang::of_path(&p.to_string_lossy()) else {
+                continue;
+            };
             if let Ok(data) = std::fs::read(p) {
                 if data.len() <= 1 << 20 {
                     files.push((lang, data));
@@ -44,12 +49,17 @@ fn main() {
         let t = Instant::now();
         let mut parser = tree_sitter::Parser::new();
         for (lang, data) in &files {
-            parser.set_language(&lang.tags().expect("config").language).expect("language");
+            parser
+                .set_language(&lang.tags().expect("config").language)
+                .expect("language");
             let _ = parser.parse(data, None);
         }
         let parse_only = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let par: usize = files.par_iter().map(|(lang, data)| extract(*lang, data).defs.len()).sum();
+        let par: usize = files
+            .par_iter()
+            .map(|(lang, data)| extract(*lang, data).defs.len())
+            .sum();
         let all = t.elapsed().as_secs_f64();
         assert_eq!(par, defs, "parallel extraction must agree with serial");
         println!(

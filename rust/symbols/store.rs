@@ -577,7 +577,7 @@ impl SymbolTable {
         check_idx(S_DEF_IDX, nnames, ndefs, "definition")?;
         check_idx(S_REF_IDX, nnames, nrefs, "reference")?;
         check_idx(S_NORM_IDX, ngroups, sec(S_NORM_IDS).len() / 4, "sub-token")?;
-        if sec(S_NORM_IDS).len() % 4 != 0 || sec(S_RESERVED).len() != 0 {
+        if sec(S_NORM_IDS).len() % 4 != 0 || !sec(S_RESERVED).is_empty() {
             return Err(bad("sub-token table size"));
         }
         let t = SymbolTable {
