@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.deps-installed
 DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "pytest>=8" "hypothesis>=6.100" \
           "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
 
-.PHONY: run test develop rust-test py-test lint bench bench-kernel eval clean
+.PHONY: run test develop rust-test py-test lint bench bench-kernel bench-stage-b eval clean
 
 run: develop
 	$(BIN)/python -m lens demo --out .lens-demo
@@ -42,6 +42,12 @@ bench: develop
 	$(BIN)/python -m pytest benches -q --benchmark-only
 bench-kernel: develop
 	$(BIN)/python benches/kernel_vs_rg.py
+
+# Stage-B: latency and the cache workload on the dev corpus, then the kernel (builds /tmp/lens-kernel).
+bench-stage-b: develop
+	../shared/eval/prepare_dev.sh .lens-eval
+	$(BIN)/python benches/stage_b.py dev
+	$(BIN)/python benches/stage_b.py kernel --build
 
 # The shared golden dev set (needs ../shared).
 eval: develop
