@@ -12,7 +12,8 @@ hit rate on a repeated-query workload: 3,000 queries drawn with a Zipf(1.1) law 
 of lens's tree-sitter extraction (a line starting in column 0 with a type and `name(`, a parameter list
 without `;`, and the body's `{` alone on the next line: the kernel's coding style for function
 definitions), sampled with a fixed seed, and checks that the first hit of `search(name, mode="auto")`
-is that definition line. `--build` (re)builds the index first and reports the build time with symbols.
+is that definition line. `--build` (re)builds the index first and reports the build time with symbols;
+`--touch FILE` then appends a comment to FILE (in a writable copy of the tree) and times the refresh.
 """
 
 from __future__ import annotations
@@ -148,6 +149,21 @@ def kernel(args: argparse.Namespace) -> dict[str, Any]:
         else:
             misses.append({**g, "got": f"{h.path}:{h.line} {h.why}" if h else None})
     warm = stage_b_ms(idx, [g["name"] for g in gold], k=10)
+    if args.touch:
+        # Refresh cost: one file changed (a comment appended), then put back. Needs a writable copy.
+        touched = src / args.touch
+        original = touched.read_bytes()
+        try:
+            touched.write_bytes(original + b"\n/* lens refresh benchmark */\n")
+            t = time.perf_counter()
+            counts = idx.refresh()
+            out["refresh_one_file_s"] = round(time.perf_counter() - t, 2)
+            out["refresh_counts"] = counts
+        finally:
+            touched.write_bytes(original)
+        t = time.perf_counter()
+        idx.refresh()
+        out["refresh_restore_s"] = round(time.perf_counter() - t, 2)
     out.update({
         "queries": len(gold), "definition_first": first, "definition_first_rate": round(first / len(gold), 4),
         "stage_b_ms_uncached": summary(uncached), "stage_b_ms_warm": summary(warm), "misses": misses[:15],
@@ -166,6 +182,7 @@ def main() -> int:
     k.add_argument("--index", default="/tmp/lens-kernel")
     k.add_argument("--gold", default="/tmp/lens-kernel-gold.json")
     k.add_argument("--build", action="store_true")
+    k.add_argument("--touch", help="a file under --src to change, to time a refresh (needs a writable copy)")
     a = ap.parse_args()
     result = dev(a) if a.cmd == "dev" else kernel(a)
     print(json.dumps(result, indent=2))

@@ -14,6 +14,22 @@ use rayon::prelude::*;
 use _lens::symbols::extract::extract;
 use _lens::symbols::lang::Lang;
 
+fn ext(l: Lang) -> &'static str {
+    match l {
+        Lang::Python => "py",
+        Lang::Rust => "rs",
+        Lang::C => "c",
+        Lang::Cpp => "cpp",
+        Lang::Go => "go",
+        Lang::Java => "java",
+        Lang::JavaScript => "js",
+        Lang::TypeScript => "ts",
+        Lang::Tsx => "tsx",
+        Lang::Ruby => "rb",
+        Lang::Php => "php",
+    }
+}
+
 fn main() {
     let dirs: Vec<String> = std::env::args()
         .skip(1)
@@ -62,6 +78,28 @@ fn main() {
             .sum();
         let all = t.elapsed().as_secs_f64();
         assert_eq!(par, defs, "parallel extraction must agree with serial");
+        // What the index build does: parallel extraction into a builder, then the symbol file.
+        let named: Vec<(String, &[u8])> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (l, d))| (format!("f{i}.{}", ext(*l)), d.as_slice()))
+            .collect();
+        let refs_: Vec<(&str, &[u8])> = named.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+        let t = Instant::now();
+        let mut b = _lens::symbols::store::Builder::default();
+        _lens::symbols::store::extract_into(&mut b, &refs_);
+        let into = t.elapsed().as_secs_f64();
+        let tmp = std::env::temp_dir().join(format!("lens-symbols-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).expect("temp dir");
+        let t = Instant::now();
+        let bytes_out = b.write(&tmp.join("sym.lens")).expect("write");
+        let write = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let table = _lens::symbols::store::SymbolTable::open(&tmp.join("sym.lens")).expect("open");
+        let open = t.elapsed().as_secs_f64();
+        assert_eq!(table.ndefs() > 0, defs > 0);
+        let _ = std::fs::remove_dir_all(&tmp);
+        eprintln!("{dir}: extract_into {into:.2}s, write {write:.2}s ({:.1} MB), open+validate {open:.2}s", bytes_out as f64 / 1e6);
         println!(
             "{{\"dir\": {dir:?}, \"files\": {}, \"mb\": {:.1}, \"defs\": {defs}, \"refs\": {refs}, \"one_thread_s\": {one:.2}, \"one_thread_mb_s\": {:.1}, \"parse_only_s\": {parse_only:.2}, \"threads\": {}, \"all_threads_s\": {all:.2}, \"all_threads_mb_s\": {:.1}}}",
             files.len(),

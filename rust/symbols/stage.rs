@@ -413,7 +413,8 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
         }
     }
     // Precise first; then a definition whose container or path matches the
-    // qualifier; then the kinds people look up by name; then path order.
+    // qualifier; then the kinds people look up by name; then the larger
+    // definition; then shallower paths, then path order.
     let qual_match = |d: &DefRec| -> bool {
         let Some(q) = quals.last() else { return false };
         (d.container != NONE && t.name(d.container) == *q)
@@ -429,6 +430,10 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
             !d.precise,
             !qual_match(d),
             kind_rank(d.kind),
+            // A body over a stub: the kernel's `static inline` fallbacks in
+            // headers are a few lines, the implementation many (log2 buckets,
+            // so near-equal sizes fall through to the path).
+            std::cmp::Reverse(d.def_end.saturating_sub(d.def_start).max(1).ilog2()),
             t.path(d.file).matches('/').count(),
             d.file,
             d.name_start,
