@@ -155,6 +155,17 @@ class Index:
             bytes=stats["bytes"],
             seconds=round(time.perf_counter() - started, 3),
         )
+        if symbols:
+            sym = native.symbol_stats()
+            _symlog.info(
+                "symbols_built",
+                index_dir=str(out),
+                definitions=sym["definitions"],
+                references=sym["references"],
+                symbol_coverage=round(sym["symbol_coverage"], 4),
+                precise_coverage=round(sym["precise_coverage"], 4),
+                seconds=sym["build_seconds"],
+            )
         return idx
 
     @classmethod
