@@ -921,6 +921,93 @@ mod tests {
         ));
     }
 
+    /// The fst lookups against brute force over every name (the oracle), on
+    /// random identifiers with shared prefixes, case and `_` variants.
+    #[test]
+    fn lookups_agree_with_brute_force() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let parts = [
+            "get", "Set", "parse", "HTTP", "date", "x", "_", "io", "Read", "file",
+        ];
+        let mut names: Vec<String> = (0..400)
+            .map(|_| {
+                (0..1 + rnd(4))
+                    .map(|_| parts[rnd(parts.len() as u64) as usize])
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut b = Builder::default();
+        let file = b.add_file("a.py", Some(Lang::Python), F_PARSED);
+        for (i, n) in names.iter().enumerate() {
+            let name = b.intern(n);
+            let at = i as u32 * 10;
+            b.defs.push(DefRec {
+                name,
+                file,
+                kind: Kind::Function,
+                precise: false,
+                name_start: at,
+                name_end: at + 1,
+                def_start: at,
+                def_end: at + 1,
+                container: NONE,
+                line: 1,
+            });
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        b.write(&tmp.path().join("s.lens")).unwrap();
+        let t = SymbolTable::open(&tmp.path().join("s.lens")).unwrap();
+        let got = |ids: Vec<u32>| -> Vec<String> {
+            let mut v: Vec<String> = ids.into_iter().map(|i| t.name(i).to_string()).collect();
+            v.sort();
+            v
+        };
+        for _ in 0..200 {
+            let q = names[rnd(names.len() as u64) as usize].clone();
+            let cut = q.len() - rnd(q.len() as u64) as usize;
+            let prefix = &q[..cut];
+            let want: Vec<String> = names
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .cloned()
+                .collect();
+            assert_eq!(got(t.prefix(prefix, usize::MAX)), want, "prefix {prefix:?}");
+            for d in 1..=2 {
+                let want: Vec<String> = names
+                    .iter()
+                    .filter(|n| edit_distance(q.as_bytes(), n.as_bytes()) <= d)
+                    .cloned()
+                    .collect();
+                let ids: Vec<u32> = t
+                    .fuzzy(&q, d, usize::MAX / 8)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect();
+                assert_eq!(got(ids), want, "fuzzy {q:?} within {d}");
+            }
+            let key = norm_key(&q);
+            let want: Vec<String> = names
+                .iter()
+                .filter(|n| norm_key(n) == key)
+                .cloned()
+                .collect();
+            assert_eq!(got(t.same_subtokens(&q)), want, "sub-tokens of {q:?}");
+            assert_eq!(
+                t.name_id(&q).map(|i| t.name(i).to_string()),
+                Some(q.clone())
+            );
+        }
+    }
+
     #[test]
     fn distance() {
         assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
