@@ -224,6 +224,33 @@ def test_refresh_keeps_symbols_consistent(idx: lens.Index, repo: Path) -> None:
     assert again.search("brand_new", k=3).hits[0].why == ("definition",)
 
 
+def test_refreshes_write_deltas_then_fold_them(idx: lens.Index, repo: Path) -> None:
+    assert idx.stats()["symbols"]["symbol_files"] == 1
+    target = repo / "py/churn.py"
+    for i in range(10):
+        target.write_bytes(f"def churn_{i}():\n    pass\n\nchurn_{i}()\n".encode())
+        idx.refresh()
+        files = idx.stats()["symbols"]["symbol_files"]
+        assert 1 <= files <= 8, files
+        # Only the newest version's symbols are live.
+        assert [d.line for d in idx.definitions(f"churn_{i}")] == [1]
+        assert len(idx.references(f"churn_{i}")) == 1
+        if i:
+            assert idx.definitions(f"churn_{i - 1}") == []
+            assert idx.references(f"churn_{i - 1}") == []
+            assert [s.name for s in idx.symbols(prefix="churn_")] == [f"churn_{i}"]
+        assert idx.definitions("list_add")[0].line == 6
+    # Past 8 symbol files a refresh folds them into one.
+    assert idx.stats()["symbols"]["symbol_files"] < 8
+    reopened = lens.Index.open(idx.index_dir)
+    assert reopened.definitions("churn_9")[0].path == "py/churn.py"
+    assert reopened.stats()["symbols"]["definitions"] == idx.stats()["symbols"]["definitions"]
+    target.unlink()
+    idx.refresh()
+    assert idx.definitions("churn_9") == []
+    assert idx.search("churn_9", k=3).hits == [] or idx.search("churn_9", k=3).hits[0].why != ("definition",)
+
+
 def test_build_without_symbols(repo: Path, tmp_path: Path) -> None:
     plain = lens.Index.build(repo, tmp_path / "plain", symbols=False)
     assert plain.definitions("list_add") == []

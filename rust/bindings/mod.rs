@@ -313,6 +313,7 @@ impl NativeIndex {
         d.set_item("definitions", c.definitions)?;
         d.set_item("references", c.references)?;
         d.set_item("symbol_bytes", c.symbol_bytes)?;
+        d.set_item("symbol_files", c.layers)?;
         let seconds = self.engine.index.snapshot().manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
         d.set_item("build_seconds", seconds)?;
         let by = PyDict::new(py);

@@ -41,6 +41,17 @@ pub struct Manifest {
     /// The symbol file of this generation (Stage-B), if symbols were built.
     #[serde(default)]
     pub symbols: Option<String>,
+    /// Symbol files refreshes wrote since the base, oldest first.
+    #[serde(default)]
+    pub symbol_deltas: Vec<SymbolDelta>,
+}
+
+/// A refresh's symbol file and the paths whose older symbols it replaces
+/// (changed and removed files).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SymbolDelta {
+    pub name: String,
+    pub superseded: Vec<String>,
 }
 
 impl Manifest {

@@ -25,7 +25,8 @@ use manifest::{Manifest, SegmentEntry};
 use postings::FileSet;
 
 use crate::error::{Error, Result};
-use crate::symbols::{self, SymbolOptions, SymbolTable};
+use crate::symbols::layers::SymbolSet;
+use crate::symbols::{self, SymbolOptions};
 
 /// Merge everything back into fresh segments once a refresh would leave more
 /// than this many segments, or more dead files than live ones.
@@ -49,8 +50,8 @@ pub struct Snapshot {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub segments: Vec<SegmentView>,
-    /// Stage-B: the symbol file the manifest names, if any.
-    pub symbols: Option<Arc<SymbolTable>>,
+    /// Stage-B: the symbol files the manifest names, if any.
+    pub symbols: Option<Arc<SymbolSet>>,
     path_order: OnceLock<Vec<FileRef>>,
     path_ids: OnceLock<HashMap<String, FileRef>>,
 }
@@ -77,10 +78,7 @@ impl Snapshot {
         }
         // Stage-B: the symbol file is part of the generation; damage is corruption.
         let symbols = match &manifest.symbols {
-            Some(name) => Some(Arc::new(SymbolTable::open(&dir.join(name)).map_err(|e| match e {
-                Error::NotFound(p) => Error::corrupt(&p, "symbol file named by the manifest is missing"),
-                other => other,
-            })?)),
+            Some(name) => Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?)),
             None => None,
         };
         Ok(Snapshot { dir: dir.to_path_buf(), manifest, segments, symbols, path_order: OnceLock::new(), path_ids: OnceLock::new() })
@@ -189,6 +187,7 @@ fn next_generation(dir: &Path) -> u64 {
 fn collect_garbage(dir: &Path, manifest: &Manifest) {
     let mut keep: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
     keep.extend(manifest.symbols.as_deref());
+    keep.extend(manifest.symbol_deltas.iter().map(|d| d.name.as_str()));
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = ((name.starts_with("seg-") || name.starts_with("sym-")) && (name.ends_with(".lens") || name.ends_with(".tmp")))
@@ -243,6 +242,7 @@ impl Index {
             refreshed_unix: None,
             extra,
             symbols,
+            symbol_deltas: Vec::new(),
         };
         manifest.write(&dir)?;
         collect_garbage(&dir, &manifest);
@@ -344,9 +344,10 @@ impl Index {
         }
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.dedup_by(|a, b| a.path == b.path);
-        let symbols = symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead)?;
+        let (symbols, symbol_deltas) = symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead)?;
         let manifest = Manifest {
             symbols,
+            symbol_deltas,
             generation,
             segments,
             skipped,
@@ -369,7 +370,7 @@ impl Index {
         let snap = self.snapshot();
         let generation = next_generation(&self.dir);
         let name = make(&snap, generation)?;
-        let manifest = Manifest { generation, symbols: Some(name), ..snap.manifest.clone() };
+        let manifest = Manifest { generation, symbols: Some(name), symbol_deltas: Vec::new(), ..snap.manifest.clone() };
         manifest.write(&self.dir)?;
         let fresh = Arc::new(Snapshot::open(&self.dir)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;

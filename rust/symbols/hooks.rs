@@ -5,12 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use super::layers::MAX_LAYERS;
 use super::precise::{self, MergeCounts, PreciseData};
 use super::store::{self, Builder};
 use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
-use crate::index::manifest::SegmentEntry;
+use crate::index::manifest::{SegmentEntry, SymbolDelta};
 use crate::index::{FileRef, Snapshot};
 
 fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
@@ -41,18 +42,22 @@ pub fn for_build(
     Ok(name)
 }
 
-/// The symbol file after a refresh: records of files that did not change are
-/// kept (precise data included); added and changed files are extracted again
-/// (and lose precise data, which described their old text).
+/// The symbol files after a refresh, as (base, deltas) for the manifest.
+///
+/// Usually a delta: the symbols of the files the refresh re-read, superseding
+/// the changed and removed paths; the base and older deltas stay as they are
+/// (precise data of unchanged files included). When the refresh compacted the
+/// segments, or the deltas reach [`MAX_LAYERS`], everything is folded into a
+/// new base instead, re-extracting only files whose text changed.
 pub fn for_refresh(
     dir: &Path,
     generation: u64,
     old: &Snapshot,
     segments: &[SegmentEntry],
     dead: &[FileRef],
-) -> Result<Option<String>> {
-    let Some(table) = old.symbols.as_deref() else {
-        return Ok(None);
+) -> Result<(Option<String>, Vec<SymbolDelta>)> {
+    let Some(set) = old.symbols.as_deref() else {
+        return Ok((None, Vec::new()));
     };
     let dead_paths: HashSet<&str> = dead.iter().map(|f| old.path(*f)).collect();
     let old_names: HashSet<&str> = old
@@ -66,21 +71,33 @@ pub fn for_refresh(
         .filter(|s| !old_names.contains(s.name.as_str()))
         .map(|s| s.name.clone())
         .collect();
+    let compacted = segments
+        .iter()
+        .all(|s| !old_names.contains(s.name.as_str()));
     let segs = open_segments(dir, &new_names)?;
     let keep = |p: &str| !dead_paths.contains(p);
     let fresh: Vec<(&str, &[u8])> = segs
         .iter()
         .flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id))))
-        .filter(|(p, _)| !keep(p) || table.file_id(p).is_none())
+        .filter(|(p, _)| !keep(p) || !set.has_live(p))
         .collect();
-    let fresh_paths: HashSet<&str> = fresh.iter().map(|(p, _)| *p).collect();
-    Ok(Some(store::build_symbols(
-        dir,
-        generation,
-        Some(table),
-        &|p| keep(p) && !fresh_paths.contains(p),
-        &fresh,
-    )?))
+    if compacted || set.layers.len() >= MAX_LAYERS {
+        let fresh_paths: HashSet<&str> = fresh.iter().map(|(p, _)| *p).collect();
+        let base = store::build_symbols(
+            dir,
+            generation,
+            Some(set),
+            &|p| keep(p) && !fresh_paths.contains(p),
+            &fresh,
+        )?;
+        return Ok((Some(base), Vec::new()));
+    }
+    let name = store::build_symbols(dir, generation, None, &|_| false, &fresh)?;
+    let mut superseded: Vec<String> = dead_paths.iter().map(|p| p.to_string()).collect();
+    superseded.sort();
+    let mut deltas = old.manifest.symbol_deltas.clone();
+    deltas.push(SymbolDelta { name, superseded });
+    Ok((old.manifest.symbols.clone(), deltas))
 }
 
 /// Which precise format to read.
@@ -98,7 +115,7 @@ pub fn attach(
     format: Format,
     path: &Path,
 ) -> Result<(String, MergeCounts, u64)> {
-    let Some(table) = snap.symbols.as_deref() else {
+    let Some(set) = snap.symbols.as_deref() else {
         return Err(Error::symbol_data(
             path,
             "index",
@@ -111,7 +128,7 @@ pub fn attach(
         Format::Lsif => lsif::read(path, &snap.manifest.root, &content_of)?,
     };
     let mut b = Builder::default();
-    b.add_from(table, &|p| snap.file_by_path(p).is_some());
+    b.add_set(set, &|p| snap.file_by_path(p).is_some());
     let counts = precise::apply(&mut b, &data);
     let name = store::file_name(generation);
     b.write(&snap.dir.join(&name))?;

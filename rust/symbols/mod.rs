@@ -11,6 +11,7 @@
 //! - [`scip`] and [`lsif`]: precise data from SCIP (protobuf) and LSIF (JSON
 //!   lines), mapped onto exact byte spans of the indexed files.
 //! - [`cache`]: a byte-bounded, thread-safe LRU for lookups and patterns.
+//! - [`layers`]: a base symbol file plus refresh deltas, looked up as one.
 //! - [`stage`]: the Stage-B query: identifier detection and ranking
 //!   (definitions, then references), served through the cache.
 //!
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod extract;
 pub mod hooks;
 pub mod lang;
+pub mod layers;
 pub mod lsif;
 pub mod precise;
 pub mod scip;

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::cache::{CacheStats, LruCache};
 use super::lang::{Lang, NO_LANG};
+use super::layers::SymbolSet;
 use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
 use crate::error::Result;
@@ -82,6 +83,8 @@ pub struct Coverage {
     pub definitions: u64,
     pub references: u64,
     pub symbol_bytes: u64,
+    /// Symbol files in force: the base plus refresh deltas.
+    pub layers: u64,
 }
 
 impl Coverage {
@@ -215,6 +218,21 @@ fn def_hit(
     })
 }
 
+/// Definitions in a stable order across layers: precise first, then path.
+fn sorted_defs(set: &SymbolSet, name: &str) -> Vec<(usize, DefRec)> {
+    let mut defs = set.defs(name);
+    if set.layers.len() > 1 {
+        defs.sort_by(|(la, a), (lb, b)| {
+            (!a.precise, set.table(*la).path(a.file), a.name_start).cmp(&(
+                !b.precise,
+                set.table(*lb).path(b.file),
+                b.name_start,
+            ))
+        });
+    }
+    defs
+}
+
 impl Default for StageB {
     fn default() -> Self {
         StageB::new(CACHE_BYTES)
@@ -264,15 +282,15 @@ impl StageB {
         self.cached_hits(
             Key::Defs(snap.manifest.generation, name.to_string()),
             || {
-                let Some(t) = snap.symbols.as_deref() else {
+                let Some(set) = snap.symbols.as_deref() else {
                     return Vec::new();
                 };
-                let Some(id) = t.name_id(name) else {
-                    return Vec::new();
-                };
-                t.defs_of(id)
+                sorted_defs(set, name)
+                    .iter()
                     .enumerate()
-                    .filter_map(|(i, d)| def_hit(snap, t, &d, "definition", 1000.0 - i as f64))
+                    .filter_map(|(i, (l, d))| {
+                        def_hit(snap, set.table(*l), d, "definition", 1000.0 - i as f64)
+                    })
                     .collect()
             },
         )
@@ -282,13 +300,10 @@ impl StageB {
         self.cached_hits(
             Key::Refs(snap.manifest.generation, name.to_string(), limit),
             || {
-                let Some(t) = snap.symbols.as_deref() else {
+                let Some(set) = snap.symbols.as_deref() else {
                     return Vec::new();
                 };
-                let Some(id) = t.name_id(name) else {
-                    return Vec::new();
-                };
-                ref_hits(snap, t, id, limit, 500.0)
+                ref_hits(snap, set, name, limit, 500.0)
             },
         )
     }
@@ -355,15 +370,24 @@ impl StageB {
     }
 }
 
-fn ref_hits(snap: &Snapshot, t: &SymbolTable, id: u32, limit: usize, top: f64) -> Vec<SymHit> {
-    let defs: Vec<DefRec> = t.defs_of(id).take(1).collect();
-    let sym = defs.first().map(|d| info(t, d));
+fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64) -> Vec<SymHit> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let sym = sorted_defs(set, name)
+        .first()
+        .map(|(l, d)| info(set.table(*l), d));
     let mut out = Vec::new();
-    for (i, r) in t.refs_of(id).enumerate() {
+    // A few spare, for references whose file a refresh has since dropped.
+    for (i, (l, r)) in set
+        .refs(name, limit.saturating_add(16))
+        .into_iter()
+        .enumerate()
+    {
         if out.len() >= limit {
             break;
         }
-        let path = t.path(r.file);
+        let path = set.table(l).path(r.file);
         let Some((column, text, bs, be)) = render(snap, path, r.start, r.end, r.line) else {
             continue;
         };
@@ -383,40 +407,42 @@ fn ref_hits(snap: &Snapshot, t: &SymbolTable, id: u32, limit: usize, top: f64) -
 }
 
 fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
-    let Some(t) = snap.symbols.as_deref() else {
+    let Some(set) = snap.symbols.as_deref() else {
         return Vec::new();
     };
     let name = parts[parts.len() - 1];
     let quals = &parts[..parts.len() - 1];
-    let exact = t.name_id(name);
-    let mut defs: Vec<(DefRec, &'static str)> = exact
-        .map(|id| t.defs_of(id).map(|d| (d, "definition")).collect())
-        .unwrap_or_default();
+    let mut defs: Vec<(usize, DefRec, &'static str)> = set
+        .defs(name)
+        .into_iter()
+        .map(|(l, d)| (l, d, "definition"))
+        .collect();
     if defs.is_empty() {
         // Not defined under this exact name: same sub-tokens, then edits.
-        let mut ids: Vec<u32> = t
+        let mut others: Vec<String> = set
             .same_subtokens(name)
             .into_iter()
-            .filter(|&i| Some(i) != exact)
+            .filter(|n| n != name)
             .collect();
-        if ids.is_empty() && name.chars().count() >= 4 {
+        if others.is_empty() && name.chars().count() >= 4 {
             let d = if name.chars().count() >= 8 { 2 } else { 1 };
-            ids = t
+            others = set
                 .fuzzy(name, d, 8)
                 .into_iter()
-                .map(|(i, _)| i)
-                .filter(|&i| Some(i) != exact)
+                .map(|(n, _)| n)
+                .filter(|n| n != name)
                 .collect();
         }
-        for id in ids {
-            defs.extend(t.defs_of(id).map(|d| (d, "fuzzy")));
+        for other in others {
+            defs.extend(set.defs(&other).into_iter().map(|(l, d)| (l, d, "fuzzy")));
         }
     }
     // Precise first; then a definition whose container or path matches the
     // qualifier; then the kinds people look up by name; then the larger
     // definition; then shallower paths, then path order.
-    let qual_match = |d: &DefRec| -> bool {
+    let qual_match = |l: usize, d: &DefRec| -> bool {
         let Some(q) = quals.last() else { return false };
+        let t = set.table(l);
         (d.container != NONE && t.name(d.container) == *q)
             || t.path(d.file).split('/').any(|c| {
                 c == *q
@@ -424,79 +450,79 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
                     || c.split('.').next() == Some(q)
             })
     };
-    defs.sort_by_key(|(d, why)| {
+    defs.sort_by_cached_key(|(l, d, why)| {
+        let path = set.table(*l).path(d.file);
         (
             *why != "definition",
             !d.precise,
-            !qual_match(d),
+            !qual_match(*l, d),
             kind_rank(d.kind),
             // A body over a stub: the kernel's `static inline` fallbacks in
             // headers are a few lines, the implementation many (log2 buckets,
             // so near-equal sizes fall through to the path).
             std::cmp::Reverse(d.def_end.saturating_sub(d.def_start).max(1).ilog2()),
-            t.path(d.file).matches('/').count(),
-            d.file,
+            path.matches('/').count(),
+            path.to_string(),
             d.name_start,
         )
     });
     let mut out = Vec::new();
-    for (i, (d, why)) in defs.iter().enumerate() {
+    for (i, (l, d, why)) in defs.iter().enumerate() {
         if out.len() >= k {
             break;
         }
         let score = if *why == "definition" { 1000.0 } else { 800.0 } - i as f64 * 0.01;
-        if let Some(h) = def_hit(snap, t, d, why, score) {
+        if let Some(h) = def_hit(snap, set.table(*l), d, why, score) {
             out.push(h);
         }
     }
-    if let Some(id) = exact {
-        let room = k.saturating_sub(out.len());
-        out.extend(ref_hits(snap, t, id, room, 500.0));
-    }
+    let room = k.saturating_sub(out.len());
+    out.extend(ref_hits(snap, set, name, room, 500.0));
     out
 }
 
 fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo> {
-    let Some(t) = snap.symbols.as_deref() else {
+    let Some(set) = snap.symbols.as_deref() else {
         return Vec::new();
     };
-    let mk = |id: u32, distance: u32| NameInfo {
-        name: t.name(id).to_string(),
-        kind: t.defs_of(id).next().map(|d| d.kind.name()),
-        definitions: t.ndefs_of(id) as u64,
-        references: t.nrefs_of(id) as u64,
+    let mk = |name: String, distance: u32| NameInfo {
+        kind: set.first_kind(&name).map(Kind::name),
+        definitions: set.ndefs(&name) as u64,
+        references: set.nrefs(&name) as u64,
+        name,
         distance,
     };
     if fuzzy {
         let d = if text.chars().count() >= 6 { 2 } else { 1 };
-        return t
+        return set
             .fuzzy(text, d, limit)
             .into_iter()
-            .map(|(id, dist)| mk(id, dist))
+            .map(|(n, dist)| mk(n, dist))
             .collect();
     }
-    let mut ids = t.prefix(text, limit);
-    for id in t.subtoken_prefix(text, limit) {
-        if ids.len() >= limit {
+    let mut found = set.prefix(text, limit);
+    for n in set.subtoken_prefix(text, limit) {
+        if found.len() >= limit {
             break;
         }
-        if !ids.contains(&id) {
-            ids.push(id);
+        if !found.contains(&n) {
+            found.push(n);
         }
     }
-    ids.into_iter().map(|id| mk(id, 0)).collect()
+    found.into_iter().map(|n| mk(n, 0)).collect()
 }
 
 /// Coverage of the live files by symbol data.
 pub fn coverage(snap: &Snapshot) -> Coverage {
     let mut c = Coverage::default();
-    let Some(t) = snap.symbols.as_deref() else {
+    let Some(set) = snap.symbols.as_deref() else {
         c.other_files = snap.nfiles() as u64;
         return c;
     };
     let mut by: Vec<(&'static str, u64, u64, u64)> =
         Lang::ALL.iter().map(|l| (l.name(), 0, 0, 0)).collect();
-    for f in 0..t.nfiles() as u32 {
+    for (l, f) in set.live_files() {
+        let t = set.table(l);
         if snap.file_by_path(t.path(f)).is_none() {
             continue;
         }
@@ -519,10 +545,11 @@ pub fn coverage(snap: &Snapshot) -> Coverage {
         }
     }
     c.by_language = by.into_iter().filter(|b| b.1 > 0).collect();
-    c.names = t.nnames() as u64;
-    c.definitions = t.ndefs() as u64;
-    c.references = t.nrefs() as u64;
-    c.symbol_bytes = t.bytes_on_disk();
+    c.names = set.nnames() as u64;
+    c.definitions = set.ndefs_live() as u64;
+    c.references = set.nrefs_live() as u64;
+    c.symbol_bytes = set.bytes_on_disk();
+    c.layers = set.layers.len() as u64;
     c
 }
 

@@ -38,6 +38,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::extract::{self, FileSymbols};
 use super::lang::{Lang, NO_LANG};
+use super::layers::SymbolSet;
 use super::Kind;
 use crate::error::{Error, Result};
 use crate::query::terms::subtokens;
@@ -191,11 +192,18 @@ impl Builder {
         }
     }
 
+    /// Copies the live files of every layer that `keep` accepts.
+    pub fn add_set(&mut self, set: &SymbolSet, keep: &dyn Fn(&str) -> bool) {
+        for l in &set.layers {
+            self.add_from(&l.table, &|f, p| l.is_live(f) && keep(p));
+        }
+    }
+
     /// Copies the files `keep` accepts, with all their records, from `old`.
-    pub fn add_from(&mut self, old: &SymbolTable, keep: &dyn Fn(&str) -> bool) {
+    pub fn add_from(&mut self, old: &SymbolTable, keep: &dyn Fn(u32, &str) -> bool) {
         let mut remap: Vec<u32> = vec![NONE; old.paths.len()];
         for (i, p) in old.paths.iter().enumerate() {
-            if keep(p) {
+            if keep(i as u32, p) {
                 remap[i] = self.add_file(
                     p,
                     Lang::from_u8(old.file_lang(i as u32)),
@@ -424,13 +432,13 @@ pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])]) {
 pub fn build_symbols(
     dir: &Path,
     generation: u64,
-    old: Option<&SymbolTable>,
+    old: Option<&SymbolSet>,
     keep: &dyn Fn(&str) -> bool,
     fresh: &[(&str, &[u8])],
 ) -> Result<String> {
     let mut b = Builder::default();
     if let Some(old) = old {
-        b.add_from(old, keep);
+        b.add_set(old, keep);
     }
     extract_into(&mut b, fresh);
     let name = file_name(generation);
