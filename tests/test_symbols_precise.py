@@ -157,6 +157,22 @@ def test_lsif_attach_maps_utf16_to_bytes(idx: lens.Index, repo: Path, tmp_path: 
     assert lens.Index.open(idx.index_dir).definitions("greet")[0].symbol.precise  # type: ignore[union-attr]
 
 
+def test_attach_after_a_refresh_folds_the_deltas(idx: lens.Index, repo: Path, tmp_path: Path) -> None:
+    (repo / "src/other.py").write_text("def lonely2():\n    pass\n", encoding="utf-8")
+    idx.refresh()
+    assert idx.stats()["symbols"]["symbol_files"] == 2
+    idx.attach_lsif(write_lsif(tmp_path / "dump.lsif", lsif_records(repo)))
+    assert idx.stats()["symbols"]["symbol_files"] == 1
+    assert idx.definitions("greet")[0].symbol.precise  # type: ignore[union-attr]
+    assert idx.definitions("lonely2")[0].path == "src/other.py"
+    assert idx.definitions("lonely") == []
+    # Changing a file with precise data drops its precise data (it described the old text).
+    (repo / "src/util.py").write_text(UTIL + "\n", encoding="utf-8")
+    idx.refresh()
+    assert idx.stats()["precise_coverage"] == 0.0
+    assert not idx.definitions("greet")[0].symbol.precise  # type: ignore[union-attr]
+
+
 def test_lsif_json_array_form(idx: lens.Index, repo: Path, tmp_path: Path) -> None:
     p = tmp_path / "dump.json"
     p.write_text(json.dumps(lsif_records(repo)), encoding="utf-8")
