@@ -31,10 +31,7 @@ fn ext(l: Lang) -> &'static str {
 }
 
 fn main() {
-    let dirs: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let dirs: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     for dir in dirs {
         let mut files: Vec<(Lang, Vec<u8>)> = Vec::new();
         for entry in ignore::WalkBuilder::new(&dir).build().flatten() {
@@ -65,25 +62,17 @@ fn main() {
         let t = Instant::now();
         let mut parser = tree_sitter::Parser::new();
         for (lang, data) in &files {
-            parser
-                .set_language(&lang.tags().expect("config").language)
-                .expect("language");
+            parser.set_language(&lang.tags().expect("config").language).expect("language");
             let _ = parser.parse(data, None);
         }
         let parse_only = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let par: usize = files
-            .par_iter()
-            .map(|(lang, data)| extract(*lang, data).defs.len())
-            .sum();
+        let par: usize = files.par_iter().map(|(lang, data)| extract(*lang, data).defs.len()).sum();
         let all = t.elapsed().as_secs_f64();
         assert_eq!(par, defs, "parallel extraction must agree with serial");
         // What the index build does: parallel extraction into a builder, then the symbol file.
-        let named: Vec<(String, &[u8])> = files
-            .iter()
-            .enumerate()
-            .map(|(i, (l, d))| (format!("f{i}.{}", ext(*l)), d.as_slice()))
-            .collect();
+        let named: Vec<(String, &[u8])> =
+            files.iter().enumerate().map(|(i, (l, d))| (format!("f{i}.{}", ext(*l)), d.as_slice())).collect();
         let refs_: Vec<(&str, &[u8])> = named.iter().map(|(p, d)| (p.as_str(), *d)).collect();
         let t = Instant::now();
         let mut b = _lens::symbols::store::Builder::default();
@@ -99,7 +88,10 @@ fn main() {
         let open = t.elapsed().as_secs_f64();
         assert_eq!(table.ndefs() > 0, defs > 0);
         let _ = std::fs::remove_dir_all(&tmp);
-        eprintln!("{dir}: extract_into {into:.2}s, write {write:.2}s ({:.1} MB), open+validate {open:.2}s", bytes_out as f64 / 1e6);
+        eprintln!(
+            "{dir}: extract_into {into:.2}s, write {write:.2}s ({:.1} MB), open+validate {open:.2}s",
+            bytes_out as f64 / 1e6
+        );
         println!(
             "{{\"dir\": {dir:?}, \"files\": {}, \"mb\": {:.1}, \"defs\": {defs}, \"refs\": {refs}, \"one_thread_s\": {one:.2}, \"one_thread_mb_s\": {:.1}, \"parse_only_s\": {parse_only:.2}, \"threads\": {}, \"all_threads_s\": {all:.2}, \"all_threads_mb_s\": {:.1}}}",
             files.len(),

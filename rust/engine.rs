@@ -78,7 +78,12 @@ fn render(snap: &Snapshot, mut h: RawHit) -> Hit {
 }
 
 impl Engine {
-    pub fn build(root: &std::path::Path, dir: &std::path::Path, opts: &BuildOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<Engine> {
+    pub fn build(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        opts: &BuildOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Engine> {
         Engine::build_with(root, dir, opts, &SymbolOptions::default(), progress)
     }
 
@@ -89,7 +94,11 @@ impl Engine {
         sym: &SymbolOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Engine> {
-        Ok(Engine { index: Index::build_with(root, dir, opts, sym, progress)?, counters: Counters::default(), stage_b: StageB::default() })
+        Ok(Engine {
+            index: Index::build_with(root, dir, opts, sym, progress)?,
+            counters: Counters::default(),
+            stage_b: StageB::default(),
+        })
     }
 
     pub fn open(dir: &std::path::Path) -> Result<Engine> {

@@ -36,9 +36,8 @@ fn to_py_err(e: Error) -> PyErr {
             }
             Error::Version { path, found, supported } => error_class(py, "IndexVersionError")
                 .map(|c| PyErr::from_type(c, (e.to_string(), path.clone(), *found, *supported))),
-            Error::SymbolData { path, record, .. } => {
-                error_class(py, "SymbolDataError").map(|c| PyErr::from_type(c, (e.to_string(), path.clone(), record.clone())))
-            }
+            Error::SymbolData { path, record, .. } => error_class(py, "SymbolDataError")
+                .map(|c| PyErr::from_type(c, (e.to_string(), path.clone(), record.clone()))),
             Error::NotFound(p) => Ok(PyFileNotFoundError::new_err((2, "No such file or directory", p.clone()))),
             Error::Io { .. } => Ok(PyOSError::new_err(e.to_string())),
         };
@@ -64,9 +63,19 @@ fn sym_hits_list<'py>(py: Python<'py>, hits: &[SymHit]) -> PyResult<Bound<'py, P
         .map(|h| {
             let why = PyTuple::new(py, [h.why])?;
             let sym: Option<SymTuple> = h.symbol.as_ref().map(|s| {
-                (s.name.clone(), s.kind, s.def_path.clone(), s.def_start, s.def_end, s.def_line, s.container.clone(), s.precise)
+                (
+                    s.name.clone(),
+                    s.kind,
+                    s.def_path.clone(),
+                    s.def_start,
+                    s.def_end,
+                    s.def_line,
+                    s.container.clone(),
+                    s.precise,
+                )
             });
-            (h.path.clone(), h.line, h.column, h.byte_start, h.byte_end, h.text.clone(), h.score, why, sym).into_pyobject(py)
+            (h.path.clone(), h.line, h.column, h.byte_start, h.byte_end, h.text.clone(), h.score, why, sym)
+                .into_pyobject(py)
         })
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)
@@ -120,7 +129,8 @@ impl NativeIndex {
         let opts = BuildOptions { max_file_bytes, exclude };
         let sym = SymbolOptions { scip, disabled: !symbols };
         let mut report = progress_fn(progress);
-        let engine = py.detach(move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report)).map_err(to_py_err)?;
+        let engine =
+            py.detach(move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report)).map_err(to_py_err)?;
         Ok(NativeIndex { engine })
     }
 
@@ -253,7 +263,13 @@ impl NativeIndex {
 
     /// Names: (name, kind, definitions, references, distance) tuples.
     #[allow(clippy::type_complexity)]
-    fn symbols(&self, py: Python<'_>, text: String, fuzzy: bool, limit: usize) -> Vec<(String, Option<&'static str>, u64, u64, u32)> {
+    fn symbols(
+        &self,
+        py: Python<'_>,
+        text: String,
+        fuzzy: bool,
+        limit: usize,
+    ) -> Vec<(String, Option<&'static str>, u64, u64, u32)> {
         let names = py.detach(|| self.engine.stage_b.symbols(&self.engine.index.snapshot(), &text, fuzzy, limit));
         names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect()
     }
@@ -314,7 +330,8 @@ impl NativeIndex {
         d.set_item("references", c.references)?;
         d.set_item("symbol_bytes", c.symbol_bytes)?;
         d.set_item("symbol_files", c.layers)?;
-        let seconds = self.engine.index.snapshot().manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
+        let seconds =
+            self.engine.index.snapshot().manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
         d.set_item("build_seconds", seconds)?;
         let by = PyDict::new(py);
         for (lang, files, with, precise) in &c.by_language {

@@ -77,8 +77,12 @@ impl Manifest {
         let body = lines.next().ok_or_else(|| bad("manifest is truncated"))?;
         // Read the version before trusting the checksum: a newer lens may
         // have changed everything after it, and that deserves its own error.
-        let value: serde_json::Value = serde_json::from_str(body).map_err(|_| bad("manifest body is not valid JSON"))?;
-        let version = value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| bad("manifest has no format version"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|_| bad("manifest body is not valid JSON"))?;
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad("manifest has no format version"))?;
         if version > u64::from(FORMAT_VERSION) {
             return Err(Error::Version { path, found: version as u32, supported: FORMAT_VERSION });
         }

@@ -68,7 +68,10 @@ impl Snapshot {
             let mut live = FileSet::full(seg.nfiles());
             for &d in &entry.deleted {
                 if d >= seg.nfiles() {
-                    return Err(Error::corrupt(dir, format!("manifest deletes file {d} past the end of {}", entry.name)));
+                    return Err(Error::corrupt(
+                        dir,
+                        format!("manifest deletes file {d} past the end of {}", entry.name),
+                    ));
                 }
                 let mut one = FileSet::empty(seg.nfiles());
                 one.insert(d);
@@ -81,12 +84,22 @@ impl Snapshot {
             Some(name) => Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?)),
             None => None,
         };
-        Ok(Snapshot { dir: dir.to_path_buf(), manifest, segments, symbols, path_order: OnceLock::new(), path_ids: OnceLock::new() })
+        Ok(Snapshot {
+            dir: dir.to_path_buf(),
+            manifest,
+            segments,
+            symbols,
+            path_order: OnceLock::new(),
+            path_ids: OnceLock::new(),
+        })
     }
 
     /// The live file at `path`, if any (Stage-B maps symbol paths through this).
     pub fn file_by_path(&self, path: &str) -> Option<FileRef> {
-        self.path_ids.get_or_init(|| self.live_files().map(|f| (self.path(f).to_string(), f)).collect()).get(path).copied()
+        self.path_ids
+            .get_or_init(|| self.live_files().map(|f| (self.path(f).to_string(), f)).collect())
+            .get(path)
+            .copied()
     }
 
     pub fn segment(&self, f: FileRef) -> &Segment {
@@ -103,10 +116,7 @@ impl Snapshot {
 
     /// Every live file, in segment then rank order.
     pub fn live_files(&self) -> impl Iterator<Item = FileRef> + '_ {
-        self.segments
-            .iter()
-            .enumerate()
-            .flat_map(|(s, v)| v.live.iter().map(move |id| FileRef { seg: s as u32, id }))
+        self.segments.iter().enumerate().flat_map(|(s, v)| v.live.iter().map(move |id| FileRef { seg: s as u32, id }))
     }
 
     /// Every live file, in path order (what `grep` reports in).
@@ -190,7 +200,8 @@ fn collect_garbage(dir: &Path, manifest: &Manifest) {
     keep.extend(manifest.symbol_deltas.iter().map(|d| d.name.as_str()));
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = ((name.starts_with("seg-") || name.starts_with("sym-")) && (name.ends_with(".lens") || name.ends_with(".tmp")))
+        let ours = ((name.starts_with("seg-") || name.starts_with("sym-"))
+            && (name.ends_with(".lens") || name.ends_with(".tmp")))
             || name == "MANIFEST.tmp";
         if ours && !keep.contains(name.as_str()) {
             let _ = fs::remove_file(entry.path());
@@ -215,7 +226,13 @@ impl Index {
 
     /// `build`, with Stage-B options: symbols are extracted from the new
     /// segments (and a SCIP index ingested) before the manifest commits.
-    pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions, sym: &SymbolOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<Index> {
+    pub fn build_with(
+        root: &Path,
+        dir: &Path,
+        opts: &BuildOptions,
+        sym: &SymbolOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Index> {
         let started = Instant::now();
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -270,7 +287,8 @@ impl Index {
         let started = Instant::now();
         let snap = self.snapshot();
         let root = snap.root().to_path_buf();
-        let opts = BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
+        let opts =
+            BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
         let (found, walk_skipped) = build::walk(&root, &self.dir, &opts)?;
 
         let mut known: HashMap<&str, FileRef> = HashMap::new();
@@ -292,7 +310,10 @@ impl Index {
                     }
                     // Size or mtime moved: the content hash decides.
                     match fs::read(&f.abs) {
-                        Ok(data) if data.len() as u64 == meta.content_len && xxhash_rust::xxh3::xxh3_64(&data) == meta.hash => {
+                        Ok(data)
+                            if data.len() as u64 == meta.content_len
+                                && xxhash_rust::xxh3::xxh3_64(&data) == meta.hash =>
+                        {
                             counts.unchanged += 1;
                         }
                         _ => {
@@ -329,10 +350,14 @@ impl Index {
             let (names, read_skipped) = build::write_segments(&self.dir, &found, segment_namer(generation), progress)?;
             segments = names.into_iter().map(|name| SegmentEntry { name, deleted: Vec::new() }).collect();
             // The rewrite re-read every file: its read-time skips replace the old ones.
-            skipped = read_skipped.into_iter().chain(skipped.into_iter().filter(|s| s.reason != "binary" && s.reason != "unreadable")).collect();
+            skipped = read_skipped
+                .into_iter()
+                .chain(skipped.into_iter().filter(|s| s.reason != "binary" && s.reason != "unreadable"))
+                .collect();
             counts.compacted = true;
         } else {
-            let (names, read_skipped) = build::write_segments(&self.dir, &to_read, segment_namer(generation), progress)?;
+            let (names, read_skipped) =
+                build::write_segments(&self.dir, &to_read, segment_namer(generation), progress)?;
             for f in &dead {
                 segments[f.seg as usize].deleted.push(f.id);
             }

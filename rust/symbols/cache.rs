@@ -51,10 +51,7 @@ impl<K: Hash + Eq + Clone, V: Clone> LruCache<K, V> {
                 map: HashMap::new(),
                 order: BTreeMap::new(),
                 tick: 0,
-                stats: CacheStats {
-                    capacity_bytes,
-                    ..Default::default()
-                },
+                stats: CacheStats { capacity_bytes, ..Default::default() },
             }),
         }
     }
@@ -119,10 +116,7 @@ impl<K: Hash + Eq + Clone, V: Clone> LruCache<K, V> {
 
     pub fn stats(&self) -> CacheStats {
         let g = self.lock();
-        CacheStats {
-            entries: g.map.len() as u64,
-            ..g.stats
-        }
+        CacheStats { entries: g.map.len() as u64, ..g.stats }
     }
 }
 
@@ -141,10 +135,7 @@ mod tests {
         assert_eq!(c.get(&1), Some(10));
         assert_eq!(c.get(&3), Some(30));
         let s = c.stats();
-        assert_eq!(
-            (s.hits, s.misses, s.evictions, s.bytes, s.entries),
-            (3, 1, 1, 80, 2)
-        );
+        assert_eq!((s.hits, s.misses, s.evictions, s.bytes, s.entries), (3, 1, 1, 80, 2));
         c.insert(4, 0, 1000);
         assert_eq!(c.get(&4), None);
     }

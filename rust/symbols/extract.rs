@@ -104,18 +104,14 @@ pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
 /// Sets each definition's container to the innermost definition enclosing it.
 pub fn assign_containers(defs: &mut [RawDef]) {
     defs.sort_by(|a, b| {
-        a.def_start
-            .cmp(&b.def_start)
-            .then(b.def_end.cmp(&a.def_end))
-            .then(a.name_start.cmp(&b.name_start))
+        a.def_start.cmp(&b.def_start).then(b.def_end.cmp(&a.def_end)).then(a.name_start.cmp(&b.name_start))
     });
     let mut stack: Vec<usize> = Vec::new();
     for i in 0..defs.len() {
         while let Some(&top) = stack.last() {
             let t = &defs[top];
-            let encloses = t.def_start <= defs[i].def_start
-                && defs[i].def_end <= t.def_end
-                && t.name_start != defs[i].name_start;
+            let encloses =
+                t.def_start <= defs[i].def_start && defs[i].def_end <= t.def_end && t.name_start != defs[i].name_start;
             if encloses {
                 break;
             }
@@ -138,15 +134,13 @@ mod tests {
     use super::*;
 
     fn def<'a>(s: &'a FileSymbols, name: &str) -> &'a RawDef {
-        s.defs
-            .iter()
-            .find(|d| d.name == name)
-            .unwrap_or_else(|| panic!("no definition of {name}: {:?}", s.defs))
+        s.defs.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("no definition of {name}: {:?}", s.defs))
     }
 
     #[test]
     fn python_functions_classes_methods() {
-        let src = b"import os\n\nclass Foo:\n    def bar(self):\n        return helper(1)\n\ndef helper(x):\n    return x\n";
+        let src =
+            b"import os\n\nclass Foo:\n    def bar(self):\n        return helper(1)\n\ndef helper(x):\n    return x\n";
         let s = extract(Lang::Python, src);
         assert!(s.parsed);
         let foo = def(&s, "Foo");
@@ -179,34 +173,18 @@ mod tests {
     fn every_language_finds_a_definition() {
         let cases: &[(Lang, &str, &str)] = &[
             (Lang::Rust, "fn alpha() {}\nstruct Beta;\n", "alpha"),
-            (
-                Lang::Cpp,
-                "namespace ns { class Gamma { void go() {} }; }\nint Gamma::run() { return 0; }\n",
-                "Gamma",
-            ),
+            (Lang::Cpp, "namespace ns { class Gamma { void go() {} }; }\nint Gamma::run() { return 0; }\n", "Gamma"),
             (Lang::Go, "package p\nfunc Delta() {}\n", "Delta"),
             (Lang::Java, "class Eps { void run() {} }\n", "Eps"),
-            (
-                Lang::JavaScript,
-                "function zeta() {}\nclass Eta {}\n",
-                "zeta",
-            ),
-            (
-                Lang::TypeScript,
-                "interface Theta { x: number }\nfunction iota(): void {}\n",
-                "Theta",
-            ),
+            (Lang::JavaScript, "function zeta() {}\nclass Eta {}\n", "zeta"),
+            (Lang::TypeScript, "interface Theta { x: number }\nfunction iota(): void {}\n", "Theta"),
             (Lang::Tsx, "function Kappa() { return <div/>; }\n", "Kappa"),
             (Lang::Ruby, "class Lam\n  def mu\n  end\nend\n", "mu"),
             (Lang::Php, "<?php\nfunction nu() {}\nclass Xi {}\n", "nu"),
         ];
         for (lang, src, name) in cases {
             let s = extract(*lang, src.as_bytes());
-            assert!(
-                s.defs.iter().any(|d| d.name == *name),
-                "{lang:?}: no {name} in {:?}",
-                s.defs
-            );
+            assert!(s.defs.iter().any(|d| d.name == *name), "{lang:?}: no {name} in {:?}", s.defs);
         }
     }
 }

@@ -19,17 +19,10 @@ fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
 }
 
 /// The symbol file of a fresh build over the segments `names`.
-pub fn for_build(
-    dir: &Path,
-    generation: u64,
-    names: &[String],
-    opts: &SymbolOptions,
-) -> Result<String> {
+pub fn for_build(dir: &Path, generation: u64, names: &[String], opts: &SymbolOptions) -> Result<String> {
     let segs = open_segments(dir, names)?;
-    let files: Vec<(&str, &[u8])> = segs
-        .iter()
-        .flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id))))
-        .collect();
+    let files: Vec<(&str, &[u8])> =
+        segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
     let mut b = Builder::default();
     store::extract_into(&mut b, &files);
     if let Some(scip_path) = &opts.scip {
@@ -60,20 +53,10 @@ pub fn for_refresh(
         return Ok((None, Vec::new()));
     };
     let dead_paths: HashSet<&str> = dead.iter().map(|f| old.path(*f)).collect();
-    let old_names: HashSet<&str> = old
-        .manifest
-        .segments
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    let new_names: Vec<String> = segments
-        .iter()
-        .filter(|s| !old_names.contains(s.name.as_str()))
-        .map(|s| s.name.clone())
-        .collect();
-    let compacted = segments
-        .iter()
-        .all(|s| !old_names.contains(s.name.as_str()));
+    let old_names: HashSet<&str> = old.manifest.segments.iter().map(|s| s.name.as_str()).collect();
+    let new_names: Vec<String> =
+        segments.iter().filter(|s| !old_names.contains(s.name.as_str())).map(|s| s.name.clone()).collect();
+    let compacted = segments.iter().all(|s| !old_names.contains(s.name.as_str()));
     let segs = open_segments(dir, &new_names)?;
     let keep = |p: &str| !dead_paths.contains(p);
     let fresh: Vec<(&str, &[u8])> = segs
@@ -83,13 +66,7 @@ pub fn for_refresh(
         .collect();
     if compacted || set.layers.len() >= MAX_LAYERS {
         let fresh_paths: HashSet<&str> = fresh.iter().map(|(p, _)| *p).collect();
-        let base = store::build_symbols(
-            dir,
-            generation,
-            Some(set),
-            &|p| keep(p) && !fresh_paths.contains(p),
-            &fresh,
-        )?;
+        let base = store::build_symbols(dir, generation, Some(set), &|p| keep(p) && !fresh_paths.contains(p), &fresh)?;
         return Ok((Some(base), Vec::new()));
     }
     let name = store::build_symbols(dir, generation, None, &|_| false, &fresh)?;
@@ -109,12 +86,7 @@ pub enum Format {
 
 /// Reads `path` against the snapshot's files and writes the merged symbol
 /// file for `generation`. Fails (writing nothing) on malformed input.
-pub fn attach(
-    snap: &Snapshot,
-    generation: u64,
-    format: Format,
-    path: &Path,
-) -> Result<(String, MergeCounts, u64)> {
+pub fn attach(snap: &Snapshot, generation: u64, format: Format, path: &Path) -> Result<(String, MergeCounts, u64)> {
     let Some(set) = snap.symbols.as_deref() else {
         return Err(Error::symbol_data(
             path,

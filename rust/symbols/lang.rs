@@ -90,9 +90,7 @@ impl Lang {
     /// query does not compile against the grammar (a unit test forbids that).
     pub fn tags(self) -> Option<&'static TagsConfiguration> {
         static CONFIGS: [OnceLock<Option<TagsConfiguration>>; 11] = [const { OnceLock::new() }; 11];
-        CONFIGS[self as usize - 1]
-            .get_or_init(|| make_config(self))
-            .as_ref()
+        CONFIGS[self as usize - 1].get_or_init(|| make_config(self)).as_ref()
     }
 }
 
@@ -123,68 +121,30 @@ const CPP_TAGS: &str = r#"
 
 fn make_config(lang: Lang) -> Option<TagsConfiguration> {
     let (language, tags, locals): (Language, String, &str) = match lang {
-        Lang::Python => (
-            tree_sitter_python::LANGUAGE.into(),
-            tree_sitter_python::TAGS_QUERY.into(),
-            "",
-        ),
-        Lang::Rust => (
-            tree_sitter_rust::LANGUAGE.into(),
-            tree_sitter_rust::TAGS_QUERY.into(),
-            "",
-        ),
+        Lang::Python => (tree_sitter_python::LANGUAGE.into(), tree_sitter_python::TAGS_QUERY.into(), ""),
+        Lang::Rust => (tree_sitter_rust::LANGUAGE.into(), tree_sitter_rust::TAGS_QUERY.into(), ""),
         Lang::C => (tree_sitter_c::LANGUAGE.into(), C_TAGS.into(), ""),
-        Lang::Cpp => (
-            tree_sitter_cpp::LANGUAGE.into(),
-            format!("{C_TAGS}\n{CPP_TAGS}"),
-            "",
-        ),
-        Lang::Go => (
-            tree_sitter_go::LANGUAGE.into(),
-            tree_sitter_go::TAGS_QUERY.into(),
-            "",
-        ),
-        Lang::Java => (
-            tree_sitter_java::LANGUAGE.into(),
-            tree_sitter_java::TAGS_QUERY.into(),
-            "",
-        ),
-        Lang::JavaScript => (
-            tree_sitter_javascript::LANGUAGE.into(),
-            tree_sitter_javascript::TAGS_QUERY.into(),
-            "",
-        ),
+        Lang::Cpp => (tree_sitter_cpp::LANGUAGE.into(), format!("{C_TAGS}\n{CPP_TAGS}"), ""),
+        Lang::Go => (tree_sitter_go::LANGUAGE.into(), tree_sitter_go::TAGS_QUERY.into(), ""),
+        Lang::Java => (tree_sitter_java::LANGUAGE.into(), tree_sitter_java::TAGS_QUERY.into(), ""),
+        Lang::JavaScript => (tree_sitter_javascript::LANGUAGE.into(), tree_sitter_javascript::TAGS_QUERY.into(), ""),
         // TypeScript's grammar extends JavaScript's and its tags query only
         // adds the TypeScript-specific patterns, so the two are combined.
         Lang::TypeScript => (
             tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-            format!(
-                "{}\n{}",
-                tree_sitter_javascript::TAGS_QUERY,
-                tree_sitter_typescript::TAGS_QUERY
-            ),
+            format!("{}\n{}", tree_sitter_javascript::TAGS_QUERY, tree_sitter_typescript::TAGS_QUERY),
             "",
         ),
         Lang::Tsx => (
             tree_sitter_typescript::LANGUAGE_TSX.into(),
-            format!(
-                "{}\n{}",
-                tree_sitter_javascript::TAGS_QUERY,
-                tree_sitter_typescript::TAGS_QUERY
-            ),
+            format!("{}\n{}", tree_sitter_javascript::TAGS_QUERY, tree_sitter_typescript::TAGS_QUERY),
             "",
         ),
         // Ruby's query filters locals (`#is-not? local`), so it needs the locals query.
-        Lang::Ruby => (
-            tree_sitter_ruby::LANGUAGE.into(),
-            tree_sitter_ruby::TAGS_QUERY.into(),
-            tree_sitter_ruby::LOCALS_QUERY,
-        ),
-        Lang::Php => (
-            tree_sitter_php::LANGUAGE_PHP.into(),
-            tree_sitter_php::TAGS_QUERY.into(),
-            "",
-        ),
+        Lang::Ruby => {
+            (tree_sitter_ruby::LANGUAGE.into(), tree_sitter_ruby::TAGS_QUERY.into(), tree_sitter_ruby::LOCALS_QUERY)
+        }
+        Lang::Php => (tree_sitter_php::LANGUAGE_PHP.into(), tree_sitter_php::TAGS_QUERY.into(), ""),
     };
     TagsConfiguration::new(language, &tags, locals).ok()
 }
@@ -196,10 +156,7 @@ mod tests {
     #[test]
     fn every_tags_query_compiles() {
         for lang in Lang::ALL {
-            assert!(
-                lang.tags().is_some(),
-                "tags query for {lang:?} does not compile"
-            );
+            assert!(lang.tags().is_some(), "tags query for {lang:?} does not compile");
         }
     }
 

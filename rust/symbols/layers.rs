@@ -55,18 +55,12 @@ impl SymbolSet {
         let mut superseded: HashSet<&str> = HashSet::new();
         let mut layers: Vec<Layer> = Vec::with_capacity(tables.len());
         for (i, table) in tables.into_iter().enumerate().rev() {
-            let dead: Vec<bool> = (0..table.nfiles() as u32)
-                .map(|f| superseded.contains(table.path(f)))
-                .collect();
+            let dead: Vec<bool> = (0..table.nfiles() as u32).map(|f| superseded.contains(table.path(f))).collect();
             let any_dead = dead.iter().any(|&d| d);
             if i > 0 {
                 superseded.extend(deltas[i - 1].superseded.iter().map(String::as_str));
             }
-            layers.push(Layer {
-                table: Arc::new(table),
-                dead,
-                any_dead,
-            });
+            layers.push(Layer { table: Arc::new(table), dead, any_dead });
         }
         layers.reverse();
         Ok(SymbolSet { layers })
@@ -89,12 +83,7 @@ impl SymbolSet {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             if let Some(id) = l.table.name_id(name) {
-                out.extend(
-                    l.table
-                        .defs_of(id)
-                        .filter(|d| l.is_live(d.file))
-                        .map(|d| (i, d)),
-                );
+                out.extend(l.table.defs_of(id).filter(|d| l.is_live(d.file)).map(|d| (i, d)));
             }
         }
         out
@@ -105,12 +94,7 @@ impl SymbolSet {
         let mut out: Vec<(usize, RefRec)> = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             if let Some(id) = l.table.name_id(name) {
-                out.extend(
-                    l.table
-                        .refs_of(id)
-                        .filter(|r| l.is_live(r.file))
-                        .map(|r| (i, r)),
-                );
+                out.extend(l.table.refs_of(id).filter(|r| l.is_live(r.file)).map(|r| (i, r)));
             }
         }
         if self.layers.len() > 1 {
@@ -155,17 +139,10 @@ impl SymbolSet {
     fn union(&self, each: impl Fn(&SymbolTable) -> Vec<u32>, limit: usize) -> Vec<String> {
         let mut all: BTreeSet<String> = BTreeSet::new();
         for l in &self.layers {
-            all.extend(
-                each(&l.table)
-                    .into_iter()
-                    .map(|id| l.table.name(id).to_string()),
-            );
+            all.extend(each(&l.table).into_iter().map(|id| l.table.name(id).to_string()));
         }
         // Names whose every record is dead are not names any more.
-        all.into_iter()
-            .filter(|n| self.layers.len() == 1 || self.ndefs(n) + self.nrefs(n) > 0)
-            .take(limit)
-            .collect()
+        all.into_iter().filter(|n| self.layers.len() == 1 || self.ndefs(n) + self.nrefs(n) > 0).take(limit).collect()
     }
 
     /// Names starting with `prefix`, in name order.
@@ -188,10 +165,7 @@ impl SymbolSet {
         let mut all: Vec<(String, u32)> = Vec::new();
         for l in &self.layers {
             all.extend(
-                l.table
-                    .fuzzy(query, distance, limit)
-                    .into_iter()
-                    .map(|(id, d)| (l.table.name(id).to_string(), d)),
+                l.table.fuzzy(query, distance, limit).into_iter().map(|(id, d)| (l.table.name(id).to_string(), d)),
             );
         }
         all.sort();
@@ -206,18 +180,15 @@ impl SymbolSet {
 
     /// Every live file: (layer, file id).
     pub fn live_files(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
-        self.layers.iter().enumerate().flat_map(|(i, l)| {
-            (0..l.table.nfiles() as u32)
-                .filter(move |&f| l.is_live(f))
-                .map(move |f| (i, f))
-        })
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| (0..l.table.nfiles() as u32).filter(move |&f| l.is_live(f)).map(move |f| (i, f)))
     }
 
     /// Whether `path` has a live record set in some layer.
     pub fn has_live(&self, path: &str) -> bool {
-        self.layers
-            .iter()
-            .any(|l| l.table.file_id(path).is_some_and(|f| l.is_live(f)))
+        self.layers.iter().any(|l| l.table.file_id(path).is_some_and(|f| l.is_live(f)))
     }
 
     /// Distinct names (exact for one layer; with deltas, the base's plus the
@@ -241,9 +212,7 @@ impl SymbolSet {
             .iter()
             .map(|l| {
                 if l.any_dead {
-                    (0..l.table.ndefs())
-                        .filter(|&i| l.is_live(l.table.def(i).file))
-                        .count()
+                    (0..l.table.ndefs()).filter(|&i| l.is_live(l.table.def(i).file)).count()
                 } else {
                     l.table.ndefs()
                 }
@@ -256,9 +225,7 @@ impl SymbolSet {
             .iter()
             .map(|l| {
                 if l.any_dead {
-                    (0..l.table.nrefs())
-                        .filter(|&i| l.is_live(l.table.ref_(i).file))
-                        .count()
+                    (0..l.table.nrefs()).filter(|&i| l.is_live(l.table.ref_(i).file)).count()
                 } else {
                     l.table.nrefs()
                 }

@@ -54,11 +54,7 @@ fn lsp_kind(n: u64) -> Option<Kind> {
     })
 }
 
-pub fn read(
-    path: &Path,
-    root: &str,
-    content_of: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> Result<(PreciseData, u64)> {
+pub fn read(path: &Path, root: &str, content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse(path, &bytes, root, content_of)
 }
@@ -80,25 +76,9 @@ pub fn parse(
         .map_err(|e| Error::symbol_data(path, format!("byte {}", e.valid_up_to()), "not UTF-8"))?;
     let records: Vec<(usize, Value)> = if text.trim_start().starts_with('[') {
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Array(items)) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (i + 1, v))
-                .collect(),
-            Ok(_) => {
-                return Err(Error::symbol_data(
-                    path,
-                    "document",
-                    "not an array of LSIF records",
-                ))
-            }
-            Err(e) => {
-                return Err(Error::symbol_data(
-                    path,
-                    format!("line {}", e.line()),
-                    format!("invalid JSON: {e}"),
-                ))
-            }
+            Ok(Value::Array(items)) => items.into_iter().enumerate().map(|(i, v)| (i + 1, v)).collect(),
+            Ok(_) => return Err(Error::symbol_data(path, "document", "not an array of LSIF records")),
+            Err(e) => return Err(Error::symbol_data(path, format!("line {}", e.line()), format!("invalid JSON: {e}"))),
         }
     } else {
         let mut v = Vec::new();
@@ -106,13 +86,8 @@ pub fn parse(
             if line.trim().is_empty() {
                 continue;
             }
-            let value = serde_json::from_str::<Value>(line).map_err(|e| {
-                Error::symbol_data(
-                    path,
-                    format!("line {}", i + 1),
-                    format!("invalid JSON: {e}"),
-                )
-            })?;
+            let value = serde_json::from_str::<Value>(line)
+                .map_err(|e| Error::symbol_data(path, format!("line {}", i + 1), format!("invalid JSON: {e}")))?;
             v.push((i + 1, value));
         }
         v
@@ -130,17 +105,9 @@ pub fn parse(
     for (line, r) in &records {
         let rec = || format!("line {line}");
         let bad = |why: &str| Error::symbol_data(path, rec(), why.to_string());
-        let obj = r
-            .as_object()
-            .ok_or_else(|| bad("record is not a JSON object"))?;
-        let id = obj
-            .get("id")
-            .and_then(id_of)
-            .ok_or_else(|| bad("record has no id"))?;
-        let label = obj
-            .get("label")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("record has no label"))?;
+        let obj = r.as_object().ok_or_else(|| bad("record is not a JSON object"))?;
+        let id = obj.get("id").and_then(id_of).ok_or_else(|| bad("record has no id"))?;
+        let label = obj.get("label").and_then(Value::as_str).ok_or_else(|| bad("record has no label"))?;
         match obj.get("type").and_then(Value::as_str) {
             Some("vertex") => {
                 match label {
@@ -159,54 +126,31 @@ pub fn parse(
                             .to_string();
                     }
                     "document" => {
-                        let uri = obj
-                            .get("uri")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad("document has no uri"))?;
+                        let uri = obj.get("uri").and_then(Value::as_str).ok_or_else(|| bad("document has no uri"))?;
                         docs.insert(id.clone(), uri.to_string());
                     }
                     "range" => {
-                        let start = position(obj.get("start"))
-                            .ok_or_else(|| bad("range has no valid start"))?;
-                        let end = position(obj.get("end"))
-                            .ok_or_else(|| bad("range has no valid end"))?;
+                        let start = position(obj.get("start")).ok_or_else(|| bad("range has no valid start"))?;
+                        let end = position(obj.get("end")).ok_or_else(|| bad("range has no valid end"))?;
                         if end < start {
                             return Err(bad("range ends before it starts"));
                         }
                         let tag = obj.get("tag");
-                        let kind = tag
-                            .and_then(|t| t.get("kind"))
-                            .and_then(Value::as_u64)
-                            .and_then(lsp_kind);
-                        let full = tag.and_then(|t| t.get("fullRange")).and_then(|f| {
-                            Some((position(f.get("start"))?, position(f.get("end"))?))
-                        });
-                        if tag.and_then(|t| t.get("type")).and_then(Value::as_str)
-                            == Some("definition")
-                        {
+                        let kind = tag.and_then(|t| t.get("kind")).and_then(Value::as_u64).and_then(lsp_kind);
+                        let full = tag
+                            .and_then(|t| t.get("fullRange"))
+                            .and_then(|f| Some((position(f.get("start"))?, position(f.get("end"))?)));
+                        if tag.and_then(|t| t.get("type")).and_then(Value::as_str) == Some("definition") {
                             def_ranges.insert(id.clone());
                         }
-                        ranges.insert(
-                            id.clone(),
-                            Range {
-                                doc: None,
-                                start,
-                                end,
-                                kind,
-                                full,
-                                record: *line,
-                            },
-                        );
+                        ranges.insert(id.clone(), Range { doc: None, start, end, kind, full, record: *line });
                     }
                     _ => {}
                 }
                 vertices.insert(id, label.to_string());
             }
             Some("edge") => {
-                let out = obj
-                    .get("outV")
-                    .and_then(id_of)
-                    .ok_or_else(|| bad("edge has no outV"))?;
+                let out = obj.get("outV").and_then(id_of).ok_or_else(|| bad("edge has no outV"))?;
                 let ins: Vec<String> = match (obj.get("inV"), obj.get("inVs")) {
                     (Some(v), _) => vec![id_of(v).ok_or_else(|| bad("edge has a bad inV"))?],
                     (None, Some(Value::Array(vs))) => vs
@@ -215,10 +159,8 @@ pub fn parse(
                         .collect::<Result<_>>()?,
                     _ => return Err(bad("edge has no inV or inVs")),
                 };
-                let out_label = vertices
-                    .get(&out)
-                    .ok_or_else(|| bad(&format!("edge from unknown vertex {out}")))?
-                    .clone();
+                let out_label =
+                    vertices.get(&out).ok_or_else(|| bad(&format!("edge from unknown vertex {out}")))?.clone();
                 for i in &ins {
                     if !vertices.contains_key(i) {
                         return Err(bad(&format!("edge to unknown vertex {i}")));
@@ -233,15 +175,10 @@ pub fn parse(
                         }
                     }
                     "item" => {
-                        let doc = obj
-                            .get("document")
-                            .or_else(|| obj.get("shard"))
-                            .and_then(id_of);
+                        let doc = obj.get("document").or_else(|| obj.get("shard")).and_then(id_of);
                         let property = obj.get("property").and_then(Value::as_str);
-                        let is_def =
-                            out_label == "definitionResult" || property == Some("definitions");
-                        let is_ref = out_label == "referenceResult"
-                            && matches!(property, None | Some("references"));
+                        let is_def = out_label == "definitionResult" || property == Some("definitions");
+                        let is_ref = out_label == "referenceResult" && matches!(property, None | Some("references"));
                         for i in &ins {
                             if let Some(r) = ranges.get_mut(i) {
                                 if r.doc.is_none() {
@@ -262,33 +199,21 @@ pub fn parse(
         }
     }
     if !saw_meta && docs.is_empty() {
-        return Err(Error::symbol_data(
-            path,
-            "document",
-            "no metaData or document vertex: not an LSIF dump",
-        ));
+        return Err(Error::symbol_data(path, "document", "no metaData or document vertex: not an LSIF dump"));
     }
     let strip = |uri: &str| -> String {
         let mut p = uri;
         for prefix in [project_root.as_str(), root] {
             if !prefix.is_empty() {
-                let with_scheme = if prefix.starts_with("file://") {
-                    prefix.to_string()
-                } else {
-                    format!("file://{prefix}")
-                };
-                if let Some(rest) = p
-                    .strip_prefix(with_scheme.as_str())
-                    .or_else(|| p.strip_prefix(prefix))
-                {
+                let with_scheme =
+                    if prefix.starts_with("file://") { prefix.to_string() } else { format!("file://{prefix}") };
+                if let Some(rest) = p.strip_prefix(with_scheme.as_str()).or_else(|| p.strip_prefix(prefix)) {
                     p = rest;
                     break;
                 }
             }
         }
-        p.trim_start_matches("file://")
-            .trim_start_matches('/')
-            .to_string()
+        p.trim_start_matches("file://").trim_start_matches('/').to_string()
     };
     let mut data = PreciseData::default();
     let mut skipped = 0;
@@ -328,9 +253,7 @@ pub fn parse(
                 skipped += 1;
                 continue;
             }
-            let enclosing = r
-                .full
-                .and_then(|(a, b)| Some((off(a)? as u32, off(b)? as u32)));
+            let enclosing = r.full.and_then(|(a, b)| Some((off(a)? as u32, off(b)? as u32)));
             occs.push(Occ {
                 name: name.to_string(),
                 start: s as u32,
@@ -355,21 +278,10 @@ mod tests {
     fn errors_name_the_line() {
         let p = Path::new("dump.lsif");
         let none = |_: &str| None;
-        let e = parse(
-            p,
-            b"{\"id\":1,\"type\":\"vertex\",\"label\":\"metaData\"}\n{oops\n",
-            "",
-            &none,
-        )
-        .unwrap_err();
+        let e = parse(p, b"{\"id\":1,\"type\":\"vertex\",\"label\":\"metaData\"}\n{oops\n", "", &none).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
-        let e = parse(
-            p,
-            b"{\"id\":1,\"type\":\"edge\",\"label\":\"next\",\"outV\":7,\"inV\":8}\n",
-            "",
-            &none,
-        )
-        .unwrap_err();
+        let e =
+            parse(p, b"{\"id\":1,\"type\":\"edge\",\"label\":\"next\",\"outV\":7,\"inV\":8}\n", "", &none).unwrap_err();
         assert!(e.to_string().contains("unknown vertex"), "{e}");
         assert!(parse(p, b"", "", &none).is_err());
     }

@@ -38,10 +38,7 @@ impl<'a> LineIndex<'a> {
     /// when the position is past the line's end or inside a character.
     pub fn offset(&self, line: usize, character: usize, units: Units) -> Option<usize> {
         let start = *self.starts.get(line)?;
-        let end = self
-            .starts
-            .get(line + 1)
-            .map_or(self.content.len(), |&e| e - 1);
+        let end = self.starts.get(line + 1).map_or(self.content.len(), |&e| e - 1);
         let text = &self.content[start..end];
         if units == Units::Utf8 {
             return (character <= text.len()).then_some(start + character);
@@ -56,11 +53,7 @@ impl<'a> LineIndex<'a> {
             if units_seen == character {
                 return Some(start + b);
             }
-            units_seen += if units == Units::Utf16 {
-                c.len_utf16()
-            } else {
-                1
-            };
+            units_seen += if units == Units::Utf16 { c.len_utf16() } else { 1 };
             if units_seen > character {
                 return None;
             }
@@ -103,13 +96,8 @@ pub struct MergeCounts {
 
 /// Applies precise data over a builder holding tree-sitter data.
 pub fn apply(b: &mut Builder, data: &PreciseData) -> MergeCounts {
-    let mut counts = MergeCounts {
-        unmatched_docs: data.unmatched_docs,
-        ..Default::default()
-    };
-    let ids: HashMap<String, u32> = (0..b.nfiles() as u32)
-        .map(|f| (b.file_path(f).to_string(), f))
-        .collect();
+    let mut counts = MergeCounts { unmatched_docs: data.unmatched_docs, ..Default::default() };
+    let ids: HashMap<String, u32> = (0..b.nfiles() as u32).map(|f| (b.file_path(f).to_string(), f)).collect();
     let mut touched: HashSet<u32> = HashSet::new();
     let mut resolved: Vec<(u32, &Occ)> = Vec::new();
     for (path, occs) in &data.docs {
@@ -147,10 +135,7 @@ pub fn apply(b: &mut Builder, data: &PreciseData) -> MergeCounts {
         if o.is_def {
             let ts = ts_defs.get(&(file, o.start));
             let kind = o.kind.or(ts.map(|t| t.kind)).unwrap_or(Kind::Variable);
-            let (def_start, def_end) = o
-                .enclosing
-                .or(ts.map(|t| (t.def_start, t.def_end)))
-                .unwrap_or((o.start, o.end));
+            let (def_start, def_end) = o.enclosing.or(ts.map(|t| (t.def_start, t.def_end))).unwrap_or((o.start, o.end));
             let container = match (&o.container, ts) {
                 (Some(c), _) => b.intern(c),
                 (None, Some(t)) => t.container,
@@ -170,14 +155,7 @@ pub fn apply(b: &mut Builder, data: &PreciseData) -> MergeCounts {
             });
             counts.definitions += 1;
         } else {
-            b.refs.push(RefRec {
-                name,
-                file,
-                start: o.start,
-                end: o.end,
-                line: o.line,
-                precise: true,
-            });
+            b.refs.push(RefRec { name, file, start: o.start, end: o.end, line: o.line, precise: true });
             counts.references += 1;
         }
     }
@@ -205,11 +183,7 @@ mod tests {
         assert_eq!(li.offset(0, 4, Units::Utf16), Some(4));
         assert_eq!(li.offset(1, 3, Units::Utf16), Some(6 + 6));
         assert_eq!(li.offset(1, 2, Units::Utf32), Some(6 + 6));
-        assert_eq!(
-            li.offset(1, 2, Units::Utf16),
-            None,
-            "inside a surrogate pair"
-        );
+        assert_eq!(li.offset(1, 2, Units::Utf16), None, "inside a surrogate pair");
         assert_eq!(li.offset(1, 6, Units::Utf8), Some(12));
         assert_eq!(li.offset(1, 99, Units::Utf16), None);
         assert_eq!(li.offset(9, 0, Units::Utf16), None);

@@ -178,10 +178,7 @@ pub fn describe(ds: &[Descriptor]) -> Option<(String, Kind, Option<String>)> {
         'm' | '!' => Kind::Function,
         '.' if in_type => Kind::Field,
         '.' if last.name.len() > 1
-            && last
-                .name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) =>
+            && last.name.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) =>
         {
             Kind::Constant
         }
@@ -213,21 +210,14 @@ fn units_of(encoding: i32) -> Units {
 }
 
 /// Reads a SCIP file into precise data for the files `content_of` knows.
-pub fn read(
-    path: &Path,
-    content_of: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> Result<(PreciseData, u64)> {
+pub fn read(path: &Path, content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse(path, &bytes, content_of)
 }
 
 /// Parses SCIP bytes; returns the data and how many occurrences pointed
 /// outside their file (stale index) and were skipped.
-pub fn parse(
-    path: &Path,
-    b: &[u8],
-    content_of: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> Result<(PreciseData, u64)> {
+pub fn parse(path: &Path, b: &[u8], content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
     let mut data = PreciseData::default();
     let mut skipped = 0u64;
     let mut at = 0;
@@ -244,22 +234,15 @@ pub fn parse(
                 None
             }
             1 => {
-                at = at
-                    .checked_add(8)
-                    .filter(|&e| e <= b.len())
-                    .ok_or_else(|| bad("truncated fixed64".into()))?;
+                at = at.checked_add(8).filter(|&e| e <= b.len()).ok_or_else(|| bad("truncated fixed64".into()))?;
                 None
             }
             5 => {
-                at = at
-                    .checked_add(4)
-                    .filter(|&e| e <= b.len())
-                    .ok_or_else(|| bad("truncated fixed32".into()))?;
+                at = at.checked_add(4).filter(|&e| e <= b.len()).ok_or_else(|| bad("truncated fixed32".into()))?;
                 None
             }
             2 => {
-                let len =
-                    read_varint(b, &mut at).ok_or_else(|| bad("truncated length".into()))? as usize;
+                let len = read_varint(b, &mut at).ok_or_else(|| bad("truncated length".into()))? as usize;
                 let end = at
                     .checked_add(len)
                     .filter(|&e| e <= b.len())
@@ -276,13 +259,11 @@ pub fn parse(
         saw_field = true;
         match (field, body) {
             (1, Some(s)) => {
-                Metadata::decode(s)
-                    .map_err(|e| Error::symbol_data(path, "metadata", e.to_string()))?;
+                Metadata::decode(s).map_err(|e| Error::symbol_data(path, "metadata", e.to_string()))?;
             }
             (2, Some(s)) => {
-                let doc = Document::decode(s).map_err(|e| {
-                    Error::symbol_data(path, format!("document #{ndoc}"), e.to_string())
-                })?;
+                let doc = Document::decode(s)
+                    .map_err(|e| Error::symbol_data(path, format!("document #{ndoc}"), e.to_string()))?;
                 skipped += add_document(path, ndoc, &doc, content_of, &mut data)?;
                 ndoc += 1;
             }
@@ -297,11 +278,7 @@ pub fn parse(
         }
     }
     if !saw_field {
-        return Err(Error::symbol_data(
-            path,
-            "index",
-            "empty file: not a SCIP index",
-        ));
+        return Err(Error::symbol_data(path, "index", "empty file: not a SCIP index"));
     }
     Ok((data, skipped))
 }
@@ -344,11 +321,7 @@ fn add_document(
                 }
             };
             if sl < 0 || sc < 0 || el < 0 || ec < 0 || (el, ec) < (sl, sc) {
-                return Err(Error::symbol_data(
-                    path,
-                    record(),
-                    format!("invalid range {r:?}"),
-                ));
+                return Err(Error::symbol_data(path, record(), format!("invalid range {r:?}")));
             }
             let s = li.offset(sl as usize, sc as usize, units);
             let e = li.offset(el as usize, ec as usize, units);
@@ -361,8 +334,7 @@ fn add_document(
         if o.symbol.is_empty() || o.symbol.starts_with("local ") {
             continue;
         }
-        let Some((name, kind, container)) = descriptors(&o.symbol).as_deref().and_then(describe)
-        else {
+        let Some((name, kind, container)) = descriptors(&o.symbol).as_deref().and_then(describe) else {
             continue;
         };
         let Some((start, end, line)) = name_span else {
@@ -375,11 +347,8 @@ fn add_document(
             skipped += 1;
             continue;
         }
-        let enclosing = if o.enclosing_range.is_empty() {
-            None
-        } else {
-            span(&o.enclosing_range)?.map(|(s, e, _)| (s, e))
-        };
+        let enclosing =
+            if o.enclosing_range.is_empty() { None } else { span(&o.enclosing_range)?.map(|(s, e, _)| (s, e)) };
         occs.push(Occ {
             name,
             start,
@@ -401,34 +370,19 @@ mod tests {
 
     #[test]
     fn descriptor_grammar() {
-        let d = descriptors("scip-python python cpython-lib 3.11.7 `email.utils`/parsedate_tz().")
-            .unwrap();
+        let d = descriptors("scip-python python cpython-lib 3.11.7 `email.utils`/parsedate_tz().").unwrap();
         assert_eq!(
             d,
             vec![
-                Descriptor {
-                    name: "email.utils".into(),
-                    suffix: '/'
-                },
-                Descriptor {
-                    name: "parsedate_tz".into(),
-                    suffix: 'm'
-                }
+                Descriptor { name: "email.utils".into(), suffix: '/' },
+                Descriptor { name: "parsedate_tz".into(), suffix: 'm' }
             ]
         );
         let (name, kind, container) =
             describe(&descriptors("scip-python python x 1 mod/Klass#meth().").unwrap()).unwrap();
-        assert_eq!(
-            (name.as_str(), kind, container.as_deref()),
-            ("meth", Kind::Method, Some("Klass"))
-        );
+        assert_eq!((name.as_str(), kind, container.as_deref()), ("meth", Kind::Method, Some("Klass")));
         assert!(describe(&descriptors("a b c d mod/f().(x)").unwrap()).is_none());
-        assert_eq!(
-            describe(&descriptors("a b c d mod/MAX_SIZE.").unwrap())
-                .unwrap()
-                .1,
-            Kind::Constant
-        );
+        assert_eq!(describe(&descriptors("a b c d mod/MAX_SIZE.").unwrap()).unwrap().1, Kind::Constant);
         assert!(descriptors("local 4").is_none());
         assert!(descriptors("a b").is_none());
     }
@@ -437,14 +391,8 @@ mod tests {
     fn garbage_is_an_error_naming_the_record() {
         let p = Path::new("x.scip");
         let none = |_: &str| None;
-        assert!(matches!(
-            parse(p, b"", &none),
-            Err(Error::SymbolData { .. })
-        ));
-        assert!(matches!(
-            parse(p, b"\x0f\x00", &none),
-            Err(Error::SymbolData { .. })
-        ));
+        assert!(matches!(parse(p, b"", &none), Err(Error::SymbolData { .. })));
+        assert!(matches!(parse(p, b"\x0f\x00", &none), Err(Error::SymbolData { .. })));
         // A document field whose length runs past the end.
         let e = parse(p, b"\x12\x50abc", &none).unwrap_err();
         assert!(e.to_string().contains("byte 0"), "{e}");
@@ -463,13 +411,7 @@ mod tests {
                 position_encoding: 0,
             }],
         };
-        let e = parse(p, &idx.encode_to_vec(), &|_| {
-            Some(b"def f(): pass\n".to_vec())
-        })
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("document \"a.py\" occurrence #0"),
-            "{e}"
-        );
+        let e = parse(p, &idx.encode_to_vec(), &|_| Some(b"def f(): pass\n".to_vec())).unwrap_err();
+        assert!(e.to_string().contains("document \"a.py\" occurrence #0"), "{e}");
     }
 }

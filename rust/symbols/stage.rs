@@ -54,10 +54,7 @@ impl SymHit {
         (std::mem::size_of::<SymHit>()
             + self.path.len()
             + self.text.len()
-            + self
-                .symbol
-                .as_ref()
-                .map_or(0, |s| 96 + s.name.len() + s.def_path.len())) as u64
+            + self.symbol.as_ref().map_or(0, |s| 96 + s.name.len() + s.def_path.len())) as u64
     }
 }
 
@@ -140,8 +137,7 @@ pub fn identifier(query: &str) -> Option<Vec<&str>> {
     let parts: Vec<&str> = q.split("::").flat_map(|p| p.split('.')).collect();
     let ok = |p: &str| {
         let mut cs = p.chars();
-        cs.next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        cs.next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
             && cs.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
     };
     parts.iter().all(|p| ok(p)).then_some(parts)
@@ -149,22 +145,14 @@ pub fn identifier(query: &str) -> Option<Vec<&str>> {
 
 fn kind_rank(k: Kind) -> u32 {
     match k {
-        Kind::Function | Kind::Class | Kind::Method | Kind::Interface | Kind::Type | Kind::Enum => {
-            0
-        }
+        Kind::Function | Kind::Class | Kind::Method | Kind::Interface | Kind::Type | Kind::Enum => 0,
         Kind::Module => 1,
         Kind::Constant => 2,
         Kind::Variable | Kind::Field => 3,
     }
 }
 
-fn render(
-    snap: &Snapshot,
-    path: &str,
-    start: u32,
-    end: u32,
-    line: u32,
-) -> Option<(u32, String, u64, u64)> {
+fn render(snap: &Snapshot, path: &str, start: u32, end: u32, line: u32) -> Option<(u32, String, u64, u64)> {
     let f = snap.file_by_path(path)?;
     let content = snap.content(f);
     let (s, e) = (start as usize, end as usize);
@@ -175,12 +163,7 @@ fn render(
     let le = memchr::memchr(b'\n', &content[s..]).map_or(content.len(), |i| s + i);
     let column = String::from_utf8_lossy(&content[ls..s]).chars().count() as u32;
     let _ = line;
-    Some((
-        column,
-        String::from_utf8_lossy(&content[ls..le]).into_owned(),
-        s as u64,
-        e as u64,
-    ))
+    Some((column, String::from_utf8_lossy(&content[ls..le]).into_owned(), s as u64, e as u64))
 }
 
 fn info(t: &SymbolTable, d: &DefRec) -> SymInfo {
@@ -196,13 +179,7 @@ fn info(t: &SymbolTable, d: &DefRec) -> SymInfo {
     }
 }
 
-fn def_hit(
-    snap: &Snapshot,
-    t: &SymbolTable,
-    d: &DefRec,
-    why: &'static str,
-    score: f64,
-) -> Option<SymHit> {
+fn def_hit(snap: &Snapshot, t: &SymbolTable, d: &DefRec, why: &'static str, score: f64) -> Option<SymHit> {
     let path = t.path(d.file);
     let (column, text, bs, be) = render(snap, path, d.name_start, d.name_end, d.line)?;
     Some(SymHit {
@@ -254,11 +231,7 @@ impl StageB {
     }
 
     /// The hits and whether they came from the cache.
-    fn cached_hits_with(
-        &self,
-        key: Key,
-        make: impl FnOnce() -> Vec<SymHit>,
-    ) -> (Arc<Vec<SymHit>>, bool) {
+    fn cached_hits_with(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> (Arc<Vec<SymHit>>, bool) {
         if let Some(Cached::Hits(h)) = self.cache.get(&key) {
             return (h, true);
         }
@@ -279,44 +252,30 @@ impl StageB {
     }
 
     pub fn definitions(&self, snap: &Snapshot, name: &str) -> Arc<Vec<SymHit>> {
-        self.cached_hits(
-            Key::Defs(snap.manifest.generation, name.to_string()),
-            || {
-                let Some(set) = snap.symbols.as_deref() else {
-                    return Vec::new();
-                };
-                sorted_defs(set, name)
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, (l, d))| {
-                        def_hit(snap, set.table(*l), d, "definition", 1000.0 - i as f64)
-                    })
-                    .collect()
-            },
-        )
+        self.cached_hits(Key::Defs(snap.manifest.generation, name.to_string()), || {
+            let Some(set) = snap.symbols.as_deref() else {
+                return Vec::new();
+            };
+            sorted_defs(set, name)
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (l, d))| def_hit(snap, set.table(*l), d, "definition", 1000.0 - i as f64))
+                .collect()
+        })
     }
 
     pub fn references(&self, snap: &Snapshot, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
-        self.cached_hits(
-            Key::Refs(snap.manifest.generation, name.to_string(), limit),
-            || {
-                let Some(set) = snap.symbols.as_deref() else {
-                    return Vec::new();
-                };
-                ref_hits(snap, set, name, limit, 500.0)
-            },
-        )
+        self.cached_hits(Key::Refs(snap.manifest.generation, name.to_string(), limit), || {
+            let Some(set) = snap.symbols.as_deref() else {
+                return Vec::new();
+            };
+            ref_hits(snap, set, name, limit, 500.0)
+        })
     }
 
     /// Names by prefix (also by sub-token prefix: `parse_h` finds
     /// `parseHeaders`), or within 2 edits when `fuzzy`.
-    pub fn symbols(
-        &self,
-        snap: &Snapshot,
-        text: &str,
-        fuzzy: bool,
-        limit: usize,
-    ) -> Arc<Vec<NameInfo>> {
+    pub fn symbols(&self, snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Arc<Vec<NameInfo>> {
         let key = Key::Names(snap.manifest.generation, text.to_string(), fuzzy, limit);
         if let Some(Cached::Names(n)) = self.cache.get(&key) {
             return n;
@@ -330,24 +289,17 @@ impl StageB {
     /// A compiled grep pattern, through the pattern cache; compile time is
     /// counted for `pattern_compile_time_ms`.
     pub fn pattern(&self, pattern: &str, options: GrepOptions) -> Result<Arc<Pattern>> {
-        let key = (
-            pattern.to_string(),
-            options.regex,
-            options.ignore_case,
-            options.word,
-        );
+        let key = (pattern.to_string(), options.regex, options.ignore_case, options.word);
         if let Some(p) = self.patterns.get(&key) {
             return Ok(p);
         }
         let t = Instant::now();
         let p = Arc::new(Pattern::compile(pattern, options)?);
-        self.compile_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+        self.compile_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
         self.compiles.fetch_add(1, Relaxed);
         // The HIR and plan dominate; their size is not exposed, so weigh by
         // the source with a generous constant.
-        self.patterns
-            .insert(key, p.clone(), 4096 + 16 * pattern.len() as u64);
+        self.patterns.insert(key, p.clone(), 4096 + 16 * pattern.len() as u64);
         Ok(p)
     }
 
@@ -359,10 +311,7 @@ impl StageB {
     }
     /// Total pattern compile time (ms) and number of compiles.
     pub fn compile_time(&self) -> (f64, u64) {
-        (
-            self.compile_ns.load(Relaxed) as f64 / 1e6,
-            self.compiles.load(Relaxed),
-        )
+        (self.compile_ns.load(Relaxed) as f64 / 1e6, self.compiles.load(Relaxed))
     }
     pub fn clear(&self) {
         self.cache.clear();
@@ -374,16 +323,10 @@ fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64
     if limit == 0 {
         return Vec::new();
     }
-    let sym = sorted_defs(set, name)
-        .first()
-        .map(|(l, d)| info(set.table(*l), d));
+    let sym = sorted_defs(set, name).first().map(|(l, d)| info(set.table(*l), d));
     let mut out = Vec::new();
     // A few spare, for references whose file a refresh has since dropped.
-    for (i, (l, r)) in set
-        .refs(name, limit.saturating_add(16))
-        .into_iter()
-        .enumerate()
-    {
+    for (i, (l, r)) in set.refs(name, limit.saturating_add(16)).into_iter().enumerate() {
         if out.len() >= limit {
             break;
         }
@@ -412,26 +355,14 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
     };
     let name = parts[parts.len() - 1];
     let quals = &parts[..parts.len() - 1];
-    let mut defs: Vec<(usize, DefRec, &'static str)> = set
-        .defs(name)
-        .into_iter()
-        .map(|(l, d)| (l, d, "definition"))
-        .collect();
+    let mut defs: Vec<(usize, DefRec, &'static str)> =
+        set.defs(name).into_iter().map(|(l, d)| (l, d, "definition")).collect();
     if defs.is_empty() {
         // Not defined under this exact name: same sub-tokens, then edits.
-        let mut others: Vec<String> = set
-            .same_subtokens(name)
-            .into_iter()
-            .filter(|n| n != name)
-            .collect();
+        let mut others: Vec<String> = set.same_subtokens(name).into_iter().filter(|n| n != name).collect();
         if others.is_empty() && name.chars().count() >= 4 {
             let d = if name.chars().count() >= 8 { 2 } else { 1 };
-            others = set
-                .fuzzy(name, d, 8)
-                .into_iter()
-                .map(|(n, _)| n)
-                .filter(|n| n != name)
-                .collect();
+            others = set.fuzzy(name, d, 8).into_iter().map(|(n, _)| n).filter(|n| n != name).collect();
         }
         for other in others {
             defs.extend(set.defs(&other).into_iter().map(|(l, d)| (l, d, "fuzzy")));
@@ -444,11 +375,9 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
         let Some(q) = quals.last() else { return false };
         let t = set.table(l);
         (d.container != NONE && t.name(d.container) == *q)
-            || t.path(d.file).split('/').any(|c| {
-                c == *q
-                    || c.strip_suffix(".py").is_some_and(|s| s == *q)
-                    || c.split('.').next() == Some(q)
-            })
+            || t.path(d.file)
+                .split('/')
+                .any(|c| c == *q || c.strip_suffix(".py").is_some_and(|s| s == *q) || c.split('.').next() == Some(q))
     };
     defs.sort_by_cached_key(|(l, d, why)| {
         let path = set.table(*l).path(d.file);
@@ -494,11 +423,7 @@ fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo
     };
     if fuzzy {
         let d = if text.chars().count() >= 6 { 2 } else { 1 };
-        return set
-            .fuzzy(text, d, limit)
-            .into_iter()
-            .map(|(n, dist)| mk(n, dist))
-            .collect();
+        return set.fuzzy(text, d, limit).into_iter().map(|(n, dist)| mk(n, dist)).collect();
     }
     let mut found = set.prefix(text, limit);
     for n in set.subtoken_prefix(text, limit) {
@@ -519,8 +444,7 @@ pub fn coverage(snap: &Snapshot) -> Coverage {
         c.other_files = snap.nfiles() as u64;
         return c;
     };
-    let mut by: Vec<(&'static str, u64, u64, u64)> =
-        Lang::ALL.iter().map(|l| (l.name(), 0, 0, 0)).collect();
+    let mut by: Vec<(&'static str, u64, u64, u64)> = Lang::ALL.iter().map(|l| (l.name(), 0, 0, 0)).collect();
     for (l, f) in set.live_files() {
         let t = set.table(l);
         if snap.file_by_path(t.path(f)).is_none() {
@@ -560,10 +484,7 @@ mod tests {
     #[test]
     fn identifier_like() {
         assert_eq!(identifier("parse_date"), Some(vec!["parse_date"]));
-        assert_eq!(
-            identifier(" os.path.join "),
-            Some(vec!["os", "path", "join"])
-        );
+        assert_eq!(identifier(" os.path.join "), Some(vec!["os", "path", "join"]));
         assert_eq!(identifier("Vec::new()"), Some(vec!["Vec", "new"]));
         assert_eq!(identifier("$el"), Some(vec!["$el"]));
         assert_eq!(identifier("parse http date"), None);

@@ -160,8 +160,7 @@ impl Builder {
     /// Adds a file with what tree-sitter found in it.
     pub fn add_extracted(&mut self, path: &str, lang: Option<Lang>, syms: &FileSymbols) {
         let has = !syms.defs.is_empty() || !syms.refs.is_empty();
-        let flags =
-            (if syms.parsed { F_PARSED } else { 0 }) | (if has { F_HAS_SYMBOLS } else { 0 });
+        let flags = (if syms.parsed { F_PARSED } else { 0 }) | (if has { F_HAS_SYMBOLS } else { 0 });
         let file = self.add_file(path, lang, flags);
         for d in &syms.defs {
             let name = self.intern(&d.name);
@@ -181,14 +180,7 @@ impl Builder {
         }
         for r in &syms.refs {
             let name = self.intern(&r.name);
-            self.refs.push(RefRec {
-                name,
-                file,
-                start: r.start,
-                end: r.end,
-                line: r.line,
-                precise: false,
-            });
+            self.refs.push(RefRec { name, file, start: r.start, end: r.end, line: r.line, precise: false });
         }
     }
 
@@ -204,11 +196,7 @@ impl Builder {
         let mut remap: Vec<u32> = vec![NONE; old.paths.len()];
         for (i, p) in old.paths.iter().enumerate() {
             if keep(i as u32, p) {
-                remap[i] = self.add_file(
-                    p,
-                    Lang::from_u8(old.file_lang(i as u32)),
-                    old.file_flags(i as u32),
-                );
+                remap[i] = self.add_file(p, Lang::from_u8(old.file_lang(i as u32)), old.file_flags(i as u32));
             }
         }
         let mut names: Vec<u32> = vec![NONE; old.nnames()];
@@ -223,18 +211,9 @@ impl Builder {
             if remap[d.file as usize] == NONE {
                 continue;
             }
-            let container = if d.container == NONE {
-                NONE
-            } else {
-                name_of(self, d.container)
-            };
+            let container = if d.container == NONE { NONE } else { name_of(self, d.container) };
             let name = name_of(self, d.name);
-            self.defs.push(DefRec {
-                name,
-                file: remap[d.file as usize],
-                container,
-                ..d
-            });
+            self.defs.push(DefRec { name, file: remap[d.file as usize], container, ..d });
         }
         for i in 0..old.nrefs() {
             let r = old.ref_(i);
@@ -242,11 +221,7 @@ impl Builder {
                 continue;
             }
             let name = name_of(self, r.name);
-            self.refs.push(RefRec {
-                name,
-                file: remap[r.file as usize],
-                ..r
-            });
+            self.refs.push(RefRec { name, file: remap[r.file as usize], ..r });
         }
     }
 
@@ -276,14 +251,10 @@ impl Builder {
             r.name = name_new[r.name as usize];
             r.file = file_new[r.file as usize];
         }
-        self.defs
-            .par_sort_unstable_by_key(|d| (d.name, !d.precise, d.file, d.name_start, d.def_start));
-        self.defs
-            .dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
-        self.refs
-            .par_sort_unstable_by_key(|r| (r.name, !r.precise, r.file, r.start));
-        self.refs
-            .dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
+        self.defs.par_sort_unstable_by_key(|d| (d.name, !d.precise, d.file, d.name_start, d.def_start));
+        self.defs.dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
+        self.refs.par_sort_unstable_by_key(|r| (r.name, !r.precise, r.file, r.start));
+        self.refs.dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
         let nnames = self.names.len();
 
         let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
@@ -303,15 +274,12 @@ impl Builder {
         let mut idx = Vec::with_capacity((nnames + 1) * 4);
         for (rank, &n) in name_order.iter().enumerate() {
             let name = &self.names[n as usize];
-            mb.insert(name.as_bytes(), rank as u64)
-                .map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
+            mb.insert(name.as_bytes(), rank as u64).map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
             idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
             blob.extend_from_slice(name.as_bytes());
         }
         idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
-        sections[S_NAMES] = mb
-            .into_inner()
-            .map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
+        sections[S_NAMES] = mb.into_inner().map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
         sections[S_NAME_IDX] = idx;
         sections[S_NAME_BLOB] = blob;
         sections[S_DEF_IDX] = run_index(nnames, self.defs.iter().map(|d| d.name));
@@ -346,26 +314,20 @@ impl Builder {
         // the names that share a key with another.
         let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for (rank, &n) in name_order.iter().enumerate() {
-            groups
-                .entry(norm_key(&self.names[n as usize]))
-                .or_default()
-                .push(rank as u32);
+            groups.entry(norm_key(&self.names[n as usize])).or_default().push(rank as u32);
         }
         let mut nb = MapBuilder::memory();
         let mut nidx = Vec::new();
         let mut nids = Vec::new();
         for (g, (key, ids)) in groups.iter().enumerate() {
-            nb.insert(key.as_bytes(), g as u64)
-                .map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
+            nb.insert(key.as_bytes(), g as u64).map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
             nidx.extend_from_slice(&((nids.len() / 4) as u32).to_le_bytes());
             for id in ids {
                 nids.extend_from_slice(&id.to_le_bytes());
             }
         }
         nidx.extend_from_slice(&((nids.len() / 4) as u32).to_le_bytes());
-        sections[S_NORM] = nb
-            .into_inner()
-            .map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
+        sections[S_NORM] = nb.into_inner().map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
         sections[S_NORM_IDX] = nidx;
         sections[S_NORM_IDS] = nids;
 
@@ -389,9 +351,7 @@ impl Builder {
         for s in &sections {
             f.write_all(s).map_err(io)?;
         }
-        let f = f
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let f = f.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
         f.sync_all().map_err(io)?;
         fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(off)
@@ -415,9 +375,7 @@ pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])]) {
         .par_iter()
         .map(|(path, content)| {
             let lang = Lang::of_path(path);
-            let syms = lang
-                .map(|l| extract::extract(l, content))
-                .unwrap_or_default();
+            let syms = lang.map(|l| extract::extract(l, content)).unwrap_or_default();
             (lang, syms)
         })
         .collect();
@@ -499,9 +457,7 @@ impl SymbolTable {
         }
         let version = u32_at(b, 8);
         if version != VERSION {
-            return Err(bad(&format!(
-                "version {version}, this lens reads {VERSION}"
-            )));
+            return Err(bad(&format!("version {version}, this lens reads {VERSION}")));
         }
         if u32_at(b, 12) as usize != NSECTIONS {
             return Err(bad("wrong section count"));
@@ -539,21 +495,13 @@ impl SymbolTable {
             let len = u32_at(ps, at) as usize;
             at += 4;
             let p = ps.get(at..at + len).ok_or_else(|| bad("paths truncated"))?;
-            paths.push(
-                std::str::from_utf8(p)
-                    .map_err(|_| bad("path is not UTF-8"))?
-                    .to_string(),
-            );
+            paths.push(std::str::from_utf8(p).map_err(|_| bad("path is not UTF-8"))?.to_string());
             at += len;
         }
         if sec(S_FILES).len() != 2 * n {
             return Err(bad("file table size"));
         }
-        let slice = |i: usize| Slice {
-            map: map.clone(),
-            start: sections[i].0,
-            end: sections[i].1,
-        };
+        let slice = |i: usize| Slice { map: map.clone(), start: sections[i].0, end: sections[i].1 };
         let names = Map::new(slice(S_NAMES)).map_err(|e| bad(&format!("name map: {e}")))?;
         let norm = Map::new(slice(S_NORM)).map_err(|e| bad(&format!("sub-token map: {e}")))?;
         let nnames = names.len();
@@ -632,10 +580,7 @@ impl SymbolTable {
         let rs = t.sec(S_REFS);
         for i in 0..nrefs {
             let r = &rs[i * REF_LEN..];
-            if u32_at(r, 0) as usize >= nnames
-                || u32_at(r, 4) >= nfiles
-                || u32_at(r, 8) > u32_at(r, 12)
-            {
+            if u32_at(r, 0) as usize >= nnames || u32_at(r, 4) >= nfiles || u32_at(r, 8) > u32_at(r, 12) {
                 return Err(bad(&format!("reference record {i} out of bounds")));
             }
         }
@@ -685,23 +630,14 @@ impl SymbolTable {
     /// The file id of a path.
     pub fn file_id(&self, path: &str) -> Option<u32> {
         self.path_ids
-            .get_or_init(|| {
-                self.paths
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (p.clone(), i as u32))
-                    .collect()
-            })
+            .get_or_init(|| self.paths.iter().enumerate().map(|(i, p)| (p.clone(), i as u32)).collect())
             .get(path)
             .copied()
     }
 
     fn name_bytes(&self, id: u32) -> &[u8] {
         let idx = self.sec(S_NAME_IDX);
-        let (s, e) = (
-            u32_at(idx, id as usize * 4) as usize,
-            u32_at(idx, id as usize * 4 + 4) as usize,
-        );
+        let (s, e) = (u32_at(idx, id as usize * 4) as usize, u32_at(idx, id as usize * 4 + 4) as usize);
         &self.sec(S_NAME_BLOB)[s..e]
     }
 
@@ -769,10 +705,7 @@ impl SymbolTable {
 
     /// Name ids starting with `prefix`, in name order, at most `limit`.
     pub fn prefix(&self, prefix: &str, limit: usize) -> Vec<u32> {
-        let mut s = self
-            .names
-            .search(Str::new(prefix).starts_with())
-            .into_stream();
+        let mut s = self.names.search(Str::new(prefix).starts_with()).into_stream();
         let mut out = Vec::new();
         while let Some((_, v)) = s.next() {
             if out.len() >= limit {
@@ -843,9 +776,7 @@ fn edit_distance(a: &[u8], b: &[u8]) -> u32 {
     for (i, &ca) in a.iter().enumerate() {
         cur[0] = i as u32 + 1;
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + u32::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + u32::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -858,7 +789,10 @@ mod tests {
 
     fn sample(dir: &Path) -> SymbolTable {
         let files: Vec<(&str, &[u8])> = vec![
-            ("a.py", b"def parse_date(s):\n    return s\n\nclass HTTPServer:\n    def serve(self):\n        parse_date(1)\n"),
+            (
+                "a.py",
+                b"def parse_date(s):\n    return s\n\nclass HTTPServer:\n    def serve(self):\n        parse_date(1)\n",
+            ),
             ("b.c", b"int parseDate(void)\n{\n\treturn 0;\n}\n"),
             ("README", b"no symbols here"),
         ];
@@ -875,31 +809,17 @@ mod tests {
         let defs: Vec<_> = t.defs_of(id).collect();
         assert_eq!(defs.len(), 1);
         assert_eq!(t.path(defs[0].file), "a.py");
-        assert_eq!(
-            (defs[0].name_start, defs[0].name_end, defs[0].line),
-            (4, 14, 1)
-        );
+        assert_eq!((defs[0].name_start, defs[0].name_end, defs[0].line), (4, 14, 1));
         assert_eq!(t.refs_of(id).count(), 1);
         let serve = t.defs_of(t.name_id("serve").unwrap()).next().unwrap();
         assert_eq!(serve.kind, Kind::Method);
         assert_eq!(t.name(serve.container), "HTTPServer");
-        let same: Vec<&str> = t
-            .same_subtokens("ParseDate")
-            .iter()
-            .map(|&i| t.name(i))
-            .collect();
+        let same: Vec<&str> = t.same_subtokens("ParseDate").iter().map(|&i| t.name(i)).collect();
         assert_eq!(same, vec!["parseDate", "parse_date"]);
-        let fz: Vec<&str> = t
-            .fuzzy("parse_dat", 2, 5)
-            .iter()
-            .map(|&(i, _)| t.name(i))
-            .collect();
+        let fz: Vec<&str> = t.fuzzy("parse_dat", 2, 5).iter().map(|&(i, _)| t.name(i)).collect();
         assert_eq!(fz[0], "parse_date");
         assert_eq!(t.prefix("HTTP", 10).len(), 1);
-        assert_eq!(
-            t.file_flags(t.file_id("README").unwrap()) & F_HAS_SYMBOLS,
-            0
-        );
+        assert_eq!(t.file_flags(t.file_id("README").unwrap()) & F_HAS_SYMBOLS, 0);
     }
 
     #[test]
@@ -912,21 +832,12 @@ mod tests {
             let mut bad = good.clone();
             bad[at] ^= 0x5a;
             fs::write(&path, &bad).unwrap();
-            assert!(
-                matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })),
-                "flip at {at}"
-            );
+            assert!(matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })), "flip at {at}");
         }
         fs::write(&path, &good[..good.len() / 2]).unwrap();
-        assert!(matches!(
-            SymbolTable::open(&path),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })));
         fs::write(&path, b"hello").unwrap();
-        assert!(matches!(
-            SymbolTable::open(&path),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })));
     }
 
     /// The fst lookups against brute force over every name (the oracle), on
@@ -940,15 +851,9 @@ mod tests {
             x ^= x << 17;
             x % n
         };
-        let parts = [
-            "get", "Set", "parse", "HTTP", "date", "x", "_", "io", "Read", "file",
-        ];
+        let parts = ["get", "Set", "parse", "HTTP", "date", "x", "_", "io", "Read", "file"];
         let mut names: Vec<String> = (0..400)
-            .map(|_| {
-                (0..1 + rnd(4))
-                    .map(|_| parts[rnd(parts.len() as u64) as usize])
-                    .collect::<String>()
-            })
+            .map(|_| (0..1 + rnd(4)).map(|_| parts[rnd(parts.len() as u64) as usize]).collect::<String>())
             .filter(|n| !n.is_empty())
             .collect();
         names.sort();
@@ -983,36 +888,18 @@ mod tests {
             let q = names[rnd(names.len() as u64) as usize].clone();
             let cut = q.len() - rnd(q.len() as u64) as usize;
             let prefix = &q[..cut];
-            let want: Vec<String> = names
-                .iter()
-                .filter(|n| n.starts_with(prefix))
-                .cloned()
-                .collect();
+            let want: Vec<String> = names.iter().filter(|n| n.starts_with(prefix)).cloned().collect();
             assert_eq!(got(t.prefix(prefix, usize::MAX)), want, "prefix {prefix:?}");
             for d in 1..=2 {
-                let want: Vec<String> = names
-                    .iter()
-                    .filter(|n| edit_distance(q.as_bytes(), n.as_bytes()) <= d)
-                    .cloned()
-                    .collect();
-                let ids: Vec<u32> = t
-                    .fuzzy(&q, d, usize::MAX / 8)
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .collect();
+                let want: Vec<String> =
+                    names.iter().filter(|n| edit_distance(q.as_bytes(), n.as_bytes()) <= d).cloned().collect();
+                let ids: Vec<u32> = t.fuzzy(&q, d, usize::MAX / 8).into_iter().map(|(i, _)| i).collect();
                 assert_eq!(got(ids), want, "fuzzy {q:?} within {d}");
             }
             let key = norm_key(&q);
-            let want: Vec<String> = names
-                .iter()
-                .filter(|n| norm_key(n) == key)
-                .cloned()
-                .collect();
+            let want: Vec<String> = names.iter().filter(|n| norm_key(n) == key).cloned().collect();
             assert_eq!(got(t.same_subtokens(&q)), want, "sub-tokens of {q:?}");
-            assert_eq!(
-                t.name_id(&q).map(|i| t.name(i).to_string()),
-                Some(q.clone())
-            );
+            assert_eq!(t.name_id(&q).map(|i| t.name(i).to_string()), Some(q.clone()));
         }
     }
 
