@@ -371,18 +371,26 @@ fn run_index(nnames: usize, sorted_names: impl Iterator<Item = u32>) -> Vec<u8> 
 
 /// Extracts every file in a supported language, in parallel, into a builder.
 pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])]) {
-    let results: Vec<(Option<Lang>, FileSymbols)> = files
-        .par_iter()
-        .map(|(path, content)| {
-            let lang = Lang::of_path(path);
-            let syms = lang.map(|l| extract::extract(l, content)).unwrap_or_default();
-            (lang, syms)
-        })
-        .collect();
-    for ((path, _), (lang, syms)) in files.iter().zip(results) {
-        b.add_extracted(path, lang, &syms);
+    // In batches, so that the per-file results (names still as strings) of a
+    // kernel-sized tree are never all in memory at once; a batch is large
+    // enough that the threads stay busy.
+    for batch in files.chunks(EXTRACT_BATCH) {
+        let results: Vec<(Option<Lang>, FileSymbols)> = batch
+            .par_iter()
+            .map(|(path, content)| {
+                let lang = Lang::of_path(path);
+                let syms = lang.map(|l| extract::extract(l, content)).unwrap_or_default();
+                (lang, syms)
+            })
+            .collect();
+        for ((path, _), (lang, syms)) in batch.iter().zip(results) {
+            b.add_extracted(path, lang, &syms);
+        }
     }
 }
+
+/// Files per extraction batch.
+const EXTRACT_BATCH: usize = 4096;
 
 /// Builds and writes the symbol file of a generation: the files `keep`
 /// accepts from `old`, plus tree-sitter extraction of `fresh`. Returns the
