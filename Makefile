@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.deps-installed
 DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "prometheus_client>=0.20" "tomli>=2; python_version < '3.11'" "pytest>=8" "hypothesis>=6.100" \
           "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
 
-.PHONY: run test develop rust-test py-test lint bench bench-kernel eval clean
+.PHONY: run test develop rust-test py-test lint bench bench-kernel bench-stage-b eval clean
 
 run: develop
 	$(BIN)/python -m lens demo --out .lens-demo
@@ -46,6 +46,12 @@ KERNEL ?= /usr/src/linux-source-6.1
 bench-kernel: develop
 	$(BIN)/python -m pip install -q --disable-pip-version-check ripgrep==14.1.0
 	$(BIN)/python benches/kernel_vs_rg.py --corpus $(KERNEL) --json .lens-kernel.json
+
+# Stage-B: latency and the cache workload on the dev corpus, then the kernel (builds /tmp/lens-kernel).
+bench-stage-b: develop
+	../shared/eval/prepare_dev.sh .lens-eval
+	$(BIN)/python benches/stage_b.py dev
+	$(BIN)/python benches/stage_b.py kernel --build
 
 # The shared golden dev set (needs ../shared).
 eval: develop

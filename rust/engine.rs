@@ -15,6 +15,9 @@ use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
 use crate::scan::RawHit;
+use crate::symbols::hooks::{self, Format};
+use crate::symbols::precise::MergeCounts;
+use crate::symbols::{StageB, SymbolOptions};
 
 /// A hit as callers see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +55,8 @@ pub struct Counters {
 pub struct Engine {
     pub index: Index,
     pub counters: Counters,
+    /// Stage-B: symbol lookups and the lookup / pattern caches.
+    pub stage_b: StageB,
 }
 
 /// How many files one parallel grep step takes before checking the limit.
@@ -79,11 +84,38 @@ impl Engine {
         opts: &BuildOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Engine> {
-        Ok(Engine { index: Index::build(root, dir, opts, progress)?, counters: Counters::default() })
+        Engine::build_with(root, dir, opts, &SymbolOptions::default(), progress)
+    }
+
+    pub fn build_with(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        opts: &BuildOptions,
+        sym: &SymbolOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Engine> {
+        Ok(Engine {
+            index: Index::build_with(root, dir, opts, sym, progress)?,
+            counters: Counters::default(),
+            stage_b: StageB::default(),
+        })
     }
 
     pub fn open(dir: &std::path::Path) -> Result<Engine> {
-        Ok(Engine { index: Index::open(dir)?, counters: Counters::default() })
+        Ok(Engine { index: Index::open(dir)?, counters: Counters::default(), stage_b: StageB::default() })
+    }
+
+    /// Ingests a SCIP or LSIF file as precise symbol data, committed with a
+    /// new manifest; malformed input leaves the index as it was. Returns
+    /// what was merged and how many occurrences pointed outside their file.
+    pub fn attach(&self, format: Format, path: &std::path::Path) -> Result<(MergeCounts, u64)> {
+        let mut out = (MergeCounts::default(), 0);
+        self.index.commit_symbols(&mut |snap, generation| {
+            let (name, counts, skipped) = hooks::attach(snap, generation, format, path)?;
+            out = (counts, skipped);
+            Ok(name)
+        })?;
+        Ok(out)
     }
 
     /// Ranked search. `native` picks the fast path; otherwise the reference
@@ -112,7 +144,8 @@ impl Engine {
 
     /// Exhaustive grep, in path then offset order, at most `limit` hits.
     pub fn grep(&self, pattern: &str, options: GrepOptions, limit: Option<usize>, native: bool) -> Result<Vec<Hit>> {
-        let p = Pattern::compile(pattern, options)?;
+        // Through Stage-B's pattern cache (compile time is counted there).
+        let p = self.stage_b.pattern(pattern, options)?;
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.snapshot();

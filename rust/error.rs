@@ -17,6 +17,9 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String },
     /// The index was written by a newer lens.
     Version { path: PathBuf, found: u32, supported: u32 },
+    /// A SCIP or LSIF file cannot be read as such: `record` names the part of
+    /// it that is wrong (a document, an occurrence, a line).
+    SymbolData { path: PathBuf, record: String, reason: String },
     /// An I/O failure outside the cases above.
     Io { path: PathBuf, source: io::Error },
 }
@@ -30,6 +33,10 @@ impl Error {
 
     pub fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
         Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+    }
+
+    pub fn symbol_data(path: &Path, record: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::SymbolData { path: path.to_path_buf(), record: record.into(), reason: reason.into() }
     }
 
     pub fn io(path: &Path, source: io::Error) -> Self {
@@ -53,6 +60,7 @@ impl fmt::Display for Error {
                 "index at {} has format version {found}, newer than the {supported} this lens reads; rebuild it or upgrade lens",
                 path.display()
             ),
+            Error::SymbolData { path, record, reason } => write!(f, "{}: {record}: {reason}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -10,6 +10,8 @@
 //! - [`scan`]: verification (memchr / aho-corasick / regex-automata), spans,
 //!   ranking and early termination.
 //! - [`reference`]: the baseline scanner.
+//! - [`symbols`]: Stage-B: tree-sitter symbols, SCIP / LSIF, the symbol file,
+//!   lookups and their cache.
 //! - [`engine`]: the facade the bindings wrap.
 //!
 //! The core never touches Python; `bindings` (behind the `python` feature)
@@ -21,6 +23,7 @@ pub mod index;
 pub mod query;
 pub mod reference;
 pub mod scan;
+pub mod symbols;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -87,3 +87,11 @@ def span_ok(root: Path, hit: lens.Hit) -> bool:
     line = data.count(b"\n", 0, s) + 1
     col = len(data[data.rfind(b"\n", 0, s) + 1 : s].decode("utf-8", "replace"))
     return line == hit.line and col == hit.column
+
+
+@pytest.fixture
+def no_builtin_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the built-in process-wide stage hooks (Stage-B), for tests that install their own doubles."""
+    from lens import pipeline
+
+    monkeypatch.setattr(pipeline, "_HOOKS", {})

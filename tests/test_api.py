@@ -59,7 +59,7 @@ def test_gitignore_is_respected_inside_a_repo(sample_root: Path, tmp_path: Path)
 
 
 def test_search_finds_exact_identifier_first(sample_index: lens.Index, sample_root: Path) -> None:
-    res = sample_index.search("parse_http_date", k=5)
+    res = sample_index.search("parse_http_date", k=5, mode="lex")
     assert res.hits, res
     top = res.hits[0]
     assert (top.path, top.line) == ("src/http_date.py", 3)

@@ -14,6 +14,8 @@ from lens.flags import Flags
 from lens.guard import Alert, Guard, GuardConfig
 from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
+pytestmark = pytest.mark.usefixtures("no_builtin_stages")
+
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

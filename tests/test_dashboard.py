@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import lens
 from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
+pytestmark = pytest.mark.usefixtures("no_builtin_stages")
+
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -16,6 +16,8 @@ import lens
 from lens.flags import DEFAULTS, FlagError, Flags, default_flags_file, env_name, load_initial
 from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
+pytestmark = pytest.mark.usefixtures("no_builtin_stages")
+
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -17,6 +17,8 @@ from lens.index import Hit, SearchResult
 from lens.pipeline import register_stage
 from tests.guard_helpers import StageDouble, build_corpus, make_rig
 
+pytestmark = pytest.mark.usefixtures("no_builtin_stages")
+
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -25,9 +25,14 @@ from ._state import GLOBAL_GUARD as guard
 # function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
 from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
-from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError
+from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError, SymbolDataError
 from .index import Hit, Index, SearchResult
+from .pipeline import register_stage as _register_stage
 from .quality import ConsistencyReport, consistency_violations
+from .symbols import stage_b_hook as _stage_b_hook
+
+# Stage-B is built in: every index runs it (in the modes that want it, while `stage_b.enabled`).
+_register_stage("stage_b", _stage_b_hook)
 
 __version__: str = _lens.__version__
 INDEX_FORMAT_VERSION: int = _lens.INDEX_FORMAT_VERSION
@@ -53,6 +58,7 @@ __all__ = [
     "LensError",
     "QueryError",
     "SearchResult",
+    "SymbolDataError",
     "__version__",
     "canary",
     "consistency_violations",

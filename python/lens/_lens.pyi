@@ -2,12 +2,17 @@
 
 from collections.abc import Callable
 from os import PathLike
+from typing import Any
 
 INDEX_FORMAT_VERSION: int
 __version__: str
 
 # (path, line, column, byte_start, byte_end, text, score, why)
 HitTuple = tuple[str, int, int, int, int, str, float, tuple[str, ...]]
+# (name, kind, def_path, def_start, def_end, def_line, container, precise)
+SymbolTuple = tuple[str, str, str, int, int, int, str | None, bool]
+# a HitTuple plus the symbol
+SymHitTuple = tuple[str, int, int, int, int, str, float, tuple[str, ...], SymbolTuple | None]
 
 class NativeIndex:
     """An opened index. Safe to share between threads; every method releases the GIL."""
@@ -19,9 +24,12 @@ class NativeIndex:
         max_file_bytes: int,
         progress: Callable[[int, int], object] | None = None,
         exclude: list[str] = ...,
+        scip: str | None = None,
+        symbols: bool = True,
     ) -> NativeIndex:
         """Index `root` into `index_dir`; `progress(done_bytes, total_bytes)` is called as files are read;
-        `exclude` holds extra gitignore-style globs to leave out."""
+        `exclude` holds extra gitignore-style globs to leave out.
+        Symbols are extracted unless `symbols` is false; `scip` is ingested in the same commit."""
 
     @staticmethod
     def open(index_dir: str | PathLike[str]) -> NativeIndex:
@@ -54,6 +62,31 @@ class NativeIndex:
 
     def counters(self) -> dict[str, int]:
         """What searches did since the index was opened: early terminations, candidates, visits."""
+
+    def stage_b(self, query: str, k: int) -> tuple[list[SymHitTuple], bool]:
+        """Stage-B hits for an identifier-like query: definitions, then references (empty otherwise), and
+        whether the lookup cache answered."""
+
+    def definitions(self, name: str) -> list[SymHitTuple]:
+        """Every definition of `name`."""
+
+    def references(self, name: str, limit: int) -> list[SymHitTuple]:
+        """References to `name`, at most `limit`."""
+
+    def symbols(self, text: str, fuzzy: bool, limit: int) -> list[tuple[str, str | None, int, int, int]]:
+        """(name, kind, definitions, references, distance) by prefix, or within 2 edits when `fuzzy`."""
+
+    def attach(self, format: str, path: str) -> dict[str, int]:
+        """Ingest a SCIP ("scip") or LSIF ("lsif") file; raises SymbolDataError when it is malformed."""
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Hits, misses, hit_rate, evictions and bytes of the Stage-B caches; pattern compile time."""
+
+    def clear_cache(self) -> None:
+        """Empty the Stage-B caches (their counters stay)."""
+
+    def symbol_stats(self) -> dict[str, Any]:
+        """Symbol and precise coverage of the live source files, and symbol counts."""
 
     @property
     def index_dir(self) -> str: ...

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["IndexCorruptError", "IndexError_", "IndexVersionError", "LensError", "QueryError"]
+__all__ = [
+    "IndexCorruptError",
+    "IndexError_",
+    "IndexVersionError",
+    "LensError",
+    "QueryError",
+    "SymbolDataError",
+]
 
 
 class LensError(Exception):
@@ -56,6 +63,19 @@ class IndexVersionError(IndexError_):
         self.path = Path(path) if path is not None else None
         self.found = found
         self.supported = supported
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SymbolDataError(LensError, ValueError):
+    """A SCIP or LSIF file is malformed. `path` is the file and `record` the part of it that is wrong
+    (a document, an occurrence, a line number); the index is left as it was."""
+
+    def __init__(self, message: str, path: str | Path | None = None, record: str | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.record = record
 
     def __str__(self) -> str:
         return str(self.args[0])

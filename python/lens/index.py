@@ -27,10 +27,12 @@ from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from .pipeline import StageHook
+    from .symbols import SymbolName
 
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
 _log = structlog.get_logger("lens.index")
+_symlog = structlog.get_logger("lens.symbols")
 
 #: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
 #: left out of the walk.
@@ -81,6 +83,12 @@ def _hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
     return [Hit(*row) for row in rows]
 
 
+def _name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise QueryError(f"a symbol name must be a non-empty str, not {name!r}")
+    return name.strip()
+
+
 def _reporter(
     progress: Progress, label: str
 ) -> tuple[Callable[[int, int], object] | None, ProgressBar | None]:
@@ -113,10 +121,16 @@ class Index:
         max_file_bytes: int = 1 << 20,
         progress: Progress = False,
         exclude: Sequence[str] = (),
+        scip: str | os.PathLike[str] | None = None,
+        symbols: bool = True,
     ) -> Index:
         """Index every text file under `root` (gitignore-aware, hidden files and symlinks skipped,
         binary files and files over `max_file_bytes` skipped and counted) into `index_dir`
-        (default `root/.lens`). The previous index there stays usable until the new one is complete."""
+        (default `root/.lens`). The previous index there stays usable until the new one is complete.
+
+        Symbols (Stage-B) are extracted with tree-sitter unless `symbols=False`; `scip` names a SCIP
+        index to ingest as precise data in the same commit (a malformed one raises `SymbolDataError`
+        and leaves the previous index in place)."""
         root_path = Path(root)
         if not root_path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(root_path))
@@ -129,7 +143,13 @@ class Index:
         started = time.perf_counter()
         try:
             native = _lens.NativeIndex.build(
-                str(root_path), str(out), max_file_bytes, report, [str(g) for g in exclude]
+                str(root_path),
+                str(out),
+                max_file_bytes,
+                report,
+                [str(g) for g in exclude],
+                str(scip) if scip is not None else None,
+                symbols,
             )
         finally:
             if bar is not None:
@@ -144,6 +164,17 @@ class Index:
             bytes=stats["bytes"],
             seconds=round(time.perf_counter() - started, 3),
         )
+        if symbols:
+            sym = native.symbol_stats()
+            _symlog.info(
+                "symbols_built",
+                index_dir=str(out),
+                definitions=sym["definitions"],
+                references=sym["references"],
+                symbol_coverage=round(sym["symbol_coverage"], 4),
+                precise_coverage=round(sym["precise_coverage"], 4),
+                seconds=sym["build_seconds"],
+            )
         return idx
 
     @classmethod
@@ -189,6 +220,63 @@ class Index:
         rows = self._native.grep(pattern, regex, ignore_case, word, limit, native)
         return _hits(rows)
 
+    # -- Stage-B: symbols (lens.symbols) -------------------------------------------------------
+    def definitions(self, name: str) -> list[Hit]:
+        """Every definition of `name` (exact), precise (SCIP / LSIF) first, then in path order."""
+        from .symbols import rows_to_hits
+
+        return rows_to_hits(self._native.definitions(_name(name)))
+
+    def references(self, name: str, *, limit: int = 1000) -> list[Hit]:
+        """References to `name` (exact), precise first, then in path order, at most `limit`."""
+        from .symbols import rows_to_hits
+
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        return rows_to_hits(self._native.references(_name(name), limit))
+
+    def symbols(
+        self, prefix: str | None = None, *, fuzzy: str | None = None, limit: int = 50
+    ) -> list[SymbolName]:
+        """Symbol names starting with `prefix` (also by identifier sub-tokens: "parse_h" finds
+        `parseHeaders`), or within two edits of `fuzzy` (a Levenshtein automaton), at most `limit`."""
+        from .symbols import SymbolName
+
+        if (prefix is None) == (fuzzy is None):
+            raise ValueError("pass exactly one of prefix= or fuzzy=")
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        text = prefix if prefix is not None else fuzzy
+        assert text is not None
+        rows = self._native.symbols(text, fuzzy is not None, limit)
+        return [SymbolName(*row) for row in rows]
+
+    def attach_scip(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Ingest a SCIP index as precise symbol data. Raises `SymbolDataError` (the index unchanged)
+        when the file is malformed."""
+        return self._attach("scip", path)
+
+    def attach_lsif(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Ingest an LSIF dump (JSON lines, LSIF 0.4-0.6) as precise symbol data. Raises
+        `SymbolDataError` (the index unchanged) when the file is malformed."""
+        return self._attach("lsif", path)
+
+    def _attach(self, fmt: str, path: str | os.PathLike[str]) -> dict[str, int]:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(2, "No such file or directory", str(p))
+        started = time.perf_counter()
+        counts = {k: int(v) for k, v in self._native.attach(fmt, str(p)).items()}
+        seconds = round(time.perf_counter() - started, 3)
+        _symlog.info("precise_attached", format=fmt, path=str(p), seconds=seconds, **counts)
+        return counts
+
+    def cache_stats(self) -> dict[str, Any]:
+        """The Stage-B LRU caches (symbol lookups and compiled patterns): hits, misses, hit_rate,
+        evictions, bytes (totals, then `lookups` and `patterns` apart), and
+        `pattern_compile_time_ms`, the time spent compiling patterns that missed the cache."""
+        return dict(self._native.cache_stats())
+
     # -- maintenance --------------------------------------------------------------------------
     def refresh(self, *, progress: Progress = False) -> dict[str, int]:
         """Re-index the files added, changed or removed since the last build or refresh, and swap
@@ -210,6 +298,12 @@ class Index:
         native = counters["native_searches"]
         s["searches"] = counters
         s["early_termination_rate"] = counters["early_terminated"] / native if native else None
+        # Stage-B coverage, computed from the symbol file: the share of indexed source files in a
+        # supported language with any symbol data, and the share with precise (SCIP / LSIF) data.
+        sym = dict(self._native.symbol_stats())
+        s["symbols"] = sym
+        s["symbol_coverage"] = sym["symbol_coverage"]
+        s["precise_coverage"] = sym["precise_coverage"]
         return s
 
     def dashboard(self) -> dict[str, Any]:

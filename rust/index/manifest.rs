@@ -38,6 +38,20 @@ pub struct Manifest {
     pub built_unix: u64,
     pub refreshed_unix: Option<u64>,
     pub extra: BTreeMap<String, String>,
+    /// The symbol file of this generation (Stage-B), if symbols were built.
+    #[serde(default)]
+    pub symbols: Option<String>,
+    /// Symbol files refreshes wrote since the base, oldest first.
+    #[serde(default)]
+    pub symbol_deltas: Vec<SymbolDelta>,
+}
+
+/// A refresh's symbol file and the paths whose older symbols it replaces
+/// (changed and removed files).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SymbolDelta {
+    pub name: String,
+    pub superseded: Vec<String>,
 }
 
 impl Manifest {

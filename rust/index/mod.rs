@@ -26,6 +26,8 @@ use manifest::{Manifest, SegmentEntry};
 use postings::FileSet;
 
 use crate::error::{Error, Result};
+use crate::symbols::layers::SymbolSet;
+use crate::symbols::{self, SymbolOptions};
 
 /// Merge everything back into fresh segments once a refresh would leave more
 /// than this many segments, or more dead files than live ones.
@@ -50,7 +52,10 @@ pub struct Snapshot {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub segments: Vec<SegmentView>,
+    /// Stage-B: the symbol files the manifest names, if any.
+    pub symbols: Option<Arc<SymbolSet>>,
     path_order: OnceLock<Vec<FileRef>>,
+    path_ids: OnceLock<HashMap<String, FileRef>>,
 }
 
 impl Snapshot {
@@ -85,7 +90,27 @@ impl Snapshot {
             live_chunks.and_not(&dead);
             segments.push(SegmentView { seg, live, live_chunks });
         }
-        Ok(Snapshot { dir: dir.to_path_buf(), manifest, segments, path_order: OnceLock::new() })
+        // Stage-B: the symbol file is part of the generation; damage is corruption.
+        let symbols = match &manifest.symbols {
+            Some(name) => Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?)),
+            None => None,
+        };
+        Ok(Snapshot {
+            dir: dir.to_path_buf(),
+            manifest,
+            segments,
+            symbols,
+            path_order: OnceLock::new(),
+            path_ids: OnceLock::new(),
+        })
+    }
+
+    /// The live file at `path`, if any (Stage-B maps symbol paths through this).
+    pub fn file_by_path(&self, path: &str) -> Option<FileRef> {
+        self.path_ids
+            .get_or_init(|| self.live_files().map(|f| (self.path(f).to_string(), f)).collect())
+            .get(path)
+            .copied()
     }
 
     pub fn segment(&self, f: FileRef) -> &Segment {
@@ -176,7 +201,8 @@ fn next_generation(dir: &Path) -> u64 {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("seg-")?.split('-').next()?.parse::<u64>().ok()
+            let rest = name.strip_prefix("seg-").or_else(|| name.strip_prefix("sym-"))?;
+            rest.split(['-', '.']).next()?.parse::<u64>().ok()
         })
         .max()
         .unwrap_or(0);
@@ -185,11 +211,14 @@ fn next_generation(dir: &Path) -> u64 {
 
 /// Deletes segment and temporary files the manifest no longer names.
 fn collect_garbage(dir: &Path, manifest: &Manifest) {
-    let keep: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+    let mut keep: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+    keep.extend(manifest.symbols.as_deref());
+    keep.extend(manifest.symbol_deltas.iter().map(|d| d.name.as_str()));
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours =
-            (name.starts_with("seg-") && (name.ends_with(".lens") || name.ends_with(".tmp"))) || name == "MANIFEST.tmp";
+        let ours = ((name.starts_with("seg-") || name.starts_with("sym-"))
+            && (name.ends_with(".lens") || name.ends_with(".tmp")))
+            || name == "MANIFEST.tmp";
         if ours && !keep.contains(name.as_str()) {
             let _ = fs::remove_file(entry.path());
         }
@@ -208,6 +237,18 @@ impl Index {
     /// Builds an index of `root` in `dir` and opens it. The previous index in
     /// `dir`, if any, stays in force until the new manifest is in place.
     pub fn build(root: &Path, dir: &Path, opts: &BuildOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<Index> {
+        Index::build_with(root, dir, opts, &SymbolOptions::default(), progress)
+    }
+
+    /// `build`, with Stage-B options: symbols are extracted from the new
+    /// segments (and a SCIP index ingested) before the manifest commits.
+    pub fn build_with(
+        root: &Path,
+        dir: &Path,
+        opts: &BuildOptions,
+        sym: &SymbolOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Index> {
         let started = Instant::now();
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -217,6 +258,10 @@ impl Index {
         let (names, read_skipped) = build::write_segments(&dir, &found, segment_namer(generation), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        let sym_started = Instant::now();
+        let symbols = if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym)?) };
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("symbols_seconds".to_string(), format!("{:.3}", sym_started.elapsed().as_secs_f64()));
         let manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
@@ -228,7 +273,9 @@ impl Index {
             build_seconds: started.elapsed().as_secs_f64(),
             built_unix: now_unix(),
             refreshed_unix: None,
-            extra: Default::default(),
+            extra,
+            symbols,
+            symbol_deltas: Vec::new(),
         };
         manifest.write(&dir)?;
         collect_garbage(&dir, &manifest);
@@ -338,7 +385,10 @@ impl Index {
         }
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.dedup_by(|a, b| a.path == b.path);
+        let (symbols, symbol_deltas) = symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead)?;
         let manifest = Manifest {
+            symbols,
+            symbol_deltas,
             generation,
             segments,
             skipped,
@@ -353,6 +403,22 @@ impl Index {
         Ok(counts)
     }
 
+    /// Commits a new symbol file for the current segments (SCIP / LSIF
+    /// attach): `make(snapshot, generation)` writes it and returns its name;
+    /// a new manifest naming it is the commit. On error nothing changes.
+    pub fn commit_symbols(&self, make: &mut dyn FnMut(&Snapshot, u64) -> Result<String>) -> Result<()> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let snap = self.snapshot();
+        let generation = next_generation(&self.dir);
+        let name = make(&snap, generation)?;
+        let manifest = Manifest { generation, symbols: Some(name), symbol_deltas: Vec::new(), ..snap.manifest.clone() };
+        manifest.write(&self.dir)?;
+        let fresh = Arc::new(Snapshot::open(&self.dir)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        collect_garbage(&self.dir, &manifest);
+        Ok(())
+    }
+
     pub fn stats(&self) -> Stats {
         let snap = self.snapshot();
         let manifest_bytes = fs::metadata(self.dir.join(manifest::FILE_NAME)).map_or(0, |m| m.len());
@@ -360,7 +426,9 @@ impl Index {
             root: snap.manifest.root.clone(),
             files: snap.nfiles() as u64,
             bytes: snap.live_files().map(|f| snap.content(f).len() as u64).sum(),
-            index_bytes: snap.segments.iter().map(|s| s.seg.bytes_on_disk()).sum::<u64>() + manifest_bytes,
+            index_bytes: snap.segments.iter().map(|s| s.seg.bytes_on_disk()).sum::<u64>()
+                + snap.symbols.as_ref().map_or(0, |s| s.bytes_on_disk())
+                + manifest_bytes,
             segments: snap.segments.len() as u64,
             chunks: snap.nchunks() as u64,
             grams: snap.segments.iter().map(|s| s.seg.ngrams() as u64).sum(),

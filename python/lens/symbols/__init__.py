@@ -1,0 +1,119 @@
+"""Stage-B: symbols. Definitions first for identifier-like queries, then references, then Stage-A's hits.
+
+The native core owns extraction (tree-sitter tags at index time), the symbol file, SCIP / LSIF
+ingestion, the lookups and their byte-bounded LRU cache; this package turns its rows into `Hit`s
+carrying a `Symbol`, and merges them with Stage-A's hits for `lens.pipeline`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+if TYPE_CHECKING:
+    from ..index import Hit, Index
+
+__all__ = ["Symbol", "SymbolName", "is_identifier", "merge", "rows_to_hits", "run_stage_b", "stage_b_hook"]
+
+_log = structlog.get_logger("lens.symbols")
+
+#: One identifier, possibly qualified (`pkg.Name`, `Type::method`), optionally followed by `()`.
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*(?:\(\))?")
+
+
+def is_identifier(query: str) -> bool:
+    """Whether Stage-B treats `query` as a symbol lookup."""
+    return _IDENT.fullmatch(query.strip()) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """What a hit knows about its symbol: where and what it is defined as.
+
+    `def_start..def_end` is the byte span of the whole definition in `path`; `line` is the 1-based
+    line of the definition's name. `precise` says the data came from SCIP or LSIF."""
+
+    name: str
+    kind: str
+    path: str
+    def_start: int
+    def_end: int
+    line: int
+    container: str | None
+    precise: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolName:
+    """A name from `Index.symbols`: its first definition's kind and how often it occurs."""
+
+    name: str
+    kind: str | None
+    definitions: int
+    references: int
+    distance: int
+
+
+def rows_to_hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
+    """Native Stage-B rows -> `Hit`s with a `Symbol`."""
+    from ..index import Hit
+
+    out = []
+    for path, line, column, start, end, text, score, why, sym in rows:
+        symbol = Symbol(*sym) if sym is not None else None
+        out.append(Hit(path, line, column, start, end, text, score, tuple(why), symbol))
+    return out
+
+
+def merge(symbol_hits: Sequence[Hit], stage_a: Sequence[Hit], k: int) -> list[Hit]:
+    """Symbol hits first, then Stage-A's, without repeating a line, at most `k`."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Hit] = []
+    for h in (*symbol_hits, *stage_a):
+        key = (h.path, h.line)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(h)
+        if len(out) >= k:
+            break
+    return out
+
+
+def run_stage_b(
+    index: Index, query: str, k: int, stage_a: Sequence[Hit], counters: dict[str, float] | None = None
+) -> list[Hit]:
+    """Stage-B for one query: Stage-A's hits unchanged unless the query is identifier-like and the
+    index knows the symbol. `counters`, when given, gets `cache_hits` / `cache_misses` and
+    `lsif_total` / `lsif_resolved` (identifier queries, and those whose first definition is precise)."""
+    if not is_identifier(query):
+        return list(stage_a)
+    rows, cached = index._native.stage_b(query, k)
+    if counters is not None:
+        key = "cache_hits" if cached else "cache_misses"
+        counters[key] = counters.get(key, 0) + 1
+        counters["lsif_total"] = counters.get("lsif_total", 0) + 1
+        first = rows[0][8] if rows else None
+        counters["lsif_resolved"] = counters.get("lsif_resolved", 0) + int(first is not None and first[7])
+    if not rows:
+        return list(stage_a)
+    return merge(rows_to_hits(rows), stage_a, k)
+
+
+class _StageCall(Protocol):
+    """The part of `lens.pipeline.StageCall` (the guard's stage-hook interface) Stage-B reads."""
+
+    index: Index
+    query: str
+    k: int
+    hits: list[Hit]
+    counters: dict[str, float]
+
+
+def stage_b_hook(call: _StageCall) -> list[Hit]:
+    """Stage-B as a pipeline stage hook (`lens.pipeline.register_stage("stage_b", stage_b_hook)`)."""
+    return run_stage_b(call.index, call.query, call.k, call.hits, call.counters)

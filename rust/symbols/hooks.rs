@@ -1,0 +1,108 @@
+//! Where the index calls into Stage-B: symbol files for a build, a refresh
+//! and an attach (SCIP / LSIF). Each writes a new symbol file and returns its
+//! name; the caller's manifest rewrite is the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::layers::MAX_LAYERS;
+use super::precise::{self, MergeCounts, PreciseData};
+use super::store::{self, Builder};
+use super::{lsif, scip, SymbolOptions};
+use crate::error::{Error, Result};
+use crate::index::format::Segment;
+use crate::index::manifest::{SegmentEntry, SymbolDelta};
+use crate::index::{FileRef, Snapshot};
+
+fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
+    names.iter().map(|n| Segment::open(&dir.join(n))).collect()
+}
+
+/// The symbol file of a fresh build over the segments `names`.
+pub fn for_build(dir: &Path, generation: u64, names: &[String], opts: &SymbolOptions) -> Result<String> {
+    let segs = open_segments(dir, names)?;
+    let files: Vec<(&str, &[u8])> =
+        segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
+    let mut b = Builder::default();
+    store::extract_into(&mut b, &files);
+    if let Some(scip_path) = &opts.scip {
+        let by_path: HashMap<&str, &[u8]> = files.iter().copied().collect();
+        let (data, _skipped) = scip::read(scip_path, &|p| by_path.get(p).map(|c| c.to_vec()))?;
+        precise::apply(&mut b, &data);
+    }
+    let name = store::file_name(generation);
+    b.write(&dir.join(&name))?;
+    Ok(name)
+}
+
+/// The symbol files after a refresh, as (base, deltas) for the manifest.
+///
+/// Usually a delta: the symbols of the files the refresh re-read, superseding
+/// the changed and removed paths; the base and older deltas stay as they are
+/// (precise data of unchanged files included). When the refresh compacted the
+/// segments, or the deltas reach [`MAX_LAYERS`], everything is folded into a
+/// new base instead, re-extracting only files whose text changed.
+pub fn for_refresh(
+    dir: &Path,
+    generation: u64,
+    old: &Snapshot,
+    segments: &[SegmentEntry],
+    dead: &[FileRef],
+) -> Result<(Option<String>, Vec<SymbolDelta>)> {
+    let Some(set) = old.symbols.as_deref() else {
+        return Ok((None, Vec::new()));
+    };
+    let dead_paths: HashSet<&str> = dead.iter().map(|f| old.path(*f)).collect();
+    let old_names: HashSet<&str> = old.manifest.segments.iter().map(|s| s.name.as_str()).collect();
+    let new_names: Vec<String> =
+        segments.iter().filter(|s| !old_names.contains(s.name.as_str())).map(|s| s.name.clone()).collect();
+    let compacted = segments.iter().all(|s| !old_names.contains(s.name.as_str()));
+    let segs = open_segments(dir, &new_names)?;
+    let keep = |p: &str| !dead_paths.contains(p);
+    let fresh: Vec<(&str, &[u8])> = segs
+        .iter()
+        .flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id))))
+        .filter(|(p, _)| !keep(p) || !set.has_live(p))
+        .collect();
+    if compacted || set.layers.len() >= MAX_LAYERS {
+        let fresh_paths: HashSet<&str> = fresh.iter().map(|(p, _)| *p).collect();
+        let base = store::build_symbols(dir, generation, Some(set), &|p| keep(p) && !fresh_paths.contains(p), &fresh)?;
+        return Ok((Some(base), Vec::new()));
+    }
+    let name = store::build_symbols(dir, generation, None, &|_| false, &fresh)?;
+    let mut superseded: Vec<String> = dead_paths.iter().map(|p| p.to_string()).collect();
+    superseded.sort();
+    let mut deltas = old.manifest.symbol_deltas.clone();
+    deltas.push(SymbolDelta { name, superseded });
+    Ok((old.manifest.symbols.clone(), deltas))
+}
+
+/// Which precise format to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Scip,
+    Lsif,
+}
+
+/// Reads `path` against the snapshot's files and writes the merged symbol
+/// file for `generation`. Fails (writing nothing) on malformed input.
+pub fn attach(snap: &Snapshot, generation: u64, format: Format, path: &Path) -> Result<(String, MergeCounts, u64)> {
+    let Some(set) = snap.symbols.as_deref() else {
+        return Err(Error::symbol_data(
+            path,
+            "index",
+            "this index was built without symbols; rebuild it to attach precise data",
+        ));
+    };
+    let content_of = |p: &str| snap.file_by_path(p).map(|f| snap.content(f).to_vec());
+    let (data, skipped): (PreciseData, u64) = match format {
+        Format::Scip => scip::read(path, &content_of)?,
+        Format::Lsif => lsif::read(path, &snap.manifest.root, &content_of)?,
+    };
+    let mut b = Builder::default();
+    b.add_set(set, &|p| snap.file_by_path(p).is_some());
+    let counts = precise::apply(&mut b, &data);
+    let name = store::file_name(generation);
+    b.write(&snap.dir.join(&name))?;
+    Ok((name, counts, skipped))
+}

@@ -1,0 +1,235 @@
+//! The symbols of one index generation: a base symbol file plus the delta
+//! files refreshes wrote since, each naming the paths it supersedes.
+//!
+//! A refresh writes only the symbols of the files it re-read (a delta), so its
+//! cost follows the change, not the index (a full rewrite of the kernel's
+//! 408 MB symbol file took 11.7 s per refresh). A record is live unless a
+//! later layer supersedes its path. Lookups ask every layer's fst and drop
+//! dead records; past [`MAX_LAYERS`] a refresh folds everything back into
+//! one base, as the segments do.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::store::{DefRec, RefRec, SymbolTable};
+use super::Kind;
+use crate::error::{Error, Result};
+use crate::index::manifest::SymbolDelta;
+
+/// Fold the deltas into a new base once a refresh would make more layers.
+pub const MAX_LAYERS: usize = 8;
+
+pub struct Layer {
+    pub table: Arc<SymbolTable>,
+    /// Per file of `table`: a later layer supersedes it.
+    dead: Vec<bool>,
+    any_dead: bool,
+}
+
+impl Layer {
+    pub fn is_live(&self, file: u32) -> bool {
+        !self.dead[file as usize]
+    }
+}
+
+/// All layers, oldest first.
+pub struct SymbolSet {
+    pub layers: Vec<Layer>,
+}
+
+fn open_table(dir: &Path, name: &str) -> Result<SymbolTable> {
+    SymbolTable::open(&dir.join(name)).map_err(|e| match e {
+        Error::NotFound(p) => Error::corrupt(&p, "symbol file named by the manifest is missing"),
+        other => other,
+    })
+}
+
+impl SymbolSet {
+    pub fn open(dir: &Path, base: &str, deltas: &[SymbolDelta]) -> Result<SymbolSet> {
+        let mut tables = vec![open_table(dir, base)?];
+        for d in deltas {
+            tables.push(open_table(dir, &d.name)?);
+        }
+        // Walk newest to oldest, collecting what later layers supersede.
+        let mut superseded: HashSet<&str> = HashSet::new();
+        let mut layers: Vec<Layer> = Vec::with_capacity(tables.len());
+        for (i, table) in tables.into_iter().enumerate().rev() {
+            let dead: Vec<bool> = (0..table.nfiles() as u32).map(|f| superseded.contains(table.path(f))).collect();
+            let any_dead = dead.iter().any(|&d| d);
+            if i > 0 {
+                superseded.extend(deltas[i - 1].superseded.iter().map(String::as_str));
+            }
+            layers.push(Layer { table: Arc::new(table), dead, any_dead });
+        }
+        layers.reverse();
+        Ok(SymbolSet { layers })
+    }
+
+    pub fn base(&self) -> &SymbolTable {
+        &self.layers[0].table
+    }
+
+    pub fn table(&self, layer: usize) -> &SymbolTable {
+        &self.layers[layer].table
+    }
+
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.layers.iter().map(|l| l.table.bytes_on_disk()).sum()
+    }
+
+    /// Live definitions of `name`, layer by layer.
+    pub fn defs(&self, name: &str) -> Vec<(usize, DefRec)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            if let Some(id) = l.table.name_id(name) {
+                out.extend(l.table.defs_of(id).filter(|d| l.is_live(d.file)).map(|d| (i, d)));
+            }
+        }
+        out
+    }
+
+    /// Live references of `name`, precise ones first, at most `limit`.
+    pub fn refs(&self, name: &str, limit: usize) -> Vec<(usize, RefRec)> {
+        let mut out: Vec<(usize, RefRec)> = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            if let Some(id) = l.table.name_id(name) {
+                out.extend(l.table.refs_of(id).filter(|r| l.is_live(r.file)).map(|r| (i, r)));
+            }
+        }
+        if self.layers.len() > 1 {
+            out.sort_by(|(la, a), (lb, b)| {
+                (!a.precise, self.table(*la).path(a.file), a.start).cmp(&(
+                    !b.precise,
+                    self.table(*lb).path(b.file),
+                    b.start,
+                ))
+            });
+        }
+        out.truncate(limit);
+        out
+    }
+
+    pub fn ndefs(&self, name: &str) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l.table.name_id(name) {
+                Some(id) if l.any_dead => l.table.defs_of(id).filter(|d| l.is_live(d.file)).count(),
+                Some(id) => l.table.ndefs_of(id),
+                None => 0,
+            })
+            .sum()
+    }
+
+    pub fn nrefs(&self, name: &str) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l.table.name_id(name) {
+                Some(id) if l.any_dead => l.table.refs_of(id).filter(|r| l.is_live(r.file)).count(),
+                Some(id) => l.table.nrefs_of(id),
+                None => 0,
+            })
+            .sum()
+    }
+
+    pub fn first_kind(&self, name: &str) -> Option<Kind> {
+        self.defs(name).first().map(|(_, d)| d.kind)
+    }
+
+    fn union(&self, each: impl Fn(&SymbolTable) -> Vec<u32>, limit: usize) -> Vec<String> {
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for l in &self.layers {
+            all.extend(each(&l.table).into_iter().map(|id| l.table.name(id).to_string()));
+        }
+        // Names whose every record is dead are not names any more.
+        all.into_iter().filter(|n| self.layers.len() == 1 || self.ndefs(n) + self.nrefs(n) > 0).take(limit).collect()
+    }
+
+    /// Names starting with `prefix`, in name order.
+    pub fn prefix(&self, prefix: &str, limit: usize) -> Vec<String> {
+        self.union(|t| t.prefix(prefix, limit), limit)
+    }
+
+    /// Names whose sub-token key starts with `prefix`'s.
+    pub fn subtoken_prefix(&self, prefix: &str, limit: usize) -> Vec<String> {
+        self.union(|t| t.subtoken_prefix(prefix, limit), limit)
+    }
+
+    /// Names sharing `name`'s sub-token key.
+    pub fn same_subtokens(&self, name: &str) -> Vec<String> {
+        self.union(|t| t.same_subtokens(name), usize::MAX)
+    }
+
+    /// Names within `distance` edits, closest first.
+    pub fn fuzzy(&self, query: &str, distance: u32, limit: usize) -> Vec<(String, u32)> {
+        let mut all: Vec<(String, u32)> = Vec::new();
+        for l in &self.layers {
+            all.extend(
+                l.table.fuzzy(query, distance, limit).into_iter().map(|(id, d)| (l.table.name(id).to_string(), d)),
+            );
+        }
+        all.sort();
+        all.dedup_by(|a, b| a.0 == b.0);
+        if self.layers.len() > 1 {
+            all.retain(|(n, _)| self.ndefs(n) + self.nrefs(n) > 0);
+        }
+        all.sort_by_key(|(n, d)| (*d, std::cmp::Reverse(self.ndefs(n)), n.clone()));
+        all.truncate(limit);
+        all
+    }
+
+    /// Every live file: (layer, file id).
+    pub fn live_files(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| (0..l.table.nfiles() as u32).filter(move |&f| l.is_live(f)).map(move |f| (i, f)))
+    }
+
+    /// Whether `path` has a live record set in some layer.
+    pub fn has_live(&self, path: &str) -> bool {
+        self.layers.iter().any(|l| l.table.file_id(path).is_some_and(|f| l.is_live(f)))
+    }
+
+    /// Distinct names (exact for one layer; with deltas, the base's plus the
+    /// deltas' names the base lacks).
+    pub fn nnames(&self) -> usize {
+        let base = self.base();
+        let mut extra: HashSet<&str> = HashSet::new();
+        for l in &self.layers[1..] {
+            for id in 0..l.table.nnames() as u32 {
+                let n = l.table.name(id);
+                if base.name_id(n).is_none() {
+                    extra.insert(n);
+                }
+            }
+        }
+        base.nnames() + extra.len()
+    }
+
+    pub fn ndefs_live(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                if l.any_dead {
+                    (0..l.table.ndefs()).filter(|&i| l.is_live(l.table.def(i).file)).count()
+                } else {
+                    l.table.ndefs()
+                }
+            })
+            .sum()
+    }
+
+    pub fn nrefs_live(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                if l.any_dead {
+                    (0..l.table.nrefs()).filter(|&i| l.is_live(l.table.ref_(i).file)).count()
+                } else {
+                    l.table.nrefs()
+                }
+            })
+            .sum()
+    }
+}

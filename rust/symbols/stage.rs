@@ -1,0 +1,495 @@
+//! The Stage-B query: for an identifier-like query, the definitions of the
+//! queried symbol first (precise before tree-sitter), then its references;
+//! when the exact name is unknown, names with the same sub-tokens
+//! (`parse_date` ~ `parseDate`) and then names within 1-2 edits stand in,
+//! marked "fuzzy". Results go through a byte-bounded LRU keyed by the index
+//! generation, so a refresh or attach can never serve stale hits.
+//!
+//! Also here: the direct lookups (`definitions`, `references`, `symbols`),
+//! coverage statistics, and the compiled-pattern cache the engine's grep uses.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cache::{CacheStats, LruCache};
+use super::lang::{Lang, NO_LANG};
+use super::layers::SymbolSet;
+use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
+use super::Kind;
+use crate::error::Result;
+use crate::index::Snapshot;
+use crate::query::{GrepOptions, Pattern};
+
+/// What a symbol hit says about its symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SymInfo {
+    pub name: String,
+    pub kind: &'static str,
+    /// Where the symbol is defined (path, definition span, 1-based line).
+    pub def_path: String,
+    pub def_start: u64,
+    pub def_end: u64,
+    pub def_line: u32,
+    pub container: Option<String>,
+    pub precise: bool,
+}
+
+/// A Stage-B hit, with exact offsets (those of the name occurrence).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SymHit {
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    pub byte_start: u64,
+    pub byte_end: u64,
+    pub text: String,
+    pub score: f64,
+    pub why: &'static str,
+    pub symbol: Option<SymInfo>,
+}
+
+impl SymHit {
+    fn weight(&self) -> u64 {
+        (std::mem::size_of::<SymHit>()
+            + self.path.len()
+            + self.text.len()
+            + self.symbol.as_ref().map_or(0, |s| 96 + s.name.len() + s.def_path.len())) as u64
+    }
+}
+
+/// A name from `symbols()`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameInfo {
+    pub name: String,
+    pub kind: Option<&'static str>,
+    pub definitions: u64,
+    pub references: u64,
+    pub distance: u32,
+}
+
+/// Coverage: computed from the symbol file and the live files, never assumed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Coverage {
+    pub source_files: u64,
+    pub with_symbols: u64,
+    pub with_precise: u64,
+    pub other_files: u64,
+    pub by_language: Vec<(&'static str, u64, u64, u64)>,
+    pub names: u64,
+    pub definitions: u64,
+    pub references: u64,
+    pub symbol_bytes: u64,
+    /// Symbol files in force: the base plus refresh deltas.
+    pub layers: u64,
+}
+
+impl Coverage {
+    pub fn symbol_coverage(&self) -> f64 {
+        if self.source_files == 0 {
+            0.0
+        } else {
+            self.with_symbols as f64 / self.source_files as f64
+        }
+    }
+    pub fn precise_coverage(&self) -> f64 {
+        if self.source_files == 0 {
+            0.0
+        } else {
+            self.with_precise as f64 / self.source_files as f64
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Search(u64, String, usize),
+    Defs(u64, String),
+    Refs(u64, String, usize),
+    Names(u64, String, bool, usize),
+}
+
+#[derive(Clone)]
+enum Cached {
+    Hits(Arc<Vec<SymHit>>),
+    Names(Arc<Vec<NameInfo>>),
+}
+
+/// Stage-B state held by the engine: the caches and their counters.
+pub struct StageB {
+    cache: LruCache<Key, Cached>,
+    patterns: LruCache<(String, bool, bool, bool), Arc<Pattern>>,
+    compile_ns: AtomicU64,
+    compiles: AtomicU64,
+}
+
+/// Default bound of each cache.
+pub const CACHE_BYTES: u64 = 32 << 20;
+
+/// The components of an identifier-like query (`pkg.Name`, `Type::method`,
+/// `name`, a trailing `()` allowed), or `None`.
+pub fn identifier(query: &str) -> Option<Vec<&str>> {
+    let q = query.trim();
+    let q = q.strip_suffix("()").unwrap_or(q);
+    if q.is_empty() || q.len() > 256 {
+        return None;
+    }
+    let parts: Vec<&str> = q.split("::").flat_map(|p| p.split('.')).collect();
+    let ok = |p: &str| {
+        let mut cs = p.chars();
+        cs.next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+            && cs.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    };
+    parts.iter().all(|p| ok(p)).then_some(parts)
+}
+
+fn kind_rank(k: Kind) -> u32 {
+    match k {
+        Kind::Function | Kind::Class | Kind::Method | Kind::Interface | Kind::Type | Kind::Enum => 0,
+        Kind::Module => 1,
+        Kind::Constant => 2,
+        Kind::Variable | Kind::Field => 3,
+    }
+}
+
+fn render(snap: &Snapshot, path: &str, start: u32, end: u32, line: u32) -> Option<(u32, String, u64, u64)> {
+    let f = snap.file_by_path(path)?;
+    let content = snap.content(f);
+    let (s, e) = (start as usize, end as usize);
+    if s > e || e > content.len() {
+        return None;
+    }
+    let ls = memchr::memrchr(b'\n', &content[..s]).map_or(0, |i| i + 1);
+    let le = memchr::memchr(b'\n', &content[s..]).map_or(content.len(), |i| s + i);
+    let column = String::from_utf8_lossy(&content[ls..s]).chars().count() as u32;
+    let _ = line;
+    Some((column, String::from_utf8_lossy(&content[ls..le]).into_owned(), s as u64, e as u64))
+}
+
+fn info(t: &SymbolTable, d: &DefRec) -> SymInfo {
+    SymInfo {
+        name: t.name(d.name).to_string(),
+        kind: d.kind.name(),
+        def_path: t.path(d.file).to_string(),
+        def_start: u64::from(d.def_start),
+        def_end: u64::from(d.def_end),
+        def_line: d.line,
+        container: (d.container != NONE).then(|| t.name(d.container).to_string()),
+        precise: d.precise,
+    }
+}
+
+fn def_hit(snap: &Snapshot, t: &SymbolTable, d: &DefRec, why: &'static str, score: f64) -> Option<SymHit> {
+    let path = t.path(d.file);
+    let (column, text, bs, be) = render(snap, path, d.name_start, d.name_end, d.line)?;
+    Some(SymHit {
+        path: path.to_string(),
+        line: d.line,
+        column,
+        byte_start: bs,
+        byte_end: be,
+        text,
+        score,
+        why,
+        symbol: Some(info(t, d)),
+    })
+}
+
+/// Definitions in a stable order across layers: precise first, then path.
+fn sorted_defs(set: &SymbolSet, name: &str) -> Vec<(usize, DefRec)> {
+    let mut defs = set.defs(name);
+    if set.layers.len() > 1 {
+        defs.sort_by(|(la, a), (lb, b)| {
+            (!a.precise, set.table(*la).path(a.file), a.name_start).cmp(&(
+                !b.precise,
+                set.table(*lb).path(b.file),
+                b.name_start,
+            ))
+        });
+    }
+    defs
+}
+
+impl Default for StageB {
+    fn default() -> Self {
+        StageB::new(CACHE_BYTES)
+    }
+}
+
+impl StageB {
+    pub fn new(capacity_bytes: u64) -> Self {
+        StageB {
+            cache: LruCache::new(capacity_bytes),
+            patterns: LruCache::new(capacity_bytes / 4),
+            compile_ns: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
+        }
+    }
+
+    fn cached_hits(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> Arc<Vec<SymHit>> {
+        self.cached_hits_with(key, make).0
+    }
+
+    /// The hits and whether they came from the cache.
+    fn cached_hits_with(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> (Arc<Vec<SymHit>>, bool) {
+        if let Some(Cached::Hits(h)) = self.cache.get(&key) {
+            return (h, true);
+        }
+        let hits = Arc::new(make());
+        let w = 64 + hits.iter().map(SymHit::weight).sum::<u64>();
+        self.cache.insert(key, Cached::Hits(hits.clone()), w);
+        (hits, false)
+    }
+
+    /// The Stage-B answer to `query`: empty unless it is identifier-like and
+    /// the index has symbols. Also says whether the cache answered.
+    pub fn search(&self, snap: &Snapshot, query: &str, k: usize) -> (Arc<Vec<SymHit>>, bool) {
+        let Some(parts) = identifier(query) else {
+            return (Arc::new(Vec::new()), false);
+        };
+        let key = Key::Search(snap.manifest.generation, query.trim().to_string(), k);
+        self.cached_hits_with(key, || lookup(snap, &parts, k))
+    }
+
+    pub fn definitions(&self, snap: &Snapshot, name: &str) -> Arc<Vec<SymHit>> {
+        self.cached_hits(Key::Defs(snap.manifest.generation, name.to_string()), || {
+            let Some(set) = snap.symbols.as_deref() else {
+                return Vec::new();
+            };
+            sorted_defs(set, name)
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (l, d))| def_hit(snap, set.table(*l), d, "definition", 1000.0 - i as f64))
+                .collect()
+        })
+    }
+
+    pub fn references(&self, snap: &Snapshot, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
+        self.cached_hits(Key::Refs(snap.manifest.generation, name.to_string(), limit), || {
+            let Some(set) = snap.symbols.as_deref() else {
+                return Vec::new();
+            };
+            ref_hits(snap, set, name, limit, 500.0)
+        })
+    }
+
+    /// Names by prefix (also by sub-token prefix: `parse_h` finds
+    /// `parseHeaders`), or within 2 edits when `fuzzy`.
+    pub fn symbols(&self, snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Arc<Vec<NameInfo>> {
+        let key = Key::Names(snap.manifest.generation, text.to_string(), fuzzy, limit);
+        if let Some(Cached::Names(n)) = self.cache.get(&key) {
+            return n;
+        }
+        let out = Arc::new(names(snap, text, fuzzy, limit));
+        let w = 64 + out.iter().map(|n| 64 + n.name.len() as u64).sum::<u64>();
+        self.cache.insert(key, Cached::Names(out.clone()), w);
+        out
+    }
+
+    /// A compiled grep pattern, through the pattern cache; compile time is
+    /// counted for `pattern_compile_time_ms`.
+    pub fn pattern(&self, pattern: &str, options: GrepOptions) -> Result<Arc<Pattern>> {
+        let key = (pattern.to_string(), options.regex, options.ignore_case, options.word);
+        if let Some(p) = self.patterns.get(&key) {
+            return Ok(p);
+        }
+        let t = Instant::now();
+        let p = Arc::new(Pattern::compile(pattern, options)?);
+        self.compile_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+        self.compiles.fetch_add(1, Relaxed);
+        // The HIR and plan dominate; their size is not exposed, so weigh by
+        // the source with a generous constant.
+        self.patterns.insert(key, p.clone(), 4096 + 16 * pattern.len() as u64);
+        Ok(p)
+    }
+
+    pub fn lookup_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+    pub fn pattern_stats(&self) -> CacheStats {
+        self.patterns.stats()
+    }
+    /// Total pattern compile time (ms) and number of compiles.
+    pub fn compile_time(&self) -> (f64, u64) {
+        (self.compile_ns.load(Relaxed) as f64 / 1e6, self.compiles.load(Relaxed))
+    }
+    pub fn clear(&self) {
+        self.cache.clear();
+        self.patterns.clear();
+    }
+}
+
+fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64) -> Vec<SymHit> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let sym = sorted_defs(set, name).first().map(|(l, d)| info(set.table(*l), d));
+    let mut out = Vec::new();
+    // A few spare, for references whose file a refresh has since dropped.
+    for (i, (l, r)) in set.refs(name, limit.saturating_add(16)).into_iter().enumerate() {
+        if out.len() >= limit {
+            break;
+        }
+        let path = set.table(l).path(r.file);
+        let Some((column, text, bs, be)) = render(snap, path, r.start, r.end, r.line) else {
+            continue;
+        };
+        out.push(SymHit {
+            path: path.to_string(),
+            line: r.line,
+            column,
+            byte_start: bs,
+            byte_end: be,
+            text,
+            score: top - i as f64 * 0.01,
+            why: "reference",
+            symbol: sym.clone(),
+        });
+    }
+    out
+}
+
+fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
+    let Some(set) = snap.symbols.as_deref() else {
+        return Vec::new();
+    };
+    let name = parts[parts.len() - 1];
+    let quals = &parts[..parts.len() - 1];
+    let mut defs: Vec<(usize, DefRec, &'static str)> =
+        set.defs(name).into_iter().map(|(l, d)| (l, d, "definition")).collect();
+    if defs.is_empty() {
+        // Not defined under this exact name: same sub-tokens, then edits.
+        let mut others: Vec<String> = set.same_subtokens(name).into_iter().filter(|n| n != name).collect();
+        if others.is_empty() && name.chars().count() >= 4 {
+            let d = if name.chars().count() >= 8 { 2 } else { 1 };
+            others = set.fuzzy(name, d, 8).into_iter().map(|(n, _)| n).filter(|n| n != name).collect();
+        }
+        for other in others {
+            defs.extend(set.defs(&other).into_iter().map(|(l, d)| (l, d, "fuzzy")));
+        }
+    }
+    // Precise first; then a definition whose container or path matches the
+    // qualifier; then the kinds people look up by name; then the larger
+    // definition; then shallower paths, then path order.
+    let qual_match = |l: usize, d: &DefRec| -> bool {
+        let Some(q) = quals.last() else { return false };
+        let t = set.table(l);
+        (d.container != NONE && t.name(d.container) == *q)
+            || t.path(d.file)
+                .split('/')
+                .any(|c| c == *q || c.strip_suffix(".py").is_some_and(|s| s == *q) || c.split('.').next() == Some(q))
+    };
+    defs.sort_by_cached_key(|(l, d, why)| {
+        let path = set.table(*l).path(d.file);
+        (
+            *why != "definition",
+            !d.precise,
+            !qual_match(*l, d),
+            kind_rank(d.kind),
+            // A body over a stub: the kernel's `static inline` fallbacks in
+            // headers are a few lines, the implementation many (log2 buckets,
+            // so near-equal sizes fall through to the path).
+            std::cmp::Reverse(d.def_end.saturating_sub(d.def_start).max(1).ilog2()),
+            path.matches('/').count(),
+            path.to_string(),
+            d.name_start,
+        )
+    });
+    let mut out = Vec::new();
+    for (i, (l, d, why)) in defs.iter().enumerate() {
+        if out.len() >= k {
+            break;
+        }
+        let score = if *why == "definition" { 1000.0 } else { 800.0 } - i as f64 * 0.01;
+        if let Some(h) = def_hit(snap, set.table(*l), d, why, score) {
+            out.push(h);
+        }
+    }
+    let room = k.saturating_sub(out.len());
+    out.extend(ref_hits(snap, set, name, room, 500.0));
+    out
+}
+
+fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo> {
+    let Some(set) = snap.symbols.as_deref() else {
+        return Vec::new();
+    };
+    let mk = |name: String, distance: u32| NameInfo {
+        kind: set.first_kind(&name).map(Kind::name),
+        definitions: set.ndefs(&name) as u64,
+        references: set.nrefs(&name) as u64,
+        name,
+        distance,
+    };
+    if fuzzy {
+        let d = if text.chars().count() >= 6 { 2 } else { 1 };
+        return set.fuzzy(text, d, limit).into_iter().map(|(n, dist)| mk(n, dist)).collect();
+    }
+    let mut found = set.prefix(text, limit);
+    for n in set.subtoken_prefix(text, limit) {
+        if found.len() >= limit {
+            break;
+        }
+        if !found.contains(&n) {
+            found.push(n);
+        }
+    }
+    found.into_iter().map(|n| mk(n, 0)).collect()
+}
+
+/// Coverage of the live files by symbol data.
+pub fn coverage(snap: &Snapshot) -> Coverage {
+    let mut c = Coverage::default();
+    let Some(set) = snap.symbols.as_deref() else {
+        c.other_files = snap.nfiles() as u64;
+        return c;
+    };
+    let mut by: Vec<(&'static str, u64, u64, u64)> = Lang::ALL.iter().map(|l| (l.name(), 0, 0, 0)).collect();
+    for (l, f) in set.live_files() {
+        let t = set.table(l);
+        if snap.file_by_path(t.path(f)).is_none() {
+            continue;
+        }
+        let lang = t.file_lang(f);
+        if lang == NO_LANG {
+            c.other_files += 1;
+            continue;
+        }
+        let flags = t.file_flags(f);
+        let slot = Lang::ALL.iter().position(|l| *l as u8 == lang).unwrap_or(0);
+        c.source_files += 1;
+        by[slot].1 += 1;
+        if flags & F_HAS_SYMBOLS != 0 {
+            c.with_symbols += 1;
+            by[slot].2 += 1;
+        }
+        if flags & F_PRECISE != 0 {
+            c.with_precise += 1;
+            by[slot].3 += 1;
+        }
+    }
+    c.by_language = by.into_iter().filter(|b| b.1 > 0).collect();
+    c.names = set.nnames() as u64;
+    c.definitions = set.ndefs_live() as u64;
+    c.references = set.nrefs_live() as u64;
+    c.symbol_bytes = set.bytes_on_disk();
+    c.layers = set.layers.len() as u64;
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifier_like() {
+        assert_eq!(identifier("parse_date"), Some(vec!["parse_date"]));
+        assert_eq!(identifier(" os.path.join "), Some(vec!["os", "path", "join"]));
+        assert_eq!(identifier("Vec::new()"), Some(vec!["Vec", "new"]));
+        assert_eq!(identifier("$el"), Some(vec!["$el"]));
+        assert_eq!(identifier("parse http date"), None);
+        assert_eq!(identifier("9lives"), None);
+        assert_eq!(identifier("a..b"), None);
+        assert_eq!(identifier(""), None);
+    }
+}
