@@ -77,10 +77,10 @@ def timed(fn, repeat: int = 3) -> tuple[object, float]:  # type: ignore[no-untyp
     return result, best
 
 
-def build(corpus: Path, index_dir: Path) -> dict[str, float]:
+def build(corpus: Path, index_dir: Path, symbols: bool) -> dict[str, float]:
     code = (
         "import lens, sys, time; t = time.perf_counter(); "
-        f"lens.Index.build({str(corpus)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30); "
+        f"lens.Index.build({str(corpus)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30, symbols={symbols}); "
         "print(time.perf_counter() - t)"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -107,6 +107,10 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--reuse", action="store_true", help="open --index-dir instead of rebuilding it")
     ap.add_argument("--names", type=int, default=300)
+    ap.add_argument("--no-symbols", action="store_true", help="build the Stage-A index alone (no Stage-B)")
+    ap.add_argument(
+        "--mode", default="lex", help='search mode: "lex" times Stage-A alone, "auto" adds Stage-B'
+    )
     ap.add_argument(
         "--query-file",
         type=Path,
@@ -122,10 +126,16 @@ def main() -> int:
     # This measures Stage-A itself. Under load the SLO guard may trip Stage-A to the baseline path (the
     # reference scanner, seconds per query here), which would time the fallback instead; keep it closed.
     lens.guard.slos.stage_a.p95_ms = float("inf")
-    report: dict[str, object] = {"rg": rg_version, "lens": lens.__version__, "corpus": str(a.corpus)}
+    report: dict[str, object] = {
+        "rg": rg_version,
+        "lens": lens.__version__,
+        "corpus": str(a.corpus),
+        "mode": a.mode,
+    }
 
     if not a.reuse:
-        report["build"] = build(a.corpus, index_dir)
+        report["build"] = build(a.corpus, index_dir, symbols=not a.no_symbols)
+        report["build"]["symbols"] = not a.no_symbols
     idx = lens.Index.open(index_dir)
     st = idx.stats()
     report["index"] = {
@@ -149,7 +159,7 @@ def main() -> int:
             lambda p=pattern, r=regex, i=ic, w=word: idx.grep(p, regex=r, ignore_case=i, word=w)
         )
         got = {(h.path, h.line) for h in hits}  # type: ignore[attr-defined]
-        _, search_s = timed(lambda p=pattern: idx.search(p, k=50), repeat=5)
+        _, search_s = timed(lambda p=pattern: idx.search(p, k=50, mode=a.mode), repeat=5)
         row = {
             "query": name,
             "pattern": pattern,
@@ -175,12 +185,12 @@ def main() -> int:
         names = function_names(idx, a.names)
     queries = list(dict.fromkeys([p for _, p, *_ in BENCHSUITE] + names))
     for q in queries:  # warm
-        idx.search(q, k=50)
+        idx.search(q, k=50, mode=a.mode)
     lat: list[float] = []
     for _ in range(3):
         for q in queries:
             t = time.perf_counter()
-            idx.search(q, k=50)
+            idx.search(q, k=50, mode=a.mode)
             lat.append((time.perf_counter() - t) * 1000)
     report["search_latency_ms"] = {
         "queries": len(queries),
@@ -198,7 +208,7 @@ def main() -> int:
         n = 0
         for _ in range(5):
             for q in queries:
-                idx.search(q, k=50)
+                idx.search(q, k=50, mode=a.mode)
                 n += 1
         with lock:
             done[0] += n
@@ -214,7 +224,7 @@ def main() -> int:
     ratios = []
     for q in names[: a.rg_names]:
         _, rg_s = rg(a.corpus, q, False, False, False)
-        _, lens_s = timed(lambda q=q: idx.search(q, k=50), repeat=5)
+        _, lens_s = timed(lambda q=q: idx.search(q, k=50, mode=a.mode), repeat=5)
         ratios.append(rg_s / lens_s)
     report["search_speedup_vs_rg_names"] = {
         "names_timed": len(ratios),
