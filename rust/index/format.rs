@@ -31,8 +31,9 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
-/// Bump on any change to the layout; readers reject newer versions by name.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bump on any change to the layout or to what is stored; readers reject
+/// newer versions by name. 2: exact-case grams beside the folded ones.
+pub const FORMAT_VERSION: u32 = 2;
 /// One line-table entry per this many lines: a line lookup is a binary search
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;

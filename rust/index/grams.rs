@@ -1,4 +1,10 @@
-//! Trigram keys: three bytes, ASCII-case-folded, packed into 24 bits.
+//! Trigram keys: three bytes packed into 24 bits.
+//!
+//! Every gram is stored ASCII-case-folded, which serves case-insensitive
+//! queries. A gram that holds an ASCII capital is also stored as it is: the
+//! two key sets cannot collide (folded keys hold no capitals), and the exact
+//! ones let a case-sensitive query such as `PM_RESUME` skip the many chunks
+//! that only hold `pm_resume`.
 //!
 //! Grams that contain a newline are never stored: no match verified by lens
 //! crosses a line end, so such grams could never narrow a query.
@@ -41,17 +47,31 @@ pub fn for_each_gram(bytes: &[u8], mut f: impl FnMut(u32)) {
     }
 }
 
-/// The distinct grams of `bytes`, in first-seen order. `seen` is a scratch
+/// Calls `f` with every gram of `bytes` that holds an ASCII capital, as it
+/// is (not folded), duplicates included.
+#[inline]
+pub fn for_each_case_gram(bytes: &[u8], mut f: impl FnMut(u32)) {
+    for w in bytes.windows(3) {
+        if w.iter().any(u8::is_ascii_uppercase) && !w.contains(&b'\n') {
+            f((u32::from(w[0]) << 16) | (u32::from(w[1]) << 8) | u32::from(w[2]));
+        }
+    }
+}
+
+/// The distinct grams of `bytes` (folded ones, then exact-case ones), in
+/// first-seen order. `seen` is a scratch
 /// bitset of 2^24 bits, all clear on entry and on return.
 pub fn distinct_grams(bytes: &[u8], seen: &mut [u64], out: &mut Vec<u32>) {
     out.clear();
-    for_each_gram(bytes, |g| {
+    let mut add = |g: u32| {
         let (w, bit) = ((g >> 6) as usize, 1u64 << (g & 63));
         if seen[w] & bit == 0 {
             seen[w] |= bit;
             out.push(g);
         }
-    });
+    };
+    for_each_gram(bytes, &mut add);
+    for_each_case_gram(bytes, &mut add);
     for &g in out.iter() {
         seen[(g >> 6) as usize] &= !(1u64 << (g & 63));
     }
@@ -85,8 +105,13 @@ mod tests {
     fn distinct_grams_dedups_and_leaves_scratch_clear() {
         let mut seen = scratch();
         let mut out = Vec::new();
-        distinct_grams(b"abcabcABC", &mut seen, &mut out);
+        distinct_grams(b"abcabcabc", &mut seen, &mut out);
         assert_eq!(out.len(), 3);
+        assert!(seen.iter().all(|&w| w == 0));
+        // Folded abc, bca, cab, plus the exact cAB, ABC (capitals kept).
+        distinct_grams(b"abcABC", &mut seen, &mut out);
+        assert_eq!(out.len(), 3 + 3);
+        assert!(out.contains(&((u32::from(b'A') << 16) | (u32::from(b'B') << 8) | u32::from(b'C'))));
         assert!(seen.iter().all(|&w| w == 0));
     }
 }

@@ -93,7 +93,12 @@ impl Pattern {
             Error::query(msg, Some(at))
         })?;
         let kind = if options.word { PatternKind::Regex } else { classify(&hir) };
-        let plan = plan::plan(&hir);
+        // Case-sensitive patterns also need their exact-case grams.
+        let plan = if options.ignore_case {
+            plan::plan(&hir)
+        } else {
+            GramQuery::both(plan::plan(&hir), plan::case_plan(&hir))
+        };
         Ok(Pattern { source, options, hir, kind, plan })
     }
 }

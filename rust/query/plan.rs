@@ -87,6 +87,25 @@ impl GramQuery {
         }
     }
 
+    /// The query for "the text holds `s` with exactly this case": its grams
+    /// that hold a capital (the only ones stored unfolded).
+    pub fn for_exact_case(s: &[u8]) -> GramQuery {
+        let mut grams = Vec::new();
+        crate::index::grams::for_each_case_gram(s, |g| grams.push(g));
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.is_empty() {
+            GramQuery::All
+        } else {
+            GramQuery::Grams(grams)
+        }
+    }
+
+    /// Both queries must hold.
+    pub fn both(a: GramQuery, b: GramQuery) -> GramQuery {
+        Self::and(vec![a, b])
+    }
+
     /// The chunks of `seg` this query admits; `None` means all of them.
     pub fn eval(&self, seg: &Segment) -> Option<FileSet> {
         let n = seg.nchunks();
@@ -262,6 +281,16 @@ fn analyze(h: &Hir) -> Info {
     }
 }
 
+/// The exact-case grams every match of `hir` holds, from the strings one of
+/// which each match contains: an OR over those strings of the AND of their
+/// grams that hold a capital (see `grams`). `All` when that says nothing.
+pub fn case_plan(h: &Hir) -> GramQuery {
+    match required(h) {
+        Some(set) => GramQuery::or(set.iter().map(|s| GramQuery::for_exact_case(s)).collect()),
+        None => GramQuery::All,
+    }
+}
+
 /// A set of byte strings one of which every match of `hir` contains (exact
 /// bytes, not folded), for verifying line by line from literal hits the way
 /// ripgrep does with inner literals. `None` when no set of strings of at
@@ -365,6 +394,15 @@ mod tests {
         assert_eq!(req(r"\w+"), None);
         assert_eq!(req(r"a\w"), None);
         assert_eq!(req(r"x*ab"), Some(vec![b"ab".to_vec()]));
+    }
+
+    #[test]
+    fn case_sensitive_patterns_use_exact_case_grams() {
+        let cp = |re: &str, ci: bool| case_plan(&crate::query::parser(ci).parse(re).unwrap());
+        assert!(matches!(cp("PM_RESUME", false), GramQuery::Grams(g) if g.len() == 7));
+        assert_eq!(cp("pm_resume", false), GramQuery::All);
+        assert_eq!(cp("PM_RESUME", true), GramQuery::All); // 2^8 spellings: nothing to say
+        assert!(matches!(cp("ERR_SYS|PME_TURN_OFF", false), GramQuery::Or(v) if v.len() == 2));
     }
 
     #[test]

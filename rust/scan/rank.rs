@@ -482,6 +482,9 @@ pub fn search(
     // Per segment: each term's candidate set, and the phrase's.
     let mut term_sets: Vec<Vec<Option<FileSet>>> = Vec::with_capacity(snap.segments.len());
     let mut phrase_sets: Vec<Option<FileSet>> = Vec::with_capacity(snap.segments.len());
+    // Chunks that may hold the phrase in its exact case (its grams with capitals).
+    let exact_plan = GramQuery::for_exact_case(&scorer.phrase);
+    let mut exact_sets: Vec<Option<FileSet>> = Vec::with_capacity(snap.segments.len());
     let mut df = vec![0u64; nterms];
     let n = snap.nchunks() as u64;
     for view in &snap.segments {
@@ -500,6 +503,7 @@ pub fn search(
             s.and_with(live);
             s
         }));
+        exact_sets.push(exact_plan.eval(&view.seg));
     }
     scorer.set_document_frequencies(&df, n);
 
@@ -529,9 +533,11 @@ pub fn search(
                 file_facts = Some((f, path, view.seg.file(chunk.file).prior, scorer.name_part(path).0));
             }
             let (_, path, prior, name) = file_facts.unwrap();
-            let exact_possible = phrase_possible && scorer.phrase_usable();
+            let exact_possible =
+                phrase_possible && scorer.phrase_usable() && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
-            let bound = scorer.bound(name, may, u8::from(phrase_possible) * 2, prior);
+            let phrase_level = if exact_possible { 2 } else { u8::from(phrase_possible) };
+            let bound = scorer.bound(name, may, phrase_level, prior);
             cands.push(Candidate { bound, path, f, start, end, prior, exact_possible, may, name });
         }
     }
