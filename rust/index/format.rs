@@ -190,6 +190,10 @@ pub struct Segment {
     nfiles: u32,
     nchunks: u32,
     table: [(usize, usize, u64); NSECTIONS],
+    /// For each top 16 bits of a gram, the first dictionary entry at or
+    /// after it: a lookup is one table read and a binary search over the
+    /// few entries sharing those bits, not over millions.
+    dict_index: Vec<u32>,
 }
 
 impl Segment {
@@ -228,11 +232,12 @@ impl Segment {
             *entry = (o as usize, l as usize, c);
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, nchunks, table };
+        let mut seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, nchunks, table, dict_index: Vec::new() };
         for s in [S_FILES, S_PATHS, S_LINES, S_CHUNKS, S_DICT] {
             seg.check_section(s)?;
         }
         seg.check_records()?;
+        seg.dict_index = seg.build_dict_index();
         Ok(seg)
     }
 
@@ -346,12 +351,29 @@ impl Segment {
         LineTable { bytes: &self.section(S_LINES)[s..s + m.lines_len as usize * 4] }
     }
 
-    /// The stored posting list of `gram`, if any file holds it.
+    fn build_dict_index(&self) -> Vec<u32> {
+        let dict = self.section(S_DICT);
+        let n = dict.len() / DICT_ENTRY_LEN;
+        let mut index = vec![n as u32; (1 << 16) + 1];
+        // Entries are sorted (checked at open): fill each prefix's first slot,
+        // then carry later starts back over prefixes with no entries.
+        for i in (0..n).rev() {
+            let prefix = (u32_at(dict, i * DICT_ENTRY_LEN) & 0xff_ffff) >> 8;
+            index[prefix as usize] = i as u32;
+        }
+        for p in (0..1 << 16).rev() {
+            index[p] = index[p].min(index[p + 1]);
+        }
+        index
+    }
+
+    /// The stored posting list of `gram`, if any chunk holds it.
     pub fn postings(&self, gram: u32) -> Option<(u8, &[u8])> {
         let dict = self.section(S_DICT);
         let n = dict.len() / DICT_ENTRY_LEN;
         let key = |i: usize| u32_at(dict, i * DICT_ENTRY_LEN) & 0xff_ffff;
-        let (mut lo, mut hi) = (0, n);
+        let prefix = (gram >> 8) as usize & 0xffff;
+        let (mut lo, mut hi) = (self.dict_index[prefix] as usize, self.dict_index[prefix + 1] as usize);
         while lo < hi {
             let mid = (lo + hi) / 2;
             if key(mid) < gram {

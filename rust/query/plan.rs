@@ -108,6 +108,12 @@ impl GramQuery {
 
     /// The chunks of `seg` this query admits; `None` means all of them.
     pub fn eval(&self, seg: &Segment) -> Option<FileSet> {
+        self.eval_with(seg, &mut GramSets::default())
+    }
+
+    /// `eval`, decoding each gram's list at most once across the calls that
+    /// share `cache` (an identifier's spellings share most of their grams).
+    pub fn eval_with(&self, seg: &Segment, cache: &mut GramSets) -> Option<FileSet> {
         let n = seg.nchunks();
         match self {
             GramQuery::All => None,
@@ -116,19 +122,22 @@ impl GramQuery {
                 let mut lists = Vec::with_capacity(grams.len());
                 for &g in grams {
                     match seg.postings(g) {
-                        Some(l) => lists.push(l),
+                        Some((kind, bytes)) => lists.push((g, kind, bytes)),
                         None => return Some(FileSet::empty(n)),
                     }
                 }
                 // Shortest lists first: the running set only shrinks.
-                lists.sort_by_key(|(_, b)| b.len());
+                lists.sort_by_key(|&(_, _, b)| b.len());
                 let mut acc: Option<FileSet> = None;
-                for (kind, bytes) in lists {
-                    let mut s = FileSet::empty(n);
-                    decode_into(kind, bytes, &mut s);
+                for (g, kind, bytes) in lists {
+                    let set = cache.0.entry(g).or_insert_with(|| {
+                        let mut s = FileSet::empty(n);
+                        decode_into(kind, bytes, &mut s);
+                        s
+                    });
                     match &mut acc {
-                        None => acc = Some(s),
-                        Some(a) => a.and_with(&s),
+                        None => acc = Some(set.clone()),
+                        Some(a) => a.and_with(set),
                     }
                     if acc.as_ref().is_some_and(|a| a.is_empty()) {
                         break;
@@ -139,7 +148,7 @@ impl GramQuery {
             GramQuery::And(parts) => {
                 let mut acc: Option<FileSet> = None;
                 for p in parts {
-                    if let Some(s) = p.eval(seg) {
+                    if let Some(s) = p.eval_with(seg, cache) {
                         match &mut acc {
                             None => acc = Some(s),
                             Some(a) => a.and_with(&s),
@@ -151,13 +160,17 @@ impl GramQuery {
             GramQuery::Or(parts) => {
                 let mut acc = FileSet::empty(n);
                 for p in parts {
-                    acc.or_with(&p.eval(seg)?);
+                    acc.or_with(&p.eval_with(seg, cache)?);
                 }
                 Some(acc)
             }
         }
     }
 }
+
+/// Decoded posting lists of one segment, kept for the length of one query.
+#[derive(Default)]
+pub struct GramSets(std::collections::HashMap<u32, FileSet>);
 
 struct Info {
     exact: Option<BTreeSet<Vec<u8>>>,

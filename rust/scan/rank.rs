@@ -28,6 +28,7 @@ use super::{line_bounds, RawHit};
 use crate::index::grams::fold;
 use crate::index::postings::FileSet;
 use crate::index::{FileRef, Snapshot};
+use crate::query::plan::GramSets;
 use crate::query::terms::Terms;
 use crate::query::GramQuery;
 
@@ -489,9 +490,10 @@ pub fn search(
     let n = snap.nchunks() as u64;
     for view in &snap.segments {
         let live = &view.live_chunks;
+        let mut cache = GramSets::default();
         let mut sets = Vec::with_capacity(nterms);
         for (t, plan) in scorer.term_plans.iter().enumerate() {
-            let set = plan.eval(&view.seg).map(|mut s| {
+            let set = plan.eval_with(&view.seg, &mut cache).map(|mut s| {
                 s.and_with(live);
                 s
             });
@@ -499,11 +501,11 @@ pub fn search(
             sets.push(set);
         }
         term_sets.push(sets);
-        phrase_sets.push(scorer.phrase_plan.eval(&view.seg).map(|mut s| {
+        phrase_sets.push(scorer.phrase_plan.eval_with(&view.seg, &mut cache).map(|mut s| {
             s.and_with(live);
             s
         }));
-        exact_sets.push(exact_plan.eval(&view.seg));
+        exact_sets.push(exact_plan.eval_with(&view.seg, &mut cache));
     }
     scorer.set_document_frequencies(&df, n);
 
