@@ -9,6 +9,7 @@ import pytest
 
 import lens
 from lens.symbols import Symbol, is_identifier
+from tests.conftest import span_ok, write_tree
 
 # A few files per language; each defines one marker name the tests look up.
 FILES: dict[str, bytes] = {
@@ -48,14 +49,6 @@ FILES: dict[str, bytes] = {
 }
 
 
-def write_tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return write_tree(tmp_path / "repo", FILES)
@@ -64,15 +57,6 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def idx(repo: Path, tmp_path: Path) -> lens.Index:
     return lens.Index.build(repo, tmp_path / "idx")
-
-
-def span_ok(root: Path, h: lens.Hit) -> bool:
-    """The evaluator's check: line and column (code points) are those of byte_start."""
-    data = (root / h.path).read_bytes()
-    s = h.byte_start
-    line = data.count(b"\n", 0, s) + 1
-    col = len(data[data.rfind(b"\n", 0, s) + 1 : s].decode("utf-8", "replace"))
-    return 0 <= s <= h.byte_end <= len(data) and line == h.line and col == h.column
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import lens
+from tests.conftest import span_ok
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -125,14 +126,6 @@ def lsif_records(root: Path) -> list[dict[str, Any]]:
 def write_lsif(path: Path, records: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
-
-
-def span_ok(root: Path, h: lens.Hit) -> bool:
-    data = (root / h.path).read_bytes()
-    s = h.byte_start
-    line = data.count(b"\n", 0, s) + 1
-    col = len(data[data.rfind(b"\n", 0, s) + 1 : s].decode("utf-8", "replace"))
-    return 0 <= s <= h.byte_end <= len(data) and line == h.line and col == h.column
 
 
 def test_lsif_attach_maps_utf16_to_bytes(idx: lens.Index, repo: Path, tmp_path: Path) -> None:

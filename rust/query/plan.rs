@@ -198,34 +198,29 @@ fn folded(b: &[u8]) -> Vec<u8> {
     b.iter().map(|&c| fold(c)).collect()
 }
 
-fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
-    let mut out = BTreeSet::new();
+/// The byte strings a class matches (each code point's UTF-8, or each
+/// byte), when there are at most `MAX_CLASS` of them.
+fn class_members(class: &Class) -> Option<Vec<Vec<u8>>> {
     match class {
         Class::Unicode(c) => {
             let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
-            if size > MAX_CLASS {
-                return None;
-            }
-            for r in c.ranges() {
-                for ch in r.start()..=r.end() {
-                    let mut buf = [0u8; 4];
-                    out.insert(folded(ch.encode_utf8(&mut buf).as_bytes()));
-                }
-            }
+            (size <= MAX_CLASS).then(|| {
+                c.ranges()
+                    .iter()
+                    .flat_map(|r| r.start()..=r.end())
+                    .map(|ch| ch.encode_utf8(&mut [0u8; 4]).as_bytes().to_vec())
+                    .collect()
+            })
         }
         Class::Bytes(c) => {
             let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
-            if size > MAX_CLASS {
-                return None;
-            }
-            for r in c.ranges() {
-                for b in r.start()..=r.end() {
-                    out.insert(vec![fold(b)]);
-                }
-            }
+            (size <= MAX_CLASS).then(|| c.ranges().iter().flat_map(|r| r.start()..=r.end()).map(|b| vec![b]).collect())
         }
     }
-    Some(out)
+}
+
+fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
+    Some(class_members(class)?.iter().map(|m| folded(m)).collect())
 }
 
 fn analyze(h: &Hir) -> Info {
@@ -319,20 +314,7 @@ fn exact_strings(h: &Hir) -> Option<BTreeSet<Vec<u8>>> {
     match h.kind() {
         HirKind::Empty | HirKind::Look(_) => Some(BTreeSet::from([Vec::new()])),
         HirKind::Literal(hir::Literal(b)) => Some(BTreeSet::from([b.to_vec()])),
-        HirKind::Class(Class::Unicode(c)) => {
-            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
-            (size <= MAX_CLASS).then(|| {
-                c.ranges()
-                    .iter()
-                    .flat_map(|r| r.start()..=r.end())
-                    .map(|ch| ch.encode_utf8(&mut [0u8; 4]).as_bytes().to_vec())
-                    .collect()
-            })
-        }
-        HirKind::Class(Class::Bytes(c)) => {
-            let size: usize = c.ranges().iter().map(|r| r.end() as usize - r.start() as usize + 1).sum();
-            (size <= MAX_CLASS).then(|| c.ranges().iter().flat_map(|r| r.start()..=r.end()).map(|b| vec![b]).collect())
-        }
+        HirKind::Class(c) => Some(class_members(c)?.into_iter().collect()),
         HirKind::Capture(c) => exact_strings(&c.sub),
         HirKind::Repetition(r) if r.min == 1 && r.max == Some(1) => exact_strings(&r.sub),
         HirKind::Concat(subs) => {
