@@ -73,18 +73,9 @@ impl GramQuery {
 
     /// The query for "the text holds `s`" (ASCII case folded).
     pub fn for_string(s: &[u8]) -> GramQuery {
-        if s.len() < 3 {
-            return GramQuery::All;
-        }
         let mut grams = Vec::new();
         for_each_gram(s, |g| grams.push(g));
-        grams.sort_unstable();
-        grams.dedup();
-        if grams.is_empty() {
-            GramQuery::All
-        } else {
-            GramQuery::Grams(grams)
-        }
+        Self::all_of(grams)
     }
 
     /// The query for "the text holds `s` with exactly this case": its grams
@@ -92,6 +83,11 @@ impl GramQuery {
     pub fn for_exact_case(s: &[u8]) -> GramQuery {
         let mut grams = Vec::new();
         crate::index::grams::for_each_case_gram(s, |g| grams.push(g));
+        Self::all_of(grams)
+    }
+
+    /// Files holding every one of `grams` (no grams: no constraint).
+    fn all_of(mut grams: Vec<u32>) -> GramQuery {
         grams.sort_unstable();
         grams.dedup();
         if grams.is_empty() {
