@@ -26,7 +26,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 
@@ -443,10 +443,6 @@ pub fn build_line_table(content: &[u8], out: &mut Vec<u32>) -> u32 {
     (out.len() - before) as u32
 }
 
-/// Streaming xxh3 for callers that hash in pieces.
-pub fn hasher() -> Xxh3 {
-    Xxh3::new()
-}
 
 #[cfg(test)]
 mod tests {
