@@ -443,7 +443,6 @@ pub fn build_line_table(content: &[u8], out: &mut Vec<u32>) -> u32 {
     (out.len() - before) as u32
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
