@@ -63,7 +63,7 @@ pub struct Engine {
 const GREP_CHUNK: usize = 1024;
 
 fn render(snap: &Snapshot, mut h: RawHit) -> Hit {
-    let column = reference::locate(snap, &mut h);
+    let column = crate::scan::locate(snap, &mut h);
     let content = snap.content(h.file);
     Hit {
         path: snap.path(h.file).to_string(),

@@ -10,7 +10,7 @@ use crate::index::grams::for_each_gram;
 use crate::index::{FileRef, Snapshot};
 use crate::query::{GramQuery, Pattern, PatternKind};
 use crate::scan::rank::{score_chunk, LineAcc, Scorer, TopK};
-use crate::scan::{column, RawHit};
+use crate::scan::RawHit;
 
 /// The lines of `content`: split on `\n`, with no phantom empty line after a
 /// final newline.
@@ -139,13 +139,4 @@ fn holds(plan: &GramQuery, grams: &HashSet<u32>) -> bool {
         GramQuery::And(parts) => parts.iter().all(|p| holds(p, grams)),
         GramQuery::Or(parts) => parts.iter().any(|p| holds(p, grams)),
     }
-}
-
-/// Line and column for a hit found by either scanner.
-pub fn locate(snap: &Snapshot, h: &mut RawHit) -> u32 {
-    let content = snap.content(h.file);
-    if h.line == 0 {
-        h.line = snap.segment(h.file).line_table(h.file.id).line_of(content, h.byte_start);
-    }
-    column(&content[h.line_start..h.byte_start])
 }

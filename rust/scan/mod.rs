@@ -30,6 +30,16 @@ pub fn column(prefix: &[u8]) -> u32 {
     }
 }
 
+/// Fills in the line of a hit found by either scanner (the fast one leaves
+/// it 0 when it did not count lines) and returns its column.
+pub fn locate(snap: &crate::index::Snapshot, h: &mut RawHit) -> u32 {
+    let content = snap.content(h.file);
+    if h.line == 0 {
+        h.line = snap.segment(h.file).line_table(h.file.id).line_of(content, h.byte_start);
+    }
+    column(&content[h.line_start..h.byte_start])
+}
+
 /// The line around byte `at`: its start, and its end before any `\n`.
 pub fn line_bounds(content: &[u8], at: usize) -> (usize, usize) {
     let start = memchr::memrchr(b'\n', &content[..at]).map_or(0, |i| i + 1);

@@ -167,10 +167,6 @@ impl Scorer {
         }
     }
 
-    pub fn phrase_usable(&self) -> bool {
-        self.pattern_phrase.iter().any(|&p| p)
-    }
-
     pub fn set_document_frequencies(&mut self, df: &[u64], n: u64) {
         let n = n as f64;
         self.idf = df.iter().map(|&d| (1.0 + (n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).collect();
@@ -535,8 +531,8 @@ pub fn search(
                 file_facts = Some((f, path, view.seg.file(chunk.file).prior, scorer.name_part(path).0));
             }
             let (_, path, prior, name) = file_facts.unwrap();
-            let exact_possible =
-                phrase_possible && scorer.phrase_usable() && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
+            // (An unusable phrase plans to `Nothing`, so it is never possible.)
+            let exact_possible = phrase_possible && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
             let phrase_level = if exact_possible { 2 } else { u8::from(phrase_possible) };
             let bound = scorer.bound(name, may, phrase_level, prior);
@@ -553,8 +549,7 @@ pub fn search(
     let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
-    let phrase = scorer.phrase.clone();
-    let exact_finder = memmem::Finder::new(&phrase);
+    let exact_finder = memmem::Finder::new(&scorer.phrase);
     let mut first = true;
     while let Some(c) = cands.pop() {
         if top.closed_to(c.bound, c.path, c.start) {
