@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("src");
     corpus(&root);
-    let engine = Engine::build(&root, &tmp.path().join("idx"), &Default::default(), &mut |_, _| {}).unwrap();
+    let engine = Engine::build(&root, &tmp.path().join("idx"), &Default::default(), &mut |_, _, _| {}).unwrap();
     let lit = GrepOptions::default();
     let re = GrepOptions { regex: true, ..Default::default() };
     let ci = GrepOptions { ignore_case: true, ..Default::default() };

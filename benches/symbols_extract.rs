@@ -76,7 +76,7 @@ fn main() {
         let refs_: Vec<(&str, &[u8])> = named.iter().map(|(p, d)| (p.as_str(), *d)).collect();
         let t = Instant::now();
         let mut b = _lens::symbols::store::Builder::default();
-        _lens::symbols::store::extract_into(&mut b, &refs_);
+        _lens::symbols::store::extract_into(&mut b, &refs_, &mut _lens::index::progress::silent());
         let into = t.elapsed().as_secs_f64();
         let tmp = std::env::temp_dir().join(format!("lens-symbols-bench-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).expect("temp dir");

@@ -82,7 +82,7 @@ impl Engine {
         root: &std::path::Path,
         dir: &std::path::Path,
         opts: &BuildOptions,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut crate::index::progress::Progress<'_>,
     ) -> Result<Engine> {
         Engine::build_with(root, dir, opts, &SymbolOptions::default(), progress)
     }
@@ -92,7 +92,7 @@ impl Engine {
         dir: &std::path::Path,
         opts: &BuildOptions,
         sym: &SymbolOptions,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut crate::index::progress::Progress<'_>,
     ) -> Result<Engine> {
         Ok(Engine {
             index: Index::build_with(root, dir, opts, sym, progress)?,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 from pathlib import Path
 
 import lens
+from lens.progress import ProgressBar
 from tests.conftest import SAMPLE_FILES, span_ok
 
 
@@ -191,7 +193,26 @@ def test_many_threads_share_one_index(sample_index: lens.Index) -> None:
 def test_progress_callback_reports_bytes(sample_root: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     lens.Index.build(sample_root, tmp_path / "p", progress=lambda d, t: seen.append((d, t)))
-    assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1] > 0
+    # Two phases (reading every file, then parsing the ones in supported languages), each from 0
+    # up to its own total.
+    starts = [i for i, (done, _) in enumerate(seen) if done == 0]
+    assert starts[0] == 0 and len(starts) == 2
+    for phase in (seen[: starts[1]], seen[starts[1] :]):
+        dones = [d for d, _ in phase]
+        assert dones == sorted(dones) and phase[-1][0] == phase[-1][1] > 0
+    assert seen[starts[1] - 1][1] > seen[-1][1]  # the sample has files tree-sitter does not parse
+
+
+def test_progress_bar_draws_one_line_per_phase(sample_root: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    bar = ProgressBar("indexing", stream=out)
+    native = lens._lens.NativeIndex.build(str(sample_root), str(tmp_path / "p"), 1 << 20, bar)
+    bar.close()
+    assert native.stats()["files"] > 0
+    lines = out.getvalue().split("\n")
+    assert "(reading)" in lines[0] and "100.0%" in lines[0]
+    assert "(symbols)" in lines[1] and "100.0%" in lines[1]
+    assert lines[2:] == [""]
 
 
 def test_cli_index_search_grep(sample_root: Path, tmp_path: Path) -> None:

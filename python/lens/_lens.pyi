@@ -22,12 +22,13 @@ class NativeIndex:
         root: str | PathLike[str],
         index_dir: str | PathLike[str],
         max_file_bytes: int,
-        progress: Callable[[int, int], object] | None = None,
+        progress: Callable[[int, int, str], object] | None = None,
         exclude: list[str] = ...,
         scip: str | None = None,
         symbols: bool = True,
     ) -> NativeIndex:
-        """Index `root` into `index_dir`; `progress(done_bytes, total_bytes)` is called as files are read;
+        """Index `root` into `index_dir`; `progress(done_bytes, total_bytes, phase)` is called as files are
+        read (phase "reading") and then parsed for symbols (phase "symbols"), each phase counting from 0;
         `exclude` holds extra gitignore-style globs to leave out.
         Symbols are extracted unless `symbols` is false; `scip` is ingested in the same commit."""
 
@@ -51,7 +52,7 @@ class NativeIndex:
     ) -> list[HitTuple]:
         """Exhaustive grep, one hit per matching line, in path then offset order."""
 
-    def refresh(self, progress: Callable[[int, int], object] | None = None) -> dict[str, int | bool]:
+    def refresh(self, progress: Callable[[int, int, str], object] | None = None) -> dict[str, int | bool]:
         """Re-index what changed on disk; counts of added / changed / removed / unchanged files."""
 
     def stats(self) -> dict[str, object]:

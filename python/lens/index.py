@@ -38,6 +38,8 @@ _symlog = structlog.get_logger("lens.symbols")
 #: left out of the walk.
 DEFAULT_INDEX_DIRNAME = ".lens"
 
+#: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
+#: phase step (reading files, then extracting symbols), each phase counting from 0 to its own total.
 Progress = bool | Callable[[int, int], object]
 
 
@@ -91,12 +93,13 @@ def _name(name: object) -> str:
 
 def _reporter(
     progress: Progress, label: str
-) -> tuple[Callable[[int, int], object] | None, ProgressBar | None]:
+) -> tuple[Callable[[int, int, str], object] | None, ProgressBar | None]:
     if progress is True:
         bar = ProgressBar(label)
         return bar, bar
     if callable(progress):
-        return progress, None
+        user = progress
+        return (lambda done, total, _phase: user(done, total)), None
     return None, None
 
 

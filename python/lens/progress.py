@@ -1,7 +1,7 @@
 """A small progress bar for long native work (index builds and refreshes), drawn on stderr.
 
-lens reports progress through a `(done, total)` callback; this turns it into a bar that redraws at most
-ten times a second and only when stderr is a terminal or the caller insists.
+lens reports progress through a `(done, total, phase)` callback; this turns it into one bar per phase
+("reading", then "symbols") that redraws at most ten times a second.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """Callable `(done_bytes, total_bytes)` progress reporter."""
+    """Callable `(done_bytes, total_bytes, phase)` progress reporter."""
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
         self.label = label
@@ -21,9 +21,15 @@ class ProgressBar:
         self.started = time.perf_counter()
         self._last_draw = 0.0
         self._done = False
+        self._phase: str | None = None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, phase: str | None = None) -> None:
         now = time.perf_counter()
+        if phase != self._phase:
+            # A new phase gets its own line, clock and rate.
+            if self._phase is not None:
+                self.close()
+            self._phase, self._done, self._last_draw, self.started = phase, False, 0.0, now
         final = total > 0 and done >= total
         if not final and now - self._last_draw < 0.1:
             return
@@ -33,8 +39,9 @@ class ProgressBar:
         elapsed = now - self.started
         rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
         bar = "#" * filled + "-" * (self.width - filled)
+        label = f"{self.label} ({phase})" if phase else self.label
         self.stream.write(
-            f"\r{self.label} [{bar}] {frac:6.1%} {done / 1e6:8.1f}/{total / 1e6:.1f} MB {rate:6.1f} MB/s"
+            f"\r{label:<22} [{bar}] {frac:6.1%} {done / 1e6:8.1f}/{total / 1e6:.1f} MB {rate:6.1f} MB/s"
         )
         if final and not self._done:
             self._done = True

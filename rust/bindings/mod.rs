@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use crate::engine::{Engine, Hit};
 use crate::error::Error;
 use crate::index::build::BuildOptions;
+use crate::index::progress::Phase;
 use crate::query::GrepOptions;
 use crate::symbols::cache::CacheStats;
 use crate::symbols::hooks::Format;
@@ -93,13 +94,14 @@ fn cache_dict<'py>(py: Python<'py>, s: &CacheStats) -> PyResult<Bound<'py, PyDic
     Ok(d)
 }
 
-/// Calls a Python progress callback from native code (re-taking the GIL for
-/// the call only). Its failures are ignored: progress must not break a build.
-fn progress_fn(cb: Option<Py<PyAny>>) -> impl FnMut(u64, u64) {
-    move |done, total| {
+/// Calls a Python progress callback, `cb(done, total, phase)`, from native
+/// code (re-taking the GIL for the call only). Its failures are ignored:
+/// progress must not break a build.
+fn progress_fn(cb: Option<Py<PyAny>>) -> impl FnMut(Phase, u64, u64) {
+    move |phase, done, total| {
         if let Some(cb) = &cb {
             Python::attach(|py| {
-                let _ = cb.call1(py, (done, total));
+                let _ = cb.call1(py, (done, total, phase.name()));
             });
         }
     }

@@ -15,6 +15,7 @@ use super::chunks::chunk_bounds;
 use super::format::{build_line_table, write_segment, Chunk, FileMeta, SegmentData};
 use super::grams;
 use super::postings;
+use super::progress::{Phase, Progress};
 use crate::error::{Error, Result};
 
 /// A binary file is one with a NUL byte in its first 8 KiB.
@@ -316,13 +317,13 @@ pub fn write_segments(
     dir: &Path,
     files: &[Found],
     mut name: impl FnMut() -> String,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut Progress<'_>,
 ) -> Result<(Vec<String>, Vec<Skipped>)> {
     let total: u64 = files.iter().map(|f| f.size).sum();
     let mut done = 0u64;
     let mut names = Vec::new();
     let mut skipped = Vec::new();
-    progress(0, total);
+    progress(Phase::Reading, 0, total);
     for batch in batches(files) {
         let mut loaded = Vec::with_capacity(batch.len());
         // Read in slices so the caller sees progress during a long batch.
@@ -334,7 +335,7 @@ pub fn write_segments(
                 }
             }
             done += chunk.iter().map(|f| f.size).sum::<u64>();
-            progress(done, total);
+            progress(Phase::Reading, done, total);
         }
         if loaded.is_empty() {
             continue;

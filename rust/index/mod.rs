@@ -13,6 +13,7 @@ pub mod format;
 pub mod grams;
 pub mod manifest;
 pub mod postings;
+pub mod progress;
 
 use std::collections::HashMap;
 use std::fs;
@@ -24,6 +25,7 @@ use build::{BuildOptions, Found, Skipped};
 use format::Segment;
 use manifest::{Manifest, SegmentEntry};
 use postings::FileSet;
+use progress::Progress;
 
 use crate::error::{Error, Result};
 use crate::symbols::layers::SymbolSet;
@@ -236,7 +238,7 @@ fn segment_namer(generation: u64) -> impl FnMut() -> String {
 impl Index {
     /// Builds an index of `root` in `dir` and opens it. The previous index in
     /// `dir`, if any, stays in force until the new manifest is in place.
-    pub fn build(root: &Path, dir: &Path, opts: &BuildOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<Index> {
+    pub fn build(root: &Path, dir: &Path, opts: &BuildOptions, progress: &mut Progress<'_>) -> Result<Index> {
         Index::build_with(root, dir, opts, &SymbolOptions::default(), progress)
     }
 
@@ -247,7 +249,7 @@ impl Index {
         dir: &Path,
         opts: &BuildOptions,
         sym: &SymbolOptions,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut Progress<'_>,
     ) -> Result<Index> {
         let started = Instant::now();
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
@@ -259,7 +261,8 @@ impl Index {
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         let sym_started = Instant::now();
-        let symbols = if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym)?) };
+        let symbols =
+            if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym, progress)?) };
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("symbols_seconds".to_string(), format!("{:.3}", sym_started.elapsed().as_secs_f64()));
         let manifest = Manifest {
@@ -298,7 +301,7 @@ impl Index {
 
     /// Re-indexes what changed under the root since the last build or
     /// refresh, then swaps the new snapshot in atomically.
-    pub fn refresh(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<RefreshCounts> {
+    pub fn refresh(&self, progress: &mut Progress<'_>) -> Result<RefreshCounts> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let snap = self.snapshot();
@@ -385,7 +388,8 @@ impl Index {
         }
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.dedup_by(|a, b| a.path == b.path);
-        let (symbols, symbol_deltas) = symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead)?;
+        let (symbols, symbol_deltas) =
+            symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead, progress)?;
         let manifest = Manifest {
             symbols,
             symbol_deltas,

@@ -12,6 +12,7 @@ use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
 use crate::index::manifest::{SegmentEntry, SymbolDelta};
+use crate::index::progress::Progress;
 use crate::index::{FileRef, Snapshot};
 
 fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
@@ -19,12 +20,18 @@ fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
 }
 
 /// The symbol file of a fresh build over the segments `names`.
-pub fn for_build(dir: &Path, generation: u64, names: &[String], opts: &SymbolOptions) -> Result<String> {
+pub fn for_build(
+    dir: &Path,
+    generation: u64,
+    names: &[String],
+    opts: &SymbolOptions,
+    progress: &mut Progress<'_>,
+) -> Result<String> {
     let segs = open_segments(dir, names)?;
     let files: Vec<(&str, &[u8])> =
         segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
     let mut b = Builder::default();
-    store::extract_into(&mut b, &files);
+    store::extract_into(&mut b, &files, progress);
     if let Some(scip_path) = &opts.scip {
         let by_path: HashMap<&str, &[u8]> = files.iter().copied().collect();
         let (data, _skipped) = scip::read(scip_path, &|p| by_path.get(p).map(|c| c.to_vec()))?;
@@ -48,6 +55,7 @@ pub fn for_refresh(
     old: &Snapshot,
     segments: &[SegmentEntry],
     dead: &[FileRef],
+    progress: &mut Progress<'_>,
 ) -> Result<(Option<String>, Vec<SymbolDelta>)> {
     let Some(set) = old.symbols.as_deref() else {
         return Ok((None, Vec::new()));
@@ -66,10 +74,17 @@ pub fn for_refresh(
         .collect();
     if compacted || set.layers.len() >= MAX_LAYERS {
         let fresh_paths: HashSet<&str> = fresh.iter().map(|(p, _)| *p).collect();
-        let base = store::build_symbols(dir, generation, Some(set), &|p| keep(p) && !fresh_paths.contains(p), &fresh)?;
+        let base = store::build_symbols(
+            dir,
+            generation,
+            Some(set),
+            &|p| keep(p) && !fresh_paths.contains(p),
+            &fresh,
+            progress,
+        )?;
         return Ok((Some(base), Vec::new()));
     }
-    let name = store::build_symbols(dir, generation, None, &|_| false, &fresh)?;
+    let name = store::build_symbols(dir, generation, None, &|_| false, &fresh, progress)?;
     let mut superseded: Vec<String> = dead_paths.iter().map(|p| p.to_string()).collect();
     superseded.sort();
     let mut deltas = old.manifest.symbol_deltas.clone();

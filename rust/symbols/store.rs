@@ -24,14 +24,17 @@
 //! record's bounds, so a damaged or foreign file is `Error::Corrupt`, and the
 //! accessors after that cannot go out of bounds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use fst::automaton::{Levenshtein, Str};
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
+use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::DefaultHashBuilder;
 use memmap2::Mmap;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -41,6 +44,7 @@ use super::lang::{Lang, NO_LANG};
 use super::layers::SymbolSet;
 use super::Kind;
 use crate::error::{Error, Result};
+use crate::index::progress::{Phase, Progress};
 use crate::query::terms::subtokens;
 
 pub const MAGIC: &[u8; 8] = b"LENSSYM\0";
@@ -100,6 +104,44 @@ pub struct RefRec {
 /// The sub-token key of a name: `parseHTTPDate` and `parse_http_date` both
 /// give `parse_http_date`.
 pub fn norm_key(name: &str) -> String {
+    if name.is_ascii() {
+        norm_key_ascii(name.as_bytes())
+    } else {
+        norm_key_chars(name)
+    }
+}
+
+/// `norm_key` for ASCII names (nearly all of them), without collecting the
+/// sub-tokens first: a kernel-sized build keys millions of names.
+fn norm_key_ascii(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut in_token = false;
+    for (i, &c) in name.iter().enumerate() {
+        if c == b'_' {
+            in_token = false;
+            continue;
+        }
+        let boundary = if in_token {
+            // The same three boundaries as `subtokens`.
+            let prev = name[i - 1];
+            let next_lower = name.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
+                || prev.is_ascii_alphabetic() != c.is_ascii_alphabetic()
+                || (prev.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower)
+        } else {
+            !out.is_empty()
+        };
+        if boundary {
+            out.push('_');
+        }
+        in_token = true;
+        out.push(c.to_ascii_lowercase() as char);
+    }
+    out
+}
+
+/// `norm_key` by way of `subtokens`: the reference the ASCII path is tested against.
+fn norm_key_chars(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for (i, t) in subtokens(name).into_iter().enumerate() {
         if i > 0 {
@@ -116,7 +158,9 @@ pub struct Builder {
     paths: Vec<String>,
     langs: Vec<u8>,
     flags: Vec<u8>,
-    ids: HashMap<String, u32>,
+    /// Name ids, hashed by the name they stand for (kept once, in `names`).
+    ids: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     names: Vec<String>,
     pub defs: Vec<DefRec>,
     pub refs: Vec<RefRec>,
@@ -124,13 +168,17 @@ pub struct Builder {
 
 impl Builder {
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        let (names, hasher) = (&self.names, &self.hasher);
+        let hash = hasher.hash_one(s);
+        match self.ids.entry(hash, |&id| names[id as usize] == s, |&id| hasher.hash_one(&names[id as usize])) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let id = names.len() as u32;
+                e.insert(id);
+                self.names.push(s.to_string());
+                id
+            }
         }
-        let id = self.names.len() as u32;
-        self.names.push(s.to_string());
-        self.ids.insert(s.to_string(), id);
-        id
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -227,35 +275,31 @@ impl Builder {
 
     /// Writes the symbol file at `path` (through a temporary name).
     pub fn write(mut self, path: &Path) -> Result<u64> {
-        // Files in path order, names in byte order: ids become ranks.
+        // Files in path order, names in byte order: ids become ranks. Names
+        // are unique and so are paths, so an unstable sort is deterministic.
         let mut file_order: Vec<u32> = (0..self.paths.len() as u32).collect();
-        file_order.sort_by(|&a, &b| self.paths[a as usize].cmp(&self.paths[b as usize]));
-        let mut file_new = vec![0u32; self.paths.len()];
-        for (new, &old) in file_order.iter().enumerate() {
-            file_new[old as usize] = new as u32;
-        }
+        file_order.par_sort_unstable_by(|&a, &b| self.paths[a as usize].cmp(&self.paths[b as usize]));
+        let file_new = inverse(&file_order);
         let mut name_order: Vec<u32> = (0..self.names.len() as u32).collect();
-        name_order.sort_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
-        let mut name_new = vec![0u32; self.names.len()];
-        for (new, &old) in name_order.iter().enumerate() {
-            name_new[old as usize] = new as u32;
-        }
-        for d in &mut self.defs {
+        name_order.par_sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        let name_new = inverse(&name_order);
+        self.defs.par_iter_mut().for_each(|d| {
             d.name = name_new[d.name as usize];
             d.file = file_new[d.file as usize];
             if d.container != NONE {
                 d.container = name_new[d.container as usize];
             }
-        }
-        for r in &mut self.refs {
+        });
+        self.refs.par_iter_mut().for_each(|r| {
             r.name = name_new[r.name as usize];
             r.file = file_new[r.file as usize];
-        }
+        });
         self.defs.par_sort_unstable_by_key(|d| (d.name, !d.precise, d.file, d.name_start, d.def_start));
         self.defs.dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
         self.refs.par_sort_unstable_by_key(|r| (r.name, !r.precise, r.file, r.start));
         self.refs.dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
         let nnames = self.names.len();
+        let sorted_names: Vec<&str> = name_order.iter().map(|&n| self.names[n as usize].as_str()).collect();
 
         let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
         let s = &mut sections[S_PATHS];
@@ -269,67 +313,17 @@ impl Builder {
             sections[S_FILES].push(self.langs[f as usize]);
             sections[S_FILES].push(self.flags[f as usize]);
         }
-        let mut mb = MapBuilder::memory();
-        let mut blob = Vec::new();
-        let mut idx = Vec::with_capacity((nnames + 1) * 4);
-        for (rank, &n) in name_order.iter().enumerate() {
-            let name = &self.names[n as usize];
-            mb.insert(name.as_bytes(), rank as u64).map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
-            idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
-            blob.extend_from_slice(name.as_bytes());
-        }
-        idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
-        sections[S_NAMES] = mb.into_inner().map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
-        sections[S_NAME_IDX] = idx;
-        sections[S_NAME_BLOB] = blob;
-        sections[S_DEF_IDX] = run_index(nnames, self.defs.iter().map(|d| d.name));
-        let defs = &mut sections[S_DEFS];
-        defs.reserve(self.defs.len() * DEF_LEN);
-        for d in &self.defs {
-            for v in [
-                d.name,
-                d.file,
-                (d.kind as u32) | (u32::from(d.precise) << 8),
-                d.name_start,
-                d.name_end,
-                d.def_start,
-                d.def_end,
-                d.container,
-                d.line,
-                0,
-            ] {
-                defs.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        sections[S_REF_IDX] = run_index(nnames, self.refs.iter().map(|r| r.name));
-        let refs = &mut sections[S_REFS];
-        refs.reserve(self.refs.len() * REF_LEN);
-        for r in &self.refs {
-            let line = r.line | if r.precise { PRECISE_BIT } else { 0 };
-            for v in [r.name, r.file, r.start, r.end, line] {
-                refs.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        // Sub-token groups: every name whose key differs from itself, plus
-        // the names that share a key with another.
-        let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        for (rank, &n) in name_order.iter().enumerate() {
-            groups.entry(norm_key(&self.names[n as usize])).or_default().push(rank as u32);
-        }
-        let mut nb = MapBuilder::memory();
-        let mut nidx = Vec::new();
-        let mut nids = Vec::new();
-        for (g, (key, ids)) in groups.iter().enumerate() {
-            nb.insert(key.as_bytes(), g as u64).map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
-            nidx.extend_from_slice(&((nids.len() / 4) as u32).to_le_bytes());
-            for id in ids {
-                nids.extend_from_slice(&id.to_le_bytes());
-            }
-        }
-        nidx.extend_from_slice(&((nids.len() / 4) as u32).to_le_bytes());
-        sections[S_NORM] = nb.into_inner().map_err(|e| Error::corrupt(path, format!("fst: {e}")))?;
-        sections[S_NORM_IDX] = nidx;
-        sections[S_NORM_IDS] = nids;
+        // The two fst maps are built one key at a time; they and the record
+        // sections are independent, so they are built side by side.
+        let fst_err = |e: fst::Error| Error::corrupt(path, format!("fst: {e}"));
+        let ((names, norm), (defs, refs)) = rayon::join(
+            || rayon::join(|| name_sections(&sorted_names), || norm_sections(&sorted_names)),
+            || rayon::join(|| def_sections(nnames, &self.defs), || ref_sections(nnames, &self.refs)),
+        );
+        [sections[S_NAMES], sections[S_NAME_IDX], sections[S_NAME_BLOB]] = names.map_err(fst_err)?;
+        [sections[S_NORM], sections[S_NORM_IDX], sections[S_NORM_IDS]] = norm.map_err(fst_err)?;
+        [sections[S_DEF_IDX], sections[S_DEFS]] = defs;
+        [sections[S_REF_IDX], sections[S_REFS]] = refs;
 
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
@@ -358,6 +352,84 @@ impl Builder {
     }
 }
 
+/// `inverse(order)[old] == new` for a permutation listing old ids in new order.
+fn inverse(order: &[u32]) -> Vec<u32> {
+    let mut new_of = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of[old as usize] = new as u32;
+    }
+    new_of
+}
+
+/// NAMES, NAME_IDX and NAME_BLOB over the names in byte order.
+fn name_sections(sorted_names: &[&str]) -> std::result::Result<[Vec<u8>; 3], fst::Error> {
+    let mut map = MapBuilder::memory();
+    let mut blob = Vec::new();
+    let mut idx = Vec::with_capacity((sorted_names.len() + 1) * 4);
+    for (rank, name) in sorted_names.iter().enumerate() {
+        map.insert(name.as_bytes(), rank as u64)?;
+        idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+        blob.extend_from_slice(name.as_bytes());
+    }
+    idx.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+    Ok([map.into_inner()?, idx, blob])
+}
+
+/// NORM, NORM_IDX and NORM_IDS: names grouped by their sub-token key.
+fn norm_sections(sorted_names: &[&str]) -> std::result::Result<[Vec<u8>; 3], fst::Error> {
+    // Sorting (key, rank) pairs groups equal keys with their names in rank
+    // order, which is what the readers expect.
+    let mut keyed: Vec<(String, u32)> =
+        sorted_names.par_iter().enumerate().map(|(rank, name)| (norm_key(name), rank as u32)).collect();
+    keyed.par_sort_unstable();
+    let mut map = MapBuilder::memory();
+    let mut idx = Vec::new();
+    let mut ids = Vec::with_capacity(keyed.len() * 4);
+    for (i, (key, rank)) in keyed.iter().enumerate() {
+        if i == 0 || keyed[i - 1].0 != *key {
+            map.insert(key.as_bytes(), (idx.len() / 4) as u64)?;
+            idx.extend_from_slice(&((ids.len() / 4) as u32).to_le_bytes());
+        }
+        ids.extend_from_slice(&rank.to_le_bytes());
+    }
+    idx.extend_from_slice(&((ids.len() / 4) as u32).to_le_bytes());
+    Ok([map.into_inner()?, idx, ids])
+}
+
+/// DEF_IDX and DEFS from definitions sorted by name.
+fn def_sections(nnames: usize, defs: &[DefRec]) -> [Vec<u8>; 2] {
+    let mut out = Vec::with_capacity(defs.len() * DEF_LEN);
+    for d in defs {
+        for v in [
+            d.name,
+            d.file,
+            (d.kind as u32) | (u32::from(d.precise) << 8),
+            d.name_start,
+            d.name_end,
+            d.def_start,
+            d.def_end,
+            d.container,
+            d.line,
+            0,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    [run_index(nnames, defs.iter().map(|d| d.name)), out]
+}
+
+/// REF_IDX and REFS from references sorted by name.
+fn ref_sections(nnames: usize, refs: &[RefRec]) -> [Vec<u8>; 2] {
+    let mut out = Vec::with_capacity(refs.len() * REF_LEN);
+    for r in refs {
+        let line = r.line | if r.precise { PRECISE_BIT } else { 0 };
+        for v in [r.name, r.file, r.start, r.end, line] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    [run_index(nnames, refs.iter().map(|r| r.name)), out]
+}
+
 fn run_index(nnames: usize, sorted_names: impl Iterator<Item = u32>) -> Vec<u8> {
     let mut counts = vec![0u32; nnames + 1];
     for n in sorted_names {
@@ -370,27 +442,48 @@ fn run_index(nnames: usize, sorted_names: impl Iterator<Item = u32>) -> Vec<u8> 
 }
 
 /// Extracts every file in a supported language, in parallel, into a builder.
-pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])]) {
-    // In batches, so that the per-file results (names still as strings) of a
-    // kernel-sized tree are never all in memory at once; a batch is large
-    // enough that the threads stay busy.
-    for batch in files.chunks(EXTRACT_BATCH) {
-        let results: Vec<(Option<Lang>, FileSymbols)> = batch
-            .par_iter()
-            .map(|(path, content)| {
+///
+/// Rayon's threads parse while the calling thread interns what they found,
+/// so the serial part overlaps the parallel one instead of idling the pool
+/// between batches. The channel is bounded so that a slow consumer holds back
+/// the parsers rather than letting a kernel's worth of per-file results (names
+/// still as strings) pile up in memory.
+///
+/// Reports [`Phase::Symbols`] progress in bytes of the files it parses.
+pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])], progress: &mut Progress<'_>) {
+    let total: u64 = files.iter().filter(|(p, _)| Lang::of_path(p).is_some()).map(|(_, c)| c.len() as u64).sum();
+    // At most a few hundred reports, whatever the tree's size: each may
+    // cross into Python.
+    let step = (total / 400).max(1);
+    let (mut done, mut reported) = (0u64, 0u64);
+    progress(Phase::Symbols, 0, total);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Option<Lang>, FileSymbols)>(EXTRACT_QUEUE);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            files.par_iter().enumerate().for_each_with(tx, |tx, (i, (path, content))| {
                 let lang = Lang::of_path(path);
                 let syms = lang.map(|l| extract::extract(l, content)).unwrap_or_default();
-                (lang, syms)
-            })
-            .collect();
-        for ((path, _), (lang, syms)) in batch.iter().zip(results) {
+                // The receiver only hangs up if the consumer panicked; the
+                // scope re-raises that panic.
+                let _ = tx.send((i, lang, syms));
+            });
+        });
+        for (i, lang, syms) in rx {
+            let (path, content) = files[i];
             b.add_extracted(path, lang, &syms);
+            if lang.is_some() {
+                done += content.len() as u64;
+                if done - reported >= step || done == total {
+                    reported = done;
+                    progress(Phase::Symbols, done, total);
+                }
+            }
         }
-    }
+    });
 }
 
-/// Files per extraction batch.
-const EXTRACT_BATCH: usize = 4096;
+/// Extracted files waiting to be interned.
+const EXTRACT_QUEUE: usize = 1024;
 
 /// Builds and writes the symbol file of a generation: the files `keep`
 /// accepts from `old`, plus tree-sitter extraction of `fresh`. Returns the
@@ -401,12 +494,13 @@ pub fn build_symbols(
     old: Option<&SymbolSet>,
     keep: &dyn Fn(&str) -> bool,
     fresh: &[(&str, &[u8])],
+    progress: &mut Progress<'_>,
 ) -> Result<String> {
     let mut b = Builder::default();
     if let Some(old) = old {
         b.add_set(old, keep);
     }
-    extract_into(&mut b, fresh);
+    extract_into(&mut b, fresh, progress);
     let name = file_name(generation);
     b.write(&dir.join(&name))?;
     Ok(name)
@@ -804,7 +898,7 @@ mod tests {
             ("b.c", b"int parseDate(void)\n{\n\treturn 0;\n}\n"),
             ("README", b"no symbols here"),
         ];
-        let name = build_symbols(dir, 1, None, &|_| true, &files).unwrap();
+        let name = build_symbols(dir, 1, None, &|_| true, &files, &mut crate::index::progress::silent()).unwrap();
         SymbolTable::open(&dir.join(name)).unwrap()
     }
 
@@ -908,6 +1002,30 @@ mod tests {
             let want: Vec<String> = names.iter().filter(|n| norm_key(n) == key).cloned().collect();
             assert_eq!(got(t.same_subtokens(&q)), want, "sub-tokens of {q:?}");
             assert_eq!(t.name_id(&q).map(|i| t.name(i).to_string()), Some(q.clone()));
+        }
+    }
+
+    #[test]
+    fn ascii_norm_key_agrees_with_subtokens() {
+        for name in
+            ["parseHTTPDate", "parse_http_date", "HTTPServer", "__init__", "x86_64", "a1b2", "_", "", "ABC", "Ab_Cd"]
+        {
+            assert_eq!(norm_key_ascii(name.as_bytes()), norm_key_chars(name), "{name}");
+        }
+        // Every string of up to five characters over letters of both cases,
+        // a digit, `_` and `$`.
+        let alphabet = b"aZb9_$";
+        let mut name = Vec::new();
+        for len in 0..=5u32 {
+            for mut code in 0..alphabet.len().pow(len) {
+                name.clear();
+                for _ in 0..len {
+                    name.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                let s = std::str::from_utf8(&name).unwrap();
+                assert_eq!(norm_key_ascii(&name), norm_key_chars(s), "{s}");
+            }
         }
     }
 
