@@ -15,7 +15,8 @@ pub enum Error {
     NotFound(PathBuf),
     /// The index on disk is damaged, truncated or not a lens index at all.
     Corrupt { path: PathBuf, reason: String },
-    /// The index was written by a newer lens.
+    /// The index was written by a lens with another on-disk format (newer,
+    /// or older and no longer read).
     Version { path: PathBuf, found: u32, supported: u32 },
     /// A SCIP or LSIF file cannot be read as such: `record` names the part of
     /// it that is wrong (a document, an occurrence, a line).
@@ -55,9 +56,14 @@ impl fmt::Display for Error {
             Error::Query { message, position: None } => write!(f, "{message}"),
             Error::NotFound(p) => write!(f, "no such file or directory: {}", p.display()),
             Error::Corrupt { path, reason } => write!(f, "corrupt index at {}: {reason}", path.display()),
+            Error::Version { path, found, supported } if found > supported => write!(
+                f,
+                "index at {} has format version {found}, newer than the {supported} this lens reads; upgrade lens or rebuild the index",
+                path.display()
+            ),
             Error::Version { path, found, supported } => write!(
                 f,
-                "index at {} has format version {found}, newer than the {supported} this lens reads; rebuild it or upgrade lens",
+                "index at {} has format version {found}, older than the {supported} this lens reads; rebuild it (Index.build)",
                 path.display()
             ),
             Error::SymbolData { path, record, reason } => write!(f, "{}: {record}: {reason}", path.display()),

@@ -140,6 +140,21 @@ def test_newer_format_raises_version_error(sample_root: Path, tmp_path: Path) ->
     assert "newer" in str(info.value)
 
 
+def test_older_format_raises_version_error_and_a_rebuild_fixes_it(sample_root: Path, tmp_path: Path) -> None:
+    idx_dir = tmp_path / "idx"
+    lens.Index.build(sample_root, idx_dir)
+    # A segment written by an older lens: same magic, older format number in the header.
+    segment = next(idx_dir.glob("seg-*.lens"))
+    data = bytearray(segment.read_bytes())
+    data[8:12] = (lens.INDEX_FORMAT_VERSION - 1).to_bytes(4, "little")
+    segment.write_bytes(bytes(data))
+    with pytest.raises(lens.IndexVersionError) as info:
+        lens.Index.open(idx_dir)
+    assert info.value.found == lens.INDEX_FORMAT_VERSION - 1
+    assert "older" in str(info.value) and "rebuild" in str(info.value)
+    assert lens.Index.build(sample_root, idx_dir).search("parse_http_date").hits
+
+
 def test_crash_leftovers_do_not_break_the_index(sample_root: Path, tmp_path: Path) -> None:
     idx_dir = tmp_path / "idx"
     lens.Index.build(sample_root, idx_dir)

@@ -50,7 +50,8 @@ class IndexCorruptError(IndexError_):
 
 
 class IndexVersionError(IndexError_):
-    """The index was written by a newer lens, in a format this version cannot read."""
+    """The index was written in an on-disk format this lens does not read: by a newer lens (upgrade),
+    or by an older one whose format is no longer read (rebuild)."""
 
     def __init__(
         self,

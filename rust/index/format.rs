@@ -207,11 +207,8 @@ impl Segment {
             return Err(bad("not a lens segment (bad magic or too short)".into()));
         }
         let version = u32_at(&mmap, 8);
-        if version > FORMAT_VERSION {
-            return Err(Error::Version { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
-        }
         if version != FORMAT_VERSION {
-            return Err(bad(format!("unsupported old format version {version}")));
+            return Err(Error::Version { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
         }
         let stored = u64_at(&mmap, HEADER_LEN - 8);
         if xxh3_64(&mmap[..HEADER_LEN - 8]) != stored {

@@ -83,7 +83,7 @@ impl Manifest {
             .get("format_version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| bad("manifest has no format version"))?;
-        if version > u64::from(FORMAT_VERSION) {
+        if version != u64::from(FORMAT_VERSION) {
             return Err(Error::Version { path, found: version as u32, supported: FORMAT_VERSION });
         }
         if format!("{:016x}", xxh3_64(body.as_bytes())) != sum {

@@ -559,7 +559,7 @@ impl SymbolTable {
         }
         let version = u32_at(b, 8);
         if version != VERSION {
-            return Err(bad(&format!("version {version}, this lens reads {VERSION}")));
+            return Err(Error::Version { path: path.to_path_buf(), found: version, supported: VERSION });
         }
         if u32_at(b, 12) as usize != NSECTIONS {
             return Err(bad("wrong section count"));
@@ -930,12 +930,17 @@ mod tests {
         let _ = sample(tmp.path());
         let path = tmp.path().join(file_name(1));
         let good = fs::read(&path).unwrap();
-        for at in [0, 9, 20, HEADER_LEN + 3, good.len() - 1] {
+        for at in [0, 20, HEADER_LEN + 3, good.len() - 1] {
             let mut bad = good.clone();
             bad[at] ^= 0x5a;
             fs::write(&path, &bad).unwrap();
             assert!(matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })), "flip at {at}");
         }
+        // The version field: another format, not damage.
+        let mut other = good.clone();
+        other[9] ^= 0x5a;
+        fs::write(&path, &other).unwrap();
+        assert!(matches!(SymbolTable::open(&path), Err(Error::Version { .. })));
         fs::write(&path, &good[..good.len() / 2]).unwrap();
         assert!(matches!(SymbolTable::open(&path), Err(Error::Corrupt { .. })));
         fs::write(&path, b"hello").unwrap();
