@@ -24,6 +24,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
@@ -194,6 +195,25 @@ pub struct Segment {
     /// after it: a lookup is one table read and a binary search over the
     /// few entries sharing those bits, not over millions.
     dict_index: Vec<u32>,
+    /// Built on first use by a ranked search; see [`Basenames`].
+    basenames: OnceLock<Basenames>,
+}
+
+/// Every file's base name, ASCII case folded, each after a `/` (a byte no
+/// base name holds). A ranked search scores query terms found in file names;
+/// one memmem pass per term over this finds those files, where asking each
+/// candidate file would cost a scan per file and term.
+pub struct Basenames {
+    pub text: Vec<u8>,
+    /// Where each file's name starts in `text`, by file id.
+    pub starts: Vec<u32>,
+}
+
+impl Basenames {
+    /// The file whose name holds `text[at]`.
+    pub fn file_at(&self, at: usize) -> u32 {
+        (self.starts.partition_point(|&s| s as usize <= at) - 1) as u32
+    }
 }
 
 impl Segment {
@@ -229,7 +249,16 @@ impl Segment {
             *entry = (o as usize, l as usize, c);
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut seg = Segment { name, path: path.to_path_buf(), mmap, nfiles, nchunks, table, dict_index: Vec::new() };
+        let mut seg = Segment {
+            name,
+            path: path.to_path_buf(),
+            mmap,
+            nfiles,
+            nchunks,
+            table,
+            dict_index: Vec::new(),
+            basenames: OnceLock::new(),
+        };
         for s in [S_FILES, S_PATHS, S_LINES, S_CHUNKS, S_DICT] {
             seg.check_section(s)?;
         }
@@ -334,6 +363,21 @@ impl Segment {
         // SAFETY: `check_records` validated every path as UTF-8 when the
         // segment was opened, and the mapping is immutable.
         unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    pub fn basenames(&self) -> &Basenames {
+        self.basenames.get_or_init(|| {
+            let mut text = Vec::new();
+            let mut starts = Vec::with_capacity(self.nfiles as usize);
+            for id in 0..self.nfiles {
+                let path = self.path(id).as_bytes();
+                let base = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+                text.push(b'/');
+                starts.push(text.len() as u32);
+                text.extend(base.iter().map(u8::to_ascii_lowercase));
+            }
+            Basenames { text, starts }
+        })
     }
 
     pub fn content(&self, id: u32) -> &[u8] {

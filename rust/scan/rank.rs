@@ -22,9 +22,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use hashbrown::HashMap;
 use memchr::memmem;
 
 use super::{line_bounds, RawHit};
+use crate::index::format::Segment;
 use crate::index::grams::fold;
 use crate::index::postings::FileSet;
 use crate::index::{FileRef, Snapshot};
@@ -110,6 +112,8 @@ impl LineAcc {
 /// The query's patterns and weights, shared by both scanners.
 pub struct Scorer {
     pub terms: Vec<Vec<u8>>,
+    /// `terms`, ASCII case folded, for matching file names.
+    terms_folded: Vec<Vec<u8>>,
     pub phrase: Vec<u8>,
     /// Folded patterns to find: the terms, then the phrase unless it is one
     /// of them. Each maps to a term index and/or the phrase.
@@ -157,6 +161,7 @@ impl Scorer {
         let phrase_plan = if phrase_usable { GramQuery::for_string(&phrase_folded) } else { GramQuery::Nothing };
         Scorer {
             terms: t.terms.clone(),
+            terms_folded: t.terms.iter().map(|term| term.iter().map(|&b| fold(b)).collect()).collect(),
             phrase: t.phrase.clone(),
             patterns,
             pattern_term,
@@ -202,28 +207,76 @@ impl Scorer {
 
     /// The file-name part of the score: the idf of query terms in the file's
     /// base name. Returns the part and whether any term matched.
+    ///
+    /// A ranked search asks this of every candidate file, so it avoids the
+    /// generic searchers: names are short and most hold no term at all.
     pub fn name_part(&self, path: &str) -> (f64, bool) {
-        let base = path.rsplit('/').next().unwrap_or(path).as_bytes();
+        let path = path.as_bytes();
+        let base = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+        let mut in_name = 0u32;
+        for (t, term) in self.terms_folded.iter().enumerate() {
+            if contains_folded(base, term) {
+                in_name |= 1 << t;
+            }
+        }
+        self.name_part_of(in_name)
+    }
+
+    /// The name part for a file whose base name holds the terms `in_name`.
+    pub fn name_part_of(&self, in_name: u32) -> (f64, bool) {
         let mut name = 0.0;
-        for (t, term) in self.terms.iter().enumerate() {
-            if base.len() >= term.len() && base.windows(term.len()).any(|w| w.eq_ignore_ascii_case(term)) {
+        for t in 0..self.terms.len() {
+            if in_name & (1 << t) != 0 {
                 name += NAME_WEIGHT * self.idf[t];
             }
         }
         (name, name > 0.0)
     }
 
+    /// The files of `seg` whose base names hold query terms, in file order,
+    /// each with the terms it holds: what [`Scorer::name_part`] would find,
+    /// one pass per term instead of one per file. `None` when a term holds
+    /// the separator byte, which the shared name text cannot answer for.
+    pub fn named_files(&self, seg: &Segment) -> Option<Vec<(u32, u32)>> {
+        if self.terms_folded.iter().any(|t| t.contains(&b'/')) {
+            return None;
+        }
+        let names = seg.basenames();
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        for (t, term) in self.terms_folded.iter().enumerate() {
+            found.extend(memmem::find_iter(&names.text, term).map(|at| (names.file_at(at), 1u32 << t)));
+        }
+        found.sort_unstable();
+        found.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 |= later.1;
+            }
+            same
+        });
+        Some(found)
+    }
+
     /// The chunk- and file-level part of every line's score: the name part,
     /// the idf of the query terms the chunk holds, the static prior. Bounds
     /// and scores both go through here, so they round alike.
     pub fn file_bonus(&self, name: f64, terms_held: u32, prior: f32) -> f64 {
+        self.bonus_with(name, self.held_idf(terms_held), prior)
+    }
+
+    /// The summed idf of the terms in `terms_held`, in term order.
+    fn held_idf(&self, terms_held: u32) -> f64 {
         let mut held = 0.0;
         for t in 0..self.terms.len() {
             if terms_held & (1 << t) != 0 {
                 held += self.idf[t];
             }
         }
-        name + FILE_TERMS_WEIGHT * held + PRIOR_WEIGHT * f64::from(prior)
+        held
+    }
+
+    fn bonus_with(&self, name: f64, held_idf: f64, prior: f32) -> f64 {
+        name + FILE_TERMS_WEIGHT * held_idf + PRIOR_WEIGHT * f64::from(prior)
     }
 
     /// Best term plus a share of the rest, over the weights `w`.
@@ -241,9 +294,23 @@ impl Scorer {
     /// `phrase` is what the chunk may hold of the whole query: 0 nothing,
     /// 1 a case-folded occurrence, 2 an exact one.
     pub fn bound(&self, name: f64, may_hold: u32, phrase: u8, prior: f32) -> f64 {
-        let mut s = Self::combine(
+        self.bound_with(self.term_bound(may_hold), name, may_hold, phrase, prior)
+    }
+
+    /// The part of [`Scorer::bound`] that depends on `may_hold` alone, which
+    /// most candidate chunks of a query share: a search computes it once per
+    /// distinct set of terms rather than once per chunk.
+    pub fn term_bound(&self, may_hold: u32) -> (f64, f64) {
+        let terms = Self::combine(
             (0..self.terms.len()).filter(|t| may_hold & (1 << t) != 0).map(|t| self.idf[t] * WORD_FACTOR),
         );
+        (terms, self.held_idf(may_hold))
+    }
+
+    /// [`Scorer::bound`] from a [`Scorer::term_bound`] of the same `may_hold`.
+    pub fn bound_with(&self, term_bound: (f64, f64), name: f64, may_hold: u32, phrase: u8, prior: f32) -> f64 {
+        debug_assert_eq!(term_bound.1.to_bits(), self.held_idf(may_hold).to_bits());
+        let mut s = term_bound.0;
         // Added in the same order as `score_line` adds them, so that a line
         // that reaches the bound equals it to the last bit.
         if phrase == 2 {
@@ -252,7 +319,7 @@ impl Scorer {
         } else if phrase == 1 {
             s += PHRASE_FOLDED;
         }
-        s + self.file_bonus(name, may_hold, prior)
+        s + self.bonus_with(name, term_bound.1, prior)
     }
 
     /// Scores one line. Returns None for a line that holds nothing.
@@ -319,6 +386,17 @@ impl Scorer {
     }
 }
 
+/// Whether `hay` holds `needle` (already folded) ignoring ASCII case.
+fn contains_folded(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && (0..=hay.len() - needle.len()).any(|i| {
+            fold(hay[i]) == first && hay[i + 1..i + needle.len()].iter().zip(rest).all(|(&h, &n)| fold(h) == n)
+        })
+}
+
 /// A chunk waiting to be verified, ordered by the bound of what it could
 /// score (then by path and offset, so that equal bounds come in the final
 /// tie order).
@@ -331,7 +409,10 @@ struct Candidate<'a> {
     prior: f32,
     /// The bound still counts an exact-case phrase the file may not hold.
     exact_possible: bool,
+    /// The terms the chunk's grams allow, and whether they allow the phrase:
+    /// patterns outside these cannot occur, so verification skips them.
     may: u32,
+    phrase_possible: bool,
     name: f64,
 }
 
@@ -507,9 +588,12 @@ pub fn search(
 
     // Candidates: chunks that may qualify (see `Scorer::eligible`), each
     // with the bound of what it could score.
-    let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
+    let mut cands: Vec<Candidate> = Vec::new();
+    let mut term_bounds: HashMap<u32, (f64, f64)> = HashMap::new();
     let mut file_facts: Option<(FileRef, &str, f32, f64)> = None;
     for (si, view) in snap.segments.iter().enumerate() {
+        let named = scorer.named_files(&view.seg);
+        let mut named_at = 0;
         let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live_chunks.clone());
         for set in &term_sets[si] {
             union.or_with(set.as_ref().unwrap_or(&view.live_chunks));
@@ -528,15 +612,28 @@ pub fn search(
             // the file's facts are looked up once per file, not per chunk.
             if file_facts.as_ref().is_none_or(|(g, ..)| *g != f) {
                 let path = view.seg.path(chunk.file);
-                file_facts = Some((f, path, view.seg.file(chunk.file).prior, scorer.name_part(path).0));
+                let name = match &named {
+                    Some(named) => {
+                        // Files come in id order, so one cursor walks the list.
+                        while named.get(named_at).is_some_and(|&(id, _)| id < chunk.file) {
+                            named_at += 1;
+                        }
+                        let in_name = named.get(named_at).filter(|&&(id, _)| id == chunk.file).map_or(0, |&(_, m)| m);
+                        scorer.name_part_of(in_name).0
+                    }
+                    None => scorer.name_part(path).0,
+                };
+                debug_assert_eq!(name.to_bits(), scorer.name_part(path).0.to_bits(), "{path}");
+                file_facts = Some((f, path, view.seg.file(chunk.file).prior, name));
             }
             let (_, path, prior, name) = file_facts.unwrap();
             // (An unusable phrase plans to `Nothing`, so it is never possible.)
             let exact_possible = phrase_possible && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
             let phrase_level = if exact_possible { 2 } else { u8::from(phrase_possible) };
-            let bound = scorer.bound(name, may, phrase_level, prior);
-            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible, may, name });
+            let term_bound = *term_bounds.entry(may).or_insert_with(|| scorer.term_bound(may));
+            let bound = scorer.bound_with(term_bound, name, may, phrase_level, prior);
+            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible, may, phrase_possible, name });
         }
     }
     // Verification: fold each file's ASCII case once, then one SIMD memmem
@@ -547,6 +644,8 @@ pub fn search(
     let mut folded: Vec<u8> = Vec::new();
     let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
     let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
+    // Heapified in one go: only the few hundred best are ever popped.
+    let mut cands = BinaryHeap::from(cands);
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
     let exact_finder = memmem::Finder::new(&scorer.phrase);
@@ -582,6 +681,11 @@ pub fn search(
         occurrences.clear();
         let (mut terms_held, mut phrase_held) = (0u32, false);
         for (p, finder) in finders.iter().enumerate() {
+            let may_occur = scorer.pattern_term[p].is_some_and(|t| c.may & (1 << t) != 0)
+                || (c.phrase_possible && scorer.pattern_phrase[p]);
+            if !may_occur {
+                continue;
+            }
             let len = scorer.patterns[p].len();
             let before = occurrences.len();
             occurrences.extend(finder.find_iter(&folded).map(|s| (c.start + s, p, c.start + s + len)));
