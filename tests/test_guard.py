@@ -244,6 +244,22 @@ def test_alerts_fire_once_resolve_once_and_survive_bad_subscribers() -> None:
     assert g.totals()["queries"] == 0 and g.recent_alerts() == [] and g.breaker_states()["stage_a"] == CLOSED
 
 
+def test_cache_alert_waits_for_enough_lookups(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)  # min_samples 20
+    got: list[Alert] = []
+    rig.guard.subscribe(got.append)
+    rig.idx.stages["stage_b"] = StageDouble(rig.clock, ms=1.0, counters={"cache_misses": 1})
+    # A fresh process: its first lookups all miss. Ten of them say nothing about the cache.
+    for _ in range(10):
+        rig.idx.search("needle", mode="symbol")
+    rig.guard.evaluate()
+    assert "cache_hit_rate_low" not in {a.name for a in got}
+    for _ in range(10):
+        rig.idx.search("needle", mode="symbol")
+    rig.guard.evaluate()
+    assert [a.state for a in got if a.name == "cache_hit_rate_low"] == ["firing"]
+
+
 def test_error_rate_cache_and_span_alerts(index_dir: Path, tmp_path: Path) -> None:
     rig = make_rig(index_dir, tmp_path)
     got: list[Alert] = []

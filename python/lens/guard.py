@@ -618,12 +618,16 @@ class Guard:
                 "error rate on the canary (new) route",
             )
         )
-        hit_rate = _ratio(stats["stage_b"].counters, "cache_hits", "cache_misses")
+        b_counters = stats["stage_b"].counters
+        hit_rate = _ratio(b_counters, "cache_hits", "cache_misses")
+        # Every name's first lookup is a miss, so a process that has served a handful of lookups
+        # has a low hit rate by construction: judge the cache only on `min_samples` lookups.
+        lookups = b_counters.get("cache_hits", 0.0) + b_counters.get("cache_misses", 0.0)
         out.append(
             (
                 "cache_hit_rate_low",
                 "warning",
-                None if hit_rate is None else hit_rate < s.min_cache_hit_rate,
+                None if hit_rate is None or lookups < enough else hit_rate < s.min_cache_hit_rate,
                 hit_rate,
                 s.min_cache_hit_rate,
                 "stage_b",
