@@ -197,6 +197,7 @@ pub struct Segment {
     dict_index: Vec<u32>,
     /// Built on first use by a ranked search; see [`Basenames`].
     basenames: OnceLock<Basenames>,
+    max_prior: OnceLock<f32>,
 }
 
 /// Every file's base name, ASCII case folded, each after a `/` (a byte no
@@ -258,6 +259,7 @@ impl Segment {
             table,
             dict_index: Vec::new(),
             basenames: OnceLock::new(),
+            max_prior: OnceLock::new(),
         };
         for s in [S_FILES, S_PATHS, S_LINES, S_CHUNKS, S_DICT] {
             seg.check_section(s)?;
@@ -363,6 +365,12 @@ impl Segment {
         // SAFETY: `check_records` validated every path as UTF-8 when the
         // segment was opened, and the mapping is immutable.
         unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The highest static prior of any file here: part of the bound a
+    /// ranked search gives chunks it has not looked at yet.
+    pub fn max_prior(&self) -> f32 {
+        *self.max_prior.get_or_init(|| (0..self.nfiles).map(|id| self.file(id).prior).fold(0.0, f32::max))
     }
 
     pub fn basenames(&self) -> &Basenames {

@@ -548,6 +548,63 @@ pub fn score_chunk<'a>(
     }
 }
 
+/// Candidate chunks that share what their grams allow.
+struct Group {
+    may: u32,
+    /// 0: no phrase, 1: the phrase case-folded, 2: possibly in its exact case.
+    level: u8,
+    /// At least the bound of every member chunk.
+    bound: f64,
+    /// (segment, chunk id), in segment then id order.
+    members: Vec<(u32, u32)>,
+}
+
+/// Pushes a group's chunks, each with its own bound, on the heap.
+fn materialize<'a>(
+    snap: &'a Snapshot,
+    scorer: &Scorer,
+    named: &[Option<Vec<(u32, u32)>>],
+    group: &Group,
+    cands: &mut BinaryHeap<Candidate<'a>>,
+) {
+    let term_bound = scorer.term_bound(group.may);
+    let mut file_facts: Option<(FileRef, &'a str, f32, f64)> = None;
+    for &(si, id) in &group.members {
+        let seg = &snap.segments[si as usize].seg;
+        let chunk = seg.chunk(id);
+        let f = FileRef { seg: si, id: chunk.file };
+        // A file's chunks are adjacent ids, so its facts are looked up once.
+        if file_facts.as_ref().is_none_or(|(g, ..)| *g != f) {
+            let path = seg.path(chunk.file);
+            let name = match &named[si as usize] {
+                Some(list) => {
+                    let terms = list.binary_search_by_key(&chunk.file, |&(file, _)| file).map_or(0, |i| list[i].1);
+                    scorer.name_part_of(terms).0
+                }
+                None => scorer.name_part(path).0,
+            };
+            debug_assert_eq!(name.to_bits(), scorer.name_part(path).0.to_bits(), "{path}");
+            file_facts = Some((f, path, seg.file(chunk.file).prior, name));
+        }
+        let (_, path, prior, name) = file_facts.expect("set above");
+        let bound = scorer.bound_with(term_bound, name, group.may, group.level, prior);
+        debug_assert!(bound <= group.bound, "{path}: {bound} > group bound {}", group.bound);
+        let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
+        cands.push(Candidate {
+            bound,
+            path,
+            f,
+            start,
+            end,
+            prior,
+            exact_possible: group.level == 2,
+            may: group.may,
+            phrase_possible: group.level >= 1,
+            name,
+        });
+    }
+}
+
 /// The native ranked search.
 pub fn search(
     snap: &Snapshot,
@@ -586,56 +643,65 @@ pub fn search(
     }
     scorer.set_document_frequencies(&df, n);
 
-    // Candidates: chunks that may qualify (see `Scorer::eligible`), each
-    // with the bound of what it could score.
-    let mut cands: Vec<Candidate> = Vec::new();
-    let mut term_bounds: HashMap<u32, (f64, f64)> = HashMap::new();
-    let mut file_facts: Option<(FileRef, &str, f32, f64)> = None;
+    let scorer: &Scorer = scorer;
+
+    // Candidates: chunks that may qualify (see `Scorer::eligible`), grouped
+    // by what their grams allow: the terms they may hold and how much of the
+    // phrase. A group's bound counts the best file name and prior that any
+    // chunk could have, so a chunk is only materialized (its file looked up,
+    // its own bound computed, pushed on the heap) once its group could still
+    // beat the best waiting chunk. Most chunks of a natural-language query
+    // hold only common words and never are.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<(u32, u8), usize> = HashMap::new();
+    let mut last_group: Option<((u32, u8), usize)> = None;
+    let mut named: Vec<Option<Vec<(u32, u32)>>> = Vec::with_capacity(snap.segments.len());
+    let (mut name_max, mut prior_max) = (0.0f64, 0.0f32);
+    let all_terms = if nterms >= 32 { u32::MAX } else { (1u32 << nterms) - 1 };
     for (si, view) in snap.segments.iter().enumerate() {
-        let named = scorer.named_files(&view.seg);
-        let mut named_at = 0;
+        let seg_named = scorer.named_files(&view.seg);
+        name_max = match &seg_named {
+            Some(list) => list.iter().fold(name_max, |m, &(_, terms)| m.max(scorer.name_part_of(terms).0)),
+            None => name_max.max(scorer.name_part_of(all_terms).0),
+        };
+        named.push(seg_named);
+        prior_max = prior_max.max(view.seg.max_prior());
         let mut union = phrase_sets[si].clone().unwrap_or_else(|| view.live_chunks.clone());
         for set in &term_sets[si] {
             union.or_with(set.as_ref().unwrap_or(&view.live_chunks));
         }
         for id in union.iter() {
-            let chunk = view.seg.chunk(id);
             let mut may = 0u32;
             for (t, set) in term_sets[si].iter().enumerate() {
                 if set.as_ref().is_none_or(|s| s.contains(id)) {
                     may |= 1 << t;
                 }
             }
-            let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
-            let f = FileRef { seg: si as u32, id: chunk.file };
-            // Chunks of one file come together (ids follow file order), so
-            // the file's facts are looked up once per file, not per chunk.
-            if file_facts.as_ref().is_none_or(|(g, ..)| *g != f) {
-                let path = view.seg.path(chunk.file);
-                let name = match &named {
-                    Some(named) => {
-                        // Files come in id order, so one cursor walks the list.
-                        while named.get(named_at).is_some_and(|&(id, _)| id < chunk.file) {
-                            named_at += 1;
-                        }
-                        let in_name = named.get(named_at).filter(|&&(id, _)| id == chunk.file).map_or(0, |&(_, m)| m);
-                        scorer.name_part_of(in_name).0
-                    }
-                    None => scorer.name_part(path).0,
-                };
-                debug_assert_eq!(name.to_bits(), scorer.name_part(path).0.to_bits(), "{path}");
-                file_facts = Some((f, path, view.seg.file(chunk.file).prior, name));
-            }
-            let (_, path, prior, name) = file_facts.unwrap();
             // (An unusable phrase plans to `Nothing`, so it is never possible.)
+            let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
             let exact_possible = phrase_possible && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
-            let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
-            let phrase_level = if exact_possible { 2 } else { u8::from(phrase_possible) };
-            let term_bound = *term_bounds.entry(may).or_insert_with(|| scorer.term_bound(may));
-            let bound = scorer.bound_with(term_bound, name, may, phrase_level, prior);
-            cands.push(Candidate { bound, path, f, start, end, prior, exact_possible, may, phrase_possible, name });
+            let level = if exact_possible { 2 } else { u8::from(phrase_possible) };
+            // Neighbouring chunks often allow the same terms: skip the hash then.
+            let g = match last_group {
+                Some((key, g)) if key == (may, level) => g,
+                _ => {
+                    let g = *group_of.entry((may, level)).or_insert_with(|| {
+                        groups.push(Group { may, level, bound: 0.0, members: Vec::new() });
+                        groups.len() - 1
+                    });
+                    last_group = Some(((may, level), g));
+                    g
+                }
+            };
+            groups[g].members.push((si as u32, id));
         }
     }
+    for g in &mut groups {
+        g.bound = scorer.bound(name_max, g.may, g.level, prior_max);
+    }
+    groups.sort_by(|a, b| b.bound.total_cmp(&a.bound));
+    let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
+    let mut next_group = 0;
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
     // phrase and each other), which rules out a leftmost automaton, and an
@@ -643,14 +709,23 @@ pub fn search(
     let finders: Vec<memmem::Finder> = scorer.patterns.iter().map(memmem::Finder::new).collect();
     let mut folded: Vec<u8> = Vec::new();
     let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
-    let mut outcome = SearchOutcome { candidates: cands.len() as u64, ..Default::default() };
-    // Heapified in one go: only the few hundred best are ever popped.
-    let mut cands = BinaryHeap::from(cands);
+    let candidates = groups.iter().map(|g| g.members.len() as u64).sum();
+    let mut outcome = SearchOutcome { candidates, ..Default::default() };
     let mut top = TopK::new(k);
     let mut accs: Vec<LineAcc> = Vec::new();
     let exact_finder = memmem::Finder::new(&scorer.phrase);
     let mut first = true;
-    while let Some(c) = cands.pop() {
+    loop {
+        // Everything not yet materialized is bounded by the next group's
+        // bound; popping only above it keeps the early-termination test
+        // (which assumes nothing better waits elsewhere) sound, ties included.
+        while next_group < groups.len() && cands.peek().is_none_or(|c| groups[next_group].bound >= c.bound) {
+            materialize(snap, scorer, &named, &groups[next_group], &mut cands);
+            next_group += 1;
+        }
+        let Some(c) = cands.pop() else {
+            break;
+        };
         if top.closed_to(c.bound, c.path, c.start) {
             outcome.early_terminated = true;
             break;
