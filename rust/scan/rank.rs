@@ -208,8 +208,9 @@ impl Scorer {
     /// The file-name part of the score: the idf of query terms in the file's
     /// base name. Returns the part and whether any term matched.
     ///
-    /// A ranked search asks this of every candidate file, so it avoids the
-    /// generic searchers: names are short and most hold no term at all.
+    /// For one file (a chunk being scored, the baseline scanner); a ranked
+    /// search finds the named files among all candidates with
+    /// [`Scorer::named_files`] instead.
     pub fn name_part(&self, path: &str) -> (f64, bool) {
         let path = path.as_bytes();
         let base = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
