@@ -61,9 +61,9 @@ type SymTuple = (String, &'static str, String, u64, u64, u32, Option<String>, bo
 fn sym_hits_list<'py>(py: Python<'py>, hits: &[SymHit]) -> PyResult<Bound<'py, PyList>> {
     let items = hits
         .iter()
-        .map(|h| {
-            let why = PyTuple::new(py, [h.why])?;
-            let sym: Option<SymTuple> = h.symbol.as_ref().map(|s| {
+        .map(|SymHit { hit: h, symbol }| {
+            let why = PyTuple::new(py, &h.why)?;
+            let sym: Option<SymTuple> = symbol.as_ref().map(|s| {
                 (
                     s.name.clone(),
                     s.kind,

@@ -17,6 +17,7 @@ use super::lang::{Lang, NO_LANG};
 use super::layers::SymbolSet;
 use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
+use crate::engine::Hit;
 use crate::error::Result;
 use crate::index::Snapshot;
 use crate::query::{GrepOptions, Pattern};
@@ -35,25 +36,20 @@ pub struct SymInfo {
     pub precise: bool,
 }
 
-/// A Stage-B hit, with exact offsets (those of the name occurrence).
+/// A Stage-B hit: a [`Hit`] at the name occurrence, whose `why` is one of
+/// "definition", "reference" or "fuzzy", and the symbol it belongs to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymHit {
-    pub path: String,
-    pub line: u32,
-    pub column: u32,
-    pub byte_start: u64,
-    pub byte_end: u64,
-    pub text: String,
-    pub score: f64,
-    pub why: &'static str,
+    pub hit: Hit,
     pub symbol: Option<SymInfo>,
 }
 
 impl SymHit {
     fn weight(&self) -> u64 {
         (std::mem::size_of::<SymHit>()
-            + self.path.len()
-            + self.text.len()
+            + self.hit.path.len()
+            + self.hit.text.len()
+            + self.hit.why.capacity() * std::mem::size_of::<&str>()
             + self.symbol.as_ref().map_or(0, |s| 96 + s.name.len() + s.def_path.len())) as u64
     }
 }
@@ -182,17 +178,9 @@ fn info(t: &SymbolTable, d: &DefRec) -> SymInfo {
 fn def_hit(snap: &Snapshot, t: &SymbolTable, d: &DefRec, why: &'static str, score: f64) -> Option<SymHit> {
     let path = t.path(d.file);
     let (column, text, bs, be) = render(snap, path, d.name_start, d.name_end, d.line)?;
-    Some(SymHit {
-        path: path.to_string(),
-        line: d.line,
-        column,
-        byte_start: bs,
-        byte_end: be,
-        text,
-        score,
-        why,
-        symbol: Some(info(t, d)),
-    })
+    let hit =
+        Hit { path: path.to_string(), line: d.line, column, byte_start: bs, byte_end: be, text, score, why: vec![why] };
+    Some(SymHit { hit, symbol: Some(info(t, d)) })
 }
 
 /// Definitions in a stable order across layers: precise first, then path.
@@ -334,17 +322,18 @@ fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64
         let Some((column, text, bs, be)) = render(snap, path, r.start, r.end, r.line) else {
             continue;
         };
-        out.push(SymHit {
+        let score = top - i as f64 * 0.01;
+        let hit = Hit {
             path: path.to_string(),
             line: r.line,
             column,
             byte_start: bs,
             byte_end: be,
             text,
-            score: top - i as f64 * 0.01,
-            why: "reference",
-            symbol: sym.clone(),
-        });
+            score,
+            why: vec!["reference"],
+        };
+        out.push(SymHit { hit, symbol: sym.clone() });
     }
     out
 }
