@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import lens
+from tests.guard_helpers import build_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -61,6 +62,14 @@ def _native_flag_restored() -> Iterator[None]:
     before = lens.flags["stage_a.native"]
     yield
     lens.flags.set("stage_a.native", before, reason="test teardown", source="test")
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The guard / flags / canary / dashboard tests' small corpus, indexed once per test module."""
+    root = tmp_path_factory.mktemp("guard-corpus")
+    build_corpus(root)
+    return root / "idx"
 
 
 @pytest.fixture(scope="session")

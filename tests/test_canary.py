@@ -12,16 +12,9 @@ import lens
 from lens.canary import SHARES, Canary, CanaryError, bucket, default_state_path
 from lens.flags import Flags
 from lens.guard import Alert, Guard, GuardConfig
-from tests.guard_helpers import StageDouble, build_corpus, make_rig
+from tests.guard_helpers import StageDouble, make_rig
 
 pytestmark = pytest.mark.usefixtures("no_builtin_stages")
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("canary-corpus")
-    build_corpus(root)
-    return root / "idx"
 
 
 def _canary(tmp_path: Path, **config: float) -> Canary:

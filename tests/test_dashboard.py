@@ -9,16 +9,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import lens
-from tests.guard_helpers import StageDouble, build_corpus, make_rig
+from tests.guard_helpers import StageDouble, make_rig
 
 pytestmark = pytest.mark.usefixtures("no_builtin_stages")
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("dashboard-corpus")
-    build_corpus(root)
-    return root / "idx"
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -14,16 +14,9 @@ from structlog.testing import capture_logs
 
 import lens
 from lens.flags import DEFAULTS, FlagError, Flags, default_flags_file, env_name, load_initial
-from tests.guard_helpers import StageDouble, build_corpus, make_rig
+from tests.guard_helpers import StageDouble, make_rig
 
 pytestmark = pytest.mark.usefixtures("no_builtin_stages")
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("flags-corpus")
-    build_corpus(root)
-    return root / "idx"
 
 
 # -- values and types ---------------------------------------------------------------------------

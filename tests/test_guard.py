@@ -15,16 +15,9 @@ import lens
 from lens.guard import CLOSED, HALF_OPEN, OPEN, Alert, Guard, GuardConfig, percentile
 from lens.index import Hit, SearchResult
 from lens.pipeline import register_stage
-from tests.guard_helpers import StageDouble, build_corpus, make_rig
+from tests.guard_helpers import StageDouble, make_rig
 
 pytestmark = pytest.mark.usefixtures("no_builtin_stages")
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("guard-corpus")
-    build_corpus(root)
-    return root / "idx"
 
 
 def _record_a(g: Guard, ms: float, *, error: bool = False, new: bool = True) -> None:
