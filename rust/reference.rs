@@ -124,7 +124,8 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
         }
         if scorer.eligible(terms_held, phrase_held) {
             let prior = crate::index::build::prior(snap.path(f), content.len() as u64);
-            score_chunk(scorer, snap, f, &accs, prior, &mut top);
+            // From the path itself, not the native search's name index.
+            score_chunk(scorer, snap, f, &accs, prior, scorer.name_part(snap.path(f)), &mut top);
         }
     }
     top.into_sorted()

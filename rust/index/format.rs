@@ -378,11 +378,10 @@ impl Segment {
             let mut text = Vec::new();
             let mut starts = Vec::with_capacity(self.nfiles as usize);
             for id in 0..self.nfiles {
-                let path = self.path(id).as_bytes();
-                let base = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+                let base = super::base_name(self.path(id)).as_bytes();
                 text.push(b'/');
                 starts.push(text.len() as u32);
-                text.extend(base.iter().map(u8::to_ascii_lowercase));
+                text.extend(base.iter().map(|&b| super::grams::fold(b)));
             }
             Basenames { text, starts }
         })

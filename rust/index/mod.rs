@@ -189,6 +189,12 @@ pub struct Index {
     writer: Mutex<()>,
 }
 
+/// The last component of an index path (paths use `/` on every platform).
+pub fn base_name(path: &str) -> &str {
+    // A byte scan: names are short, and a ranked search asks this per file.
+    &path[path.as_bytes().iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..]
+}
+
 fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -29,7 +29,7 @@ use super::{line_bounds, RawHit};
 use crate::index::format::Segment;
 use crate::index::grams::fold;
 use crate::index::postings::FileSet;
-use crate::index::{FileRef, Snapshot};
+use crate::index::{base_name, FileRef, Snapshot};
 use crate::query::plan::GramSets;
 use crate::query::terms::Terms;
 use crate::query::GramQuery;
@@ -206,14 +206,12 @@ impl Scorer {
     }
 
     /// The file-name part of the score: the idf of query terms in the file's
-    /// base name. Returns the part and whether any term matched.
+    /// base name (0 when it holds none).
     ///
-    /// For one file (a chunk being scored, the baseline scanner); a ranked
-    /// search finds the named files among all candidates with
-    /// [`Scorer::named_files`] instead.
-    pub fn name_part(&self, path: &str) -> (f64, bool) {
-        let path = path.as_bytes();
-        let base = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+    /// For one file (the baseline scanner); a ranked search finds the named
+    /// files among all its candidates with [`Scorer::named_files`] instead.
+    pub fn name_part(&self, path: &str) -> f64 {
+        let base = base_name(path).as_bytes();
         let mut in_name = 0u32;
         for (t, term) in self.terms_folded.iter().enumerate() {
             if contains_folded(base, term) {
@@ -224,14 +222,14 @@ impl Scorer {
     }
 
     /// The name part for a file whose base name holds the terms `in_name`.
-    pub fn name_part_of(&self, in_name: u32) -> (f64, bool) {
+    pub fn name_part_of(&self, in_name: u32) -> f64 {
         let mut name = 0.0;
         for t in 0..self.terms.len() {
             if in_name & (1 << t) != 0 {
                 name += NAME_WEIGHT * self.idf[t];
             }
         }
-        (name, name > 0.0)
+        name
     }
 
     /// The files of `seg` whose base names hold query terms, in file order,
@@ -519,18 +517,20 @@ impl<'a> TopK<'a> {
     }
 }
 
-/// Turns one chunk's line accumulators into scored hits.
+/// Turns one chunk's line accumulators into scored hits; `name` is its
+/// file's name part ([`Scorer::name_part`]), which each caller has at hand.
 pub fn score_chunk<'a>(
     scorer: &Scorer,
     snap: &'a Snapshot,
     f: FileRef,
     accs: &[LineAcc],
     prior: f32,
+    name: f64,
     top: &mut TopK<'a>,
 ) {
     let path = snap.path(f);
     let present = accs.iter().fold(0u32, |p, a| p | a.present);
-    let (name, named) = scorer.name_part(path);
+    let named = name > 0.0;
     let bonus = scorer.file_bonus(name, present, prior);
     for acc in accs {
         if let Some((score, s, e, why)) = scorer.score_line(acc, bonus, named) {
@@ -580,11 +580,11 @@ fn materialize<'a>(
             let name = match &named[si as usize] {
                 Some(list) => {
                     let terms = list.binary_search_by_key(&chunk.file, |&(file, _)| file).map_or(0, |i| list[i].1);
-                    scorer.name_part_of(terms).0
+                    scorer.name_part_of(terms)
                 }
-                None => scorer.name_part(path).0,
+                None => scorer.name_part(path),
             };
-            debug_assert_eq!(name.to_bits(), scorer.name_part(path).0.to_bits(), "{path}");
+            debug_assert_eq!(name.to_bits(), scorer.name_part(path).to_bits(), "{path}");
             file_facts = Some((f, path, seg.file(chunk.file).prior, name));
         }
         let (_, path, prior, name) = file_facts.expect("set above");
@@ -662,8 +662,8 @@ pub fn search(
     for (si, view) in snap.segments.iter().enumerate() {
         let seg_named = scorer.named_files(&view.seg);
         name_max = match &seg_named {
-            Some(list) => list.iter().fold(name_max, |m, &(_, terms)| m.max(scorer.name_part_of(terms).0)),
-            None => name_max.max(scorer.name_part_of(all_terms).0),
+            Some(list) => list.iter().fold(name_max, |m, &(_, terms)| m.max(scorer.name_part_of(terms))),
+            None => name_max.max(scorer.name_part_of(all_terms)),
         };
         named.push(seg_named);
         prior_max = prior_max.max(view.seg.max_prior());
@@ -780,7 +780,7 @@ pub fn search(
             scorer.record(acc, content, p, s, e);
         }
         if scorer.eligible(terms_held, phrase_held) {
-            score_chunk(scorer, snap, f, &accs, prior, &mut top);
+            score_chunk(scorer, snap, f, &accs, prior, c.name, &mut top);
         }
     }
     (top.into_sorted(), outcome)

@@ -68,8 +68,7 @@ impl Lang {
 
     /// The language of a path, from its extension.
     pub fn of_path(path: &str) -> Option<Lang> {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        let ext = crate::index::base_name(path).rsplit_once('.')?.1.to_ascii_lowercase();
         Some(match ext.as_str() {
             "py" | "pyi" | "pyw" => Lang::Python,
             "rs" => Lang::Rust,
