@@ -11,7 +11,7 @@ disagree.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -21,17 +21,13 @@ from prometheus_client.registry import Collector
 
 from .canary import Canary
 from .flags import Flags
-from .guard import CLOSED, HALF_OPEN, OPEN, STAGES, Guard
+from .guard import CLOSED, HALF_OPEN, OPEN, STAGES, Guard, _ratio
 
 __all__ = ["build_dashboard", "render_metrics"]
 
 
 def _rate(num: float, den: float) -> float | None:
     return num / den if den else None
-
-
-def _ratio(counters: Mapping[str, float], good: str, bad: str) -> float | None:
-    return _rate(counters.get(good, 0.0), counters.get(good, 0.0) + counters.get(bad, 0.0))
 
 
 def _all(values: list[bool | None]) -> bool | None:
