@@ -34,7 +34,7 @@ pub fn for_build(
     store::extract_into(&mut b, &files, progress);
     if let Some(scip_path) = &opts.scip {
         let by_path: HashMap<&str, &[u8]> = files.iter().copied().collect();
-        let (data, _skipped) = scip::read(scip_path, &|p| by_path.get(p).map(|c| c.to_vec()))?;
+        let (data, _skipped) = scip::read(scip_path, &|p| by_path.get(p).copied())?;
         precise::apply(&mut b, &data);
     }
     let name = store::file_name(generation);
@@ -109,7 +109,7 @@ pub fn attach(snap: &Snapshot, generation: u64, format: Format, path: &Path) -> 
             "this index was built without symbols; rebuild it to attach precise data",
         ));
     };
-    let content_of = |p: &str| snap.file_by_path(p).map(|f| snap.content(f).to_vec());
+    let content_of = |p: &str| snap.file_by_path(p).map(|f| snap.content(f));
     let (data, skipped): (PreciseData, u64) = match format {
         Format::Scip => scip::read(path, &content_of)?,
         Format::Lsif => lsif::read(path, &snap.manifest.root, &content_of)?,

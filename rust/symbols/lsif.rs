@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::precise::{LineIndex, Occ, PreciseData, Units};
+use super::precise::{ContentOf, LineIndex, Occ, PreciseData, Units};
 use super::Kind;
 use crate::error::{Error, Result};
 
@@ -54,7 +54,7 @@ fn lsp_kind(n: u64) -> Option<Kind> {
     })
 }
 
-pub fn read(path: &Path, root: &str, content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
+pub fn read(path: &Path, root: &str, content_of: &ContentOf<'_>) -> Result<(PreciseData, u64)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse(path, &bytes, root, content_of)
 }
@@ -66,12 +66,7 @@ fn position(v: Option<&Value>) -> Option<(u64, u64)> {
 
 /// Parses LSIF bytes; returns the data and how many ranges pointed outside
 /// their file and were skipped.
-pub fn parse(
-    path: &Path,
-    bytes: &[u8],
-    root: &str,
-    content_of: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> Result<(PreciseData, u64)> {
+pub fn parse(path: &Path, bytes: &[u8], root: &str, content_of: &ContentOf<'_>) -> Result<(PreciseData, u64)> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::symbol_data(path, format!("byte {}", e.valid_up_to()), "not UTF-8"))?;
     let records: Vec<(usize, Value)> = if text.trim_start().starts_with('[') {
@@ -231,7 +226,7 @@ pub fn parse(
             data.unmatched_docs += 1;
             continue;
         };
-        let li = LineIndex::new(&content);
+        let li = LineIndex::new(content);
         let mut occs = Vec::new();
         let mut rs = by_doc.remove(doc_id).unwrap_or_default();
         rs.sort_by_key(|(_, r)| r.record);

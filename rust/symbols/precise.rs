@@ -13,6 +13,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::store::{Builder, DefRec, RefRec, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
 
+/// The indexed text of a path named by SCIP or LSIF (`None`: not indexed),
+/// borrowed from wherever the caller holds it.
+pub type ContentOf<'c> = dyn Fn(&str) -> Option<&'c [u8]> + 'c;
+
 /// How a format counts characters within a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Units {

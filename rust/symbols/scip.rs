@@ -13,7 +13,7 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::precise::{LineIndex, Occ, PreciseData, Units};
+use super::precise::{ContentOf, LineIndex, Occ, PreciseData, Units};
 use super::Kind;
 use crate::error::{Error, Result};
 
@@ -210,14 +210,14 @@ fn units_of(encoding: i32) -> Units {
 }
 
 /// Reads a SCIP file into precise data for the files `content_of` knows.
-pub fn read(path: &Path, content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
+pub fn read(path: &Path, content_of: &ContentOf<'_>) -> Result<(PreciseData, u64)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse(path, &bytes, content_of)
 }
 
 /// Parses SCIP bytes; returns the data and how many occurrences pointed
 /// outside their file (stale index) and were skipped.
-pub fn parse(path: &Path, b: &[u8], content_of: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<(PreciseData, u64)> {
+pub fn parse(path: &Path, b: &[u8], content_of: &ContentOf<'_>) -> Result<(PreciseData, u64)> {
     let mut data = PreciseData::default();
     let mut skipped = 0u64;
     let mut at = 0;
@@ -287,7 +287,7 @@ fn add_document(
     path: &Path,
     ndoc: usize,
     doc: &Document,
-    content_of: &dyn Fn(&str) -> Option<Vec<u8>>,
+    content_of: &ContentOf<'_>,
     data: &mut PreciseData,
 ) -> Result<u64> {
     let rel = doc.relative_path.trim_start_matches("./").to_string();
@@ -302,7 +302,7 @@ fn add_document(
         data.unmatched_docs += 1;
         return Ok(0);
     };
-    let li = LineIndex::new(&content);
+    let li = LineIndex::new(content);
     let units = units_of(doc.position_encoding);
     let mut skipped = 0;
     let mut occs = Vec::new();
@@ -411,7 +411,7 @@ mod tests {
                 position_encoding: 0,
             }],
         };
-        let e = parse(p, &idx.encode_to_vec(), &|_| Some(b"def f(): pass\n".to_vec())).unwrap_err();
+        let e = parse(p, &idx.encode_to_vec(), &|_| Some(&b"def f(): pass\n"[..])).unwrap_err();
         assert!(e.to_string().contains("document \"a.py\" occurrence #0"), "{e}");
     }
 }
