@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 import lens
+from lens.guard import percentile
 
 BENCHSUITE = [
     # (name, pattern, regex, ignore_case, word) -- ripgrep's benchsuite linux_* queries
@@ -43,11 +44,6 @@ BENCHSUITE = [
     ("linux_unicode_word", r"\wAh", True, False, False),
 ]
 RG_LINE = re.compile(rb"^(.+?):(\d+):")
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))]
 
 
 def rg(corpus: Path, pattern: str, regex: bool, ic: bool, word: bool) -> tuple[set[tuple[str, int]], float]:
@@ -192,13 +188,14 @@ def main() -> int:
             t = time.perf_counter()
             idx.search(q, k=50, mode=a.mode)
             lat.append((time.perf_counter() - t) * 1000)
+    lat.sort()
     report["search_latency_ms"] = {
         "queries": len(queries),
         "samples": len(lat),
-        "p50": pct(lat, 50),
-        "p95": pct(lat, 95),
-        "p99": pct(lat, 99),
-        "max": max(lat),
+        "p50": percentile(lat, 50),
+        "p95": percentile(lat, 95),
+        "p99": percentile(lat, 99),
+        "max": lat[-1],
     }
     # Throughput: 2 threads, each running the whole query list 5 times.
     done = [0]

@@ -18,15 +18,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import lens
+from lens.guard import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_QUERIES = REPO.parent / "shared" / "eval" / "dev" / "queries.jsonl"
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    v = sorted(samples)
-    at = lambda q: v[min(len(v) - 1, math.ceil(q * len(v)) - 1)]  # noqa: E731
-    return {"n": len(v), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    ordered = sorted(samples)
+    return {"n": len(ordered), **{f"p{p}": percentile(ordered, p) for p in (50, 95, 99)}}
 
 
 def main() -> int:
@@ -49,7 +49,10 @@ def main() -> int:
             ms = (time.perf_counter() - started) * 1e3
             by_kind[q.get("kind", "all")].append(ms)
             by_kind["mixed"].append(ms)
-    out = {kind: {k: round(v, 3) for k, v in percentiles(s).items()} for kind, s in by_kind.items()}
+    out = {
+        kind: {k: v if v is None else round(v, 3) for k, v in percentiles(s).items()}
+        for kind, s in by_kind.items()
+    }
     print(json.dumps({"index": str(a.index_dir), "mode": a.mode, "latency_ms": out}, indent=2))
     return 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import re
 import statistics
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import lens
+from lens.guard import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -39,16 +39,10 @@ KERNEL_DEF = re.compile(rb"^[A-Za-z_][\w \t\*]*?\b([A-Za-z_]\w*)\(([^;{}]*?)\)[ 
 NOT_TYPES = {b"if", b"for", b"while", b"switch", b"return", b"sizeof"}
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
-
-
 def summary(xs: list[float]) -> dict[str, float]:
+    ordered = sorted(xs)
     return {
-        "p50": round(pct(xs, 50), 3),
-        "p95": round(pct(xs, 95), 3),
-        "p99": round(pct(xs, 99), 3),
+        **{f"p{p}": round(percentile(ordered, p), 3) for p in (50, 95, 99)},  # type: ignore[arg-type]
         "mean": round(statistics.fmean(xs), 3),
     }
 
