@@ -14,7 +14,15 @@ from lens.cli import main
 from lens.ops import OpsStore
 from tests.ops_helpers import SMALL
 
-COMMANDS = ["quality-gates", "nightly-validation", "check-signoff", "cut-rc", "compat-drill", "promote", "serve"]
+COMMANDS = [
+    "quality-gates",
+    "nightly-validation",
+    "check-signoff",
+    "cut-rc",
+    "compat-drill",
+    "promote",
+    "serve",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -73,10 +81,24 @@ def test_quality_gates_table_and_progress_bar(tmp_path: Path, capsys: pytest.Cap
 def test_two_nightly_processes_at_once(tmp_path: Path) -> None:
     env = {**os.environ, "LENS_STATE_DIR": str(tmp_path)}
     # Both also build the golden set into the same cache at once: one wins the rename, both use it.
-    args = [sys.executable, "-m", "lens", "nightly-validation", "--duration", "0.01", "--threads", "1",
-            "--qps", "20", "--json", *SMALL]
-    procs = [subprocess.Popen([*args, "--force-night", str(n)], env=env, stdout=subprocess.PIPE, text=True)
-             for n in (1, 2)]
+    args = [
+        sys.executable,
+        "-m",
+        "lens",
+        "nightly-validation",
+        "--duration",
+        "0.01",
+        "--threads",
+        "1",
+        "--qps",
+        "20",
+        "--json",
+        *SMALL,
+    ]
+    procs = [
+        subprocess.Popen([*args, "--force-night", str(n)], env=env, stdout=subprocess.PIPE, text=True)
+        for n in (1, 2)
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     codes = [p.returncode for p in procs]
     nights = [json.loads(o) for o in outs]
