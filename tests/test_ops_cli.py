@@ -108,3 +108,40 @@ def test_two_nightly_processes_at_once(tmp_path: Path) -> None:
     assert store.integrity_check() == "ok"
     assert sorted(n["night"] for n in store.nights()) == ["forced-1", "forced-2"]
     assert store.gate_runs() == 2
+
+
+def test_lens_serve_subprocess(tmp_path: Path, sample_root: Path) -> None:
+    """`lens serve` as an operator starts it: loopback by default, token from the environment."""
+    httpx = pytest.importorskip("httpx", reason="needs lens[server] and httpx")
+    import socket
+    import time
+
+    lens_index = tmp_path / "idx"
+    assert main(["index", str(sample_root), "--out", str(lens_index), "-q"]) == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LENS_STATE_DIR": str(tmp_path / "state"), "LENS_ADMIN_TOKEN": "t0k3n"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lens", "serve", "--index", str(lens_index), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"{url}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["admin_enabled"] is True
+        r = httpx.post(f"{url}/search", json={"query": "parse_http_date", "k": 3})
+        assert r.status_code == 200 and r.json()["hits"][0]["path"] == "src/http_date.py"
+        r = httpx.post(f"{url}/canary/progress", headers={"Authorization": "Bearer t0k3n"})
+        assert r.status_code == 200  # 100 % already: nothing to do, nothing changed
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
