@@ -155,8 +155,9 @@ def cmd_cut_rc(a: argparse.Namespace) -> int:
         a,
         {"cut": True, "bundle_dir": str(path), **slim},
         f"cut {a.version}: lens {bundle['lens_version']}, API {bundle['api_version']}, index format "
-        f"v{bundle['index_format_version']}, Stage-C model {bundle['stage_c_model_id']}, golden set "
-        f"{bundle['golden_set']['sha256'][:12]}, SBOM {len(bundle['sbom']['components'])} components\n"
+        f"v{bundle['index_format_version']}, Stage-C model {bundle['stage_c_model_id'] or 'none'}, "
+        f"golden set {bundle['golden_set']['sha256'][:12]}, "
+        f"SBOM {len(bundle['sbom']['components'])} components\n"
         f"bundle: {path}/bundle.json, {path}/sbom.cdx.json",
     )
     return 0
