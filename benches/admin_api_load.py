@@ -4,7 +4,8 @@
 
 Builds an index of a slice of the standard library, serves it with uvicorn on 127.0.0.1 (a free port),
 and sends at most `--requests` searches or runs for at most `--seconds`, whichever ends first. Prints
-requests/second and the client-side p50/p95/p99 (ms, nearest rank). `tests/test_ops_server.py` runs the
+requests/second and the client-side p50/p95/p99 (ms, nearest rank), then the same searches run
+in-process without HTTP for comparison. `tests/test_ops_server.py` runs the
 same function with small caps.
 """
 
@@ -104,6 +105,20 @@ def main() -> int:
         app = create_app(index=idx, store=OpsStore(d / "state"))
         with running_server(app) as url:
             out = run_load(url, a.requests, a.threads, a.seconds)
+        # The peer in the same run: the same searches in-process, one thread, no HTTP.
+        from lens.ops.gates import percentile
+
+        lat = []
+        for i in range(min(a.requests, 1000)):
+            q, mode = QUERIES[i % len(QUERIES)]
+            t = time.perf_counter()
+            idx.search(q, k=10, mode=mode)
+            lat.append((time.perf_counter() - t) * 1000)
+        out["in_process"] = {
+            "requests": len(lat),
+            "p50_ms": percentile(lat, 50),
+            "p95_ms": percentile(lat, 95),
+        }
         out["corpus"] = {"files": idx.stats()["files"], "bytes": idx.stats()["bytes"]}
     print(json.dumps(out, indent=2))
     return 0 if out["errors"] == 0 else 1
