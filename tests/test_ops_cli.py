@@ -124,7 +124,10 @@ def test_lens_serve_subprocess(tmp_path: Path, sample_root: Path) -> None:
     env = {**os.environ, "LENS_STATE_DIR": str(tmp_path / "state"), "LENS_ADMIN_TOKEN": "t0k3n"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lens", "serve", "--index", str(lens_index), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
