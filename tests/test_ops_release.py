@@ -65,7 +65,7 @@ def _night(store: OpsStore, key: str, passed: bool) -> None:
 def test_store_schema_wal_and_versioning(tmp_path: Path) -> None:
     store = OpsStore(tmp_path)
     assert (tmp_path / DB_NAME).is_file() and store.schema_version() == SCHEMA_VERSION
-    assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.journal_mode() == "wal"
     with sqlite3.connect(tmp_path / DB_NAME) as c:
         c.execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,))
     with pytest.raises(StateError, match="upgrade lens"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -71,12 +70,11 @@ def _j(value: Any) -> str:
 
 
 class OpsStore:
-    """The SQLite record. Safe to share between threads (one connection per thread) and processes."""
+    """The SQLite record. Safe to share between threads and processes (a connection per operation)."""
 
     def __init__(self, state_dir: str | os.PathLike[str] | None = None) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.path = self.state_dir / DB_NAME
-        self._local = threading.local()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -86,31 +84,42 @@ class OpsStore:
             raise StateError(f"cannot create the state directory {self.state_dir}: {exc}") from exc
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+    # A connection per operation, closed after it: opening SQLite costs tens of microseconds, and no
+    # connection outlives its thread or is left for the garbage collector to close.
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-        return conn
+            yield conn
+        finally:
+            conn.close()
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._connect() as conn:
+            return conn.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._connect() as conn:
+            return conn.execute(sql, args).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StateError(f"state database {self.path} is busy or unwritable: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._connect() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StateError(f"state database {self.path} is busy or unwritable: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._write() as c:
@@ -128,16 +137,13 @@ class OpsStore:
             # (Future versions migrate `have` -> SCHEMA_VERSION here, one step at a time.)
 
     def schema_version(self) -> int:
-        return int(self._conn().execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        return int(self._one("SELECT MAX(version) FROM schema_version")[0])
 
     def integrity_check(self) -> str:
-        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self._one("PRAGMA integrity_check")[0])
 
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+    def journal_mode(self) -> str:
+        return str(self._one("PRAGMA journal_mode")[0])
 
     # -- quality gates -------------------------------------------------------------------------
     def record_gate_run(self, report: Mapping[str, Any], source: str) -> int:
@@ -159,11 +165,11 @@ class OpsStore:
             return int(cur.lastrowid or 0)
 
     def latest_gate_report(self) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT report FROM gate_runs ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._one("SELECT report FROM gate_runs ORDER BY id DESC LIMIT 1")
         return None if row is None else dict(json.loads(row["report"]))
 
     def gate_runs(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM gate_runs").fetchone()[0])
+        return int(self._one("SELECT COUNT(*) FROM gate_runs")[0])
 
     # -- nights --------------------------------------------------------------------------------
     def record_night(
@@ -198,7 +204,7 @@ class OpsStore:
 
     def nights(self, after_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded runs after `after_id`, oldest first (the last `limit` of them)."""
-        rows = self._conn().execute("SELECT * FROM nights WHERE id > ? ORDER BY id", (after_id,)).fetchall()
+        rows = self._all("SELECT * FROM nights WHERE id > ? ORDER BY id", (after_id,))
         out = [
             {
                 **dict(r),
@@ -212,7 +218,7 @@ class OpsStore:
         return out[-limit:] if limit else out
 
     def last_night_id(self) -> int:
-        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM nights").fetchone()[0])
+        return int(self._one("SELECT COALESCE(MAX(id), 0) FROM nights")[0])
 
     # -- releases ------------------------------------------------------------------------------
     def add_release(self, version: str, bundle: Mapping[str, Any]) -> None:
@@ -223,7 +229,7 @@ class OpsStore:
             c.execute("INSERT INTO releases VALUES (?, ?, ?, ?)", (version, time.time(), after, _j(bundle)))
 
     def release(self, version: str) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT * FROM releases WHERE version = ?", (version,)).fetchone()
+        row = self._one("SELECT * FROM releases WHERE version = ?", (version,))
         if row is None:
             return None
         return {
@@ -234,7 +240,7 @@ class OpsStore:
         }
 
     def releases(self) -> list[dict[str, Any]]:
-        rows = self._conn().execute("SELECT version FROM releases ORDER BY created_at").fetchall()
+        rows = self._all("SELECT version FROM releases ORDER BY created_at")
         return [r for r in (self.release(row["version"]) for row in rows) if r is not None]
 
     def record_drill(self, version: str, passed: bool, report: Mapping[str, Any]) -> None:
@@ -245,11 +251,7 @@ class OpsStore:
             )
 
     def latest_drill(self, version: str) -> dict[str, Any] | None:
-        row = (
-            self._conn()
-            .execute("SELECT * FROM drills WHERE version = ? ORDER BY id DESC LIMIT 1", (version,))
-            .fetchone()
-        )
+        row = self._one("SELECT * FROM drills WHERE version = ? ORDER BY id DESC LIMIT 1", (version,))
         if row is None:
             return None
         return {"at": row["at"], "passed": bool(row["passed"]), "report": json.loads(row["report"])}
@@ -262,5 +264,5 @@ class OpsStore:
             )
 
     def promotions(self) -> list[dict[str, Any]]:
-        rows = self._conn().execute("SELECT * FROM promotions ORDER BY id").fetchall()
+        rows = self._all("SELECT * FROM promotions ORDER BY id")
         return [{"version": r["version"], "at": r["at"], "signoff": json.loads(r["signoff"])} for r in rows]
