@@ -6,7 +6,8 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP  := $(VENV)/.deps-installed
 DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "prometheus_client>=0.20" "tomli>=2; python_version < '3.11'" "pytest>=8" "hypothesis>=6.100" \
-          "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
+          "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" \
+          "starlette>=0.37" "uvicorn>=0.29" "httpx>=0.27"
 
 .PHONY: run test develop rust-test py-test lint bench bench-kernel bench-stage-b eval clean
 

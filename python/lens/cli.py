@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="index the stdlib and run example queries (make run)")
     s.add_argument("--out", default=".lens-demo")
     s.set_defaults(func=cmd_demo)
+
+    from .ops.cli import add_ops_commands  # the runbook's operations commands (lens.ops)
+
+    add_ops_commands(sub)
     return p
 
 
