@@ -4,6 +4,7 @@
 //! require the fast path to return exactly what this returns.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use crate::index::chunks::chunk_bounds;
 use crate::index::grams::for_each_gram;
@@ -75,10 +76,23 @@ fn fold_line(line: &[u8]) -> Vec<u8> {
     line.iter().map(|b| b.to_ascii_lowercase()).collect()
 }
 
+/// How many chunks the reference scanner handles between deadline checks.
+const DEADLINE_EVERY: usize = 64;
+
+fn past(deadline: Option<Instant>, i: usize) -> bool {
+    i % DEADLINE_EVERY == 0 && deadline.is_some_and(|d| Instant::now() >= d)
+}
+
 /// Ranked search over every live file, scored exactly as the fast path
 /// scores, with every statistic computed from the raw contents: chunks (the
 /// unit the index keeps statistics for) are cut by the same pure function.
-pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
+///
+/// It reads every live byte, twice (document frequencies, then scoring), so
+/// it is the slowest way to answer: a `deadline` stops it, returning the
+/// best hits of the chunks scored so far and `true` (truncated). Past the
+/// deadline while still counting document frequencies, nothing can be
+/// scored fairly, and it returns no hits.
+pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, deadline: Option<Instant>) -> (Vec<RawHit>, bool) {
     let files: Vec<FileRef> = snap.live_files().collect();
     let chunks: Vec<(FileRef, usize, usize)> = files
         .iter()
@@ -87,7 +101,10 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
     // Document frequencies as the index would count them: chunks whose gram
     // set covers each term's grams, computed here from the text itself.
     let mut df = vec![0u64; scorer.terms.len()];
-    for &(f, s, e) in &chunks {
+    for (i, &(f, s, e)) in chunks.iter().enumerate() {
+        if past(deadline, i) {
+            return (Vec::new(), true);
+        }
         let mut grams = HashSet::new();
         for_each_gram(&snap.content(f)[s..e], |g| {
             grams.insert(g);
@@ -98,7 +115,10 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
     }
     scorer.set_document_frequencies(&df, chunks.len() as u64);
     let mut top = TopK::new(k);
-    for &(f, cs, ce) in &chunks {
+    for (i, &(f, cs, ce)) in chunks.iter().enumerate() {
+        if past(deadline, i) {
+            return (top.into_sorted(), true);
+        }
         let content = snap.content(f);
         let mut accs = Vec::new();
         let (mut terms_held, mut phrase_held) = (0u32, false);
@@ -128,7 +148,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
             score_chunk(scorer, snap, f, &accs, prior, scorer.name_part(snap.path(f)), &mut top);
         }
     }
-    top.into_sorted()
+    (top.into_sorted(), false)
 }
 
 /// Whether a gram set satisfies a term's gram query.
