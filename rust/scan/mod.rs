@@ -3,6 +3,8 @@
 
 pub mod grep;
 pub mod rank;
+#[cfg(test)]
+mod rank_props;
 
 use crate::index::FileRef;
 
