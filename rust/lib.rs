@@ -8,8 +8,8 @@
 //!
 //! Layers, lowest first; each uses only those above it in this list:
 //!
-//! - [`hit`], [`cache`], [`error`]: leaves: the caller-ready hit and line
-//!   spans, a byte-bounded LRU, the error type.
+//! - [`hit`], [`cache`], [`bytes`], [`error`]: leaves: the caller-ready hit
+//!   and line spans, a byte-bounded LRU, little-endian reads, the error type.
 //! - [`index`]: building, storing (segments + manifest), opening,
 //!   refreshing. Knows no symbols and no ranking: what rides along with a
 //!   generation is written by a companion the engine hands in.
@@ -27,6 +27,7 @@
 //! The core never touches Python; `bindings` (behind the `python` feature)
 //! is the only module that does.
 
+pub mod bytes;
 pub mod cache;
 pub mod engine;
 pub mod error;
