@@ -38,15 +38,6 @@ def _all(values: list[bool | None]) -> bool | None:
     return all(measured)
 
 
-def _shedding(status: dict[str, Any]) -> list[str]:
-    a = status.get("stage_a", {})
-    if a.get("breaker") != OPEN or a.get("trip_kind") != "latency":
-        return []
-    later = [s for s in status if s not in ("stage_a", "end_to_end")]
-    ladder = [*reversed(later), "stage_a.budget"]
-    return ladder[: a.get("shed_level") or 0]
-
-
 def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any]:
     """The runbook's `/monitoring/dashboard` document."""
     stats = guard.evaluate()
@@ -159,8 +150,9 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
         if health["status"] == "healthy":
             health["status"] = "degraded"
     health["breakers"] = {s: st["breaker"] for s, st in status.items() if s != "end_to_end"}
-    # What a Stage-A latency trip is shedding right now, in the order it sheds.
-    health["shedding"] = _shedding(status)
+    # What a Stage-A latency trip is shedding right now (as the latest query shed it), in the order it
+    # sheds.
+    health["shedding"] = list(guard.shedding())
 
     cov = guard.span_coverage()
     return {

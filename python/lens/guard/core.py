@@ -202,6 +202,7 @@ class Guard:
         for stage in registered_stages():
             self._add_stage_locked(stage)
         self._span: deque[tuple[float, int, int]] = deque(maxlen=self.config.window_size)
+        self._shedding: tuple[str, ...] = ()
         self._nonclosed = 0
         self._queries = 0
         self._since_eval = 0
@@ -289,9 +290,17 @@ class Guard:
             if err:
                 t[f"errors.{route}"] += 1
             if event.skipped:
+                shed = []
                 for name, why in event.skipped.items():
                     key = f"{name}.{why}"
                     self._skips[key] = self._skips.get(key, 0) + 1
+                    if why == "shed":
+                        shed.append(name)
+                    elif why == "tightened":
+                        shed.append(f"{name}.budget")
+                self._shedding = tuple(shed)
+            elif self._shedding:
+                self._shedding = ()
             self._since_eval = since = self._since_eval + 1
         cfg = self.config
         hits = event.hits
@@ -491,6 +500,11 @@ class Guard:
         """Per stage: (state, trips, opened_at, cooldown_s, probes_ok, reason, kind, shed level)."""
         with self._lock:
             return {s: b.as_tuple() for s, b in self._breakers.items()}
+
+    def shedding(self) -> tuple[str, ...]:
+        """What the latest query shed under a latency trip, in the order it was shed ("stage_c",
+        "stage_b", then "stage_a.budget" for Stage-A's tighter budget); empty when it shed nothing."""
+        return self._shedding
 
     def recent_alerts(self) -> list[Alert]:
         return self._alerts.recent()
