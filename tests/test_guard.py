@@ -133,15 +133,20 @@ def test_slow_stage_a_sheds_load_and_never_takes_the_reference_scanner(
     assert r.info["stages"] == {"stage_a": "native", "stage_b": "ran", "stage_c": "ran"}
 
 
-def test_lex_mode_latency_trip_tightens_the_budget_at_once(index_dir: Path, tmp_path: Path) -> None:
-    # With no later stage to shed, the first step of the ladder is Stage-A's own tighter budget.
+def test_lex_mode_sheds_nothing_until_the_budget_step(index_dir: Path, tmp_path: Path) -> None:
+    # Stage-C and Stage-B hold the first two steps of the ladder even where a query would not run them:
+    # a lex query keeps its full native search until the third step, Stage-A's tighter budget.
     rig = make_rig(index_dir, tmp_path)
     rig.native.native_ms = 8.0
     results = [rig.idx.search("needle", mode="lex", budget_ms=50.0) for _ in range(25)]
     assert rig.guard.breaker_states()["stage_a"] == OPEN
-    assert all(r.path == "native" for r in results)
-    assert results[-1].info["shed"] == ["stage_a.budget"] and rig.native.budgets[-1] == 5.0
-    assert rig.native.budgets[0] == 50.0  # the caller's budget before the trip
+    assert all(r.path == "native" and "shed" not in r.info for r in results)
+    assert set(rig.native.budgets) == {50.0}  # the caller's budget, untouched
+    rig.guard.trip("stage_a", "still slow", kind="latency")
+    assert "shed" not in rig.idx.search("needle", mode="lex", budget_ms=50.0).info
+    rig.guard.trip("stage_a", "still slow", kind="latency")
+    r = rig.idx.search("needle", mode="lex", budget_ms=50.0)
+    assert r.info["shed"] == ["stage_a.budget"] and rig.native.budgets[-1] == 5.0 and r.path == "native"
 
 
 def test_slow_stage_b_is_skipped_while_open_then_recovers(index_dir: Path, tmp_path: Path) -> None:
@@ -270,7 +275,8 @@ def test_manual_trip(index_dir: Path, tmp_path: Path) -> None:
     assert rig.idx.search("needle").path == "baseline"
     assert rig.guard.status()["stage_a"]["last_trip_reason"] == "operator: investigating"
     rig.guard.reset()
-    rig.guard.trip("stage_a", "operator: shed load", kind="latency")
+    for _ in range(3):  # each trip is one step down the ladder: Stage-C, Stage-B, Stage-A's budget
+        rig.guard.trip("stage_a", "operator: shed load", kind="latency")
     r = rig.idx.search("needle", mode="lex")
     assert r.path == "native" and r.info["shed"] == ["stage_a.budget"]
     with pytest.raises(ValueError):

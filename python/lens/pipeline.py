@@ -106,6 +106,7 @@ StageHook = Callable[[StageCall], "Sequence[Hit] | None"]
 # name -> hook, in registration order (Stage-B and Stage-C hold their places even while unhooked).
 _HOOKS: dict[str, StageHook | None] = {"stage_b": None, "stage_c": None}
 _ORDER: list[str] = ["stage_b", "stage_c"]
+_BUILTIN = frozenset(_ORDER)
 
 
 def register_stage(name: str, hook: StageHook | None) -> None:
@@ -182,11 +183,15 @@ def run_search(
     if native and a_state is not None and a_state[0] != HALF_OPEN:
         slo = guard.slos.stage("stage_a")
         if a_state[1] == LATENCY:
-            # Shed optional work, one step per trip: the last later stage that would run first.
-            ladder = [n for n, hook, why in reversed(later) if hook is not None and not why]
+            # Shed optional work, one step per trip, last stage first: Stage-C, then Stage-B (the built-in
+            # stages always hold their rungs, installed or not; another stage while it has a hook), then
+            # Stage-A's own budget. A step sheds only what this query would have run.
+            ladder = [n for n in reversed(_ORDER) if n in _BUILTIN or _HOOKS.get(n) or index.stages.get(n)]
+            would_run = {n for n, hook, why in later if hook is not None and not why}
             for name in ladder[: a_state[2]]:
-                shed.append(name)
-                skipped[name] = "shed"
+                if name in would_run:
+                    shed.append(name)
+                    skipped[name] = "shed"
             if a_state[2] > len(ladder):
                 a_budget = _min_budget(budget_ms, slo.p95_ms)
                 shed.append("stage_a.budget")
