@@ -163,6 +163,18 @@ class QueryEvent:
     hits: Sequence[Any] | None = None
 
 
+class _Series:
+    """One series' window and cumulative counts (and, for a stage, its reported counters)."""
+
+    __slots__ = ("counters", "errors", "samples", "window")
+
+    def __init__(self, size: int) -> None:
+        self.window: deque[Sample] = deque(maxlen=size)
+        self.samples = 0
+        self.errors = 0
+        self.counters: dict[str, float] = {}
+
+
 #: `plan()` while every breaker is closed: nothing to route around.
 ALL_CLOSED: Mapping[str, tuple[str, str | None, int]] = MappingProxyType({})
 
@@ -193,12 +205,12 @@ class Guard:
     # -- setup --------------------------------------------------------------------------------
     def _reset_locked(self) -> None:
         self._windows: dict[str, deque[Sample]] = {}
+        self._series: dict[str, _Series] = {}
         self._breakers: dict[str, Breaker] = {}
-        self._totals: dict[str, int] = {}
         self._skips: dict[str, int] = {}
         self._stage_counters: dict[str, dict[str, float]] = {}
-        for name in ("e2e.new", "e2e.baseline"):
-            self._add_series_locked(name)
+        self._new = self._add_series_locked("e2e.new")
+        self._baseline = self._add_series_locked("e2e.baseline")
         for stage in registered_stages():
             self._add_stage_locked(stage)
         self._span: deque[tuple[float, int, int]] = deque(maxlen=self.config.window_size)
@@ -208,20 +220,23 @@ class Guard:
         self._since_eval = 0
         self._last_eval = self.clock()
 
-    def _add_series_locked(self, name: str) -> None:
-        self._windows[name] = deque(maxlen=self.config.window_size)
-        self._totals[f"samples.{name}"] = 0
-        self._totals[f"errors.{name}"] = 0
+    def _add_series_locked(self, name: str) -> _Series:
+        series = _Series(self.config.window_size)
+        self._series[name] = series
+        self._windows[name] = series.window
+        return series
 
-    def _add_stage_locked(self, stage: str) -> None:
-        if stage in self._breakers:
-            return
-        self._add_series_locked(stage)
+    def _add_stage_locked(self, stage: str) -> _Series:
+        got = self._series.get(stage)
+        if got is not None:
+            return got
+        series = self._add_series_locked(stage)
         self._breakers[stage] = Breaker(stage, self.config.cooldown_s)
-        self._stage_counters[stage] = dict.fromkeys(STAGE_COUNTERS.get(stage, ()), 0.0)
+        series.counters = self._stage_counters[stage] = dict.fromkeys(STAGE_COUNTERS.get(stage, ()), 0.0)
         if stage != "stage_a":
             for why in ("budget", "shed"):
                 self._skips.setdefault(f"{stage}.{why}", 0)
+        return series
 
     def stages(self) -> tuple[str, ...]:
         """The stages this guard keeps: the registered ones, then any it has seen since."""
@@ -268,30 +283,29 @@ class Guard:
         err = event.failed
         with self._lock:
             self._queries = q = self._queries + 1
-            w = self._windows
-            t = self._totals
+            series = self._series
             for name, (ms, error, extra) in stages.items():
-                dq = w.get(name)
-                if dq is None:
-                    self._add_stage_locked(name)
-                    dq = w[name]
-                dq.append((now, ms, error, extra))
-                t[f"samples.{name}"] += 1
+                st = series.get(name)
+                if st is None:
+                    st = self._add_stage_locked(name)
+                st.window.append((now, ms, error, extra))
+                st.samples += 1
                 if error:
                     err = True
-                    t[f"errors.{name}"] += 1
-                if type(extra) is dict:
-                    totals = self._stage_counters[name]
+                    st.errors += 1
+                if extra.__class__ is dict:
+                    totals = st.counters
                     for key, value in extra.items():
                         totals[key] = totals.get(key, 0.0) + value
-            route = "e2e.new" if event.new_route else "e2e.baseline"
-            w[route].append((now, event.total_ms, err, None))
-            t[f"samples.{route}"] += 1
+            route = self._new if event.new_route else self._baseline
+            route.window.append((now, event.total_ms, err, None))
+            route.samples += 1
             if err:
-                t[f"errors.{route}"] += 1
-            if event.skipped:
+                route.errors += 1
+            skipped = event.skipped
+            if skipped:
                 shed = []
-                for name, why in event.skipped.items():
+                for name, why in skipped.items():
                     key = f"{name}.{why}"
                     self._skips[key] = self._skips.get(key, 0) + 1
                     if why == "shed":
@@ -487,7 +501,10 @@ class Guard:
     def totals(self) -> dict[str, int]:
         """Cumulative sample and error counts per series, and later-stage skips, since start or reset."""
         with self._lock:
-            out = dict(self._totals)
+            out: dict[str, int] = {}
+            for name, st in self._series.items():
+                out[f"samples.{name}"] = st.samples
+                out[f"errors.{name}"] = st.errors
             out.update({f"skips.{k}": v for k, v in self._skips.items()})
             out["queries"] = self._queries
             return out
