@@ -97,7 +97,7 @@ def main() -> int:
     slowest = max(native_times)
 
     # 2. guard on, an SLO nothing meets; a short cooldown so the run walks the whole ladder.
-    g2 = _rig(idx, state, GuardConfig(min_samples=20, eval_every=10, cooldown_s=0.5, probes=3))
+    g2 = _rig(idx, state, GuardConfig(min_samples=20, eval_every=10, cooldown_s=0.1, probes=3))
     g2.slos.stage_a.p95_ms = 0.001
     guarded_times, guarded_results = _run(idx, queries, a.rounds)
     board = idx.dashboard()["dashboard_state"]
