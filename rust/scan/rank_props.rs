@@ -25,16 +25,21 @@ use crate::reference;
 use crate::scan::rank::{self, Scorer};
 use crate::scan::{locate, RawHit};
 
-const WORDS: &[&str] = &["foo", "bar", "baz", "qux", "foobar", "bar_baz", "Foo", "BAR", "fOo", "x", "(", "."];
+// Every query word also comes in other cases and inside longer words, and whole two-word phrases come in
+// exact and other cases, so most corpora hold every phrase class.
+const WORDS: &[&str] = &[
+    "foo", "bar", "baz", "qux", "foobar", "bar_baz", "Foo", "BAR", "fOo", "Baz", "QUX", "foo bar", "Foo Bar",
+    "FOO bar", "bar baz", "x", "(", ".",
+];
 const QUERY_WORDS: &[&str] = &["foo", "bar", "baz", "qux"];
 
 fn line() -> impl Strategy<Value = String> {
-    prop::collection::vec((prop::sample::select(WORDS), prop::sample::select(&[" ", "", "  "][..])), 0..8)
+    prop::collection::vec((prop::sample::select(WORDS), prop::sample::select(&[" ", "", "  "][..])), 0..10)
         .prop_map(|parts| parts.into_iter().map(|(w, sep)| format!("{w}{sep}")).collect::<String>())
 }
 
 fn file() -> impl Strategy<Value = String> {
-    (prop::collection::vec(line(), 0..6), any::<bool>()).prop_map(|(lines, final_newline)| {
+    (prop::collection::vec(line(), 0..10), any::<bool>()).prop_map(|(lines, final_newline)| {
         let mut text = lines.join("\n");
         if final_newline && !text.is_empty() {
             text.push('\n');
