@@ -1,43 +1,49 @@
-//! The engine: an index plus the two ways of querying it (the native fast
-//! path and the reference scanner), rendered into caller-ready hits, with
-//! counters for what happened. The bindings wrap exactly this.
+//! The engine: an index plus the ways of querying it (the native fast path
+//! and the reference scanner for Stage-A, Stage-B's symbol lookups, grep),
+//! rendered into caller-ready hits, with counters for what happened. The
+//! bindings wrap exactly this.
+//!
+//! One snapshot per query: a caller takes [`Engine::snapshot`] once and runs
+//! every stage of the query against it ([`Engine::search_in`],
+//! [`Engine::stage_b_in`]), so a refresh in between cannot make Stage-A and
+//! Stage-B answer from different generations. The engine also orchestrates
+//! Stage-B's files: it hands the index a [`SymbolFiles`] companion, whose
+//! callbacks write the symbol files at each commit.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::cache::CacheStats;
 use crate::error::Result;
 use crate::index::build::BuildOptions;
-use crate::index::{FileRef, Index, Snapshot};
+use crate::index::{FileRef, Index, Snapshot, Stats};
+use crate::query::cache::PatternCache;
 use crate::query::{check_query, terms, GrepOptions, Pattern};
 use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
 use crate::scan::RawHit;
-use crate::symbols::hooks::{self, Format};
+use crate::symbols::hooks::{self, Format, SymbolFiles};
 use crate::symbols::precise::MergeCounts;
+use crate::symbols::stage::{coverage, Coverage, SymHit, CACHE_BYTES};
 use crate::symbols::{StageB, SymbolOptions};
 
-/// A hit as callers see it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Hit {
-    pub path: String,
-    pub line: u32,
-    pub column: u32,
-    pub byte_start: u64,
-    pub byte_end: u64,
-    pub text: String,
-    pub score: f64,
-    pub why: Vec<&'static str>,
-}
+pub use crate::hit::Hit;
 
 /// What a ranked search returns.
 #[derive(Clone, Debug)]
 pub struct SearchResult {
     pub hits: Vec<Hit>,
+    /// A budget or deadline cut the search short: the hits are the best
+    /// found so far, not necessarily the best there are.
     pub truncated: bool,
     pub outcome: rank::SearchOutcome,
+    /// The index generation that answered.
+    pub generation: u64,
 }
 
 /// Counts of what searches did, since the engine was opened.
@@ -50,13 +56,28 @@ pub struct Counters {
     pub candidates: AtomicU64,
     pub visited: AtomicU64,
     pub greps: AtomicU64,
+    /// Reference-scanner searches that ran out of their deadline.
+    pub reference_truncated: AtomicU64,
+}
+
+/// The caches' counters: Stage-B's lookups and grep's compiled patterns,
+/// apart and summed, and the time spent compiling patterns that missed.
+#[derive(Clone, Debug)]
+pub struct CacheReport {
+    pub total: CacheStats,
+    pub lookups: CacheStats,
+    pub patterns: CacheStats,
+    pub pattern_compile_ms: f64,
+    pub pattern_compiles: u64,
 }
 
 pub struct Engine {
     pub index: Index,
     pub counters: Counters,
-    /// Stage-B: symbol lookups and the lookup / pattern caches.
+    /// Stage-B: symbol lookups and their cache.
     pub stage_b: StageB,
+    /// Compiled grep patterns.
+    pub patterns: PatternCache,
 }
 
 /// How many files one parallel grep step takes before checking the limit.
@@ -77,7 +98,27 @@ fn render(snap: &Snapshot, mut h: RawHit) -> Hit {
     }
 }
 
+fn sum(a: CacheStats, b: CacheStats) -> CacheStats {
+    CacheStats {
+        hits: a.hits + b.hits,
+        misses: a.misses + b.misses,
+        evictions: a.evictions + b.evictions,
+        bytes: a.bytes + b.bytes,
+        entries: a.entries + b.entries,
+        capacity_bytes: a.capacity_bytes + b.capacity_bytes,
+    }
+}
+
 impl Engine {
+    fn with_index(index: Index) -> Engine {
+        Engine {
+            index,
+            counters: Counters::default(),
+            stage_b: StageB::default(),
+            patterns: PatternCache::new(CACHE_BYTES / 4),
+        }
+    }
+
     pub fn build(
         root: &std::path::Path,
         dir: &std::path::Path,
@@ -87,6 +128,8 @@ impl Engine {
         Engine::build_with(root, dir, opts, &SymbolOptions::default(), progress)
     }
 
+    /// Builds an index of `root` in `dir`, with Stage-B's symbol files
+    /// (extracted, and a SCIP index ingested, per `sym`) in the same commit.
     pub fn build_with(
         root: &std::path::Path,
         dir: &std::path::Path,
@@ -94,58 +137,128 @@ impl Engine {
         sym: &SymbolOptions,
         progress: &mut crate::index::progress::Progress<'_>,
     ) -> Result<Engine> {
-        Ok(Engine {
-            index: Index::build_with(root, dir, opts, sym, progress)?,
-            counters: Counters::default(),
-            stage_b: StageB::default(),
-        })
+        let companion = Arc::new(SymbolFiles { opts: sym.clone() });
+        Ok(Engine::with_index(Index::build_with(root, dir, opts, companion, progress)?))
     }
 
     pub fn open(dir: &std::path::Path) -> Result<Engine> {
-        Ok(Engine { index: Index::open(dir)?, counters: Counters::default(), stage_b: StageB::default() })
+        let companion = Arc::new(SymbolFiles { opts: SymbolOptions::default() });
+        Ok(Engine::with_index(Index::open_with(dir, companion)?))
+    }
+
+    /// The index as it stands now: take it once per query and pass it to
+    /// every stage of that query.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.index.snapshot()
     }
 
     /// Ingests a SCIP or LSIF file as precise symbol data, committed with a
     /// new manifest; malformed input leaves the index as it was. Returns
     /// what was merged and how many occurrences pointed outside their file.
     pub fn attach(&self, format: Format, path: &std::path::Path) -> Result<(MergeCounts, u64)> {
-        let mut out = (MergeCounts::default(), 0);
-        self.index.commit_symbols(&mut |snap, generation| {
+        let mut merged = (MergeCounts::default(), 0);
+        self.index.commit_companion(&mut |snap, generation| {
             let (name, counts, skipped) = hooks::attach(snap, generation, format, path)?;
-            out = (counts, skipped);
+            merged = (counts, skipped);
             Ok(name)
         })?;
-        Ok(out)
+        Ok(merged)
     }
 
-    /// Ranked search. `native` picks the fast path; otherwise the reference
-    /// scanner answers (no index, no early termination, no budget).
+    /// Ranked search on the current snapshot (see [`Engine::search_in`]).
     pub fn search(&self, query: &str, k: usize, budget: Option<Duration>, native: bool) -> Result<SearchResult> {
+        self.search_in(&self.snapshot(), query, k, budget, native)
+    }
+
+    /// Ranked search on one snapshot. `native` picks the fast path (index,
+    /// early termination, `budget`); otherwise the reference scanner answers,
+    /// reading every live byte, and `budget` is its deadline. Either way a
+    /// spent budget returns the best hits so far with `truncated` set.
+    pub fn search_in(
+        &self,
+        snap: &Snapshot,
+        query: &str,
+        k: usize,
+        budget: Option<Duration>,
+        native: bool,
+    ) -> Result<SearchResult> {
         let started = Instant::now();
         check_query(query)?;
-        let snap = self.index.snapshot();
         let mut scorer = Scorer::new(&terms::split(query));
         let c = &self.counters;
         c.searches.fetch_add(1, Relaxed);
-        let (raw, outcome) = if native {
+        let (raw, outcome, truncated) = if native {
             c.native_searches.fetch_add(1, Relaxed);
-            let (raw, o) = rank::search(&snap, &mut scorer, k, budget, started);
+            let (raw, o) = rank::search(snap, &mut scorer, k, budget, started);
             c.early_terminated.fetch_add(u64::from(o.early_terminated), Relaxed);
             c.budget_exhausted.fetch_add(u64::from(o.budget_exhausted), Relaxed);
             c.candidates.fetch_add(o.candidates, Relaxed);
             c.visited.fetch_add(o.visited, Relaxed);
-            (raw, o)
+            let truncated = o.budget_exhausted;
+            (raw, o, truncated)
         } else {
-            (reference::search(&snap, &mut scorer, k), rank::SearchOutcome::default())
+            let deadline = budget.map(|b| started + b);
+            let (raw, truncated) = reference::search(snap, &mut scorer, k, deadline);
+            c.reference_truncated.fetch_add(u64::from(truncated), Relaxed);
+            (raw, rank::SearchOutcome::default(), truncated)
         };
-        let hits = raw.into_iter().map(|h| render(&snap, h)).collect();
-        Ok(SearchResult { hits, truncated: outcome.budget_exhausted, outcome })
+        let hits = raw.into_iter().map(|h| render(snap, h)).collect();
+        Ok(SearchResult { hits, truncated, outcome, generation: snap.manifest.generation })
+    }
+
+    /// Stage-B on one snapshot: symbol hits for an identifier-like query
+    /// (empty otherwise), and whether the lookup cache answered.
+    pub fn stage_b_in(&self, snap: &Snapshot, query: &str, k: usize) -> (Arc<Vec<SymHit>>, bool) {
+        self.stage_b.search(snap, query, k)
+    }
+
+    /// Every definition of `name` on the current snapshot.
+    pub fn definitions(&self, name: &str) -> Arc<Vec<SymHit>> {
+        self.stage_b.definitions(&self.snapshot(), name)
+    }
+
+    /// References to `name` on the current snapshot, at most `limit`.
+    pub fn references(&self, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
+        self.stage_b.references(&self.snapshot(), name, limit)
+    }
+
+    /// Symbol names by prefix or (with `fuzzy`) within two edits.
+    pub fn symbol_names(&self, text: &str, fuzzy: bool, limit: usize) -> Arc<Vec<crate::symbols::stage::NameInfo>> {
+        self.stage_b.symbols(&self.snapshot(), text, fuzzy, limit)
+    }
+
+    /// Both caches' counters, apart and summed.
+    pub fn cache_report(&self) -> CacheReport {
+        let (lookups, patterns) = (self.stage_b.lookup_stats(), self.patterns.stats());
+        let (ms, n) = self.patterns.compile_time();
+        CacheReport { total: sum(lookups, patterns), lookups, patterns, pattern_compile_ms: ms, pattern_compiles: n }
+    }
+
+    /// Empties both caches (their counters stay).
+    pub fn clear_caches(&self) {
+        self.stage_b.clear();
+        self.patterns.clear();
+    }
+
+    /// Symbol coverage of the live files, and how long the last build's
+    /// symbol phase took (from the manifest; None when it does not say).
+    pub fn symbol_report(&self) -> (Coverage, Option<f64>) {
+        let snap = self.snapshot();
+        let seconds = snap.manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
+        (coverage(&snap), seconds)
+    }
+
+    /// Index-wide facts, with skipped files grouped by reason (count and up
+    /// to `examples` paths each).
+    pub fn stats(&self, examples: usize) -> (Stats, BTreeMap<String, (u64, Vec<String>)>) {
+        let s = self.index.stats();
+        let by_reason = s.skipped_by_reason(examples);
+        (s, by_reason)
     }
 
     /// Exhaustive grep, in path then offset order, at most `limit` hits.
     pub fn grep(&self, pattern: &str, options: GrepOptions, limit: Option<usize>, native: bool) -> Result<Vec<Hit>> {
-        // Through Stage-B's pattern cache (compile time is counted there).
-        let p = self.stage_b.pattern(pattern, options)?;
+        let p = self.patterns.get(pattern, options)?;
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.snapshot();

@@ -1,24 +1,37 @@
 //! # lens: the native core
 //!
-//! Stage-A of lens, an embedded code-search engine: an on-disk n-gram index
-//! over a source tree, SIMD verification of candidates, ranked lexical search
-//! with early termination, and a plain reference scanner that serves as the
-//! baseline path and as the oracle every fast path is tested against.
+//! Stage-A and Stage-B of lens, an embedded code-search engine: an on-disk
+//! n-gram index over a source tree, SIMD verification of candidates, ranked
+//! lexical search with early termination, symbol lookups, and a plain
+//! reference scanner that serves as the fallback path and as the oracle
+//! every fast path is tested against.
 //!
-//! - [`index`]: building, storing (segments + manifest), opening, refreshing.
-//! - [`query`]: validating queries, compiling patterns, planning n-gram lookups.
+//! Layers, lowest first; each uses only those above it in this list:
+//!
+//! - [`hit`], [`cache`], [`bytes`], [`error`]: leaves: the caller-ready hit
+//!   and line spans, a byte-bounded LRU, little-endian reads, the error type.
+//! - [`index`]: building, storing (segments + manifest), opening,
+//!   refreshing. Knows no symbols and no ranking: what rides along with a
+//!   generation is written by a companion the engine hands in.
+//! - [`query`]: validating queries, compiling patterns (and their cache),
+//!   planning n-gram lookups.
 //! - [`scan`]: verification (memchr / aho-corasick / regex-automata), spans,
 //!   ranking and early termination.
-//! - [`reference`]: the baseline scanner.
-//! - [`symbols`]: Stage-B: tree-sitter symbols, SCIP / LSIF, the symbol file,
-//!   lookups and their cache.
-//! - [`engine`]: the facade the bindings wrap.
+//! - [`reference`]: the naive scanner.
+//! - [`symbols`]: Stage-B: tree-sitter symbols, SCIP / LSIF, the symbol
+//!   file, lookups and their cache, and the index companion that writes the
+//!   symbol files at each commit.
+//! - [`engine`]: one snapshot per query; orchestrates the index, Stage-A and
+//!   Stage-B. The bindings wrap it.
 //!
 //! The core never touches Python; `bindings` (behind the `python` feature)
 //! is the only module that does.
 
+pub mod bytes;
+pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod hit;
 pub mod index;
 pub mod query;
 pub mod reference;
@@ -28,6 +41,7 @@ pub mod symbols;
 #[cfg(feature = "python")]
 mod bindings;
 
-pub use engine::{Engine, Hit, SearchResult};
+pub use engine::{Engine, SearchResult};
 pub use error::{Error, Result};
+pub use hit::Hit;
 pub use query::GrepOptions;

@@ -4,6 +4,7 @@
 //! require the fast path to return exactly what this returns.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use crate::index::chunks::chunk_bounds;
 use crate::index::grams::for_each_gram;
@@ -75,19 +76,35 @@ fn fold_line(line: &[u8]) -> Vec<u8> {
     line.iter().map(|b| b.to_ascii_lowercase()).collect()
 }
 
+fn past(deadline: Option<Instant>) -> bool {
+    // A clock read per chunk: next to hashing every gram of a chunk, it is free.
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
 /// Ranked search over every live file, scored exactly as the fast path
 /// scores, with every statistic computed from the raw contents: chunks (the
 /// unit the index keeps statistics for) are cut by the same pure function.
-pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
-    let files: Vec<FileRef> = snap.live_files().collect();
-    let chunks: Vec<(FileRef, usize, usize)> = files
-        .iter()
-        .flat_map(|&f| chunk_bounds(snap.content(f)).into_iter().map(move |(s, l)| (f, s as usize, (s + l) as usize)))
-        .collect();
+///
+/// It reads every live byte, twice (document frequencies, then scoring), so
+/// it is the slowest way to answer: a `deadline`, checked per file and per
+/// chunk, stops it, returning the best hits of the chunks scored so far and
+/// `true` (truncated). Past the deadline while still counting document
+/// frequencies, nothing can be scored fairly, and it returns no hits.
+pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, deadline: Option<Instant>) -> (Vec<RawHit>, bool) {
+    let mut chunks: Vec<(FileRef, usize, usize)> = Vec::new();
+    for f in snap.live_files() {
+        if past(deadline) {
+            return (Vec::new(), true);
+        }
+        chunks.extend(chunk_bounds(snap.content(f)).into_iter().map(|(s, l)| (f, s as usize, (s + l) as usize)));
+    }
     // Document frequencies as the index would count them: chunks whose gram
     // set covers each term's grams, computed here from the text itself.
     let mut df = vec![0u64; scorer.terms.len()];
     for &(f, s, e) in &chunks {
+        if past(deadline) {
+            return (Vec::new(), true);
+        }
         let mut grams = HashSet::new();
         for_each_gram(&snap.content(f)[s..e], |g| {
             grams.insert(g);
@@ -99,6 +116,9 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
     scorer.set_document_frequencies(&df, chunks.len() as u64);
     let mut top = TopK::new(k);
     for &(f, cs, ce) in &chunks {
+        if past(deadline) {
+            return (top.into_sorted(), true);
+        }
         let content = snap.content(f);
         let mut accs = Vec::new();
         let (mut terms_held, mut phrase_held) = (0u32, false);
@@ -128,7 +148,7 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize) -> Vec<RawHit> {
             score_chunk(scorer, snap, f, &accs, prior, scorer.name_part(snap.path(f)), &mut top);
         }
     }
-    top.into_sorted()
+    (top.into_sorted(), false)
 }
 
 /// Whether a gram set satisfies a term's gram query.

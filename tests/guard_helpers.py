@@ -50,7 +50,9 @@ class FakeClock:
 
 class NativeDouble:
     """Wraps the real native index. On the native path it can cost `native_ms` of (fake) time, fail, or
-    claim early termination; the reference path costs `reference_ms`. Records which path each call took."""
+    claim early termination; the reference path costs `reference_ms`. Records which path each call took,
+    and the budget (ms) each was given (`budgets`). The pipeline searches through `snapshot()`, whose
+    handle applies the same injections."""
 
     def __init__(self, real: Any, clock: FakeClock | None) -> None:
         self.real = real
@@ -60,17 +62,37 @@ class NativeDouble:
         self.fail_native = False
         self.early: bool | None = None
         self.calls: list[bool] = []
+        self.budgets: list[float | None] = []
+
+    def snapshot(self) -> Any:
+        return _SnapshotDouble(self, self.real.snapshot())
 
     def search(self, query: str, k: int, budget_ms: float | None, native: bool) -> Any:
+        return self._search(self.real, query, k, budget_ms, native)
+
+    def _search(self, real: Any, query: str, k: int, budget_ms: float | None, native: bool) -> Any:
         self.calls.append(native)
+        self.budgets.append(budget_ms)
         if self.clock is not None:
             self.clock.advance((self.native_ms if native else self.reference_ms) / 1000)
         if native and self.fail_native:
             raise RuntimeError("injected native failure")
-        rows, truncated, info = self.real.search(query, k, budget_ms, native)
+        rows, truncated, info = real.search(query, k, budget_ms, native)
         if native and self.early is not None:
             info = {**info, "early_terminated": self.early}
         return rows, truncated, info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class _SnapshotDouble:
+    def __init__(self, double: NativeDouble, real: Any) -> None:
+        self.double = double
+        self.real = real
+
+    def search(self, query: str, k: int, budget_ms: float | None = None, native: bool = True) -> Any:
+        return self.double._search(self.real, query, k, budget_ms, native)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

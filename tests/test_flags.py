@@ -176,7 +176,7 @@ def test_default_flags_file_location(tmp_path: Path) -> None:
     assert default_flags_file({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path / "lens" / "flags.toml"
 
 
-def test_import_reads_file_then_env_once(tmp_path: Path) -> None:
+def test_first_use_reads_file_then_env_once(tmp_path: Path) -> None:
     p = tmp_path / "flags.toml"
     p.write_text("[stage_c]\nenabled = false\nrerank_depth = 9\n")
     env = {
@@ -187,14 +187,45 @@ def test_import_reads_file_then_env_once(tmp_path: Path) -> None:
     }
     code = (
         "import json, os, lens\n"
+        "first = lens.flags['stage_c.enabled']\n"  # the first use reads the file, then the environment
         "os.environ['LENS_FLAG_STAGE_C_ENABLED'] = '1'\n"  # read once: a later change is not seen
-        "print(json.dumps([lens.flags['stage_c.enabled'], lens.flags['stage_c.rerank_depth'],"
+        "print(json.dumps([first, lens.flags['stage_c.enabled'], lens.flags['stage_c.rerank_depth'],"
         " [h.source for h in lens.flags.history()]]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    enabled, depth, sources = json.loads(out.stdout.strip().splitlines()[-1])
-    assert enabled is False and depth == 11
+    first, enabled, depth, sources = json.loads(out.stdout.strip().splitlines()[-1])
+    assert first is False and enabled is False and depth == 11
     assert sources == [f"file:{p}", f"file:{p}", "env:LENS_FLAG_STAGE_C_RERANK_DEPTH"]
+
+
+def test_import_reads_no_files(tmp_path: Path) -> None:
+    """`import lens` opens neither the flags file nor the canary's state file; the first use of the flags
+    (or the canary) opens both, once. A kill switch in the state file still holds from the first query."""
+    flags_file = tmp_path / "flags.toml"
+    flags_file.write_text("[stage_c]\nrerank_depth = 7\n")
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state = state_dir / "canary.json"
+    state.write_text(json.dumps({"version": 1, "share": 0, "killed": True, "kill_reason": "drill"}))
+    env = {**os.environ, "LENS_FLAGS_FILE": str(flags_file), "LENS_STATE_DIR": str(state_dir)}
+    code = (
+        "import json, sys\n"
+        f"watched = {{{str(flags_file)!r}: 0, {str(state)!r}: 0}}\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and str(args[0]) in watched:\n"
+        "        watched[str(args[0])] += 1\n"
+        "sys.addaudithook(hook)\n"
+        "import lens\n"
+        "at_import = dict(watched)\n"
+        "depth = lens.flags['stage_c.rerank_depth']\n"
+        "native = lens.flags['stage_a.native']\n"
+        "print(json.dumps([at_import, dict(watched), depth, native, lens.canary.killed]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    at_import, after, depth, native, killed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert at_import == {str(flags_file): 0, str(state): 0}
+    assert after == {str(flags_file): 1, str(state): 1}
+    assert depth == 7 and native is False and killed is True
 
 
 # -- every flag changes the path ----------------------------------------------------------------

@@ -12,16 +12,16 @@ import pytest
 from structlog.testing import capture_logs
 
 import lens
-from lens.guard import CLOSED, HALF_OPEN, OPEN, Alert, Guard, GuardConfig, percentile
-from lens.index import Hit, SearchResult
+from lens.guard import CLOSED, HALF_OPEN, OPEN, Alert, Guard, GuardConfig, QueryEvent, percentile
 from lens.pipeline import register_stage
+from lens.types import Hit, SearchResult
 from tests.guard_helpers import StageDouble, make_rig
 
 pytestmark = pytest.mark.usefixtures("no_builtin_stages")
 
 
 def _record_a(g: Guard, ms: float, *, error: bool = False, new: bool = True) -> None:
-    g.record(new, ms, error, False, None, False, None, None, False, None, ms, False, None)
+    g.record(QueryEvent(new, ms, {"stage_a": (ms, error, False)}))
 
 
 # -- windows ------------------------------------------------------------------------------------
@@ -63,49 +63,90 @@ def test_status_reports_exact_percentiles_and_errors() -> None:
 
 
 # -- breakers -----------------------------------------------------------------------------------
-def test_slow_stage_a_trips_serves_baseline_probes_and_recovers(index_dir: Path, tmp_path: Path) -> None:
+def test_slow_stage_a_sheds_load_and_never_takes_the_reference_scanner(
+    index_dir: Path, tmp_path: Path
+) -> None:
     rig = make_rig(index_dir, tmp_path)
+    b, c = StageDouble(rig.clock, ms=1.0), StageDouble(rig.clock, ms=1.0)
+    rig.idx.stages.update(stage_b=b, stage_c=c)
     alerts: list[Alert] = []
     rig.guard.subscribe(alerts.append)
     rig.native.native_ms = 1.0
     for _ in range(20):
-        assert rig.idx.search("needle", mode="lex").path == "native"
+        assert rig.idx.search("needle").path == "native"
     assert rig.guard.breaker_states()["stage_a"] == CLOSED
 
     # Inject slowness: the native path now takes 8 ms (p95 SLO is 5 ms).
     rig.native.native_ms = 8.0
-    paths = [rig.idx.search("needle", mode="lex").path for _ in range(40)]
+    results = [rig.idx.search("needle") for _ in range(40)]
     state = rig.guard.status()["stage_a"]
-    assert state["breaker"] == OPEN and state["trips"] == 1
+    assert state["breaker"] == OPEN and state["trips"] == 1 and state["trip_kind"] == "latency"
     assert "p95" in state["last_trip_reason"]
-    # It tripped once the window's p95 passed 5 ms, and every later query took the reference scanner.
-    first_baseline = paths.index("baseline")
-    assert 0 < first_baseline < 40 and set(paths[first_baseline:]) == {"baseline"}
-    assert rig.native.calls[-1] is False
+    # A latency trip never sends a query to the reference scanner (it reads every byte): every query
+    # stayed native, and from the trip on, the first step of the ladder shed Stage-C.
+    assert all(r.path == "native" for r in results) and False not in rig.native.calls
+    first = next(i for i, r in enumerate(results) if "shed" in r.info)
+    assert 0 < first < 40
+    for r in results[first:]:
+        assert r.info["shed"] == ["stage_c"]
+        assert r.info["stages"] == {"stage_a": "native", "stage_b": "ran", "stage_c": "shed"}
+    assert rig.guard.totals()["skips.stage_c.shed"] == 40 - first
     assert any(a.name == "stage_tripped" and a.stage == "stage_a" for a in alerts)
 
-    # Still slow when the cooldown ends: the first probe fails and the breaker reopens, cooldown doubled.
+    # Still slow when the cooldown ends: the probe runs the full path, fails, and the breaker reopens one
+    # step further down (Stage-B shed too), cooldown doubled.
     rig.clock.advance(10.0)
-    r = rig.idx.search("needle", mode="lex")
-    assert r.info["stages"]["stage_a"] == "native"  # that query was the probe
+    r = rig.idx.search("needle")
+    assert "shed" not in r.info and r.info["stages"]["stage_c"] == "ran"  # that query was the probe
     state = rig.guard.status()["stage_a"]
     assert state["breaker"] == OPEN and state["trips"] == 2 and state["cooldown_s"] == 20.0
-    rig.clock.advance(10.0)
-    assert rig.idx.search("needle", mode="lex").path == "baseline"  # still cooling down
+    r = rig.idx.search("needle")
+    assert r.info["shed"] == ["stage_c", "stage_b"] and r.info["stages"]["stage_b"] == "shed"
+    assert rig.native.budgets[-1] is None
+    # Third step: Stage-A itself runs under a budget of its p95 target.
+    rig.clock.advance(20.0)
+    rig.idx.search("needle")  # the failing probe
+    r = rig.idx.search("needle")
+    assert r.info["shed"] == ["stage_c", "stage_b", "stage_a.budget"] and r.path == "native"
+    assert rig.native.budgets[-1] == 5.0 and rig.native.calls[-1] is True
+    board = rig.idx.dashboard()["dashboard_state"]
+    assert board["health"]["shedding"] == ["stage_c", "stage_b", "stage_a.budget"]
+    perf = board["metrics"]["performance"]
+    assert perf["stageA"]["trip_kind"] == "latency" and perf["stageA"]["shed_level"] == 3
+    assert perf["stageA"]["tightened_budget"] == 1 and perf["stageA"]["reference_served"] == 0
+    assert perf["stageC"]["skipped_shed"] >= 40 - first and perf["stageB"]["skipped_shed"] == 2
 
-    # Fixed: after the (doubled) cooldown, three good probes close it.
+    # Fixed: after the cooldown, three good probes close it and the full path is back.
     rig.native.native_ms = 1.0
-    rig.clock.advance(10.0)
-    probes = [rig.idx.search("needle", mode="lex") for _ in range(3)]
-    assert [p.path for p in probes] == ["native"] * 3
+    rig.clock.advance(40.0)
+    probes = [rig.idx.search("needle") for _ in range(3)]
+    assert all("shed" not in p.info for p in probes)
     state = rig.guard.status()["stage_a"]
-    assert state["breaker"] == CLOSED and state["cooldown_s"] == 10.0
+    assert state["breaker"] == CLOSED and state["cooldown_s"] == 10.0 and state["shed_level"] == 0
     assert [a.name for a in alerts if a.name in ("stage_tripped", "stage_recovered")] == [
+        "stage_tripped",
         "stage_tripped",
         "stage_tripped",
         "stage_recovered",
     ]
-    assert rig.idx.search("needle", mode="lex").path == "native"
+    r = rig.idx.search("needle")
+    assert r.info["stages"] == {"stage_a": "native", "stage_b": "ran", "stage_c": "ran"}
+
+
+def test_lex_mode_sheds_nothing_until_the_budget_step(index_dir: Path, tmp_path: Path) -> None:
+    # Stage-C and Stage-B hold the first two steps of the ladder even where a query would not run them:
+    # a lex query keeps its full native search until the third step, Stage-A's tighter budget.
+    rig = make_rig(index_dir, tmp_path)
+    rig.native.native_ms = 8.0
+    results = [rig.idx.search("needle", mode="lex", budget_ms=50.0) for _ in range(25)]
+    assert rig.guard.breaker_states()["stage_a"] == OPEN
+    assert all(r.path == "native" and "shed" not in r.info for r in results)
+    assert set(rig.native.budgets) == {50.0}  # the caller's budget, untouched
+    rig.guard.trip("stage_a", "still slow", kind="latency")
+    assert "shed" not in rig.idx.search("needle", mode="lex", budget_ms=50.0).info
+    rig.guard.trip("stage_a", "still slow", kind="latency")
+    r = rig.idx.search("needle", mode="lex", budget_ms=50.0)
+    assert r.info["shed"] == ["stage_a.budget"] and rig.native.budgets[-1] == 5.0 and r.path == "native"
 
 
 def test_slow_stage_b_is_skipped_while_open_then_recovers(index_dir: Path, tmp_path: Path) -> None:
@@ -125,7 +166,7 @@ def test_slow_stage_b_is_skipped_while_open_then_recovers(index_dir: Path, tmp_p
 
     hook.ms = 20.0
     rig.clock.advance(10.0)
-    assert rig.guard.plan()[1] is True
+    assert "stage_b" not in rig.guard.plan() or rig.guard.plan()["stage_b"][0] == HALF_OPEN
     assert rig.guard.breaker_states()["stage_b"] == HALF_OPEN
     for _ in range(3):
         assert rig.idx.search("needle", mode="symbol").info["stages"]["stage_b"] == "ran"
@@ -177,9 +218,39 @@ def test_native_failure_falls_back_to_the_reference_scanner(index_dir: Path, tmp
     rig.native.fail_native = True
     r = rig.idx.search("needle", mode="lex")
     assert r.path == "baseline" and r.info["stages"]["stage_a"] == "fallback"
-    assert r.hits == good
+    assert r.hits == good and r.truncated is False
+    # The fallback ran under a deadline: the Stage-A SLO's p99 line (2 x 5 ms).
+    assert rig.native.calls[-2:] == [True, False] and rig.native.budgets[-1] == 10.0
     totals = rig.guard.totals()
     assert totals["errors.stage_a"] == 1 and totals["errors.e2e.new"] == 1
+    assert totals["skips.stage_a.reference"] == 1
+
+
+def test_reference_fallback_stops_at_its_deadline(index_dir: Path, tmp_path: Path) -> None:
+    # The real reference scanner, with a deadline it cannot meet: it stops and says so.
+    rig = make_rig(index_dir, tmp_path)
+    rig.guard.slos.stage_a.p95_ms = 1e-6
+    rig.native.fail_native = True
+    r = rig.idx.search("needle", mode="lex")
+    assert r.path == "baseline" and r.truncated is True
+    assert rig.guard.totals()["skips.stage_a.deadline"] == 1
+    board = rig.idx.dashboard()["dashboard_state"]["metrics"]["performance"]["stageA"]
+    assert board["reference_served"] == 1 and board["reference_deadline_hit"] == 1
+
+
+def test_error_trip_serves_the_reference_scanner_under_a_deadline(index_dir: Path, tmp_path: Path) -> None:
+    rig = make_rig(index_dir, tmp_path)
+    rig.native.fail_native = True
+    for _ in range(20):
+        rig.idx.search("needle", mode="lex")
+    state = rig.guard.status()["stage_a"]
+    assert state["breaker"] == OPEN and state["trip_kind"] == "errors"
+    rig.native.fail_native = False
+    n = len(rig.native.calls)
+    r = rig.idx.search("needle", mode="lex")
+    # No native attempt while open on errors: straight to the reference scanner, under its deadline.
+    assert rig.native.calls[n:] == [False] and rig.native.budgets[-1] == 10.0
+    assert r.path == "baseline" and r.hits
 
 
 def test_budget_skips_later_stages(index_dir: Path, tmp_path: Path) -> None:
@@ -200,9 +271,16 @@ def test_budget_skips_later_stages(index_dir: Path, tmp_path: Path) -> None:
 
 def test_manual_trip(index_dir: Path, tmp_path: Path) -> None:
     rig = make_rig(index_dir, tmp_path)
-    rig.guard.trip("stage_a", "operator: investigating")
+    rig.guard.trip("stage_a", "operator: investigating")  # errors: do not trust the native answers
     assert rig.idx.search("needle").path == "baseline"
     assert rig.guard.status()["stage_a"]["last_trip_reason"] == "operator: investigating"
+    rig.guard.reset()
+    for _ in range(3):  # each trip is one step down the ladder: Stage-C, Stage-B, Stage-A's budget
+        rig.guard.trip("stage_a", "operator: shed load", kind="latency")
+    r = rig.idx.search("needle", mode="lex")
+    assert r.path == "native" and r.info["shed"] == ["stage_a.budget"]
+    with pytest.raises(ValueError):
+        rig.guard.trip("stage_a", "?", kind="slow")
 
 
 # -- alerts -------------------------------------------------------------------------------------
@@ -384,4 +462,33 @@ def test_process_wide_stage_hook(index_dir: Path, tmp_path: Path) -> None:
 
 def test_global_guard_is_exported() -> None:
     assert isinstance(lens.guard, Guard)
-    assert set(lens.guard.status()) == {"stage_a", "stage_b", "stage_c", "end_to_end"}
+    assert {"stage_a", "stage_b", "stage_c", "end_to_end"} <= set(lens.guard.status())
+    assert lens.guard.percentile([1.0, 2.0, 3.0], 50) == 2.0  # as `lens.guard.percentile` from the module
+
+
+def test_a_registered_stage_gets_window_breaker_and_counters(index_dir: Path, tmp_path: Path) -> None:
+    """A stage the guard was never edited for: registered by name, it is timed, counted, tripped and shed
+    like the built-in ones."""
+    rig = make_rig(index_dir, tmp_path)
+    hook = StageDouble(rig.clock, ms=2.0, counters={"widgets": 1})
+    register_stage("stage_test_extra", hook)
+    try:
+        r = rig.idx.search("needle")
+        assert r.info["stages"]["stage_test_extra"] == "ran" and r.timings_ms[
+            "stage_test_extra"
+        ] == pytest.approx(2.0)
+        assert hook.seen[-1].stage == "stage_test_extra" and hook.seen[-1].snapshot is not None
+        assert rig.idx.search("needle", mode="symbol").info["stages"]["stage_test_extra"] == "mode"
+        st = rig.guard.status()["stage_test_extra"]
+        assert st["samples"] == 1 and st["breaker"] == CLOSED and st["window_counters"] == {"widgets": 1.0}
+        assert rig.guard.stage_counters()["stage_test_extra"] == {"widgets": 1.0}
+        hook.ms = 400.0  # over the default 300 ms SLO
+        for _ in range(20):
+            rig.idx.search("needle")
+        assert rig.guard.breaker_states()["stage_test_extra"] == OPEN
+        assert rig.idx.search("needle").info["stages"]["stage_test_extra"] == "tripped"
+        board = rig.idx.dashboard()["dashboard_state"]
+        assert board["metrics"]["performance"]["stages"]["stage_test_extra"]["trips"] == 1
+        assert 'lens_breaker_trips_total{stage="stage_test_extra"} 1.0' in rig.idx.metrics_text()
+    finally:
+        register_stage("stage_test_extra", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import lens
@@ -81,3 +82,80 @@ def test_searches_during_refresh_see_old_or_new(tmp_path: Path) -> None:
     assert seen
     assert all(s in ({"OLD"}, {"NEW"}) for s in seen), [s for s in seen if len(s) != 1][:3]
     assert {h.text.split()[1] for h in idx.grep(r"^stamp ")} == {"NEW"}
+
+
+# -- one snapshot per query ---------------------------------------------------------------------
+# Two versions of one file, with the definition and the uses of `needle` on different lines: a hit names
+# its version by its (line, text), so a result that mixes generations shows up as hits of both.
+VERSIONS = [
+    "def needle():\n    return 1\n\nneedle()\n",
+    "# moved down\n# and again\n\n\ndef needle():\n    return 2\n\n\n\nprint(needle())\n",
+]
+
+
+def _versions_of(hits: list[lens.Hit]) -> set[int]:
+    """The versions every hit is consistent with."""
+    fits = set(range(len(VERSIONS)))
+    for h in hits:
+        fits &= {v for v, text in enumerate(VERSIONS) if text.split("\n")[h.line - 1 : h.line] == [h.text]}
+    return fits
+
+
+def test_a_snapshot_handle_pins_one_generation(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "mod.py").write_text(VERSIONS[0])
+    idx = lens.Index.build(root, tmp_path / "idx")
+    snap = idx._native.snapshot()
+    (root / "mod.py").write_text(VERSIONS[1])
+    assert idx.refresh()["changed"] == 1
+    # The handle still answers from the generation it was taken at, both Stage-A and Stage-B...
+    rows, _, info = snap.search("needle", 10)
+    sym, _ = snap.stage_b("needle", 10)
+    assert info["generation"] == snap.generation < idx.stats()["generation"]
+    assert {r[1] for r in rows} == {1, 4} and {r[1] for r in sym} == {1, 4}
+    # ... and a new query sees the new one.
+    r = idx.search("needle", mode="symbol")
+    assert _versions_of(r.hits) == {1} and r.info["generation"] == idx.stats()["generation"]
+
+
+def test_searches_never_mix_generations_while_refreshing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "mod.py").write_text(VERSIONS[0])
+    idx = lens.Index.build(root, tmp_path / "idx")
+    stop = threading.Event()
+    refreshes = [0]
+    errors: list[BaseException] = []
+
+    def refresher() -> None:
+        try:
+            v = 0
+            while not stop.is_set():
+                v = 1 - v
+                (root / "mod.py").write_text(VERSIONS[v])
+                idx.refresh()
+                refreshes[0] += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=refresher)
+    t.start()
+    seen: set[int] = set()
+    searches = 0
+    deadline = time.monotonic() + 60
+    try:
+        # Until eight refreshes have swapped the index under the searches (bounded in time).
+        while (refreshes[0] < 8 or searches < 200) and time.monotonic() < deadline:
+            searches += 1
+            # Stage-A and Stage-B both answer (symbol mode): definitions from Stage-B, uses from Stage-A.
+            r = idx.search("needle", k=10, mode="symbol")
+            fits = _versions_of(r.hits)
+            assert len(fits) == 1, [(h.line, h.text, h.why) for h in r.hits]
+            assert r.info["stages"]["stage_b"] == "ran"
+            seen |= fits
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
+    assert refreshes[0] >= 8 and seen == {0, 1}

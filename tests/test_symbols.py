@@ -165,6 +165,20 @@ def test_is_identifier() -> None:
     assert is_identifier("Vec::new")
     assert not is_identifier("read a file")
     assert not is_identifier("a+b")
+    assert is_identifier("\u00e9lan") and is_identifier("stra\u00dfe.gr\u00f6\u00dfe()")
+
+
+def test_one_identifier_rule_for_lookups_and_search(tmp_path: Path) -> None:
+    """A name `definitions()` finds is shown as a definition by `search(mode="symbol")`: Python and the
+    native Stage-B decide "looks like an identifier" with one function (Unicode letters included)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "m.py").write_text("def \u00e9lan(x):\n    return x\n\n\u00e9lan(1)\n")
+    idx = lens.Index.build(root, tmp_path / "idx")
+    defs = idx.definitions("\u00e9lan")
+    assert [(h.path, h.line) for h in defs] == [("m.py", 1)]
+    r = idx.search("\u00e9lan", mode="symbol")
+    assert r.hits[0].line == 1 and "definition" in r.hits[0].why and r.hits[0].symbol is not None
 
 
 def test_cache_counts_and_pattern_compile_time(idx: lens.Index) -> None:

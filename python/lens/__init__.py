@@ -25,11 +25,19 @@ from ._state import GLOBAL_GUARD as guard
 # function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
 from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
-from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError, SymbolDataError
-from .index import Hit, Index, SearchResult
+from .errors import (
+    IndexCorruptError,
+    IndexStorageError,
+    IndexVersionError,
+    LensError,
+    QueryError,
+    SymbolDataError,
+)
+from .index import Index
 from .pipeline import register_stage as _register_stage
 from .quality import ConsistencyReport, consistency_violations
 from .symbols import stage_b_hook as _stage_b_hook
+from .types import Hit, SearchResult
 
 # Stage-B is built in: every index runs it (in the modes that want it, while `stage_b.enabled`).
 _register_stage("stage_b", _stage_b_hook)
@@ -54,6 +62,7 @@ __all__ = [
     "Hit",
     "Index",
     "IndexCorruptError",
+    "IndexStorageError",
     "IndexVersionError",
     "LensError",
     "QueryError",

@@ -14,6 +14,26 @@ SymbolTuple = tuple[str, str, str, int, int, int, str | None, bool]
 # a HitTuple plus the symbol
 SymHitTuple = tuple[str, int, int, int, int, str, float, tuple[str, ...], SymbolTuple | None]
 
+def is_identifier(query: str) -> bool:
+    """Whether Stage-B reads `query` as a symbol name (one identifier, possibly qualified with `.` or `::`,
+    optionally followed by `()`; Unicode letters count as letters)."""
+
+class NativeSnapshot:
+    """One generation of an index, held for one query: every stage of the query answers from it."""
+
+    def search(
+        self, query: str, k: int, budget_ms: float | None = None, native: bool = True
+    ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
+        """Ranked search on this generation. `native=False` runs the reference scanner, for which
+        `budget_ms` is a deadline (past it: the best hits so far, truncated)."""
+
+    def stage_b(self, query: str, k: int) -> tuple[list[SymHitTuple], bool]:
+        """Stage-B hits on this generation for an identifier-like query (empty otherwise), and whether
+        the lookup cache answered."""
+
+    @property
+    def generation(self) -> int: ...
+
 class NativeIndex:
     """An opened index. Safe to share between threads; every method releases the GIL."""
 
@@ -36,10 +56,14 @@ class NativeIndex:
     def open(index_dir: str | PathLike[str]) -> NativeIndex:
         """Open an index; raises IndexCorruptError / IndexVersionError / FileNotFoundError."""
 
+    def snapshot(self) -> NativeSnapshot:
+        """The index as it stands now; take it once per query."""
+
     def search(
         self, query: str, k: int, budget_ms: float | None = None, native: bool = True
     ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
-        """Ranked search: (hits best first, truncated, info about candidates and early termination)."""
+        """Ranked search on the current generation: (hits best first, truncated, info about candidates,
+        early termination and the generation that answered)."""
 
     def grep(
         self,
@@ -63,10 +87,6 @@ class NativeIndex:
 
     def counters(self) -> dict[str, int]:
         """What searches did since the index was opened: early terminations, candidates, visits."""
-
-    def stage_b(self, query: str, k: int) -> tuple[list[SymHitTuple], bool]:
-        """Stage-B hits for an identifier-like query: definitions, then references (empty otherwise), and
-        whether the lookup cache answered."""
 
     def definitions(self, name: str) -> list[SymHitTuple]:
         """Every definition of `name`."""

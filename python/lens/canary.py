@@ -77,7 +77,14 @@ def bucket(key: str | bytes) -> int:
 class Canary:
     """The rollout state for the queries that consult it (by default, every index in the process)."""
 
-    def __init__(self, guard: Guard, flags: Flags, state_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        flags: Flags,
+        state_path: str | os.PathLike[str] | None = None,
+        *,
+        lazy: bool = False,
+    ) -> None:
         self.guard = guard
         self.flags = flags
         self.state_path = Path(state_path) if state_path is not None else default_state_path()
@@ -93,11 +100,25 @@ class Canary:
         self._history: list[dict[str, Any]] = []
         self._updated_at: float | None = None
         self._saved = True
-        self._load()
+        # `lazy`: read the state file on first use rather than now (the process-wide canary, so that
+        # `import lens` reads no files).
+        self._pending_load = lazy
+        if not lazy:
+            self._load()
+
+    def ensure_loaded(self) -> None:
+        """Read the state file now if it has not been read yet."""
+        if self._pending_load:
+            with self._save_lock:
+                if self._pending_load:
+                    self._pending_load = False
+                    self._load()
 
     # -- the hot path -------------------------------------------------------------------------
     def route(self, key: str | bytes) -> str:
         """ "new" or "baseline" for this key (a user or session id, or the query itself)."""
+        if self._pending_load:
+            self.ensure_loaded()
         share = self._share  # one read: a concurrent change applies to the next query
         if share >= 100:
             return "new"
@@ -107,10 +128,12 @@ class Canary:
 
     @property
     def share(self) -> int:
+        self.ensure_loaded()
         return self._share
 
     @property
     def killed(self) -> bool:
+        self.ensure_loaded()
         return self._killed
 
     # -- operations ---------------------------------------------------------------------------
@@ -118,6 +141,7 @@ class Canary:
         """Move to the next share (5 -> 25 -> 100) if the guard is healthy and the new route has at least
         `guard.config.min_samples` queries in the window; raises `CanaryError` saying why not. At 100 %
         there is nowhere to go and nothing changes."""
+        self.ensure_loaded()
         if self._killed:
             raise CanaryError(f"the kill switch is active ({self._kill_reason}); call start(reason) first")
         share = self._share
@@ -150,6 +174,7 @@ class Canary:
     def start(self, reason: str) -> dict[str, Any]:
         """Begin a rollout at 5 %. Lifts an active kill switch, setting the flags it turned off back to
         what they were before it."""
+        self.ensure_loaded()
         restore: dict[str, Any] = {}
         with self._lock:
             old = self._share
@@ -170,6 +195,7 @@ class Canary:
     def set_share(self, share: int, reason: str) -> dict[str, Any]:
         """Set the share by hand (an operator's override; no health check). Must be one of `SHARES`,
         and the kill switch must be off."""
+        self.ensure_loaded()
         if share not in SHARES:
             raise CanaryError(f"share must be one of {SHARES}, not {share!r}")
         if self._killed:
@@ -185,6 +211,7 @@ class Canary:
     def kill_switch(self, reason: str) -> dict[str, Any]:
         """Send every query down the baseline path now: share 0 %, the new stages' flags off, the reason
         recorded and persisted, and a critical `kill_switch_activated` alert raised."""
+        self.ensure_loaded()
         if not isinstance(reason, str) or not reason.strip():
             raise CanaryError("kill_switch needs a reason")
         with self._lock:
@@ -210,6 +237,7 @@ class Canary:
     def status(self) -> dict[str, Any]:
         """The runbook's `/canary/status` document: `canary_deployment.trafficPercentage`, `nextStage`,
         the kill switch, and queries routed each way (measured by the guard)."""
+        self.ensure_loaded()
         with self._lock:
             share, killed = self._share, self._killed
             doc: dict[str, Any] = {

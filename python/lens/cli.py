@@ -17,7 +17,8 @@ from pathlib import Path
 import structlog
 
 from . import Index, LensError
-from .index import DEFAULT_INDEX_DIRNAME, Hit
+from .index import DEFAULT_INDEX_DIRNAME
+from .types import Hit
 
 DEMO_QUERIES: dict[str, list[str]] = {
     "identifier": ["OrderedDict", "urlsplit", "parse_headers", "ThreadPoolExecutor"],
@@ -55,7 +56,7 @@ def _hit_json(h: Hit) -> dict[str, object]:
     }
 
 
-def _print_hit(h: Hit, out: object = None) -> None:
+def _print_hit(h: Hit) -> None:
     # ripgrep's --column is 1-based; Hit.column is 0-based.
     print(f"{h.path}:{h.line}:{h.column + 1}:{h.text}")
 

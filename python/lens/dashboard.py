@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 
 from .canary import Canary
 from .flags import Flags
-from .guard import CLOSED, HALF_OPEN, OPEN, STAGES, Guard, _ratio
+from .guard import CLOSED, HALF_OPEN, OPEN, Guard
+from .guard import ratio as _ratio
 
 __all__ = ["build_dashboard", "render_metrics"]
 
@@ -58,6 +59,14 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
             "errors": a["errors"],
             "breaker": a["breaker"],
             "trips": a["trips"],
+            # Why it last tripped ("latency" or "errors"), how far down its ladder it is, and what the
+            # trips cost: queries answered natively under a tighter budget, and by the reference
+            # scanner after native errors (and of those, how many ran into their deadline).
+            "trip_kind": a["trip_kind"],
+            "shed_level": a["shed_level"],
+            "tightened_budget": a["tightened_total"],
+            "reference_served": a["reference_served_total"] + a["reference_deadline_total"],
+            "reference_deadline_hit": a["reference_deadline_total"],
         },
         "stageB": {
             "p50_latency_ms": b["p50_ms"],
@@ -71,6 +80,7 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
             "samples": b["samples"],
             "errors": b["errors"],
             "skipped_budget": b["skipped_budget"],
+            "skipped_shed": b["skipped_shed"],
             "breaker": b["breaker"],
             "trips": b["trips"],
         },
@@ -85,8 +95,31 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
             "samples": c["samples"],
             "errors": c["errors"],
             "skipped_budget": c["skipped_budget"],
+            "skipped_shed": c["skipped_shed"],
             "breaker": c["breaker"],
             "trips": c["trips"],
+        },
+        # Every stage the guard keeps, by its registered name (Stage-C and later stages included).
+        "stages": {
+            name: {
+                key: st[key]
+                for key in (
+                    "breaker",
+                    "trips",
+                    "trip_kind",
+                    "shed_level",
+                    "last_trip_reason",
+                    "p50_ms",
+                    "p95_ms",
+                    "p99_ms",
+                    "samples",
+                    "errors",
+                    "skipped_budget",
+                    "skipped_shed",
+                )
+            }
+            for name, st in status.items()
+            if name != "end_to_end"
         },
         "endToEnd": {
             "new": e2e["new"],
@@ -116,7 +149,10 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
         health["reasons"].append(f"kill switch active: {canary_doc['killSwitch']['reason']}")
         if health["status"] == "healthy":
             health["status"] = "degraded"
-    health["breakers"] = {s: status[s]["breaker"] for s in STAGES}
+    health["breakers"] = {s: st["breaker"] for s, st in status.items() if s != "end_to_end"}
+    # What a Stage-A latency trip is shedding right now (as the latest query shed it), in the order it
+    # sheds.
+    health["shedding"] = list(guard.shedding())
 
     cov = guard.span_coverage()
     return {
@@ -186,7 +222,8 @@ def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
 
     samples = CounterMetricFamily("lens_stage_samples", "Samples recorded per series", labels=["series"])
     errors = CounterMetricFamily("lens_stage_errors", "Errors recorded per series", labels=["series"])
-    for series in (*STAGES, "e2e.new", "e2e.baseline"):
+    stage_names = [name for name in d["health"]["breakers"]]
+    for series in (*stage_names, "e2e.new", "e2e.baseline"):
         samples.add_metric([series], totals[f"samples.{series}"])
         errors.add_metric([series], totals[f"errors.{series}"])
     fams += [samples, errors]
@@ -200,13 +237,14 @@ def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
     fams.append(reported)
 
     skips = CounterMetricFamily("lens_stage_skipped", "Later-stage calls skipped", labels=["stage", "reason"])
-    for stage in STAGES[1:]:
-        skips.add_metric([stage, "budget"], totals[f"skips.{stage}.budget"])
+    for stage in stage_names[1:]:
+        for why in ("budget", "shed"):
+            skips.add_metric([stage, why], totals.get(f"skips.{stage}.{why}", 0))
     fams.append(skips)
 
     states = [
         ([stage, st], 1.0 if d["health"]["breakers"][stage] == st else 0.0)
-        for stage in STAGES
+        for stage in stage_names
         for st in (CLOSED, OPEN, HALF_OPEN)
     ]
     fams.append(
@@ -215,8 +253,8 @@ def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
         )
     )
     trips = CounterMetricFamily("lens_breaker_trips", "Breaker trips per stage", labels=["stage"])
-    for stage, key in keys.items():
-        trips.add_metric([stage], perf[key]["trips"])
+    for stage in stage_names:
+        trips.add_metric([stage], perf["stages"][stage]["trips"])
     fams.append(trips)
 
     fams.append(

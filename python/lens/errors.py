@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = [
     "IndexCorruptError",
-    "IndexError_",
+    "IndexStorageError",
     "IndexVersionError",
     "LensError",
     "QueryError",
@@ -34,11 +34,11 @@ class QueryError(LensError, ValueError):
         self.position = position
 
 
-class IndexError_(LensError, OSError):
+class IndexStorageError(LensError, OSError):
     """Base class of problems with an index on disk."""
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(IndexStorageError):
     """The index is damaged, truncated, or not a lens index at all. Rebuild it."""
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
@@ -49,7 +49,7 @@ class IndexCorruptError(IndexError_):
         return str(self.args[0])
 
 
-class IndexVersionError(IndexError_):
+class IndexVersionError(IndexStorageError):
     """The index was written in an on-disk format this lens does not read: by a newer lens (upgrade),
     or by an older one whose format is no longer read (rebuild)."""
 

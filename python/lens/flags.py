@@ -7,7 +7,8 @@ half-applied change, and any thread may flip a flag while others search. Every c
 structlog event (what, old, new, why, source) and kept in a bounded history.
 
 Initial values of the process-wide flags come from `DEFAULTS`, then a TOML file, then `LENS_FLAG_*`
-environment variables, each read once when lens is imported (see `load_initial`).
+environment variables, each read once, on the flags' first use (not at import: `import lens` reads no
+files; see `load_initial` and `Flags(on_first_use=...)`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -161,8 +162,18 @@ def default_flags_file(environ: Mapping[str, str] | None = None) -> Path:
 class Flags(Mapping[str, Any]):
     """A thread-safe set of flag values, optionally layered over a parent set."""
 
-    def __init__(self, parent: Flags | None = None, values: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        parent: Flags | None = None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        on_first_use: Callable[[Flags], object] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
+        # Run once, before the first read or write (the process-wide flags load their file and
+        # environment here); re-entrant, so the loader may set flags itself.
+        self._first_use = on_first_use
+        self._first_use_lock = threading.RLock()
         self._parent = parent
         self._own: dict[str, Any] = {} if parent is not None else dict(DEFAULTS)
         self._history: deque[FlagChange] = deque(maxlen=_HISTORY)
@@ -177,6 +188,8 @@ class Flags(Mapping[str, Any]):
     def snapshot(self) -> Mapping[str, Any]:
         """Every flag's effective value at one instant, as a read-only mapping. Cheap: no lock is
         taken unless a flag changed since the last call."""
+        if self._first_use is not None:
+            self._run_first_use()
         own = self._published
         if self._parent is None:
             return own
@@ -187,6 +200,14 @@ class Flags(Mapping[str, Any]):
         merged = MappingProxyType({**parent, **own})
         self._merged = (parent, own, merged)
         return merged
+
+    def _run_first_use(self) -> None:
+        with self._first_use_lock:
+            loader = self._first_use
+            if loader is None:
+                return
+            self._first_use = None
+            loader(self)
 
     def __getitem__(self, name: str) -> Any:
         snap = self.snapshot()
@@ -202,6 +223,8 @@ class Flags(Mapping[str, Any]):
 
     def overrides(self) -> dict[str, Any]:
         """The values set on this layer itself (for the process-wide flags: all of them)."""
+        if self._first_use is not None:
+            self._run_first_use()
         return dict(self._published)
 
     # -- writes -------------------------------------------------------------------------------
@@ -211,6 +234,8 @@ class Flags(Mapping[str, Any]):
     def set(self, name: str, value: Any, *, reason: str | None = None, source: str = "api") -> None:
         """Set a flag, recording who changed it and why."""
         value = _coerce(name, value)
+        if self._first_use is not None:
+            self._run_first_use()
         with self._lock:
             old = self._own[name] if name in self._own else self._parent_value(name)
             self._own[name] = value
@@ -222,6 +247,8 @@ class Flags(Mapping[str, Any]):
     def set_many(self, values: Mapping[str, Any], *, reason: str | None = None, source: str = "api") -> None:
         """Set several flags in one step: no reader sees some of them changed and others not."""
         checked = {name: _coerce(name, value) for name, value in values.items()}
+        if self._first_use is not None:
+            self._run_first_use()
         changes: list[FlagChange] = []
         with self._lock:
             now = time.time()
@@ -257,6 +284,8 @@ class Flags(Mapping[str, Any]):
 
     def history(self) -> list[FlagChange]:
         """Recent changes (at most 256), oldest first."""
+        if self._first_use is not None:
+            self._run_first_use()
         with self._lock:
             return list(self._history)
 
@@ -301,8 +330,8 @@ def load_initial(
     flags: Flags, *, toml_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> None:
     """Defaults, then the TOML file (`default_flags_file()` unless given; absent is fine), then
-    `LENS_FLAG_*` variables. A bad source is logged and skipped rather than raised: it runs at import,
-    and an unusable flags file must not make `import lens` fail."""
+    `LENS_FLAG_*` variables. A bad source is logged and skipped rather than raised: it runs on the
+    flags' first use, and an unusable flags file must not make a search fail."""
     path = Path(toml_path) if toml_path is not None else default_flags_file(environ)
     if path.is_file():
         try:

@@ -1,7 +1,9 @@
-"""`Index`, `Hit` and `SearchResult`: the public face of an index on disk.
+"""`Index`: the public face of an index on disk (`Hit` and `SearchResult` live in `lens.types`).
 
 An `Index` wraps the native core (`lens._lens.NativeIndex`). Queries go through `lens.pipeline`, which
-decides the path (new or baseline) from the canary, the flags and the SLO guard, and times each stage.
+decides the path (new or baseline) from the canary, the flags and the SLO guard, takes one snapshot of
+the index for the whole query, and times each stage. Layers: `types` (leaf) <- `guard`, `flags`,
+`canary` <- `pipeline`, `symbols` <- `index` <- `lens`; nothing imports upward.
 By default every index shares the process-wide guard and canary (`lens.guard`, `lens.canary`); assign
 `idx.guard` / `idx.canary` to give one index its own.
 """
@@ -11,24 +13,24 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from . import _lens
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
 from .canary import Canary
+from .dashboard import build_dashboard, render_metrics
 from .errors import QueryError
 from .flags import Flags
 from .guard import Guard
+from .pipeline import StageHook, run_search
 from .progress import ProgressBar
+from .symbols import SymbolName, rows_to_hits
+from .types import Hit, SearchResult, hits_from_rows
 
-if TYPE_CHECKING:
-    from .pipeline import StageHook
-    from .symbols import SymbolName
-
+# `Hit` and `SearchResult` are re-exported from `lens.types` for callers that import them from here.
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
 _log = structlog.get_logger("lens.index")
@@ -41,48 +43,6 @@ DEFAULT_INDEX_DIRNAME = ".lens"
 #: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
 #: phase step (reading files, then extracting symbols), each phase counting from 0 to its own total.
 Progress = bool | Callable[[int, int], object]
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One match. Offsets are exact: `byte_start..byte_end` in the file, `line` 1-based, `column`
-    0-based in code points, both of `byte_start`."""
-
-    path: str
-    line: int
-    column: int
-    byte_start: int
-    byte_end: int
-    text: str
-    score: float
-    why: tuple[str, ...]
-    symbol: Any = None
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column + 1}:{self.text}"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """What `Index.search` returns: hits best first, per-stage timings (ms) and whether a budget or
-    limit cut the search short."""
-
-    hits: list[Hit]
-    timings_ms: dict[str, float]
-    truncated: bool
-    mode: str
-    path: str = "native"
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __iter__(self) -> Any:
-        return iter(self.hits)
-
-    def __len__(self) -> int:
-        return len(self.hits)
-
-
-def _hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
-    return [Hit(*row) for row in rows]
 
 
 def _name(name: object) -> str:
@@ -201,8 +161,6 @@ class Index:
     ) -> SearchResult:
         """Ranked search. `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto". `key` (a user or
         session id) decides the canary split; without one the query text does."""
-        from .pipeline import run_search
-
         return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key)
 
     def grep(
@@ -221,19 +179,15 @@ class Index:
             raise ValueError("limit must be >= 0")
         native = bool(self.flags["stage_a.native"])
         rows = self._native.grep(pattern, regex, ignore_case, word, limit, native)
-        return _hits(rows)
+        return hits_from_rows(rows)
 
     # -- Stage-B: symbols (lens.symbols) -------------------------------------------------------
     def definitions(self, name: str) -> list[Hit]:
         """Every definition of `name` (exact), precise (SCIP / LSIF) first, then in path order."""
-        from .symbols import rows_to_hits
-
         return rows_to_hits(self._native.definitions(_name(name)))
 
     def references(self, name: str, *, limit: int = 1000) -> list[Hit]:
         """References to `name` (exact), precise first, then in path order, at most `limit`."""
-        from .symbols import rows_to_hits
-
         if limit < 0:
             raise ValueError("limit must be >= 0")
         return rows_to_hits(self._native.references(_name(name), limit))
@@ -243,8 +197,6 @@ class Index:
     ) -> list[SymbolName]:
         """Symbol names starting with `prefix` (also by identifier sub-tokens: "parse_h" finds
         `parseHeaders`), or within two edits of `fuzzy` (a Levenshtein automaton), at most `limit`."""
-        from .symbols import SymbolName
-
         if (prefix is None) == (fuzzy is None):
             raise ValueError("pass exactly one of prefix= or fuzzy=")
         if limit < 0:
@@ -311,14 +263,10 @@ class Index:
 
     def dashboard(self) -> dict[str, Any]:
         """The runbook's dashboard document for this index's guard, canary and flags."""
-        from .dashboard import build_dashboard
-
         return build_dashboard(self.guard, self.canary, self.flags)
 
     def metrics_text(self) -> str:
         """The same metrics in the Prometheus text format."""
-        from .dashboard import render_metrics
-
         return render_metrics(self.guard, self.canary, self.flags)
 
     def verify(self) -> None:

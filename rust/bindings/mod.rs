@@ -6,20 +6,23 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
-use crate::engine::{Engine, Hit};
+use crate::cache::CacheStats;
+use crate::engine::{Engine, SearchResult};
 use crate::error::Error;
+use crate::hit::Hit;
 use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
+use crate::index::Snapshot;
 use crate::query::GrepOptions;
-use crate::symbols::cache::CacheStats;
 use crate::symbols::hooks::Format;
-use crate::symbols::stage::{coverage, SymHit};
+use crate::symbols::stage::{identifier, SymHit};
 use crate::symbols::SymbolOptions;
 
 fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
@@ -107,10 +110,64 @@ fn progress_fn(cb: Option<Py<PyAny>>) -> impl FnMut(Phase, u64, u64) {
     }
 }
 
+fn budget(budget_ms: Option<f64>) -> Option<Duration> {
+    budget_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+}
+
+type SearchTuple<'py> = (Bound<'py, PyList>, bool, Bound<'py, PyDict>);
+
+fn search_tuple<'py>(py: Python<'py>, res: SearchResult) -> PyResult<SearchTuple<'py>> {
+    let info = PyDict::new(py);
+    info.set_item("candidates", res.outcome.candidates)?;
+    info.set_item("visited", res.outcome.visited)?;
+    info.set_item("early_terminated", res.outcome.early_terminated)?;
+    info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
+    info.set_item("generation", res.generation)?;
+    Ok((hits_list(py, res.hits)?, res.truncated, info))
+}
+
 /// A lens index opened from Python.
 #[pyclass(frozen, module = "lens._lens", name = "NativeIndex")]
 pub struct NativeIndex {
-    engine: Engine,
+    engine: Arc<Engine>,
+}
+
+/// One generation of an index, held for one query: Stage-A and Stage-B of
+/// that query answer from it, whatever refreshes happen meanwhile.
+#[pyclass(frozen, module = "lens._lens", name = "NativeSnapshot")]
+pub struct NativeSnapshot {
+    engine: Arc<Engine>,
+    snap: Arc<Snapshot>,
+}
+
+#[pymethods]
+impl NativeSnapshot {
+    /// Ranked search: (hits, truncated, info).
+    #[pyo3(signature = (query, k, budget_ms=None, native=true))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: String,
+        k: usize,
+        budget_ms: Option<f64>,
+        native: bool,
+    ) -> PyResult<SearchTuple<'py>> {
+        let res =
+            py.detach(|| self.engine.search_in(&self.snap, &query, k, budget(budget_ms), native)).map_err(to_py_err)?;
+        search_tuple(py, res)
+    }
+
+    /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
+    /// and whether the lookup cache answered.
+    fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
+        let (hits, cached) = py.detach(|| self.engine.stage_b_in(&self.snap, &query, k));
+        Ok((sym_hits_list(py, &hits)?, cached))
+    }
+
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.snap.manifest.generation
+    }
 }
 
 #[pymethods]
@@ -133,16 +190,21 @@ impl NativeIndex {
         let mut report = progress_fn(progress);
         let engine =
             py.detach(move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report)).map_err(to_py_err)?;
-        Ok(NativeIndex { engine })
+        Ok(NativeIndex { engine: Arc::new(engine) })
     }
 
     #[staticmethod]
     fn open(py: Python<'_>, index_dir: PathBuf) -> PyResult<Self> {
         let engine = py.detach(move || Engine::open(&index_dir)).map_err(to_py_err)?;
-        Ok(NativeIndex { engine })
+        Ok(NativeIndex { engine: Arc::new(engine) })
     }
 
-    /// Ranked search: (hits, truncated, info).
+    /// The index as it stands now, for one query's stages.
+    fn snapshot(&self) -> NativeSnapshot {
+        NativeSnapshot { engine: self.engine.clone(), snap: self.engine.snapshot() }
+    }
+
+    /// Ranked search on the current snapshot: (hits, truncated, info).
     #[pyo3(signature = (query, k, budget_ms=None, native=true))]
     fn search<'py>(
         &self,
@@ -151,15 +213,9 @@ impl NativeIndex {
         k: usize,
         budget_ms: Option<f64>,
         native: bool,
-    ) -> PyResult<(Bound<'py, PyList>, bool, Bound<'py, PyDict>)> {
-        let budget = budget_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-        let res = py.detach(|| self.engine.search(&query, k, budget, native)).map_err(to_py_err)?;
-        let info = PyDict::new(py);
-        info.set_item("candidates", res.outcome.candidates)?;
-        info.set_item("visited", res.outcome.visited)?;
-        info.set_item("early_terminated", res.outcome.early_terminated)?;
-        info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
-        Ok((hits_list(py, res.hits)?, res.truncated, info))
+    ) -> PyResult<SearchTuple<'py>> {
+        let res = py.detach(|| self.engine.search(&query, k, budget(budget_ms), native)).map_err(to_py_err)?;
+        search_tuple(py, res)
     }
 
     #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false, limit=None, native=true))]
@@ -193,7 +249,7 @@ impl NativeIndex {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = py.detach(|| self.engine.index.stats());
+        let (s, by_reason) = py.detach(|| self.engine.stats(20));
         let d = PyDict::new(py);
         d.set_item("root", &s.root)?;
         d.set_item("files", s.files)?;
@@ -208,20 +264,9 @@ impl NativeIndex {
         d.set_item("max_file_bytes", s.max_file_bytes)?;
         let counts = PyDict::new(py);
         let examples = PyDict::new(py);
-        for sk in &s.skipped {
-            let n: u64 = counts.get_item(&sk.reason)?.map_or(Ok(0), |v| v.extract())?;
-            counts.set_item(&sk.reason, n + 1)?;
-            if n < 20 {
-                let list = match examples.get_item(&sk.reason)? {
-                    Some(l) => l.cast_into::<PyList>()?,
-                    None => {
-                        let l = PyList::empty(py);
-                        examples.set_item(&sk.reason, &l)?;
-                        l
-                    }
-                };
-                list.append(&sk.path)?;
-            }
+        for (reason, (n, paths)) in by_reason {
+            counts.set_item(&reason, n)?;
+            examples.set_item(&reason, paths)?;
         }
         d.set_item("skipped", counts)?;
         d.set_item("skipped_examples", examples)?;
@@ -242,25 +287,19 @@ impl NativeIndex {
         d.set_item("candidates", c.candidates.load(Relaxed))?;
         d.set_item("visited", c.visited.load(Relaxed))?;
         d.set_item("greps", c.greps.load(Relaxed))?;
+        d.set_item("reference_truncated", c.reference_truncated.load(Relaxed))?;
         Ok(d)
     }
 
     // -- Stage-B ---------------------------------------------------------------
 
-    /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
-    /// and whether the lookup cache answered.
-    fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
-        let (hits, cached) = py.detach(|| self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k));
-        Ok((sym_hits_list(py, &hits)?, cached))
-    }
-
     fn definitions<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.stage_b.definitions(&self.engine.index.snapshot(), &name));
+        let hits = py.detach(|| self.engine.definitions(&name));
         sym_hits_list(py, &hits)
     }
 
     fn references<'py>(&self, py: Python<'py>, name: String, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.stage_b.references(&self.engine.index.snapshot(), &name, limit));
+        let hits = py.detach(|| self.engine.references(&name, limit));
         sym_hits_list(py, &hits)
     }
 
@@ -273,7 +312,7 @@ impl NativeIndex {
         fuzzy: bool,
         limit: usize,
     ) -> Vec<(String, Option<&'static str>, u64, u64, u32)> {
-        let names = py.detach(|| self.engine.stage_b.symbols(&self.engine.index.snapshot(), &text, fuzzy, limit));
+        let names = py.detach(|| self.engine.symbol_names(&text, fuzzy, limit));
         names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect()
     }
 
@@ -295,32 +334,22 @@ impl NativeIndex {
     }
 
     fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let sb = &self.engine.stage_b;
-        let (lookups, patterns) = (sb.lookup_stats(), sb.pattern_stats());
-        let all = CacheStats {
-            hits: lookups.hits + patterns.hits,
-            misses: lookups.misses + patterns.misses,
-            evictions: lookups.evictions + patterns.evictions,
-            bytes: lookups.bytes + patterns.bytes,
-            entries: lookups.entries + patterns.entries,
-            capacity_bytes: lookups.capacity_bytes + patterns.capacity_bytes,
-        };
-        let d = cache_dict(py, &all)?;
-        d.set_item("lookups", cache_dict(py, &lookups)?)?;
-        d.set_item("patterns", cache_dict(py, &patterns)?)?;
-        let (ms, n) = sb.compile_time();
-        d.set_item("pattern_compile_time_ms", ms)?;
-        d.set_item("pattern_compiles", n)?;
+        let r = self.engine.cache_report();
+        let d = cache_dict(py, &r.total)?;
+        d.set_item("lookups", cache_dict(py, &r.lookups)?)?;
+        d.set_item("patterns", cache_dict(py, &r.patterns)?)?;
+        d.set_item("pattern_compile_time_ms", r.pattern_compile_ms)?;
+        d.set_item("pattern_compiles", r.pattern_compiles)?;
         Ok(d)
     }
 
     fn clear_cache(&self) {
-        self.engine.stage_b.clear();
+        self.engine.clear_caches();
     }
 
     /// Symbol coverage of the live files, computed from the symbol file.
     fn symbol_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = py.detach(|| coverage(&self.engine.index.snapshot()));
+        let (c, seconds) = py.detach(|| self.engine.symbol_report());
         let d = PyDict::new(py);
         d.set_item("source_files", c.source_files)?;
         d.set_item("files_with_symbols", c.with_symbols)?;
@@ -333,8 +362,6 @@ impl NativeIndex {
         d.set_item("references", c.references)?;
         d.set_item("symbol_bytes", c.symbol_bytes)?;
         d.set_item("symbol_files", c.layers)?;
-        let seconds =
-            self.engine.index.snapshot().manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
         d.set_item("build_seconds", seconds)?;
         let by = PyDict::new(py);
         for (lang, files, with, precise) in &c.by_language {
@@ -359,9 +386,18 @@ impl NativeIndex {
     }
 }
 
+/// Whether Stage-B reads `query` as a symbol name (the one rule, shared by
+/// Python's `lens.symbols.is_identifier` and the native Stage-B).
+#[pyfunction]
+fn is_identifier(query: &str) -> bool {
+    identifier(query).is_some()
+}
+
 #[pymodule]
 fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
+    m.add_class::<NativeSnapshot>()?;
+    m.add_function(wrap_pyfunction!(is_identifier, m)?)?;
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -21,6 +21,7 @@
 //! a damaged file is an `Error::Corrupt`, never a panic; `verify` also checks
 //! the large sections' checksums.
 
+use crate::bytes::{u32_at, u64_at};
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -101,14 +102,6 @@ fn encode_record(m: &FileMeta, out: &mut Vec<u8>) {
     out.extend_from_slice(&m.first_chunk.to_le_bytes());
     out.extend_from_slice(&m.nchunks.to_le_bytes());
     out.extend_from_slice(&[0u8; 4]);
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
 fn decode_record(b: &[u8]) -> FileMeta {

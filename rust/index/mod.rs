@@ -3,9 +3,15 @@
 //! A build writes fresh segments and then a new manifest; a refresh writes a
 //! segment for the files that were added or changed, marks the replaced and
 //! removed ones dead in the manifest, and swaps the in-memory snapshot. A
-//! search holds an `Arc<Snapshot>` for its whole run, so it sees the old index
+//! query holds an `Arc<Snapshot>` for its whole run, so it sees the old index
 //! or the new one, never a mix; an interrupted build or refresh leaves the
 //! previous manifest, and so the previous index, in force.
+//!
+//! The index knows no symbols and no ranking. What rides along with each
+//! generation (Stage-B's symbol files) is written by a [`Companion`] the
+//! engine hands in: the index calls it at each commit and each open, names
+//! the files it returns in the manifest, keeps them from garbage collection,
+//! and carries what it opened in the snapshot without looking inside.
 
 pub mod build;
 pub mod chunks;
@@ -15,6 +21,7 @@ pub mod manifest;
 pub mod postings;
 pub mod progress;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +30,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use build::{BuildOptions, Found, Skipped};
 use format::Segment;
-use manifest::{Manifest, SegmentEntry};
+use manifest::{Manifest, SegmentEntry, SymbolDelta};
 use postings::FileSet;
 use progress::Progress;
 
 use crate::error::{Error, Result};
-use crate::symbols::layers::SymbolSet;
-use crate::symbols::{self, SymbolOptions};
 
 /// Merge everything back into fresh segments once a refresh would leave more
 /// than this many segments, or more dead files than live ones.
@@ -54,14 +59,85 @@ pub struct Snapshot {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub segments: Vec<SegmentView>,
-    /// Stage-B: the symbol files the manifest names, if any.
-    pub symbols: Option<Arc<SymbolSet>>,
+    /// What the companion opened for this generation (Stage-B's symbol set), if anything.
+    companion: Option<Arc<dyn Any + Send + Sync>>,
     path_order: OnceLock<Vec<FileRef>>,
     path_ids: OnceLock<HashMap<String, FileRef>>,
 }
 
+/// The companion files of one commit, for the manifest: a base file, and
+/// deltas on top of it (each naming the paths whose older data it replaces).
+#[derive(Clone, Debug, Default)]
+pub struct CompanionFiles {
+    pub base: Option<String>,
+    pub deltas: Vec<SymbolDelta>,
+}
+
+/// Data that rides along with each generation, written and read by the
+/// layer above (the engine's Stage-B). Each call either writes new files and
+/// returns their names, or fails and leaves the previous generation in force.
+pub trait Companion: Send + Sync {
+    /// At a build's commit, once the segments `names` are written.
+    fn on_build(
+        &self,
+        dir: &Path,
+        generation: u64,
+        names: &[String],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles>;
+
+    /// At a refresh's commit: `old` is the generation being replaced,
+    /// `segments` the new manifest's segments, `dead` the files it drops.
+    fn on_refresh(
+        &self,
+        dir: &Path,
+        generation: u64,
+        old: &Snapshot,
+        segments: &[SegmentEntry],
+        dead: &[FileRef],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles>;
+
+    /// Opens what `manifest` names, to be carried by its snapshot. Damage is
+    /// corruption of the index.
+    fn open(&self, dir: &Path, manifest: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>>;
+}
+
+/// No companion: an index of segments alone (it keeps whatever companion
+/// files an earlier commit named, and opens none of them).
+pub struct NoCompanion;
+
+impl Companion for NoCompanion {
+    fn on_build(&self, _: &Path, _: u64, _: &[String], _: &mut Progress<'_>) -> Result<CompanionFiles> {
+        Ok(CompanionFiles::default())
+    }
+
+    fn on_refresh(
+        &self,
+        _: &Path,
+        _: u64,
+        old: &Snapshot,
+        _: &[SegmentEntry],
+        _: &[FileRef],
+        _: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
+        // Nothing re-derives the files; a generation without them is the honest answer.
+        let _ = old;
+        Ok(CompanionFiles::default())
+    }
+
+    fn open(&self, _: &Path, _: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>> {
+        Ok(None)
+    }
+}
+
 impl Snapshot {
-    fn open(dir: &Path) -> Result<Snapshot> {
+    /// What the companion opened for this generation, if it is a `T`.
+    pub fn companion<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.companion.as_deref().and_then(|c| c.downcast_ref::<T>())
+    }
+
+    fn open(dir: &Path, companion: &dyn Companion) -> Result<Snapshot> {
         let manifest = Manifest::read(dir)?;
         let mut segments = Vec::with_capacity(manifest.segments.len());
         for entry in &manifest.segments {
@@ -92,16 +168,13 @@ impl Snapshot {
             live_chunks.and_not(&dead);
             segments.push(SegmentView { seg, live, live_chunks });
         }
-        // Stage-B: the symbol file is part of the generation; damage is corruption.
-        let symbols = match &manifest.symbols {
-            Some(name) => Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?)),
-            None => None,
-        };
+        // The companion's files are part of the generation; damage is corruption.
+        let companion = companion.open(dir, &manifest)?;
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             manifest,
             segments,
-            symbols,
+            companion,
             path_order: OnceLock::new(),
             path_ids: OnceLock::new(),
         })
@@ -181,10 +254,26 @@ pub struct Stats {
     pub skipped: Vec<Skipped>,
 }
 
+impl Stats {
+    /// Skipped files by reason: how many, and the first `examples` paths.
+    pub fn skipped_by_reason(&self, examples: usize) -> std::collections::BTreeMap<String, (u64, Vec<String>)> {
+        let mut out: std::collections::BTreeMap<String, (u64, Vec<String>)> = std::collections::BTreeMap::new();
+        for sk in &self.skipped {
+            let entry = out.entry(sk.reason.clone()).or_default();
+            entry.0 += 1;
+            if entry.1.len() < examples {
+                entry.1.push(sk.path.clone());
+            }
+        }
+        out
+    }
+}
+
 /// A searchable index, safe to share between threads.
 pub struct Index {
     dir: PathBuf,
     current: RwLock<Arc<Snapshot>>,
+    companion: Arc<dyn Companion>,
     /// Serialises writers (refresh) within this process.
     writer: Mutex<()>,
 }
@@ -245,16 +334,16 @@ impl Index {
     /// Builds an index of `root` in `dir` and opens it. The previous index in
     /// `dir`, if any, stays in force until the new manifest is in place.
     pub fn build(root: &Path, dir: &Path, opts: &BuildOptions, progress: &mut Progress<'_>) -> Result<Index> {
-        Index::build_with(root, dir, opts, &SymbolOptions::default(), progress)
+        Index::build_with(root, dir, opts, Arc::new(NoCompanion), progress)
     }
 
-    /// `build`, with Stage-B options: symbols are extracted from the new
-    /// segments (and a SCIP index ingested) before the manifest commits.
+    /// `build`, with a companion: its files for the new segments are written
+    /// before the manifest commits, and named by it.
     pub fn build_with(
         root: &Path,
         dir: &Path,
         opts: &BuildOptions,
-        sym: &SymbolOptions,
+        companion: Arc<dyn Companion>,
         progress: &mut Progress<'_>,
     ) -> Result<Index> {
         let started = Instant::now();
@@ -266,11 +355,10 @@ impl Index {
         let (names, read_skipped) = build::write_segments(&dir, &found, segment_namer(generation), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
-        let sym_started = Instant::now();
-        let symbols =
-            if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym, progress)?) };
+        let companion_started = Instant::now();
+        let files = companion.on_build(&dir, generation, &names, progress)?;
         let mut extra = std::collections::BTreeMap::new();
-        extra.insert("symbols_seconds".to_string(), format!("{:.3}", sym_started.elapsed().as_secs_f64()));
+        extra.insert("symbols_seconds".to_string(), format!("{:.3}", companion_started.elapsed().as_secs_f64()));
         let manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
@@ -283,17 +371,27 @@ impl Index {
             built_unix: now_unix(),
             refreshed_unix: None,
             extra,
-            symbols,
-            symbol_deltas: Vec::new(),
+            symbols: files.base,
+            symbol_deltas: files.deltas,
         };
         manifest.write(&dir)?;
         collect_garbage(&dir, &manifest);
-        Index::open(&dir)
+        Index::open_with(&dir, companion)
     }
 
     pub fn open(dir: &Path) -> Result<Index> {
-        let snapshot = Snapshot::open(dir)?;
-        Ok(Index { dir: snapshot.dir.clone(), current: RwLock::new(Arc::new(snapshot)), writer: Mutex::new(()) })
+        Index::open_with(dir, Arc::new(NoCompanion))
+    }
+
+    /// Opens the index with a companion, which opens its files for each snapshot.
+    pub fn open_with(dir: &Path, companion: Arc<dyn Companion>) -> Result<Index> {
+        let snapshot = Snapshot::open(dir, companion.as_ref())?;
+        Ok(Index {
+            dir: snapshot.dir.clone(),
+            current: RwLock::new(Arc::new(snapshot)),
+            companion,
+            writer: Mutex::new(()),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -394,11 +492,10 @@ impl Index {
         }
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.dedup_by(|a, b| a.path == b.path);
-        let (symbols, symbol_deltas) =
-            symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead, progress)?;
+        let files = self.companion.on_refresh(&self.dir, generation, &snap, &segments, &dead, progress)?;
         let manifest = Manifest {
-            symbols,
-            symbol_deltas,
+            symbols: files.base,
+            symbol_deltas: files.deltas,
             generation,
             segments,
             skipped,
@@ -407,23 +504,24 @@ impl Index {
             ..snap.manifest.clone()
         };
         manifest.write(&self.dir)?;
-        let fresh = Arc::new(Snapshot::open(&self.dir)?);
+        let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         collect_garbage(&self.dir, &manifest);
         Ok(counts)
     }
 
-    /// Commits a new symbol file for the current segments (SCIP / LSIF
-    /// attach): `make(snapshot, generation)` writes it and returns its name;
-    /// a new manifest naming it is the commit. On error nothing changes.
-    pub fn commit_symbols(&self, make: &mut dyn FnMut(&Snapshot, u64) -> Result<String>) -> Result<()> {
+    /// Commits a new companion base file for the current segments (Stage-B's
+    /// SCIP / LSIF attach): `make(snapshot, generation)` writes it and returns
+    /// its name; a new manifest naming it is the commit. On error nothing
+    /// changes.
+    pub fn commit_companion(&self, make: &mut dyn FnMut(&Snapshot, u64) -> Result<String>) -> Result<()> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let snap = self.snapshot();
         let generation = next_generation(&self.dir);
         let name = make(&snap, generation)?;
         let manifest = Manifest { generation, symbols: Some(name), symbol_deltas: Vec::new(), ..snap.manifest.clone() };
         manifest.write(&self.dir)?;
-        let fresh = Arc::new(Snapshot::open(&self.dir)?);
+        let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         collect_garbage(&self.dir, &manifest);
         Ok(())
@@ -431,13 +529,16 @@ impl Index {
 
     pub fn stats(&self) -> Stats {
         let snap = self.snapshot();
-        let manifest_bytes = fs::metadata(self.dir.join(manifest::FILE_NAME)).map_or(0, |m| m.len());
+        let file_bytes = |name: &str| fs::metadata(self.dir.join(name)).map_or(0, |m| m.len());
+        let manifest_bytes = file_bytes(manifest::FILE_NAME);
+        let companion_bytes = snap.manifest.symbols.iter().map(|n| file_bytes(n)).sum::<u64>()
+            + snap.manifest.symbol_deltas.iter().map(|d| file_bytes(&d.name)).sum::<u64>();
         Stats {
             root: snap.manifest.root.clone(),
             files: snap.nfiles() as u64,
             bytes: snap.live_files().map(|f| snap.content(f).len() as u64).sum(),
             index_bytes: snap.segments.iter().map(|s| s.seg.bytes_on_disk()).sum::<u64>()
-                + snap.symbols.as_ref().map_or(0, |s| s.bytes_on_disk())
+                + companion_bytes
                 + manifest_bytes,
             segments: snap.segments.len() as u64,
             chunks: snap.nchunks() as u64,

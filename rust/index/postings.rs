@@ -1,16 +1,18 @@
-//! Posting lists (the sorted ids of the files that hold an n-gram) and the
-//! file sets queries combine them into.
+//! Posting lists (the sorted ids of the chunks that hold an n-gram) and the
+//! id sets queries combine them into (`FileSet`, which holds chunk ids as
+//! well as file ids: a segment's live files and live chunks are both one).
 //!
 //! A list is stored as delta-coded LEB128 varints or as a bitmap over the
-//! segment's files, whichever is smaller: rare grams stay tiny and grams that
-//! occur in most files cost one bit per file. Decoding never trusts the bytes:
+//! segment's chunks, whichever is smaller: rare grams stay tiny and grams
+//! that occur in most chunks cost one bit per chunk. Decoding never trusts the bytes:
 //! a damaged list yields fewer ids, never a panic or an id past the segment.
 
 pub const KIND_VARINT: u8 = 0;
 pub const KIND_BITMAP: u8 = 1;
 
-/// Appends the encoding of `ids` (strictly increasing, all `< nfiles`) to
-/// `out` and returns which kind was written.
+/// Appends the encoding of `ids` (strictly increasing, all `< nfiles`, the
+/// size of the id space: chunks for a posting list) to `out` and returns
+/// which kind was written.
 pub fn encode(ids: &[u32], nfiles: u32, out: &mut Vec<u8>) -> u8 {
     let start = out.len();
     let bitmap_len = bitmap_bytes(nfiles);

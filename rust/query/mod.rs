@@ -1,6 +1,7 @@
 //! Queries: validating them, compiling grep patterns, and planning which
 //! n-gram lookups narrow a pattern's candidate files.
 
+pub mod cache;
 pub mod plan;
 pub mod terms;
 

@@ -3,6 +3,8 @@
 
 pub mod grep;
 pub mod rank;
+#[cfg(test)]
+mod rank_props;
 
 use crate::index::FileRef;
 
@@ -40,12 +42,7 @@ pub fn locate(snap: &crate::index::Snapshot, h: &mut RawHit) -> u32 {
     column(&content[h.line_start..h.byte_start])
 }
 
-/// The line around byte `at`: its start, and its end before any `\n`.
-pub fn line_bounds(content: &[u8], at: usize) -> (usize, usize) {
-    let start = memchr::memrchr(b'\n', &content[..at]).map_or(0, |i| i + 1);
-    let end = memchr::memchr(b'\n', &content[at..]).map_or(content.len(), |i| at + i);
-    (start, end)
-}
+pub use crate::hit::line_bounds;
 
 /// Whether a match at `at` lies on the phantom empty "line" after a final
 /// newline (or in an empty file): no such line exists.

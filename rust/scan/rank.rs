@@ -1,4 +1,4 @@
-//! Ranked search: candidate files from the n-gram index, verified with
+//! Ranked search: candidate chunks from the n-gram index, verified with
 //! memchr's SIMD memmem over the ASCII-case-folded text, scored per line, and
 //! cut off as soon as the top k is certain.
 //!
@@ -126,8 +126,8 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// `df` gives, for each term's plan, how many live files satisfy it, and
-    /// `n` is the number of live files.
+    /// The scorer of a split query; its idf stays 0 until
+    /// [`Scorer::set_document_frequencies`].
     pub fn new(t: &Terms) -> Scorer {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut pattern_term = Vec::new();
@@ -172,6 +172,9 @@ impl Scorer {
         }
     }
 
+    /// `df` gives, for each term's plan, how many live chunks satisfy it
+    /// (the unit the index keeps statistics for), and `n` is the number of
+    /// live chunks.
     pub fn set_document_frequencies(&mut self, df: &[u64], n: u64) {
         let n = n as f64;
         self.idf = df.iter().map(|&d| (1.0 + (n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).collect();

@@ -1,19 +1,65 @@
-//! Where the index calls into Stage-B: symbol files for a build, a refresh
-//! and an attach (SCIP / LSIF). Each writes a new symbol file and returns its
-//! name; the caller's manifest rewrite is the commit.
+//! Stage-B's commit callbacks: symbol files for a build, a refresh and an
+//! attach (SCIP / LSIF). Each writes a new symbol file and returns its name;
+//! the index's manifest rewrite is the commit. The engine hands
+//! [`SymbolFiles`] to the index as its [`Companion`], so the index calls
+//! these without knowing what they are.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
-use super::layers::MAX_LAYERS;
+use super::layers::{SymbolSet, MAX_LAYERS};
 use super::precise::{self, MergeCounts, PreciseData};
 use super::store::{self, Builder};
 use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
-use crate::index::manifest::{SegmentEntry, SymbolDelta};
+use crate::index::manifest::{Manifest, SegmentEntry, SymbolDelta};
 use crate::index::progress::Progress;
-use crate::index::{FileRef, Snapshot};
+use crate::index::{Companion, CompanionFiles, FileRef, Snapshot};
+
+/// Stage-B as the index's companion: symbol files written at each commit
+/// and opened (as a [`SymbolSet`](super::layers::SymbolSet)) with each snapshot.
+pub struct SymbolFiles {
+    pub opts: SymbolOptions,
+}
+
+impl Companion for SymbolFiles {
+    fn on_build(
+        &self,
+        dir: &Path,
+        generation: u64,
+        names: &[String],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
+        if self.opts.disabled {
+            return Ok(CompanionFiles::default());
+        }
+        let base = for_build(dir, generation, names, &self.opts, progress)?;
+        Ok(CompanionFiles { base: Some(base), deltas: Vec::new() })
+    }
+
+    fn on_refresh(
+        &self,
+        dir: &Path,
+        generation: u64,
+        old: &Snapshot,
+        segments: &[SegmentEntry],
+        dead: &[FileRef],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
+        let (base, deltas) = for_refresh(dir, generation, old, segments, dead, progress)?;
+        Ok(CompanionFiles { base, deltas })
+    }
+
+    fn open(&self, dir: &Path, manifest: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>> {
+        match &manifest.symbols {
+            Some(name) => Ok(Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?))),
+            None => Ok(None),
+        }
+    }
+}
 
 fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
     names.iter().map(|n| Segment::open(&dir.join(n))).collect()
@@ -57,7 +103,7 @@ pub fn for_refresh(
     dead: &[FileRef],
     progress: &mut Progress<'_>,
 ) -> Result<(Option<String>, Vec<SymbolDelta>)> {
-    let Some(set) = old.symbols.as_deref() else {
+    let Some(set) = old.companion::<SymbolSet>() else {
         return Ok((None, Vec::new()));
     };
     let dead_paths: HashSet<&str> = dead.iter().map(|f| old.path(*f)).collect();
@@ -102,7 +148,7 @@ pub enum Format {
 /// Reads `path` against the snapshot's files and writes the merged symbol
 /// file for `generation`. Fails (writing nothing) on malformed input.
 pub fn attach(snap: &Snapshot, generation: u64, format: Format, path: &Path) -> Result<(String, MergeCounts, u64)> {
-    let Some(set) = snap.symbols.as_deref() else {
+    let Some(set) = snap.companion::<SymbolSet>() else {
         return Err(Error::symbol_data(
             path,
             "index",

@@ -10,16 +10,20 @@
 //!   its bounds-checked reader, and exact / prefix / fuzzy / sub-token lookups.
 //! - [`scip`] and [`lsif`]: precise data from SCIP (protobuf) and LSIF (JSON
 //!   lines), mapped onto exact byte spans of the indexed files.
-//! - [`cache`]: a byte-bounded, thread-safe LRU for lookups and patterns.
+//! - the lookup cache is `crate::cache`, a byte-bounded, thread-safe LRU.
 //! - [`layers`]: a base symbol file plus refresh deltas, looked up as one.
 //! - [`stage`]: the Stage-B query: identifier detection and ranking
 //!   (definitions, then references), served through the cache.
 //!
-//! The index (`crate::index`) calls [`build_symbols`] when it builds or
-//! refreshes, and names the resulting file in its manifest, so symbols commit
-//! atomically with the segments they describe.
+//! - [`hooks`]: the commit callbacks ([`hooks::SymbolFiles`], the index's
+//!   companion) that write a symbol file at each build, refresh and attach.
+//!
+//! The engine hands the index a [`hooks::SymbolFiles`]; the index calls it
+//! at each commit and names the resulting file in its manifest, so symbols
+//! commit atomically with the segments they describe, while the index itself
+//! knows nothing of them. A snapshot carries the opened
+//! [`layers::SymbolSet`] as its companion.
 
-pub mod cache;
 pub mod extract;
 pub mod hooks;
 pub mod lang;

@@ -5,22 +5,18 @@
 //! marked "fuzzy". Results go through a byte-bounded LRU keyed by the index
 //! generation, so a refresh or attach can never serve stale hits.
 //!
-//! Also here: the direct lookups (`definitions`, `references`, `symbols`),
-//! coverage statistics, and the compiled-pattern cache the engine's grep uses.
+//! Also here: the direct lookups (`definitions`, `references`, `symbols`)
+//! and coverage statistics.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::cache::{CacheStats, LruCache};
 use super::lang::{Lang, NO_LANG};
 use super::layers::SymbolSet;
 use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
-use crate::engine::Hit;
-use crate::error::Result;
+use crate::cache::{CacheStats, LruCache};
+use crate::hit::{line_bounds, Hit};
 use crate::index::Snapshot;
-use crate::query::{GrepOptions, Pattern};
 
 /// What a symbol hit says about its symbol.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,12 +107,9 @@ enum Cached {
     Names(Arc<Vec<NameInfo>>),
 }
 
-/// Stage-B state held by the engine: the caches and their counters.
+/// Stage-B state held by the engine: the lookup cache and its counters.
 pub struct StageB {
     cache: LruCache<Key, Cached>,
-    patterns: LruCache<(String, bool, bool, bool), Arc<Pattern>>,
-    compile_ns: AtomicU64,
-    compiles: AtomicU64,
 }
 
 /// Default bound of each cache.
@@ -155,8 +148,7 @@ fn render(snap: &Snapshot, path: &str, start: u32, end: u32, line: u32) -> Optio
     if s > e || e > content.len() {
         return None;
     }
-    let ls = memchr::memrchr(b'\n', &content[..s]).map_or(0, |i| i + 1);
-    let le = memchr::memchr(b'\n', &content[s..]).map_or(content.len(), |i| s + i);
+    let (ls, le) = line_bounds(content, s);
     let column = String::from_utf8_lossy(&content[ls..s]).chars().count() as u32;
     let _ = line;
     Some((column, String::from_utf8_lossy(&content[ls..le]).into_owned(), s as u64, e as u64))
@@ -206,12 +198,7 @@ impl Default for StageB {
 
 impl StageB {
     pub fn new(capacity_bytes: u64) -> Self {
-        StageB {
-            cache: LruCache::new(capacity_bytes),
-            patterns: LruCache::new(capacity_bytes / 4),
-            compile_ns: AtomicU64::new(0),
-            compiles: AtomicU64::new(0),
-        }
+        StageB { cache: LruCache::new(capacity_bytes) }
     }
 
     fn cached_hits(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> Arc<Vec<SymHit>> {
@@ -241,7 +228,7 @@ impl StageB {
 
     pub fn definitions(&self, snap: &Snapshot, name: &str) -> Arc<Vec<SymHit>> {
         self.cached_hits(Key::Defs(snap.manifest.generation, name.to_string()), || {
-            let Some(set) = snap.symbols.as_deref() else {
+            let Some(set) = snap.companion::<SymbolSet>() else {
                 return Vec::new();
             };
             sorted_defs(set, name)
@@ -254,7 +241,7 @@ impl StageB {
 
     pub fn references(&self, snap: &Snapshot, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
         self.cached_hits(Key::Refs(snap.manifest.generation, name.to_string(), limit), || {
-            let Some(set) = snap.symbols.as_deref() else {
+            let Some(set) = snap.companion::<SymbolSet>() else {
                 return Vec::new();
             };
             ref_hits(snap, set, name, limit, 500.0)
@@ -274,36 +261,11 @@ impl StageB {
         out
     }
 
-    /// A compiled grep pattern, through the pattern cache; compile time is
-    /// counted for `pattern_compile_time_ms`.
-    pub fn pattern(&self, pattern: &str, options: GrepOptions) -> Result<Arc<Pattern>> {
-        let key = (pattern.to_string(), options.regex, options.ignore_case, options.word);
-        if let Some(p) = self.patterns.get(&key) {
-            return Ok(p);
-        }
-        let t = Instant::now();
-        let p = Arc::new(Pattern::compile(pattern, options)?);
-        self.compile_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
-        self.compiles.fetch_add(1, Relaxed);
-        // The HIR and plan dominate; their size is not exposed, so weigh by
-        // the source with a generous constant.
-        self.patterns.insert(key, p.clone(), 4096 + 16 * pattern.len() as u64);
-        Ok(p)
-    }
-
     pub fn lookup_stats(&self) -> CacheStats {
         self.cache.stats()
     }
-    pub fn pattern_stats(&self) -> CacheStats {
-        self.patterns.stats()
-    }
-    /// Total pattern compile time (ms) and number of compiles.
-    pub fn compile_time(&self) -> (f64, u64) {
-        (self.compile_ns.load(Relaxed) as f64 / 1e6, self.compiles.load(Relaxed))
-    }
     pub fn clear(&self) {
         self.cache.clear();
-        self.patterns.clear();
     }
 }
 
@@ -339,7 +301,7 @@ fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64
 }
 
 fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
-    let Some(set) = snap.symbols.as_deref() else {
+    let Some(set) = snap.companion::<SymbolSet>() else {
         return Vec::new();
     };
     let name = parts[parts.len() - 1];
@@ -400,7 +362,7 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
 }
 
 fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo> {
-    let Some(set) = snap.symbols.as_deref() else {
+    let Some(set) = snap.companion::<SymbolSet>() else {
         return Vec::new();
     };
     let mk = |name: String, distance: u32| NameInfo {
@@ -429,7 +391,7 @@ fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo
 /// Coverage of the live files by symbol data.
 pub fn coverage(snap: &Snapshot) -> Coverage {
     let mut c = Coverage::default();
-    let Some(set) = snap.symbols.as_deref() else {
+    let Some(set) = snap.companion::<SymbolSet>() else {
         c.other_files = snap.nfiles() as u64;
         return c;
     };

@@ -24,6 +24,7 @@
 //! record's bounds, so a damaged or foreign file is `Error::Corrupt`, and the
 //! accessors after that cannot go out of bounds.
 
+use crate::bytes::{u32_at, u64_at};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::hash::BuildHasher;
@@ -536,14 +537,6 @@ pub struct SymbolTable {
     nnames: usize,
     ngroups: usize,
     path_ids: OnceLock<HashMap<String, u32>>,
-}
-
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
 impl SymbolTable {

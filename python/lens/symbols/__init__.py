@@ -1,33 +1,33 @@
 """Stage-B: symbols. Definitions first for identifier-like queries, then references, then Stage-A's hits.
 
 The native core owns extraction (tree-sitter tags at index time), the symbol file, SCIP / LSIF
-ingestion, the lookups and their byte-bounded LRU cache; this package turns its rows into `Hit`s
-carrying a `Symbol`, and merges them with Stage-A's hits for `lens.pipeline`.
+ingestion, the lookups, their byte-bounded LRU cache, and the one rule for what looks like an
+identifier (`is_identifier`, shared with the native Stage-B so the two never disagree); this package
+turns its rows into `Hit`s carrying a `Symbol`, and merges them with Stage-A's hits for `lens.pipeline`.
+It sees the index only through the query's snapshot handle (`StageCall.snapshot`), never the `Index`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
-if TYPE_CHECKING:
-    from ..index import Hit, Index
+from .. import _lens
+from ..types import Hit
 
 __all__ = ["Symbol", "SymbolName", "is_identifier", "merge", "rows_to_hits", "run_stage_b", "stage_b_hook"]
 
 _log = structlog.get_logger("lens.symbols")
 
-#: One identifier, possibly qualified (`pkg.Name`, `Type::method`), optionally followed by `()`.
-_IDENT = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*(?:\(\))?")
-
 
 def is_identifier(query: str) -> bool:
-    """Whether Stage-B treats `query` as a symbol lookup."""
-    return _IDENT.fullmatch(query.strip()) is not None
+    """Whether Stage-B treats `query` as a symbol lookup: one identifier, possibly qualified (`pkg.Name`,
+    `Type::method`), optionally followed by `()`. Letters are Unicode letters (`élan` is one), as the
+    native core decides: this calls the same function."""
+    return bool(_lens.is_identifier(query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +60,6 @@ class SymbolName:
 
 def rows_to_hits(rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
     """Native Stage-B rows -> `Hit`s with a `Symbol`."""
-    from ..index import Hit
-
     out = []
     for path, line, column, start, end, text, score, why, sym in rows:
         symbol = Symbol(*sym) if sym is not None else None
@@ -84,15 +82,24 @@ def merge(symbol_hits: Sequence[Hit], stage_a: Sequence[Hit], k: int) -> list[Hi
     return out
 
 
+class _Snapshot(Protocol):
+    def stage_b(self, query: str, k: int) -> tuple[list[Any], bool]: ...
+
+
 def run_stage_b(
-    index: Index, query: str, k: int, stage_a: Sequence[Hit], counters: dict[str, float] | None = None
+    snapshot: _Snapshot,
+    query: str,
+    k: int,
+    stage_a: Sequence[Hit],
+    counters: dict[str, float] | None = None,
 ) -> list[Hit]:
-    """Stage-B for one query: Stage-A's hits unchanged unless the query is identifier-like and the
-    index knows the symbol. `counters`, when given, gets `cache_hits` / `cache_misses` and
-    `lsif_total` / `lsif_resolved` (identifier queries, and those whose first definition is precise)."""
+    """Stage-B for one query on one index snapshot: Stage-A's hits unchanged unless the query is
+    identifier-like and the index knows the symbol. `counters`, when given, gets `cache_hits` /
+    `cache_misses` and `lsif_total` / `lsif_resolved` (identifier queries, and those whose first
+    definition is precise)."""
     if not is_identifier(query):
         return list(stage_a)
-    rows, cached = index._native.stage_b(query, k)
+    rows, cached = snapshot.stage_b(query, k)
     if counters is not None:
         key = "cache_hits" if cached else "cache_misses"
         counters[key] = counters.get(key, 0) + 1
@@ -107,7 +114,7 @@ def run_stage_b(
 class _StageCall(Protocol):
     """The part of `lens.pipeline.StageCall` (the guard's stage-hook interface) Stage-B reads."""
 
-    index: Index
+    snapshot: Any
     query: str
     k: int
     hits: list[Hit]
@@ -116,4 +123,4 @@ class _StageCall(Protocol):
 
 def stage_b_hook(call: _StageCall) -> list[Hit]:
     """Stage-B as a pipeline stage hook (`lens.pipeline.register_stage("stage_b", stage_b_hook)`)."""
-    return run_stage_b(call.index, call.query, call.k, call.hits, call.counters)
+    return run_stage_b(call.snapshot, call.query, call.k, call.hits, call.counters)

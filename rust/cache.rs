@@ -5,7 +5,8 @@
 //! until it fits. Recency is a tick per access, kept in a `BTreeMap` beside
 //! the `HashMap`, so get, insert and evict are all O(log n) under one mutex:
 //! entries are small and lookups short, so a single lock is not contended at
-//! the rates Stage-B sees (measured in `benches/stage_b.py`).
+//! the rates Stage-B and grep see (measured in `benches/stage_b.py`).
+//! A leaf: Stage-B's lookups and the engine's compiled-pattern cache both use it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
