@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::index::build::BuildOptions;
 use crate::index::{FileRef, Index, Snapshot};
-use crate::query::{check_query, terms, GrepOptions, Pattern};
+use crate::query::{check_search, terms, GrepOptions, Pattern};
 use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
@@ -122,8 +122,8 @@ impl Engine {
     /// scanner answers (no index, no early termination, no budget).
     pub fn search(&self, query: &str, k: usize, budget: Option<Duration>, native: bool) -> Result<SearchResult> {
         let started = Instant::now();
-        check_query(query)?;
-        let snap = self.index.snapshot();
+        check_search(query, k)?;
+        let snap = self.index.checked_snapshot()?;
         let mut scorer = Scorer::new(&terms::split(query));
         let c = &self.counters;
         c.searches.fetch_add(1, Relaxed);
@@ -148,8 +148,8 @@ impl Engine {
         let p = self.stage_b.pattern(pattern, options)?;
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
-        let snap = self.index.snapshot();
-        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit) };
+        let snap = self.index.checked_snapshot()?;
+        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit)? };
         Ok(raw.into_iter().map(|h| render(&snap, h)).collect())
     }
 

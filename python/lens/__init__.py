@@ -25,7 +25,16 @@ from ._state import GLOBAL_GUARD as guard
 # function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
 from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
-from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError, SymbolDataError
+from .errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexLocationError,
+    IndexVersionError,
+    InternalError,
+    LensError,
+    QueryError,
+    SymbolDataError,
+)
 from .index import Hit, Index, SearchResult
 from .pipeline import register_stage as _register_stage
 from .quality import ConsistencyReport, consistency_violations
@@ -36,6 +45,8 @@ _register_stage("stage_b", _stage_b_hook)
 
 __version__: str = _lens.__version__
 INDEX_FORMAT_VERSION: int = _lens.INDEX_FORMAT_VERSION
+#: The largest `k` `Index.search` accepts.
+MAX_K: int = _lens.MAX_K
 
 
 def dashboard() -> dict[str, Any]:
@@ -50,11 +61,15 @@ def metrics_text() -> str:
 
 __all__ = [
     "INDEX_FORMAT_VERSION",
+    "MAX_K",
     "ConsistencyReport",
     "Hit",
     "Index",
+    "IndexBusyError",
     "IndexCorruptError",
+    "IndexLocationError",
     "IndexVersionError",
+    "InternalError",
     "LensError",
     "QueryError",
     "SearchResult",

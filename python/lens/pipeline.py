@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ._validate import check_search
 from .errors import QueryError
 
 # `index` imports this module lazily (in `Index.search`), so importing it here at the top is safe.
@@ -89,14 +90,7 @@ def stage_hook(index: Index, name: str) -> StageHook | None:
 
 
 def _check(query: object, k: object, mode: str, budget_ms: float | None) -> None:
-    if not isinstance(query, str):
-        raise QueryError(f"query must be a str, not {type(query).__name__}")
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise QueryError(f"k must be a positive int, not {k!r}")
-    if budget_ms is not None and budget_ms < 0:
-        raise QueryError(f"budget_ms must be >= 0, not {budget_ms!r}")
+    check_search(query, k, mode, MODES, budget_ms)
 
 
 def run_search(
@@ -233,7 +227,7 @@ def _run_stage(
     error = False
     try:
         result = hook(call)
-        new_hits = hits if result is None else [*result, *rest]
+        new_hits = hits if result is None else [*_only_hits(name, result), *rest]
     except Exception as exc:
         # A later stage failing costs its contribution, not the query.
         error = True
@@ -241,6 +235,17 @@ def _run_stage(
         _log.error("stage_failed", stage=name, error=repr(exc), fallback="skip")
     ms = (clock() - start) * 1000
     return new_hits, ms, error, (call.counters or None)
+
+
+def _only_hits(stage: str, result: Sequence[Hit]) -> list[Hit]:
+    """A hook's result, which must be hits: anything else is that stage's error."""
+    from .index import Hit
+
+    got = list(result)
+    for h in got:
+        if not isinstance(h, Hit):
+            raise TypeError(f"{stage} hook returned a {type(h).__name__} among its hits, not a lens.Hit")
+    return got
 
 
 def _record_failure(index: Index, new: bool, t0: float, *, a_ms: float | None = None) -> None:

@@ -2,7 +2,10 @@
 //!
 //! Inputs are copied into owned Rust values, the GIL is released around all
 //! native work (`py.detach`), and core errors map onto the Python hierarchy
-//! in `lens.errors` in one place (`to_py_err`).
+//! in `lens.errors` in one place (`to_py_err`). Every native call goes
+//! through `guarded`, which also turns a panic into `lens.InternalError`, so
+//! a bug in the core never surfaces as a `PanicException` (a
+//! `BaseException` that `except Exception` misses).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::engine::{Engine, Hit};
-use crate::error::Error;
+use crate::error::{catch_panic, Error};
 use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
 use crate::query::GrepOptions;
@@ -41,9 +44,22 @@ fn to_py_err(e: Error) -> PyErr {
                 .map(|c| PyErr::from_type(c, (e.to_string(), path.clone(), record.clone()))),
             Error::NotFound(p) => Ok(PyFileNotFoundError::new_err((2, "No such file or directory", p.clone()))),
             Error::Io { .. } => Ok(PyOSError::new_err(e.to_string())),
+            Error::Busy { path, .. } => {
+                error_class(py, "IndexBusyError").map(|c| PyErr::from_type(c, (e.to_string(), path.clone())))
+            }
+            Error::Location { path, .. } => {
+                error_class(py, "IndexLocationError").map(|c| PyErr::from_type(c, (e.to_string(), path.clone())))
+            }
+            Error::Internal(_) => error_class(py, "InternalError").map(|c| PyErr::from_type(c, e.to_string())),
         };
         made.unwrap_or_else(|import_failure| import_failure)
     })
+}
+
+/// Runs native work with the GIL released; core errors and panics alike
+/// come back as typed lens errors.
+fn guarded<T: Send>(py: Python<'_>, work: impl FnOnce() -> crate::error::Result<T> + Send) -> PyResult<T> {
+    py.detach(|| catch_panic(work)).map_err(to_py_err)
 }
 
 fn hit_tuple<'py>(py: Python<'py>, h: Hit) -> PyResult<Bound<'py, PyTuple>> {
@@ -131,14 +147,13 @@ impl NativeIndex {
         let opts = BuildOptions { max_file_bytes, exclude };
         let sym = SymbolOptions { scip, disabled: !symbols };
         let mut report = progress_fn(progress);
-        let engine =
-            py.detach(move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report)).map_err(to_py_err)?;
+        let engine = guarded(py, move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report))?;
         Ok(NativeIndex { engine })
     }
 
     #[staticmethod]
     fn open(py: Python<'_>, index_dir: PathBuf) -> PyResult<Self> {
-        let engine = py.detach(move || Engine::open(&index_dir)).map_err(to_py_err)?;
+        let engine = guarded(py, move || Engine::open(&index_dir))?;
         Ok(NativeIndex { engine })
     }
 
@@ -152,8 +167,9 @@ impl NativeIndex {
         budget_ms: Option<f64>,
         native: bool,
     ) -> PyResult<(Bound<'py, PyList>, bool, Bound<'py, PyDict>)> {
-        let budget = budget_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-        let res = py.detach(|| self.engine.search(&query, k, budget, native)).map_err(to_py_err)?;
+        // Beyond what a Duration holds (1e300 ms, say) is no budget at all.
+        let budget = budget_ms.and_then(|ms| Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).ok());
+        let res = guarded(py, || self.engine.search(&query, k, budget, native))?;
         let info = PyDict::new(py);
         info.set_item("candidates", res.outcome.candidates)?;
         info.set_item("visited", res.outcome.visited)?;
@@ -175,14 +191,14 @@ impl NativeIndex {
         native: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let options = GrepOptions { regex, ignore_case, word };
-        let hits = py.detach(|| self.engine.grep(&pattern, options, limit, native)).map_err(to_py_err)?;
+        let hits = guarded(py, || self.engine.grep(&pattern, options, limit, native))?;
         hits_list(py, hits)
     }
 
     #[pyo3(signature = (progress=None))]
     fn refresh<'py>(&self, py: Python<'py>, progress: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let mut report = progress_fn(progress);
-        let c = py.detach(|| self.engine.index.refresh(&mut report)).map_err(to_py_err)?;
+        let c = guarded(py, || self.engine.index.refresh(&mut report))?;
         let d = PyDict::new(py);
         d.set_item("added", c.added)?;
         d.set_item("changed", c.changed)?;
@@ -193,7 +209,7 @@ impl NativeIndex {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = py.detach(|| self.engine.index.stats());
+        let s = guarded(py, || Ok(self.engine.index.stats()))?;
         let d = PyDict::new(py);
         d.set_item("root", &s.root)?;
         d.set_item("files", s.files)?;
@@ -229,7 +245,7 @@ impl NativeIndex {
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.engine.index.verify()).map_err(to_py_err)
+        guarded(py, || self.engine.index.verify())
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -250,17 +266,17 @@ impl NativeIndex {
     /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
     /// and whether the lookup cache answered.
     fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
-        let (hits, cached) = py.detach(|| self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k));
+        let (hits, cached) = guarded(py, || Ok(self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k)))?;
         Ok((sym_hits_list(py, &hits)?, cached))
     }
 
     fn definitions<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.stage_b.definitions(&self.engine.index.snapshot(), &name));
+        let hits = guarded(py, || Ok(self.engine.stage_b.definitions(&self.engine.index.snapshot(), &name)))?;
         sym_hits_list(py, &hits)
     }
 
     fn references<'py>(&self, py: Python<'py>, name: String, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.stage_b.references(&self.engine.index.snapshot(), &name, limit));
+        let hits = guarded(py, || Ok(self.engine.stage_b.references(&self.engine.index.snapshot(), &name, limit)))?;
         sym_hits_list(py, &hits)
     }
 
@@ -272,9 +288,10 @@ impl NativeIndex {
         text: String,
         fuzzy: bool,
         limit: usize,
-    ) -> Vec<(String, Option<&'static str>, u64, u64, u32)> {
-        let names = py.detach(|| self.engine.stage_b.symbols(&self.engine.index.snapshot(), &text, fuzzy, limit));
-        names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect()
+    ) -> PyResult<Vec<(String, Option<&'static str>, u64, u64, u32)>> {
+        let names =
+            guarded(py, || Ok(self.engine.stage_b.symbols(&self.engine.index.snapshot(), &text, fuzzy, limit)))?;
+        Ok(names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect())
     }
 
     /// Ingests a SCIP (`format="scip"`) or LSIF (`"lsif"`) file.
@@ -284,7 +301,7 @@ impl NativeIndex {
             "lsif" => Format::Lsif,
             other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown format {other:?}"))),
         };
-        let (c, skipped) = py.detach(|| self.engine.attach(fmt, &path)).map_err(to_py_err)?;
+        let (c, skipped) = guarded(py, || self.engine.attach(fmt, &path))?;
         let d = PyDict::new(py);
         d.set_item("files", c.files)?;
         d.set_item("definitions", c.definitions)?;
@@ -320,7 +337,7 @@ impl NativeIndex {
 
     /// Symbol coverage of the live files, computed from the symbol file.
     fn symbol_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = py.detach(|| coverage(&self.engine.index.snapshot()));
+        let c = guarded(py, || Ok(coverage(&self.engine.index.snapshot())))?;
         let d = PyDict::new(py);
         d.set_item("source_files", c.source_files)?;
         d.set_item("files_with_symbols", c.with_symbols)?;
@@ -363,6 +380,7 @@ impl NativeIndex {
 fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
+    m.add("MAX_K", crate::query::MAX_K)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
