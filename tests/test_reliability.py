@@ -129,6 +129,19 @@ def test_a_foreign_directory_is_never_cleaned(sample_root: Path, tmp_path: Path)
     assert not [h for h in idx.grep("lens") if h.path.startswith(".lens")]
 
 
+def test_an_index_an_older_lens_wrote_is_still_lens_s_own(sample_root: Path, tmp_path: Path) -> None:
+    # An older lens left no marker; a rebuild adopts the directory and clears its old segments away.
+    idx_dir = tmp_path / "idx"
+    lens.Index.build(sample_root, idx_dir)
+    (idx_dir / "LENS_INDEX").unlink()
+    (idx_dir / "seg-000001-0001.lens").write_bytes(b"LENSSEG\0 from format 2")
+    (idx_dir / "notes.txt").write_text("kept")
+    idx = lens.Index.build(sample_root, idx_dir)
+    assert idx.grep("parse_http_date")
+    assert (idx_dir / "LENS_INDEX").exists() and (idx_dir / "notes.txt").read_text() == "kept"
+    assert not (idx_dir / "seg-000001-0001.lens").exists()
+
+
 def test_a_plain_file_as_the_index_dir(sample_root: Path, tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("x")

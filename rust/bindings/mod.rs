@@ -266,17 +266,19 @@ impl NativeIndex {
     /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
     /// and whether the lookup cache answered.
     fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
-        let (hits, cached) = guarded(py, || Ok(self.engine.stage_b.search(&self.engine.index.snapshot(), &query, k)))?;
+        let (hits, cached) =
+            guarded(py, || Ok(self.engine.stage_b.search(&*self.engine.index.checked_snapshot()?, &query, k)))?;
         Ok((sym_hits_list(py, &hits)?, cached))
     }
 
     fn definitions<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyList>> {
-        let hits = guarded(py, || Ok(self.engine.stage_b.definitions(&self.engine.index.snapshot(), &name)))?;
+        let hits = guarded(py, || Ok(self.engine.stage_b.definitions(&*self.engine.index.checked_snapshot()?, &name)))?;
         sym_hits_list(py, &hits)
     }
 
     fn references<'py>(&self, py: Python<'py>, name: String, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        let hits = guarded(py, || Ok(self.engine.stage_b.references(&self.engine.index.snapshot(), &name, limit)))?;
+        let hits =
+            guarded(py, || Ok(self.engine.stage_b.references(&*self.engine.index.checked_snapshot()?, &name, limit)))?;
         sym_hits_list(py, &hits)
     }
 
@@ -289,8 +291,9 @@ impl NativeIndex {
         fuzzy: bool,
         limit: usize,
     ) -> PyResult<Vec<(String, Option<&'static str>, u64, u64, u32)>> {
-        let names =
-            guarded(py, || Ok(self.engine.stage_b.symbols(&self.engine.index.snapshot(), &text, fuzzy, limit)))?;
+        let names = guarded(py, || {
+            Ok(self.engine.stage_b.symbols(&*self.engine.index.checked_snapshot()?, &text, fuzzy, limit))
+        })?;
         Ok(names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect())
     }
 

@@ -397,6 +397,11 @@ impl Segment {
         Ok(())
     }
 
+    /// Whether `check_readable` has checked the large sections already.
+    pub fn first_check_done(&self) -> bool {
+        self.lazily_checked.get().is_some()
+    }
+
     /// What a query must pass before it reads this segment: the file has not
     /// shrunk (one `fstat`), and the postings and content sections match
     /// their checksums (checked the first time, once per process).

@@ -230,7 +230,11 @@ impl Snapshot {
     /// per segment and process, in parallel the first time).
     pub fn check_readable(&self) -> Result<()> {
         use rayon::prelude::*;
-        self.segments.par_iter().try_for_each(|s| s.seg.check_readable())
+        if self.segments.iter().any(|s| !s.seg.first_check_done()) {
+            // The first query: checksums of whole sections, one segment per thread.
+            return self.segments.par_iter().try_for_each(|s| s.seg.check_readable());
+        }
+        self.segments.iter().try_for_each(|s| s.seg.check_readable())
     }
 }
 
