@@ -123,6 +123,7 @@ def test_a_foreign_directory_is_never_cleaned(sample_root: Path, tmp_path: Path)
     with pytest.raises(lens.IndexLocationError, match="not a lens index"):
         lens.Index.build(sample_root, out)
     assert (out / "seg-notes.tmp").read_text() == "the user's"
+    assert sorted(p.name for p in out.iterdir()) == ["seg-notes.tmp"]  # not even a lock file
     # The default `root/.lens` is still fine, and is left out of the walk.
     idx = lens.Index.build(sample_root)
     assert idx.index_dir == (sample_root / ".lens").resolve()

@@ -105,10 +105,10 @@ fn write_marker(dir: &Path, id: u64) -> Result<()> {
     fs::rename(&tmp, dir.join(MARKER_FILE)).map_err(|e| Error::io(dir, e))
 }
 
-/// Makes `dir` ready for a build of `root` (both canonical): refuses a
-/// directory that is the root or holds it, or that holds something other
-/// than a lens index. Call under the writer lock. Returns the index id.
-pub fn claim(root: &Path, dir: &Path) -> Result<u64> {
+/// Whether a build of `root` may write into `dir` (both canonical),
+/// touching nothing: not the root, not above it, and new, empty, marked or
+/// an older lens's index. Returns the marker's id when there is one.
+pub fn check_claimable(root: &Path, dir: &Path) -> Result<Option<u64>> {
     if dir == root {
         return Err(Error::location(
             dir,
@@ -122,7 +122,7 @@ pub fn claim(root: &Path, dir: &Path) -> Result<u64> {
         ));
     }
     if let Some(id) = read_marker(dir)? {
-        return Ok(id);
+        return Ok(Some(id));
     }
     let foreign: Vec<String> = fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
@@ -142,6 +142,16 @@ pub fn claim(root: &Path, dir: &Path) -> Result<u64> {
                 if foreign.len() > 1 { format!(" and {} more", foreign.len() - 1) } else { String::new() }
             ),
         ));
+    }
+    Ok(None)
+}
+
+/// Makes `dir` ready for a build of `root`: `check_claimable`, then the
+/// marker written if there is none. Call under the writer lock. Returns the
+/// index id.
+pub fn claim(root: &Path, dir: &Path) -> Result<u64> {
+    if let Some(id) = check_claimable(root, dir)? {
+        return Ok(id);
     }
     let id = unique_u64();
     write_marker(dir, id)?;

@@ -353,9 +353,8 @@ impl Index {
         if !dir.is_dir() {
             return Err(Error::location(&dir, "it is not a directory"));
         }
-        if dir == root || root.starts_with(&dir) {
-            dir::claim(&root, &dir)?; // refuses, without touching the directory
-        }
+        // Refuse before the lock, which would leave a LOCK file in a directory that is not ours.
+        dir::check_claimable(&root, &dir)?;
         let _lock = dir::lock_writer(&dir)?;
         let index_id = dir::claim(&root, &dir)?;
         or_clean_up(&dir, || Index::build_locked(&root, &dir, index_id, opts, sym, progress, started))?;

@@ -39,7 +39,7 @@ pub fn check_search(q: &str, k: usize) -> Result<()> {
     if k == 0 || k > MAX_K {
         return Err(Error::query(format!("k must be between 1 and {MAX_K}, not {k}"), None));
     }
-    if let Some(at) = q.find(['\n', '\r']) {
+    if let Some(at) = q.find('\n') {
         return Err(Error::query("the query contains a line terminator (\\n); lens matches within lines", Some(at)));
     }
     Ok(())
