@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::index::build::BuildOptions;
 use crate::index::{FileRef, Index, Snapshot, Stats};
 use crate::query::cache::PatternCache;
-use crate::query::{check_query, terms, GrepOptions, Pattern};
+use crate::query::{check_search, terms, GrepOptions, Pattern};
 use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
@@ -183,7 +183,8 @@ impl Engine {
         native: bool,
     ) -> Result<SearchResult> {
         let started = Instant::now();
-        check_query(query)?;
+        check_search(query, k)?;
+        snap.check_readable()?;
         let mut scorer = Scorer::new(&terms::split(query));
         let c = &self.counters;
         c.searches.fetch_add(1, Relaxed);
@@ -213,18 +214,23 @@ impl Engine {
     }
 
     /// Every definition of `name` on the current snapshot.
-    pub fn definitions(&self, name: &str) -> Arc<Vec<SymHit>> {
-        self.stage_b.definitions(&self.snapshot(), name)
+    pub fn definitions(&self, name: &str) -> Result<Arc<Vec<SymHit>>> {
+        Ok(self.stage_b.definitions(&*self.index.checked_snapshot()?, name))
     }
 
     /// References to `name` on the current snapshot, at most `limit`.
-    pub fn references(&self, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
-        self.stage_b.references(&self.snapshot(), name, limit)
+    pub fn references(&self, name: &str, limit: usize) -> Result<Arc<Vec<SymHit>>> {
+        Ok(self.stage_b.references(&*self.index.checked_snapshot()?, name, limit))
     }
 
     /// Symbol names by prefix or (with `fuzzy`) within two edits.
-    pub fn symbol_names(&self, text: &str, fuzzy: bool, limit: usize) -> Arc<Vec<crate::symbols::stage::NameInfo>> {
-        self.stage_b.symbols(&self.snapshot(), text, fuzzy, limit)
+    pub fn symbol_names(
+        &self,
+        text: &str,
+        fuzzy: bool,
+        limit: usize,
+    ) -> Result<Arc<Vec<crate::symbols::stage::NameInfo>>> {
+        Ok(self.stage_b.symbols(&*self.index.checked_snapshot()?, text, fuzzy, limit))
     }
 
     /// Both caches' counters, apart and summed.
@@ -261,8 +267,8 @@ impl Engine {
         let p = self.patterns.get(pattern, options)?;
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
-        let snap = self.index.snapshot();
-        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit) };
+        let snap = self.index.checked_snapshot()?;
+        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit)? };
         Ok(raw.into_iter().map(|h| render(&snap, h)).collect())
     }
 

@@ -23,6 +23,15 @@ pub enum Error {
     SymbolData { path: PathBuf, record: String, reason: String },
     /// An I/O failure outside the cases above.
     Io { path: PathBuf, source: io::Error },
+    /// Another writer (in this process or another) holds the index's writer
+    /// lock and did not let go within the wait.
+    Busy { path: PathBuf, waited_s: f64 },
+    /// The index directory cannot be used for this root: it is the root, it
+    /// contains the root, or it holds files that are not a lens index.
+    Location { path: PathBuf, reason: String },
+    /// A bug: a panic inside the core, caught at the boundary so that the
+    /// host process sees an ordinary error instead of an abort.
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,6 +47,10 @@ impl Error {
 
     pub fn symbol_data(path: &Path, record: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::SymbolData { path: path.to_path_buf(), record: record.into(), reason: reason.into() }
+    }
+
+    pub fn location(path: &Path, reason: impl Into<String>) -> Self {
+        Error::Location { path: path.to_path_buf(), reason: reason.into() }
     }
 
     pub fn io(path: &Path, source: io::Error) -> Self {
@@ -68,6 +81,13 @@ impl fmt::Display for Error {
             ),
             Error::SymbolData { path, record, reason } => write!(f, "{}: {record}: {reason}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Busy { path, waited_s } => write!(
+                f,
+                "index at {} is locked by another writer (waited {waited_s:.1} s); one writer at a time, retry later",
+                path.display()
+            ),
+            Error::Location { path, reason } => write!(f, "cannot use {} as the index directory: {reason}", path.display()),
+            Error::Internal(message) => write!(f, "internal error in lens (a bug; please report it): {message}"),
         }
     }
 }
@@ -78,5 +98,35 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// Runs `f`, turning a panic into `Error::Internal`: the one place where a
+/// bug in the core stops short of the host process. The bindings wrap every
+/// native call in this.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-text payload".to_string());
+            Err(Error::Internal(message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let r: Result<()> = catch_panic(|| panic!("boom {}", 7));
+        assert!(matches!(r, Err(Error::Internal(m)) if m == "boom 7"));
+        let r: Result<u8> = catch_panic(|| Ok(3));
+        assert_eq!(r.unwrap(), 3);
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use crate::error::{Error, Result};
 use crate::index::chunks::chunk_bounds;
 use crate::index::grams::for_each_gram;
 use crate::index::{FileRef, Snapshot};
@@ -35,14 +36,16 @@ fn naive_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Greps every live file (in path order), line by line.
-pub fn grep(snap: &Snapshot, p: &Pattern, limit: usize) -> Vec<RawHit> {
+/// Greps every live file (in path order), line by line. A pattern the
+/// `regex` crate will not build (over its size limit, say) is a query error,
+/// as it is on the fast path.
+pub fn grep(snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
     let re = regex::bytes::RegexBuilder::new(&p.source)
         .case_insensitive(p.options.ignore_case)
         .multi_line(true)
         .unicode(true)
         .build()
-        .expect("a compiled pattern also compiles for the regex crate");
+        .map_err(|e| Error::query(format!("the pattern cannot be compiled: {e}"), None))?;
     let mut out = Vec::new();
     for &f in snap.path_order() {
         let content = snap.content(f);
@@ -64,12 +67,12 @@ pub fn grep(snap: &Snapshot, p: &Pattern, limit: usize) -> Vec<RawHit> {
                     why: vec!["match"],
                 });
                 if out.len() >= limit {
-                    return out;
+                    return Ok(out);
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn fold_line(line: &[u8]) -> Vec<u8> {

@@ -194,7 +194,7 @@ def test_corrupt_state_fails_safe_to_baseline(tmp_path: Path) -> None:
     with capture_logs() as logs:
         c = Canary(Guard(), Flags(), path)
     assert c.share == 0 and c.route("anyone") == "baseline"
-    assert [e["event"] for e in logs] == ["canary_state_unusable"]
+    assert [e["event"] for e in logs] == ["canary_state_unusable", "alert"]  # logged, and alerted
     c.start("operator checked")
     assert c.share == 5
 

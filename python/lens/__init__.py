@@ -26,9 +26,12 @@ from ._state import GLOBAL_GUARD as guard
 from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
 from .errors import (
+    IndexBusyError,
     IndexCorruptError,
+    IndexLocationError,
     IndexStorageError,
     IndexVersionError,
+    InternalError,
     LensError,
     QueryError,
     SymbolDataError,
@@ -44,6 +47,8 @@ _register_stage("stage_b", _stage_b_hook)
 
 __version__: str = _lens.__version__
 INDEX_FORMAT_VERSION: int = _lens.INDEX_FORMAT_VERSION
+#: The largest `k` `Index.search` accepts.
+MAX_K: int = _lens.MAX_K
 
 
 def dashboard() -> dict[str, Any]:
@@ -58,12 +63,16 @@ def metrics_text() -> str:
 
 __all__ = [
     "INDEX_FORMAT_VERSION",
+    "MAX_K",
     "ConsistencyReport",
     "Hit",
     "Index",
+    "IndexBusyError",
     "IndexCorruptError",
+    "IndexLocationError",
     "IndexStorageError",
     "IndexVersionError",
+    "InternalError",
     "LensError",
     "QueryError",
     "SearchResult",

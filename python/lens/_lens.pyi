@@ -5,6 +5,7 @@ from os import PathLike
 from typing import Any
 
 INDEX_FORMAT_VERSION: int
+MAX_K: int
 __version__: str
 
 # (path, line, column, byte_start, byte_end, text, score, why)

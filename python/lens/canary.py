@@ -18,6 +18,7 @@ while the kill switch is on turns the stages off again.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -33,7 +34,7 @@ from .errors import LensError
 from .flags import Flags
 from .guard import Guard
 
-__all__ = ["SHARES", "STAGE_FLAGS", "Canary", "CanaryError", "default_state_path"]
+__all__ = ["SHARES", "STAGE_FLAGS", "Canary", "CanaryError", "default_state_path", "parse_state"]
 
 _log = structlog.get_logger("lens.canary")
 
@@ -314,27 +315,23 @@ class Canary:
     def _load(self) -> None:
         path = self.state_path
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             return
         except OSError as exc:
             self._fail_safe(f"unreadable: {exc}")
             return
-        try:
-            state = json.loads(raw)
-            share = state["share"]
-            if share not in SHARES or not isinstance(state.get("killed", False), bool):
-                raise ValueError(f"bad share or kill flag: {share!r}")
-        except (ValueError, KeyError, TypeError) as exc:
-            self._fail_safe(f"corrupt: {exc}")
+        state, why = parse_state(raw)
+        if state is None:
+            self._fail_safe(f"corrupt: {why}")
             return
-        self._share = int(share)
-        self._killed = bool(state.get("killed", False))
-        self._kill_reason = state.get("kill_reason")
-        self._killed_at = state.get("killed_at")
-        self._flags_before_kill = dict(state.get("flags_before_kill") or {})
-        self._updated_at = state.get("updated_at")
-        self._history = list(state.get("history") or [])[-_HISTORY:]
+        self._share = state["share"]
+        self._killed = state["killed"]
+        self._kill_reason = state["kill_reason"]
+        self._killed_at = state["killed_at"]
+        self._flags_before_kill = state["flags_before_kill"]
+        self._updated_at = state["updated_at"]
+        self._history = state["history"][-_HISTORY:]
         if self._killed:
             self.flags.set_many(
                 dict.fromkeys(STAGE_FLAGS, False),
@@ -348,3 +345,62 @@ class Canary:
         # operator acts (start() or set_share()), rather than guess the rollout was fine.
         self._share = 0
         _log.error("canary_state_unusable", path=str(self.state_path), error=why, share=0)
+        self.guard.alert(
+            "canary_state_unusable",
+            "critical",
+            f"canary state file {self.state_path} is unusable ({why}); serving the baseline (0 %) until an "
+            "operator calls start() or set_share()",
+            value=0.0,
+            threshold=0.0,
+        )
+
+
+_MAX_STATE_BYTES = 1 << 20
+
+
+def _number_or_none(v: object) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+
+
+def parse_state(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The canary state in `raw` (the state file's bytes), checked field by field, or None and why not.
+
+    Self-contained and total: it never raises, whatever the bytes (not UTF-8, not JSON, nested past the
+    parser's depth, fields of the wrong type), so that a damaged file can only fail safe."""
+    try:
+        if len(raw) > _MAX_STATE_BYTES:
+            return None, f"{len(raw)} bytes, more than a state file holds"
+        doc = json.loads(raw.decode("utf-8"))
+        if not isinstance(doc, dict):
+            return None, f"the top level is a {type(doc).__name__}, not an object"
+        share = doc.get("share")
+        if isinstance(share, bool) or not isinstance(share, int) or share not in SHARES:
+            return None, f"share {share!r} is not one of {SHARES}"
+        killed = doc.get("killed", False)
+        if not isinstance(killed, bool):
+            return None, f"killed {killed!r} is not a bool"
+        reason = doc.get("kill_reason")
+        if reason is not None and not isinstance(reason, str):
+            return None, f"kill_reason {reason!r} is not a str"
+        for name in ("killed_at", "updated_at"):
+            if not _number_or_none(doc.get(name)):
+                return None, f"{name} {doc.get(name)!r} is not a number"
+        before = doc.get("flags_before_kill") or {}
+        if not isinstance(before, dict) or not all(
+            k in STAGE_FLAGS and isinstance(v, bool) for k, v in before.items()
+        ):
+            return None, f"flags_before_kill {before!r} is not a map of stage flags to bools"
+        history = doc.get("history") or []
+        if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+            return None, "history is not a list of events"
+        return {
+            "share": share,
+            "killed": killed,
+            "kill_reason": reason,
+            "killed_at": doc.get("killed_at"),
+            "flags_before_kill": dict(before),
+            "updated_at": doc.get("updated_at"),
+            "history": list(history),
+        }, ""
+    except Exception as exc:  # total by design: any failure to parse is "corrupt"
+        return None, f"{type(exc).__name__}: {exc}"[:200]

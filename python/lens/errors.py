@@ -9,9 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "IndexBusyError",
     "IndexCorruptError",
+    "IndexLocationError",
     "IndexStorageError",
     "IndexVersionError",
+    "InternalError",
     "LensError",
     "QueryError",
     "SymbolDataError",
@@ -47,6 +50,37 @@ class IndexCorruptError(IndexStorageError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class IndexBusyError(IndexStorageError, TimeoutError):
+    """Another writer (build, refresh or attach, in this process or another) holds the index's writer
+    lock and did not release it within `LENS_WRITER_TIMEOUT_S` seconds (default 30). Retry later;
+    readers are never blocked."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class IndexLocationError(LensError, ValueError):
+    """The index directory cannot be used: it is the root being indexed, it contains the root, or it is a
+    non-empty directory that is not a lens index (lens writes and deletes only in a directory of its
+    own)."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InternalError(LensError, RuntimeError):
+    """A bug inside lens's native core, caught at the boundary (a panic) so the host process goes on.
+    The query pipeline treats it as a stage failure and serves the query from the fallback path."""
 
 
 class IndexVersionError(IndexStorageError):

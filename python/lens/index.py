@@ -20,6 +20,7 @@ import structlog
 
 from . import _lens
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
+from ._validate import check_grep
 from .canary import Canary
 from .dashboard import build_dashboard, render_metrics
 from .errors import QueryError
@@ -93,7 +94,11 @@ class Index:
 
         Symbols (Stage-B) are extracted with tree-sitter unless `symbols=False`; `scip` names a SCIP
         index to ingest as precise data in the same commit (a malformed one raises `SymbolDataError`
-        and leaves the previous index in place)."""
+        and leaves the previous index in place).
+
+        `index_dir` must not be the root or contain it, and must be new, empty or a lens index
+        (`IndexLocationError` otherwise); while another writer holds the index's lock this waits up to
+        `LENS_WRITER_TIMEOUT_S` seconds, then raises `IndexBusyError`."""
         root_path = Path(root)
         if not root_path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(root_path))
@@ -102,6 +107,8 @@ class Index:
         if max_file_bytes <= 0:
             raise ValueError("max_file_bytes must be positive")
         out = Path(index_dir) if index_dir is not None else root_path / DEFAULT_INDEX_DIRNAME
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(20, "Not a directory (index_dir)", str(out))
         report, bar = _reporter(progress, "indexing")
         started = time.perf_counter()
         try:
@@ -147,6 +154,8 @@ class Index:
         path = Path(index_dir)
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
+        if not path.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(path))
         return cls(_lens.NativeIndex.open(str(path)))
 
     # -- queries ------------------------------------------------------------------------------
@@ -173,10 +182,7 @@ class Index:
         limit: int | None = None,
     ) -> list[Hit]:
         """Every matching line (first match on each), in path then offset order, like `rg -n`."""
-        if not isinstance(pattern, str):
-            raise QueryError(f"pattern must be a str, not {type(pattern).__name__}")
-        if limit is not None and limit < 0:
-            raise ValueError("limit must be >= 0")
+        check_grep(pattern, limit)
         native = bool(self.flags["stage_a.native"])
         rows = self._native.grep(pattern, regex, ignore_case, word, limit, native)
         return hits_from_rows(rows)
@@ -218,6 +224,8 @@ class Index:
 
     def _attach(self, fmt: str, path: str | os.PathLike[str]) -> dict[str, int]:
         p = Path(path)
+        if p.is_dir():
+            raise IsADirectoryError(21, f"Is a directory, not a {fmt.upper()} file", str(p))
         if not p.is_file():
             raise FileNotFoundError(2, "No such file or directory", str(p))
         started = time.perf_counter()

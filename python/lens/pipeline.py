@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from ._validate import check_search
 from .errors import QueryError
 from .guard import HALF_OPEN, LATENCY, QueryEvent
 from .guard import register_stage as _guard_register
@@ -128,14 +129,7 @@ def registered_stages() -> tuple[str, ...]:
 
 
 def _check(query: object, k: object, mode: str, budget_ms: float | None) -> None:
-    if not isinstance(query, str):
-        raise QueryError(f"query must be a str, not {type(query).__name__}")
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise QueryError(f"k must be a positive int, not {k!r}")
-    if budget_ms is not None and budget_ms < 0:
-        raise QueryError(f"budget_ms must be >= 0, not {budget_ms!r}")
+    check_search(query, k, mode, MODES, budget_ms)
 
 
 def _min_budget(a: float | None, b: float) -> float:
@@ -315,7 +309,7 @@ def _run_stage(
     error = False
     try:
         result = hook(call)
-        new_hits = hits if result is None else [*result, *rest]
+        new_hits = hits if result is None else [*_only_hits(name, result), *rest]
     except Exception as exc:
         # A later stage failing costs its contribution, not the query.
         error = True
@@ -323,6 +317,15 @@ def _run_stage(
         _log.error("stage_failed", stage=name, error=repr(exc), fallback="skip")
     ms = (clock() - start) * 1000
     return new_hits, ms, error, (call.counters or None)
+
+
+def _only_hits(stage: str, result: Sequence[Hit]) -> list[Hit]:
+    """A hook's result, which must be hits: anything else is that stage's error."""
+    got = list(result)
+    for h in got:
+        if not isinstance(h, Hit):
+            raise TypeError(f"{stage} hook returned a {type(h).__name__} among its hits, not a lens.Hit")
+    return got
 
 
 def _record_failure(guard: Any, new: bool, t0: float, a_ms: float | None) -> None:

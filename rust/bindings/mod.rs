@@ -2,7 +2,10 @@
 //!
 //! Inputs are copied into owned Rust values, the GIL is released around all
 //! native work (`py.detach`), and core errors map onto the Python hierarchy
-//! in `lens.errors` in one place (`to_py_err`).
+//! in `lens.errors` in one place (`to_py_err`). Every native call goes
+//! through `guarded`, which also turns a panic into `lens.InternalError`, so
+//! a bug in the core never surfaces as a `PanicException` (a
+//! `BaseException` that `except Exception` misses).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,7 +18,7 @@ use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::cache::CacheStats;
 use crate::engine::{Engine, SearchResult};
-use crate::error::Error;
+use crate::error::{catch_panic, Error};
 use crate::hit::Hit;
 use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
@@ -44,9 +47,22 @@ fn to_py_err(e: Error) -> PyErr {
                 .map(|c| PyErr::from_type(c, (e.to_string(), path.clone(), record.clone()))),
             Error::NotFound(p) => Ok(PyFileNotFoundError::new_err((2, "No such file or directory", p.clone()))),
             Error::Io { .. } => Ok(PyOSError::new_err(e.to_string())),
+            Error::Busy { path, .. } => {
+                error_class(py, "IndexBusyError").map(|c| PyErr::from_type(c, (e.to_string(), path.clone())))
+            }
+            Error::Location { path, .. } => {
+                error_class(py, "IndexLocationError").map(|c| PyErr::from_type(c, (e.to_string(), path.clone())))
+            }
+            Error::Internal(_) => error_class(py, "InternalError").map(|c| PyErr::from_type(c, e.to_string())),
         };
         made.unwrap_or_else(|import_failure| import_failure)
     })
+}
+
+/// Runs native work with the GIL released; core errors and panics alike
+/// come back as typed lens errors.
+fn guarded<T: Send>(py: Python<'_>, work: impl FnOnce() -> crate::error::Result<T> + Send) -> PyResult<T> {
+    py.detach(|| catch_panic(work)).map_err(to_py_err)
 }
 
 fn hit_tuple<'py>(py: Python<'py>, h: Hit) -> PyResult<Bound<'py, PyTuple>> {
@@ -111,7 +127,8 @@ fn progress_fn(cb: Option<Py<PyAny>>) -> impl FnMut(Phase, u64, u64) {
 }
 
 fn budget(budget_ms: Option<f64>) -> Option<Duration> {
-    budget_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    // Beyond what a Duration holds (1e300 ms, say) is no budget at all.
+    budget_ms.and_then(|ms| Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).ok())
 }
 
 type SearchTuple<'py> = (Bound<'py, PyList>, bool, Bound<'py, PyDict>);
@@ -152,15 +169,14 @@ impl NativeSnapshot {
         budget_ms: Option<f64>,
         native: bool,
     ) -> PyResult<SearchTuple<'py>> {
-        let res =
-            py.detach(|| self.engine.search_in(&self.snap, &query, k, budget(budget_ms), native)).map_err(to_py_err)?;
+        let res = guarded(py, || self.engine.search_in(&self.snap, &query, k, budget(budget_ms), native))?;
         search_tuple(py, res)
     }
 
     /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
     /// and whether the lookup cache answered.
     fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
-        let (hits, cached) = py.detach(|| self.engine.stage_b_in(&self.snap, &query, k));
+        let (hits, cached) = guarded(py, || Ok(self.engine.stage_b_in(&self.snap, &query, k)))?;
         Ok((sym_hits_list(py, &hits)?, cached))
     }
 
@@ -188,14 +204,13 @@ impl NativeIndex {
         let opts = BuildOptions { max_file_bytes, exclude };
         let sym = SymbolOptions { scip, disabled: !symbols };
         let mut report = progress_fn(progress);
-        let engine =
-            py.detach(move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report)).map_err(to_py_err)?;
+        let engine = guarded(py, move || Engine::build_with(&root, &index_dir, &opts, &sym, &mut report))?;
         Ok(NativeIndex { engine: Arc::new(engine) })
     }
 
     #[staticmethod]
     fn open(py: Python<'_>, index_dir: PathBuf) -> PyResult<Self> {
-        let engine = py.detach(move || Engine::open(&index_dir)).map_err(to_py_err)?;
+        let engine = guarded(py, move || Engine::open(&index_dir))?;
         Ok(NativeIndex { engine: Arc::new(engine) })
     }
 
@@ -214,7 +229,7 @@ impl NativeIndex {
         budget_ms: Option<f64>,
         native: bool,
     ) -> PyResult<SearchTuple<'py>> {
-        let res = py.detach(|| self.engine.search(&query, k, budget(budget_ms), native)).map_err(to_py_err)?;
+        let res = guarded(py, || self.engine.search(&query, k, budget(budget_ms), native))?;
         search_tuple(py, res)
     }
 
@@ -231,14 +246,14 @@ impl NativeIndex {
         native: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let options = GrepOptions { regex, ignore_case, word };
-        let hits = py.detach(|| self.engine.grep(&pattern, options, limit, native)).map_err(to_py_err)?;
+        let hits = guarded(py, || self.engine.grep(&pattern, options, limit, native))?;
         hits_list(py, hits)
     }
 
     #[pyo3(signature = (progress=None))]
     fn refresh<'py>(&self, py: Python<'py>, progress: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let mut report = progress_fn(progress);
-        let c = py.detach(|| self.engine.index.refresh(&mut report)).map_err(to_py_err)?;
+        let c = guarded(py, || self.engine.index.refresh(&mut report))?;
         let d = PyDict::new(py);
         d.set_item("added", c.added)?;
         d.set_item("changed", c.changed)?;
@@ -249,7 +264,7 @@ impl NativeIndex {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (s, by_reason) = py.detach(|| self.engine.stats(20));
+        let (s, by_reason) = guarded(py, || Ok(self.engine.stats(20)))?;
         let d = PyDict::new(py);
         d.set_item("root", &s.root)?;
         d.set_item("files", s.files)?;
@@ -274,7 +289,7 @@ impl NativeIndex {
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.engine.index.verify()).map_err(to_py_err)
+        guarded(py, || self.engine.index.verify())
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -294,12 +309,12 @@ impl NativeIndex {
     // -- Stage-B ---------------------------------------------------------------
 
     fn definitions<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.definitions(&name));
+        let hits = guarded(py, || self.engine.definitions(&name))?;
         sym_hits_list(py, &hits)
     }
 
     fn references<'py>(&self, py: Python<'py>, name: String, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        let hits = py.detach(|| self.engine.references(&name, limit));
+        let hits = guarded(py, || self.engine.references(&name, limit))?;
         sym_hits_list(py, &hits)
     }
 
@@ -311,9 +326,9 @@ impl NativeIndex {
         text: String,
         fuzzy: bool,
         limit: usize,
-    ) -> Vec<(String, Option<&'static str>, u64, u64, u32)> {
-        let names = py.detach(|| self.engine.symbol_names(&text, fuzzy, limit));
-        names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect()
+    ) -> PyResult<Vec<(String, Option<&'static str>, u64, u64, u32)>> {
+        let names = guarded(py, || self.engine.symbol_names(&text, fuzzy, limit))?;
+        Ok(names.iter().map(|n| (n.name.clone(), n.kind, n.definitions, n.references, n.distance)).collect())
     }
 
     /// Ingests a SCIP (`format="scip"`) or LSIF (`"lsif"`) file.
@@ -323,7 +338,7 @@ impl NativeIndex {
             "lsif" => Format::Lsif,
             other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown format {other:?}"))),
         };
-        let (c, skipped) = py.detach(|| self.engine.attach(fmt, &path)).map_err(to_py_err)?;
+        let (c, skipped) = guarded(py, || self.engine.attach(fmt, &path))?;
         let d = PyDict::new(py);
         d.set_item("files", c.files)?;
         d.set_item("definitions", c.definitions)?;
@@ -349,7 +364,7 @@ impl NativeIndex {
 
     /// Symbol coverage of the live files, computed from the symbol file.
     fn symbol_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (c, seconds) = py.detach(|| self.engine.symbol_report());
+        let (c, seconds) = guarded(py, || Ok(self.engine.symbol_report()))?;
         let d = PyDict::new(py);
         d.set_item("source_files", c.source_files)?;
         d.set_item("files_with_symbols", c.with_symbols)?;
@@ -399,6 +414,7 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSnapshot>()?;
     m.add_function(wrap_pyfunction!(is_identifier, m)?)?;
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
+    m.add("MAX_K", crate::query::MAX_K)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,8 +1,14 @@
 //! Index building: walk the tree, read and filter files in parallel, and turn
 //! each batch of files into one segment.
+//!
+//! A file can change between the walk and the read. The read therefore
+//! trusts nothing the walk saw: it opens without following links and without
+//! blocking (`fsafe`), skips what is not a regular file at that moment or is
+//! over the size cap by then, and reads at most cap + 1 bytes.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
@@ -13,6 +19,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::chunks::chunk_bounds;
 use super::format::{build_line_table, write_segment, Chunk, FileMeta, SegmentData};
+use super::fsafe::{open_nofollow, read_capped, Opened};
 use super::grams;
 use super::postings;
 use super::progress::{Phase, Progress};
@@ -175,26 +182,65 @@ pub enum ReadOutcome {
     Skipped(Skipped),
 }
 
-/// Reads `files` in parallel, dropping binary and unreadable ones.
-pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
+/// What reading one walked path found there now.
+pub enum Read {
+    Data {
+        data: Vec<u8>,
+        size: u64,
+        mtime_ns: i64,
+    },
+    /// Not read, for this reason (a `Skipped` reason).
+    Skip {
+        reason: &'static str,
+        size: u64,
+        mtime_ns: i64,
+    },
+}
+
+/// Reads the file at `path` as it is now: no links, no FIFOs or devices,
+/// nothing over `max_bytes` (read as far as `max_bytes + 1`).
+pub fn read_now(path: &Path, max_bytes: u64) -> io::Result<Read> {
+    let (file, meta) = match open_nofollow(path)? {
+        Opened::File(f, m) => (f, m),
+        Opened::Link => return Ok(Read::Skip { reason: "symlink", size: 0, mtime_ns: 0 }),
+        Opened::NotRegular => return Ok(Read::Skip { reason: "not_regular", size: 0, mtime_ns: 0 }),
+    };
+    let mtime_ns = mtime_ns(&meta);
+    if meta.len() > max_bytes {
+        return Ok(Read::Skip { reason: "too_large", size: meta.len(), mtime_ns });
+    }
+    Ok(match read_capped(&file, meta.len(), max_bytes)? {
+        Some(data) => Read::Data { size: data.len() as u64, data, mtime_ns },
+        None => Read::Skip { reason: "too_large", size: max_bytes + 1, mtime_ns },
+    })
+}
+
+/// Reads `files` in parallel, dropping binary, unreadable and (by now)
+/// oversized or irregular ones.
+pub fn read_files(files: &[Found], max_bytes: u64) -> Vec<ReadOutcome> {
     files
         .par_iter()
-        .map_init(grams::scratch, |seen, f| match fs::read(&f.abs) {
+        .map_init(grams::scratch, |seen, f| match read_now(&f.abs, max_bytes) {
             Err(_) => ReadOutcome::Skipped(Skipped {
                 path: f.rel.clone(),
                 reason: "unreadable".into(),
                 size: f.size,
                 mtime_ns: f.mtime_ns,
             }),
-            Ok(data) if memchr::memchr(0, &data[..data.len().min(BINARY_PROBE)]).is_some() => {
+            Ok(Read::Skip { reason, size, mtime_ns }) => {
+                ReadOutcome::Skipped(Skipped { path: f.rel.clone(), reason: reason.into(), size, mtime_ns })
+            }
+            Ok(Read::Data { data, mtime_ns, .. })
+                if memchr::memchr(0, &data[..data.len().min(BINARY_PROBE)]).is_some() =>
+            {
                 ReadOutcome::Skipped(Skipped {
                     path: f.rel.clone(),
                     reason: "binary".into(),
-                    size: f.size,
-                    mtime_ns: f.mtime_ns,
+                    size: data.len() as u64,
+                    mtime_ns,
                 })
             }
-            Ok(data) => {
+            Ok(Read::Data { data, mtime_ns, .. }) => {
                 let chunks = chunk_bounds(&data);
                 let mut scratch = Vec::new();
                 let grams = chunks
@@ -204,14 +250,7 @@ pub fn read_files(files: &[Found]) -> Vec<ReadOutcome> {
                         scratch.clone()
                     })
                     .collect();
-                ReadOutcome::Loaded(Loaded {
-                    rel: f.rel.clone(),
-                    hash: xxh3_64(&data),
-                    mtime_ns: f.mtime_ns,
-                    data,
-                    chunks,
-                    grams,
-                })
+                ReadOutcome::Loaded(Loaded { rel: f.rel.clone(), hash: xxh3_64(&data), mtime_ns, data, chunks, grams })
             }
         })
         .collect()
@@ -311,10 +350,18 @@ pub fn batches(files: &[Found]) -> Vec<&[Found]> {
     out
 }
 
-/// Reads `files` and writes them as segments into `dir`, named by `name`.
-/// Returns the segment names written and the files skipped while reading.
+/// How a build or refresh writes its segments.
+pub struct SegmentSink<'a> {
+    pub dir: &'a Path,
+    pub index_id: u64,
+    pub max_file_bytes: u64,
+}
+
+/// Reads `files` and writes them as segments into `sink.dir`, named by
+/// `name`. Returns the segment names written and the files skipped while
+/// reading.
 pub fn write_segments(
-    dir: &Path,
+    sink: &SegmentSink<'_>,
     files: &[Found],
     mut name: impl FnMut() -> String,
     progress: &mut Progress<'_>,
@@ -328,7 +375,7 @@ pub fn write_segments(
         let mut loaded = Vec::with_capacity(batch.len());
         // Read in slices so the caller sees progress during a long batch.
         for chunk in batch.chunks(2048) {
-            for outcome in read_files(chunk) {
+            for outcome in read_files(chunk, sink.max_file_bytes) {
                 match outcome {
                     ReadOutcome::Loaded(l) => loaded.push(l),
                     ReadOutcome::Skipped(s) => skipped.push(s),
@@ -342,7 +389,7 @@ pub fn write_segments(
         }
         let seg = assemble(loaded);
         let n = name();
-        write_segment(&dir.join(&n), &seg)?;
+        write_segment(&sink.dir.join(&n), &seg, sink.index_id)?;
         names.push(n);
     }
     Ok((names, skipped))
@@ -367,6 +414,32 @@ mod tests {
         assert!(prior("src/a.py", 100) > prior("tests/a.py", 100));
         assert!(prior("src/a.py", 100) > prior("vendor/a.py", 100));
         assert!(prior("src/a.py", 100) > prior("src/a.py", 10 << 20));
+    }
+
+    #[test]
+    fn read_files_skip_what_changed_after_the_walk() {
+        // The walk saw three small regular files; by the read, one is a link
+        // to a file outside the root, one a FIFO, and one has grown past the cap.
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, outside) = (tmp.path().join("root"), tmp.path().join("secret"));
+        fs::create_dir(&root).unwrap();
+        fs::write(&outside, b"TOP SECRET").unwrap();
+        let found = |rel: &str| Found { rel: rel.into(), abs: root.join(rel), size: 3, mtime_ns: 0 };
+        std::os::unix::fs::symlink(&outside, root.join("link.py")).unwrap();
+        let fifo = std::ffi::CString::new(root.join("fifo.py").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        fs::write(root.join("grown.py"), vec![b'x'; 100]).unwrap();
+        fs::write(root.join("ok.py"), b"fine").unwrap();
+        let files = [found("fifo.py"), found("grown.py"), found("link.py"), found("ok.py")];
+        let out = read_files(&files, 50);
+        let got: Vec<String> = out
+            .iter()
+            .map(|o| match o {
+                ReadOutcome::Loaded(l) => format!("{} loaded {}", l.rel, l.data.len()),
+                ReadOutcome::Skipped(s) => format!("{} {}", s.path, s.reason),
+            })
+            .collect();
+        assert_eq!(got, ["fifo.py not_regular", "grown.py too_large", "link.py symlink", "ok.py loaded 4"]);
     }
 
     #[test]

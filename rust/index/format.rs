@@ -2,8 +2,9 @@
 //! their contents, line tables and n-gram postings, opened with mmap.
 //!
 //! ```text
-//! header   magic "LENSSEG\0", format version, section table (offset, length,
-//!          xxh3-64 of each section), xxh3-64 of the header itself
+//! header   magic "LENSSEG\0", format version, file and chunk counts, the
+//!          index id, section table (offset, length, xxh3-64 of each
+//!          section), xxh3-64 of the header itself
 //! FILES    64-byte records: content range, path range, mtime, content hash,
 //!          line-table range, static rank prior, chunk range
 //! PATHS    root-relative posix paths, UTF-8, back to back
@@ -20,12 +21,20 @@
 //! bounds, the checksums of the small sections and every record's ranges, so
 //! a damaged file is an `Error::Corrupt`, never a panic; `verify` also checks
 //! the large sections' checksums.
+//!
+//! Reading never faults and never shows damaged text: `check_readable`, which
+//! the engine calls before each query touches the mapping, fails (instead of
+//! a SIGBUS) when the file shrank since it was mapped, and checks the large
+//! sections (postings, content) once per segment and process, the first time
+//! a query reads them.
 
 use crate::bytes::{u32_at, u64_at};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
@@ -35,7 +44,9 @@ use crate::error::{Error, Result};
 pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
 /// Bump on any change to the layout or to what is stored; readers reject
 /// newer versions by name. 2: exact-case grams beside the folded ones.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: the index id in every segment header; the manifest records each
+/// file's identity and the directory's id.
+pub const FORMAT_VERSION: u32 = 3;
 /// One line-table entry per this many lines: a line lookup is a binary search
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;
@@ -49,7 +60,9 @@ const S_DICT: usize = 4;
 const S_POSTINGS: usize = 5;
 const S_CONTENT: usize = 6;
 const CHUNK_LEN: usize = 12;
-const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + NSECTIONS * 24 + 8;
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + 8 + NSECTIONS * 24 + 8;
+/// Where the section table starts in the header.
+const TABLE_AT: usize = 32;
 const RECORD_LEN: usize = 64;
 const DICT_ENTRY_LEN: usize = 16;
 
@@ -122,7 +135,7 @@ fn decode_record(b: &[u8]) -> FileMeta {
 
 /// Writes `data` as segment file `path`, atomically (temporary name, fsync,
 /// rename). Returns the number of bytes written.
-pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
+pub fn write_segment(path: &Path, data: &SegmentData, index_id: u64) -> Result<u64> {
     let tmp = path.with_extension("tmp");
     let io = |e| Error::io(&tmp, e);
     let file = File::create(&tmp).map_err(io)?;
@@ -160,6 +173,7 @@ pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
     header.extend_from_slice(&(NSECTIONS as u32).to_le_bytes());
     header.extend_from_slice(&(data.files.len() as u32).to_le_bytes());
     header.extend_from_slice(&(data.chunks.len() as u32).to_le_bytes());
+    header.extend_from_slice(&index_id.to_le_bytes());
     for (o, l, c) in table {
         header.extend_from_slice(&o.to_le_bytes());
         header.extend_from_slice(&l.to_le_bytes());
@@ -176,13 +190,23 @@ pub fn write_segment(path: &Path, data: &SegmentData) -> Result<u64> {
     Ok(off)
 }
 
+/// Segments whose large sections this process has checked, by (device,
+/// inode, identity): a refresh reopens them all, and they are immutable.
+static VERIFIED: Mutex<Option<HashSet<(u64, u64, u64)>>> = Mutex::new(None);
+
 /// A segment file opened for reading.
 pub struct Segment {
     pub name: String,
     path: PathBuf,
+    /// Held open to ask its size before each query (see `check_readable`).
+    file: File,
     mmap: Mmap,
     nfiles: u32,
     nchunks: u32,
+    index_id: u64,
+    identity: u64,
+    /// The large sections' checksums, checked once: None when they match.
+    lazily_checked: OnceLock<Option<String>>,
     table: [(usize, usize, u64); NSECTIONS],
     /// For each top 16 bits of a gram, the first dictionary entry at or
     /// after it: a lookup is one table read and a binary search over the
@@ -212,11 +236,18 @@ impl Basenames {
 
 impl Segment {
     pub fn open(path: &Path) -> Result<Segment> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let (file, meta) = super::fsafe::open_index_file(path)?;
+        let bad = |reason: String| Error::corrupt(path, reason);
+        if meta.len() < HEADER_LEN as u64 {
+            return Err(bad("not a lens segment (bad magic or too short)".into()));
+        }
         // SAFETY: segment files are immutable once renamed into place; lens
         // never writes to them again, and replaced ones are only unlinked.
+        // Another process truncating one is caught by `check_readable`.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let bad = |reason: String| Error::corrupt(path, reason);
+        if file.metadata().map_or(0, |m| m.len()) < mmap.len() as u64 {
+            return Err(bad("segment shrank while being opened".into()));
+        }
         if mmap.len() < HEADER_LEN || &mmap[..8] != MAGIC {
             return Err(bad("not a lens segment (bad magic or too short)".into()));
         }
@@ -233,9 +264,10 @@ impl Segment {
         }
         let nfiles = u32_at(&mmap, 16);
         let nchunks = u32_at(&mmap, 20);
+        let index_id = u64_at(&mmap, 24);
         let mut table = [(0usize, 0usize, 0u64); NSECTIONS];
         for (i, entry) in table.iter_mut().enumerate() {
-            let at = 24 + i * 24;
+            let at = TABLE_AT + i * 24;
             let (o, l, c) = (u64_at(&mmap, at), u64_at(&mmap, at + 8), u64_at(&mmap, at + 16));
             if o.checked_add(l).is_none_or(|end| end > mmap.len() as u64) {
                 return Err(bad(format!("section {i} runs past the end of the file (truncated?)")));
@@ -243,12 +275,17 @@ impl Segment {
             *entry = (o as usize, l as usize, c);
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let identity = super::fsafe::identity_of(&mmap);
         let mut seg = Segment {
             name,
             path: path.to_path_buf(),
+            file,
             mmap,
             nfiles,
             nchunks,
+            index_id,
+            identity,
+            lazily_checked: OnceLock::new(),
             table,
             dict_index: Vec::new(),
             basenames: OnceLock::new(),
@@ -323,7 +360,68 @@ impl Segment {
 
     /// Checks the checksums of every section, the large ones included.
     pub fn verify(&self) -> Result<()> {
+        self.check_size()?;
         (0..NSECTIONS).try_for_each(|s| self.check_section(s))
+    }
+
+    /// The index id written into the header.
+    pub fn index_id(&self) -> u64 {
+        self.index_id
+    }
+
+    /// What the manifest records for this file (`fsafe::identity_of`).
+    pub fn identity(&self) -> u64 {
+        self.identity
+    }
+
+    /// Fails, rather than let a read of the mapping fault (SIGBUS), when the
+    /// file is now shorter than the mapping: another process truncated it.
+    fn check_size(&self) -> Result<()> {
+        let now = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        if now < self.mmap.len() as u64 {
+            return Err(Error::corrupt(
+                &self.path,
+                format!(
+                    "segment shrank from {} to {now} bytes while open (truncated by another process?)",
+                    self.mmap.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `check_readable` has checked the large sections already.
+    pub fn first_check_done(&self) -> bool {
+        self.lazily_checked.get().is_some()
+    }
+
+    /// What a query must pass before it reads this segment: the file has not
+    /// shrunk (one `fstat`), and the postings and content sections match
+    /// their checksums (checked the first time, once per process).
+    pub fn check_readable(&self) -> Result<()> {
+        self.check_size()?;
+        let failed = self.lazily_checked.get_or_init(|| {
+            let key = self.file.metadata().ok().map(|m| (m.dev(), m.ino(), self.identity));
+            let mut done = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
+            if key.is_some_and(|k| done.as_ref().is_some_and(|d| d.contains(&k))) {
+                return None;
+            }
+            drop(done);
+            let result = [S_POSTINGS, S_CONTENT].iter().try_for_each(|&s| self.check_section(s));
+            match result {
+                Ok(()) => {
+                    done = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
+                    done.get_or_insert_with(HashSet::new).extend(key);
+                    None
+                }
+                Err(Error::Corrupt { reason, .. }) => Some(reason),
+                Err(other) => Some(other.to_string()),
+            }
+        });
+        match failed {
+            None => Ok(()),
+            Some(reason) => Err(Error::corrupt(&self.path, reason.clone())),
+        }
     }
 
     pub fn nfiles(&self) -> u32 {

@@ -12,10 +12,18 @@
 //! engine hands in: the index calls it at each commit and each open, names
 //! the files it returns in the manifest, keeps them from garbage collection,
 //! and carries what it opened in the snapshot without looking inside.
+//!
+//! Across processes: one writer at a time (the directory's writer lock, see
+//! `dir`), any number of readers, who never wait. A reader that opens while
+//! a writer commits may find a file the new manifest no longer names already
+//! gone; it then reads the manifest again (`Snapshot::open`), so a healthy
+//! index never reports corruption.
 
 pub mod build;
 pub mod chunks;
+pub mod dir;
 pub mod format;
+pub mod fsafe;
 pub mod grams;
 pub mod manifest;
 pub mod postings;
@@ -131,20 +139,74 @@ impl Companion for NoCompanion {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Runs between reading the manifest and opening what it names: the
+    /// tests' way to let a writer commit at the worst moment.
+    static AFTER_MANIFEST_READ: std::cell::RefCell<Option<Box<dyn FnMut()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// How often an open reads the manifest again when a writer moved it on
+/// while the open was reading the files it named.
+const OPEN_ATTEMPTS: usize = 5;
+
 impl Snapshot {
     /// What the companion opened for this generation, if it is a `T`.
     pub fn companion<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.companion.as_deref().and_then(|c| c.downcast_ref::<T>())
     }
 
+    /// Opens the generation the manifest names. If that fails while a
+    /// writer has since committed a newer generation (which may have removed
+    /// the files just read), it reads the new manifest and tries again.
     fn open(dir: &Path, companion: &dyn Companion) -> Result<Snapshot> {
-        let manifest = Manifest::read(dir)?;
+        let mut attempt = 0;
+        loop {
+            let manifest = Manifest::read(dir)?;
+            let generation = manifest.generation;
+            #[cfg(test)]
+            if let Some(mut f) = AFTER_MANIFEST_READ.with(|h| h.borrow_mut().take()) {
+                f()
+            }
+            match Snapshot::open_generation(dir, manifest, companion) {
+                Ok(s) => return Ok(s),
+                Err(e) => {
+                    attempt += 1;
+                    let moved_on = Manifest::read(dir).is_ok_and(|m| m.generation != generation);
+                    if !moved_on || attempt >= OPEN_ATTEMPTS {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_generation(dir: &Path, manifest: Manifest, companion: &dyn Companion) -> Result<Snapshot> {
+        // A directory without a marker is still readable (copied without it, say).
+        if dir::read_marker(dir)?.is_some_and(|id| id != manifest.index_id) {
+            return Err(Error::corrupt(
+                &dir.join(manifest::FILE_NAME),
+                "manifest belongs to another index (its index id is not this directory's)",
+            ));
+        }
         let mut segments = Vec::with_capacity(manifest.segments.len());
         for entry in &manifest.segments {
             let seg = Segment::open(&dir.join(&entry.name)).map_err(|e| match e {
                 Error::NotFound(p) => Error::corrupt(&p, "segment named by the manifest is missing"),
                 other => other,
             })?;
+            if seg.index_id() != manifest.index_id {
+                return Err(Error::corrupt(
+                    &dir.join(&entry.name),
+                    "segment belongs to another index (its index id is not the manifest's)",
+                ));
+            }
+            if manifest.identities.get(&entry.name) != Some(&seg.identity()) {
+                return Err(Error::corrupt(
+                    &dir.join(&entry.name),
+                    "segment is not the one the manifest names (identity mismatch: replaced or damaged)",
+                ));
+            }
             let mut live = FileSet::full(seg.nfiles());
             let mut gone = FileSet::empty(seg.nfiles());
             for &d in &entry.deleted {
@@ -168,7 +230,20 @@ impl Snapshot {
             live_chunks.and_not(&dead);
             segments.push(SegmentView { seg, live, live_chunks });
         }
-        // The companion's files are part of the generation; damage is corruption.
+        // The companion's files are part of the generation: each must be the one the manifest names.
+        for name in manifest.symbols.iter().chain(manifest.symbol_deltas.iter().map(|d| &d.name)) {
+            let path = dir.join(name);
+            let identity = fsafe::file_identity(&path).map_err(|e| match e {
+                Error::NotFound(p) => Error::corrupt(&p, "companion file named by the manifest is missing"),
+                other => other,
+            })?;
+            if manifest.identities.get(name) != Some(&identity) {
+                return Err(Error::corrupt(
+                    &path,
+                    "companion file is not the one the manifest names (identity mismatch)",
+                ));
+            }
+        }
         let companion = companion.open(dir, &manifest)?;
         Ok(Snapshot {
             dir: dir.to_path_buf(),
@@ -224,6 +299,18 @@ impl Snapshot {
 
     pub fn root(&self) -> &Path {
         Path::new(&self.manifest.root)
+    }
+
+    /// Before a query reads the segments: none shrank under its mapping,
+    /// and their postings and content match their checksums (checked once
+    /// per segment and process, in parallel the first time).
+    pub fn check_readable(&self) -> Result<()> {
+        use rayon::prelude::*;
+        if self.segments.iter().any(|s| !s.seg.first_check_done()) {
+            // The first query: checksums of whole sections, one segment per thread.
+            return self.segments.par_iter().try_for_each(|s| s.seg.check_readable());
+        }
+        self.segments.iter().try_for_each(|s| s.seg.check_readable())
     }
 }
 
@@ -288,6 +375,15 @@ fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The manifest's record of what each named file is (see `fsafe`).
+fn seal(dir: &Path, manifest: &mut Manifest) -> Result<()> {
+    manifest.identities = manifest
+        .file_names()
+        .map(|n| Ok((n.to_string(), fsafe::file_identity(&dir.join(n))?)))
+        .collect::<Result<_>>()?;
+    Ok(())
+}
+
 /// The next unused generation in `dir`, judged from the manifest and from
 /// any segment files a crashed writer left behind.
 fn next_generation(dir: &Path) -> u64 {
@@ -306,28 +402,24 @@ fn next_generation(dir: &Path) -> u64 {
     from_manifest.max(from_files) + 1
 }
 
-/// Deletes segment and temporary files the manifest no longer names.
-fn collect_garbage(dir: &Path, manifest: &Manifest) {
-    let mut keep: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
-    keep.extend(manifest.symbols.as_deref());
-    keep.extend(manifest.symbol_deltas.iter().map(|d| d.name.as_str()));
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = ((name.starts_with("seg-") || name.starts_with("sym-"))
-            && (name.ends_with(".lens") || name.ends_with(".tmp")))
-            || name == "MANIFEST.tmp";
-        if ours && !keep.contains(name.as_str()) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
+/// Segment names for one writer's generation: unique to the writer (a
+/// random token) as well as to the generation.
 fn segment_namer(generation: u64) -> impl FnMut() -> String {
+    let token = dir::unique_u64() as u32;
     let mut n = 0;
     move || {
         n += 1;
-        format!("seg-{generation:06}-{n:04}.lens")
+        format!("seg-{generation:06}-{token:08x}-{n:04}.lens")
     }
+}
+
+/// Runs a writer's work; if it fails, removes whatever it wrote.
+fn or_clean_up<T>(dir: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let r = work();
+    if r.is_err() {
+        dir::clean_up_failed_write(dir);
+    }
+    r
 }
 
 impl Index {
@@ -350,18 +442,42 @@ impl Index {
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        if !dir.is_dir() {
+            return Err(Error::location(&dir, "it is not a directory"));
+        }
+        // Refuse before the lock, which would leave a LOCK file in a directory that is not ours.
+        dir::check_claimable(&root, &dir)?;
+        let _lock = dir::lock_writer(&dir)?;
+        let index_id = dir::claim(&root, &dir)?;
+        or_clean_up(&dir, || Index::build_locked(&root, &dir, index_id, opts, companion.as_ref(), progress, started))?;
+        Index::open_with(&dir, companion)
+    }
+
+    fn build_locked(
+        root: &Path,
+        dir: &Path,
+        index_id: u64,
+        opts: &BuildOptions,
+        companion: &dyn Companion,
+        progress: &mut Progress<'_>,
+        started: Instant,
+    ) -> Result<()> {
+        let (root, dir) = (root.to_path_buf(), dir.to_path_buf());
         let (found, mut skipped) = build::walk(&root, &dir, opts)?;
         let generation = next_generation(&dir);
-        let (names, read_skipped) = build::write_segments(&dir, &found, segment_namer(generation), progress)?;
+        let sink = build::SegmentSink { dir: &dir, index_id, max_file_bytes: opts.max_file_bytes };
+        let (names, read_skipped) = build::write_segments(&sink, &found, segment_namer(generation), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         let companion_started = Instant::now();
         let files = companion.on_build(&dir, generation, &names, progress)?;
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("symbols_seconds".to_string(), format!("{:.3}", companion_started.elapsed().as_secs_f64()));
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
+            index_id,
+            identities: Default::default(),
             root: root.to_string_lossy().into_owned(),
             max_file_bytes: opts.max_file_bytes,
             exclude: opts.exclude.clone(),
@@ -374,9 +490,10 @@ impl Index {
             symbols: files.base,
             symbol_deltas: files.deltas,
         };
+        seal(&dir, &mut manifest)?;
         manifest.write(&dir)?;
-        collect_garbage(&dir, &manifest);
-        Index::open_with(&dir, companion)
+        dir::collect_garbage(&dir, &manifest);
+        Ok(())
     }
 
     pub fn open(dir: &Path) -> Result<Index> {
@@ -386,6 +503,7 @@ impl Index {
     /// Opens the index with a companion, which opens its files for each snapshot.
     pub fn open_with(dir: &Path, companion: Arc<dyn Companion>) -> Result<Index> {
         let snapshot = Snapshot::open(dir, companion.as_ref())?;
+        // A build of an older lens (no marker) is told apart by its version above.
         Ok(Index {
             dir: snapshot.dir.clone(),
             current: RwLock::new(Arc::new(snapshot)),
@@ -403,10 +521,36 @@ impl Index {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// `snapshot`, checked for what a query must not touch: a segment that
+    /// shrank under its mapping, or damaged postings or content (see
+    /// `Segment::check_readable`). Search and grep start with this.
+    pub fn checked_snapshot(&self) -> Result<Arc<Snapshot>> {
+        let snap = self.snapshot();
+        snap.check_readable()?;
+        Ok(snap)
+    }
+
     /// Re-indexes what changed under the root since the last build or
     /// refresh, then swaps the new snapshot in atomically.
     pub fn refresh(&self, progress: &mut Progress<'_>) -> Result<RefreshCounts> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = dir::lock_writer(&self.dir)?;
+        self.catch_up()?;
+        or_clean_up(&self.dir, || self.refresh_locked(progress))
+    }
+
+    /// Under the writer lock: if another process committed since this one
+    /// last looked, switch to the newest generation, so that a write builds
+    /// on it rather than on ours.
+    fn catch_up(&self) -> Result<()> {
+        if Manifest::read(&self.dir).is_ok_and(|m| m.generation != self.snapshot().manifest.generation) {
+            let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        }
+        Ok(())
+    }
+
+    fn refresh_locked(&self, progress: &mut Progress<'_>) -> Result<RefreshCounts> {
         let started = Instant::now();
         let snap = self.snapshot();
         let root = snap.root().to_path_buf();
@@ -432,8 +576,8 @@ impl Index {
                         continue;
                     }
                     // Size or mtime moved: the content hash decides.
-                    match fs::read(&f.abs) {
-                        Ok(data)
+                    match build::read_now(&f.abs, opts.max_file_bytes) {
+                        Ok(build::Read::Data { data, .. })
                             if data.len() as u64 == meta.content_len
                                 && xxhash_rust::xxh3::xxh3_64(&data) == meta.hash =>
                         {
@@ -468,9 +612,14 @@ impl Index {
         let mut segments = snap.manifest.segments.clone();
         let mut skipped = walk_skipped;
         skipped.extend(kept_skips);
+        let sink = build::SegmentSink {
+            dir: &self.dir,
+            index_id: snap.manifest.index_id,
+            max_file_bytes: opts.max_file_bytes,
+        };
         if segments.len() + 1 > MAX_SEGMENTS || dead_after > live_after {
             // Compact: rewrite everything rather than pile up dead weight.
-            let (names, read_skipped) = build::write_segments(&self.dir, &found, segment_namer(generation), progress)?;
+            let (names, read_skipped) = build::write_segments(&sink, &found, segment_namer(generation), progress)?;
             segments = names.into_iter().map(|name| SegmentEntry { name, deleted: Vec::new() }).collect();
             // The rewrite re-read every file: its read-time skips replace the old ones.
             skipped = read_skipped
@@ -479,8 +628,7 @@ impl Index {
                 .collect();
             counts.compacted = true;
         } else {
-            let (names, read_skipped) =
-                build::write_segments(&self.dir, &to_read, segment_namer(generation), progress)?;
+            let (names, read_skipped) = build::write_segments(&sink, &to_read, segment_namer(generation), progress)?;
             for f in &dead {
                 segments[f.seg as usize].deleted.push(f.id);
             }
@@ -493,7 +641,7 @@ impl Index {
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.dedup_by(|a, b| a.path == b.path);
         let files = self.companion.on_refresh(&self.dir, generation, &snap, &segments, &dead, progress)?;
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             symbols: files.base,
             symbol_deltas: files.deltas,
             generation,
@@ -503,10 +651,11 @@ impl Index {
             build_seconds: if counts.compacted { started.elapsed().as_secs_f64() } else { snap.manifest.build_seconds },
             ..snap.manifest.clone()
         };
+        seal(&self.dir, &mut manifest)?;
         manifest.write(&self.dir)?;
         let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        collect_garbage(&self.dir, &manifest);
+        dir::collect_garbage(&self.dir, &manifest);
         Ok(counts)
     }
 
@@ -516,15 +665,21 @@ impl Index {
     /// changes.
     pub fn commit_companion(&self, make: &mut dyn FnMut(&Snapshot, u64) -> Result<String>) -> Result<()> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let snap = self.snapshot();
-        let generation = next_generation(&self.dir);
-        let name = make(&snap, generation)?;
-        let manifest = Manifest { generation, symbols: Some(name), symbol_deltas: Vec::new(), ..snap.manifest.clone() };
-        manifest.write(&self.dir)?;
-        let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        collect_garbage(&self.dir, &manifest);
-        Ok(())
+        let _lock = dir::lock_writer(&self.dir)?;
+        self.catch_up()?;
+        or_clean_up(&self.dir, || {
+            let snap = self.snapshot();
+            let generation = next_generation(&self.dir);
+            let name = make(&snap, generation)?;
+            let mut manifest =
+                Manifest { generation, symbols: Some(name), symbol_deltas: Vec::new(), ..snap.manifest.clone() };
+            seal(&self.dir, &mut manifest)?;
+            manifest.write(&self.dir)?;
+            let fresh = Arc::new(Snapshot::open(&self.dir, self.companion.as_ref())?);
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            dir::collect_garbage(&self.dir, &manifest);
+            Ok(())
+        })
     }
 
     pub fn stats(&self) -> Stats {
@@ -551,8 +706,11 @@ impl Index {
         }
     }
 
-    /// Checks every checksum of every segment.
+    /// Checks every checksum of every segment (and that none shrank).
     pub fn verify(&self) -> Result<()> {
         self.snapshot().segments.iter().try_for_each(|s| s.seg.verify())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,23 @@ pub fn check_query(q: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest `k` a ranked search accepts. Nothing is allocated from `k`
+/// beyond a small bound; this only keeps absurd values out.
+pub const MAX_K: usize = 100_000;
+
+/// `check_query`, plus what a ranked search also needs: a `k` within
+/// `MAX_K`, and no line terminator (a hit is a line, as in `grep`).
+pub fn check_search(q: &str, k: usize) -> Result<()> {
+    check_query(q)?;
+    if k == 0 || k > MAX_K {
+        return Err(Error::query(format!("k must be between 1 and {MAX_K}, not {k}"), None));
+    }
+    if let Some(at) = q.find('\n') {
+        return Err(Error::query("the query contains a line terminator (\\n); lens matches within lines", Some(at)));
+    }
+    Ok(())
+}
+
 /// How `grep` reads its pattern.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GrepOptions {

@@ -485,7 +485,8 @@ pub struct TopK<'a> {
 
 impl<'a> TopK<'a> {
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        // Never allocate from `k` itself: it is the caller's number.
+        TopK { k, heap: BinaryHeap::with_capacity(k.min(1024) + 1) }
     }
 
     pub fn push(&mut self, r: Ranked<'a>) {

@@ -541,7 +541,8 @@ pub struct SymbolTable {
 
 impl SymbolTable {
     pub fn open(path: &Path) -> Result<SymbolTable> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // Not through a link, not a FIFO or device: what the manifest names must be a plain file.
+        let (file, _) = crate::index::fsafe::open_index_file(path)?;
         // SAFETY: the file is immutable once renamed into place; lens never
         // writes to a symbol file after it is named by a manifest.
         let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?);
