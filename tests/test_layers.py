@@ -114,12 +114,15 @@ def _rust_uses(path: Path) -> set[str]:
 
 
 def test_rust_layers() -> None:
-    for path in (RUST / "index").rglob("*.rs"):
+    # A test module (`tests.rs`, compiled under cfg(test) only) may drive the index through the engine to
+    # check it end to end; the rule is about the code that ships.
+    shipped = [p for p in RUST.rglob("*.rs") if p.name != "tests.rs"]
+    for path in (p for p in shipped if "index" in p.parts):
         uses = _rust_uses(path)
         assert not {"symbols", "scan", "engine", "reference", "bindings"} & uses, (path, uses)
     for leaf in ("hit.rs", "cache.rs", "bytes.rs"):
         assert _rust_uses(RUST / leaf) == set(), leaf
-    for path in RUST.rglob("*.rs"):
+    for path in shipped:
         uses = _rust_uses(path)
         if "bindings" not in path.parts and path.name != "lib.rs":
             assert "pyo3" not in uses, path

@@ -234,13 +234,13 @@ impl Snapshot {
         for name in manifest.symbols.iter().chain(manifest.symbol_deltas.iter().map(|d| &d.name)) {
             let path = dir.join(name);
             let identity = fsafe::file_identity(&path).map_err(|e| match e {
-                Error::NotFound(p) => Error::corrupt(&p, "companion file named by the manifest is missing"),
+                Error::NotFound(p) => Error::corrupt(&p, "symbol file named by the manifest is missing"),
                 other => other,
             })?;
             if manifest.identities.get(name) != Some(&identity) {
                 return Err(Error::corrupt(
                     &path,
-                    "companion file is not the one the manifest names (identity mismatch)",
+                    "symbol file is not the one the manifest names (identity mismatch)",
                 ));
             }
         }
