@@ -238,10 +238,7 @@ impl Snapshot {
                 other => other,
             })?;
             if manifest.identities.get(name) != Some(&identity) {
-                return Err(Error::corrupt(
-                    &path,
-                    "symbol file is not the one the manifest names (identity mismatch)",
-                ));
+                return Err(Error::corrupt(&path, "symbol file is not the one the manifest names (identity mismatch)"));
             }
         }
         let companion = companion.open(dir, &manifest)?;
