@@ -38,6 +38,10 @@ pub struct SearchResult {
     pub hits: Vec<Hit>,
     pub truncated: bool,
     pub outcome: rank::SearchOutcome,
+    /// Issue 10: where the query went ("lexical", "terms", "union") and what
+    /// the definition index did.
+    pub route: &'static str,
+    pub terms: Option<crate::terms::TermsOutcome>,
 }
 
 /// Counts of what searches did, since the engine was opened.
@@ -57,6 +61,8 @@ pub struct Engine {
     pub counters: Counters,
     /// Stage-B: symbol lookups and the lookup / pattern caches.
     pub stage_b: StageB,
+    /// Issue 10: the definition index's term files (questions).
+    pub terms: crate::terms::Terms,
 }
 
 /// How many files one parallel grep step takes before checking the limit.
@@ -98,11 +104,17 @@ impl Engine {
             index: Index::build_with(root, dir, opts, sym, progress)?,
             counters: Counters::default(),
             stage_b: StageB::default(),
+            terms: Default::default(),
         })
     }
 
     pub fn open(dir: &std::path::Path) -> Result<Engine> {
-        Ok(Engine { index: Index::open(dir)?, counters: Counters::default(), stage_b: StageB::default() })
+        Ok(Engine {
+            index: Index::open(dir)?,
+            counters: Counters::default(),
+            stage_b: StageB::default(),
+            terms: Default::default(),
+        })
     }
 
     /// Ingests a SCIP or LSIF file as precise symbol data, committed with a
@@ -124,9 +136,27 @@ impl Engine {
         let started = Instant::now();
         check_query(query)?;
         let snap = self.index.snapshot();
-        let mut scorer = Scorer::new(&terms::split(query));
         let c = &self.counters;
         c.searches.fetch_add(1, Relaxed);
+        // Issue 10: a question goes to the definition index, a question naming
+        // an identifier to both (interleaved), everything else to Stage-A.
+        let route = crate::terms::route::classify(query);
+        let mut answered = None;
+        if route != crate::terms::route::Route::Lexical {
+            answered = self.terms.search(&snap, query, k, !native)?;
+        }
+        let route = if answered.is_some() { route } else { crate::terms::route::Route::Lexical };
+        if let (crate::terms::route::Route::Terms, Some((hits, t))) = (route, &answered) {
+            let outcome = rank::SearchOutcome::default();
+            return Ok(SearchResult {
+                hits: hits.clone(),
+                truncated: false,
+                outcome,
+                route: route.name(),
+                terms: Some(*t),
+            });
+        }
+        let mut scorer = Scorer::new(&terms::split(query));
         let (raw, outcome) = if native {
             c.native_searches.fetch_add(1, Relaxed);
             let (raw, o) = rank::search(&snap, &mut scorer, k, budget, started);
@@ -138,8 +168,18 @@ impl Engine {
         } else {
             (reference::search(&snap, &mut scorer, k), rank::SearchOutcome::default())
         };
-        let hits = raw.into_iter().map(|h| render(&snap, h)).collect();
-        Ok(SearchResult { hits, truncated: outcome.budget_exhausted, outcome })
+        let mut hits: Vec<Hit> = raw.into_iter().map(|h| render(&snap, h)).collect();
+        let terms_outcome = answered.as_ref().map(|(_, t)| *t);
+        if let Some((questions, _)) = answered {
+            hits = crate::terms::interleave(questions, hits, k);
+        }
+        Ok(SearchResult {
+            hits,
+            truncated: outcome.budget_exhausted,
+            outcome,
+            route: route.name(),
+            terms: terms_outcome,
+        })
     }
 
     /// Exhaustive grep, in path then offset order, at most `limit` hits.

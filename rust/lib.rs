@@ -12,6 +12,8 @@
 //! - [`reference`]: the baseline scanner.
 //! - [`symbols`]: Stage-B: tree-sitter symbols, SCIP / LSIF, the symbol file,
 //!   lookups and their cache.
+//! - [`terms`]: definition-level retrieval for plain-English questions
+//!   (definitions as BM25F documents, code-aware ranking, query routing).
 //! - [`engine`]: the facade the bindings wrap.
 //!
 //! The core never touches Python; `bindings` (behind the `python` feature)
@@ -24,6 +26,7 @@ pub mod query;
 pub mod reference;
 pub mod scan;
 pub mod symbols;
+pub mod terms;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -159,6 +159,12 @@ impl NativeIndex {
         info.set_item("visited", res.outcome.visited)?;
         info.set_item("early_terminated", res.outcome.early_terminated)?;
         info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
+        // Issue 10: the query's route, and what the definition index did.
+        info.set_item("query_route", res.route)?;
+        if let Some(t) = res.terms {
+            info.set_item("terms_scored", t.scored)?;
+            info.set_item("terms_postings", t.postings)?;
+        }
         Ok((hits_list(py, res.hits)?, res.truncated, info))
     }
 

@@ -227,7 +227,10 @@ fn collect_garbage(dir: &Path, manifest: &Manifest) {
         let ours = ((name.starts_with("seg-") || name.starts_with("sym-"))
             && (name.ends_with(".lens") || name.ends_with(".tmp")))
             || name == "MANIFEST.tmp";
-        if ours && !keep.contains(name.as_str()) {
+        // Issue 10: a segment's term file lives and dies with its segment.
+        let orphan_terms = name.starts_with("seg-")
+            && name.strip_suffix(".terms").is_some_and(|s| !keep.contains(format!("{s}.lens").as_str()));
+        if (ours && !keep.contains(name.as_str())) || orphan_terms {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -271,6 +274,10 @@ impl Index {
             if sym.disabled { None } else { Some(symbols::hooks::for_build(&dir, generation, &names, sym, progress)?) };
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("symbols_seconds".to_string(), format!("{:.3}", sym_started.elapsed().as_secs_f64()));
+        // Issue 10: the definition index, one term file per segment, before the commit.
+        let terms_started = Instant::now();
+        crate::terms::build_for_segments(&dir, &names, symbols.as_deref().map(|s| (s, &[][..])))?;
+        extra.insert("terms_seconds".to_string(), format!("{:.3}", terms_started.elapsed().as_secs_f64()));
         let manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
@@ -396,6 +403,16 @@ impl Index {
         skipped.dedup_by(|a, b| a.path == b.path);
         let (symbols, symbol_deltas) =
             symbols::hooks::for_refresh(&self.dir, generation, &snap, &segments, &dead, progress)?;
+        // Issue 10: term files for the segments this refresh wrote, and only those.
+        let old_names: std::collections::HashSet<&str> =
+            snap.manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        let new_names: Vec<String> =
+            segments.iter().filter(|s| !old_names.contains(s.name.as_str())).map(|s| s.name.clone()).collect();
+        crate::terms::build_for_segments(
+            &self.dir,
+            &new_names,
+            symbols.as_deref().map(|s| (s, symbol_deltas.as_slice())),
+        )?;
         let manifest = Manifest {
             symbols,
             symbol_deltas,
@@ -438,6 +455,13 @@ impl Index {
             bytes: snap.live_files().map(|f| snap.content(f).len() as u64).sum(),
             index_bytes: snap.segments.iter().map(|s| s.seg.bytes_on_disk()).sum::<u64>()
                 + snap.symbols.as_ref().map_or(0, |s| s.bytes_on_disk())
+                // Issue 10: the segments' term files.
+                + snap
+                    .manifest
+                    .segments
+                    .iter()
+                    .map(|e| fs::metadata(crate::terms::store::terms_path(&self.dir.join(&e.name))).map_or(0, |m| m.len()))
+                    .sum::<u64>()
                 + manifest_bytes,
             segments: snap.segments.len() as u64,
             chunks: snap.nchunks() as u64,
