@@ -45,7 +45,9 @@ def _tree(tmp_path: Path) -> Path:
     (root / "web" / "http.py").write_text(HTTP)
     (root / "web" / "pages.py").write_text(OTHER)
     (root / "tests").mkdir()
-    (root / "tests" / "test_http.py").write_text("def test_parse_http_date():\n    assert parse_http_date('x')\n")
+    (root / "tests" / "test_http.py").write_text(
+        "def test_parse_http_date():\n    assert parse_http_date('x')\n"
+    )
     (root / "NOTES.txt").write_text("remove the expired cookies from the jar every night\n")
     return root
 
@@ -77,7 +79,7 @@ def test_methods_are_documents_and_words_meet_stems(idx: lens.Index) -> None:
 
 def test_urls_and_imports_are_not_content(idx: lens.Index) -> None:
     res = idx.search("rfc editor email utils", k=10, mode="lex")
-    assert all("web/http.py" != h.path or "comment" not in h.why for h in res.hits)
+    assert all(h.path != "web/http.py" or "comment" not in h.why for h in res.hits)
     assert not any(h.line == 4 for h in res.hits if h.path == "web/http.py")
 
 
@@ -106,7 +108,9 @@ def test_refresh_reindexes_only_changed_files(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     idx = lens.Index.build(root, tmp_path / "index")
     before = sorted(p.name for p in (tmp_path / "index").glob("*.terms"))
-    (root / "web" / "pages.py").write_text(OTHER + "\n\ndef compress_payload(data):\n    return zlib.compress(data)\n")
+    (root / "web" / "pages.py").write_text(
+        OTHER + "\n\ndef compress_payload(data):\n    return zlib.compress(data)\n"
+    )
     (root / "NOTES.txt").unlink()
     idx.refresh()
     after = sorted(p.name for p in (tmp_path / "index").glob("*.terms"))

@@ -148,7 +148,7 @@ impl Terms {
 
     /// The top `k` definitions for a question. `exhaustive` scores every
     /// posting (the oracle); otherwise MaxScore stops early. None when the
-    /// index has no term files.
+    /// index has no term files or the query no content word: Stage-A answers.
     pub fn search(
         &self,
         snap: &Snapshot,
@@ -169,7 +169,7 @@ impl Terms {
         let q = analyze_query(&mut an, query);
         let ndocs: u64 = files.iter().map(|t| t.ndocs() as u64).sum();
         let mut weighted = Vec::new();
-        let keys: Vec<String> = if rules.ident { q.keys.iter().map(|k| format!("#{k}")).collect() } else { Vec::new() };
+        let keys: Vec<String> = if rules.keys { q.keys.iter().map(|k| format!("#{k}")).collect() } else { Vec::new() };
         for (term, mult) in q.terms.iter().map(|t| (t, 1.0)).chain(keys.iter().map(|k| (k, rank::KEY_WEIGHT))) {
             let df: u64 = files.iter().filter_map(|t| t.postings(term)).map(|p| p.len() as u64).sum();
             if df == 0 {
@@ -179,10 +179,11 @@ impl Terms {
             let weight = (idf * mult * WEIGHT_SCALE).round().max(1.0) as u64;
             weighted.push(WeightedTerm { term: term.clone(), weight });
         }
-        let mut out = TermsOutcome { segments: files.len() as u64, ..TermsOutcome::default() };
+        // Nothing but stop words ("return None"): not a question after all.
         if weighted.is_empty() {
-            return Ok(Some((Vec::new(), out)));
+            return Ok(None);
         }
+        let mut out = TermsOutcome { segments: files.len() as u64, ..TermsOutcome::default() };
         let lives: Vec<Box<dyn Fn(u32) -> bool + '_>> = snap
             .segments
             .iter()

@@ -4,8 +4,10 @@
 //!
 //! - `ident`: query words that spell a definition's name (`parse http date`
 //!   -> `parse_http_date`), or its name plus its container or module
-//!   (`escape html` -> `html.escape`), boost it strongly. At scoring time the
-//!   spelled keys are also query terms, so such a definition reaches the pool.
+//!   (`escape html` -> `html.escape`), boost it strongly.
+//! - `keys` (off by default, see [`Rules::default`]): the spelled keys are
+//!   also query terms at scoring time (the `#parse_http_date` name term), so
+//!   such a definition reaches the pool however weak its other fields.
 //! - `sink`: tests, vendored and generated code sink, and so do windows of
 //!   files without definitions.
 //! - `files`: a file with several matching definitions gets a modest boost.
@@ -24,6 +26,8 @@ pub struct Rules {
     /// every query to Stage-A, as before it existed).
     pub enabled: bool,
     pub ident: bool,
+    /// The spelled keys as extra query terms (part of `ident`, measurable alone as "keys").
+    pub keys: bool,
     pub sink: bool,
     pub files: bool,
     pub diversify: bool,
@@ -33,8 +37,10 @@ impl Default for Rules {
     /// `diversify` is off: it lowered both nDCG@10 and recall@50 on the dev
     /// questions and on the kernel questions (BENCHMARKS.md), since the
     /// answer to a question often sits in a file with several close matches.
+    /// `keys` is off: as extra query terms, spelled keys lowered nDCG@10 on
+    /// both sets (many definitions spell two words of a longer question).
     fn default() -> Self {
-        Rules { enabled: true, ident: true, sink: true, files: true, diversify: false }
+        Rules { enabled: true, ident: true, keys: false, sink: true, files: true, diversify: false }
     }
 }
 
@@ -42,22 +48,29 @@ impl Rules {
     /// The default rules less those named in `LENS_TERMS_ABLATE` (comma
     /// separated: ident, sink, files, diversify; "all" for every rule;
     /// "terms" for the definition index itself), plus those named in
-    /// `LENS_TERMS_EXTRA` (diversify). Benchmarks set these; the defaults
+    /// `LENS_TERMS_EXTRA` (diversify, keys). Benchmarks set these; the defaults
     /// are what lens runs.
     pub fn from_env() -> Rules {
         let mut r = Rules::default();
-        if std::env::var("LENS_TERMS_EXTRA").is_ok_and(|v| v.split(',').any(|x| x.trim() == "diversify")) {
-            r.diversify = true;
+        if let Ok(v) = std::env::var("LENS_TERMS_EXTRA") {
+            for name in v.split(',').map(str::trim) {
+                match name {
+                    "diversify" => r.diversify = true,
+                    "keys" => r.keys = true,
+                    _ => {}
+                }
+            }
         }
         if let Ok(v) = std::env::var("LENS_TERMS_ABLATE") {
             for name in v.split(',').map(str::trim) {
                 match name {
                     "terms" => r.enabled = false,
-                    "ident" => r.ident = false,
+                    "ident" => (r.ident, r.keys) = (false, false),
+                    "keys" => r.keys = false,
                     "sink" => r.sink = false,
                     "files" => r.files = false,
                     "diversify" => r.diversify = false,
-                    "all" => r = Rules { ident: false, sink: false, files: false, diversify: false, ..r },
+                    "all" => r = Rules { ident: false, keys: false, sink: false, files: false, diversify: false, ..r },
                     _ => {}
                 }
             }
@@ -68,6 +81,8 @@ impl Rules {
 
 /// Multiplier of a spelled-identifier key's weight at scoring time.
 pub const KEY_WEIGHT: f64 = 1.5;
+/// A spelled name (with its owner) must cover this share of the query's terms.
+const SPELL_SHARE: f64 = 0.5;
 /// Score factor of a definition whose name the query spells.
 const IDENT_BOOST: f64 = 1.6;
 /// Windows (text of files without definitions: data, docs, scripts) sink
@@ -133,14 +148,18 @@ fn stems(an: &mut Analyzer, text: &str) -> Vec<String> {
 }
 
 /// Whether the query's terms spell `name` (all its sub-tokens), with the
-/// container or module named too when the name is a single word.
+/// container or module named too when the name is a single word, and the
+/// name covers at least [`SPELL_SHARE`] of the query's terms.
 fn spells(an: &mut Analyzer, q: &HashSet<&str>, c: &Candidate<'_>) -> bool {
     let name = stems(an, c.name);
     if name.is_empty() || !name.iter().all(|t| q.contains(t.as_str())) {
         return false;
     }
+    // The name must be much of what the question says: in C especially,
+    // many functions spell two generic words of a longer question.
+    let share = |n: usize| n as f64 >= SPELL_SHARE * q.len() as f64;
     if name.len() >= 2 {
-        return true;
+        return share(name.len());
     }
     let module = crate::index::base_name(c.path);
     let module = module.rsplit_once('.').map_or(module, |(s, _)| s);
@@ -148,7 +167,7 @@ fn spells(an: &mut Analyzer, q: &HashSet<&str>, c: &Candidate<'_>) -> bool {
         if module == "__init__" || module == "mod" { c.path.rsplit('/').nth(1).unwrap_or(module) } else { module };
     [c.container, module].iter().any(|owner| {
         let o = stems(an, owner);
-        !o.is_empty() && o.iter().all(|t| q.contains(t.as_str()) && !name.contains(t))
+        !o.is_empty() && o.iter().all(|t| q.contains(t.as_str()) && !name.contains(t)) && share(1 + o.len())
     })
 }
 

@@ -1,6 +1,7 @@
 //! Which engine answers a query: a plain-English question goes to the
 //! definition index, an identifier, literal or regex to Stage-A (and
-//! Stage-B after it), and a question that names an identifier to both.
+//! Stage-B after it), and a question that names an identifier, or a pair
+//! of words that may be a phrase, to both.
 
 /// Where a query goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,8 @@ pub fn classify(query: &str) -> Route {
     if plain < 2 || plain * 2 < words.len() || (code && plain < 3) {
         return Route::Lexical;
     }
-    if idents == 0 {
+    // Two words may be a phrase to find as it is ("import os"): both engines.
+    if idents == 0 && words.len() > 2 {
         Route::Terms
     } else {
         Route::Union
@@ -78,7 +80,8 @@ mod tests {
     #[test]
     fn questions_identifiers_and_patterns() {
         assert_eq!(classify("parse an HTTP date header"), Route::Terms);
-        assert_eq!(classify("escape html"), Route::Terms);
+        assert_eq!(classify("escape html"), Route::Union);
+        assert_eq!(classify("import os"), Route::Union);
         assert_eq!(classify("only copy one trace over, and reset the rest"), Route::Terms);
         assert_eq!(classify("parse_http_date"), Route::Lexical);
         assert_eq!(classify("ZipFile"), Route::Lexical);
