@@ -27,11 +27,14 @@ import lens
 from lens.guard import percentile
 
 RULES = ("ident", "sink", "files")
+# name -> (LENS_TERMS_ABLATE, LENS_TERMS_EXTRA)
 CONFIGS = {
-    "all rules": "",
-    **{f"without {r}": r for r in RULES},
-    "no rules (BM25F)": "all",
-    "definition index off": "terms",
+    "default rules": ("", ""),
+    **{f"without {r}": (r, "") for r in RULES},
+    "with diversify": ("", "diversify"),
+    "with keys": ("", "keys"),
+    "no rules (BM25F)": ("all", ""),
+    "definition index off": ("terms", ""),
 }
 
 
