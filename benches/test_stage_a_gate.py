@@ -58,6 +58,10 @@ QUERIES = [
     "parse an http date header",
     "read a zip file member",
     "quote a string for the shell",
+    # questions for the definition index (issue 10), as the dev set asks them
+    "Return the number of members (no aliases)",
+    "Install importers that require external filesystem access",
+    "Invoke a menu item identified by INDEX and execute the associated command",
 ]
 
 

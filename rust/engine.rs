@@ -7,8 +7,8 @@
 //! every stage of the query against it ([`Engine::search_in`],
 //! [`Engine::stage_b_in`]), so a refresh in between cannot make Stage-A and
 //! Stage-B answer from different generations. The engine also orchestrates
-//! Stage-B's files: it hands the index a [`SymbolFiles`] companion, whose
-//! callbacks write the symbol files at each commit.
+//! Stage-B's files and the definition index's: it hands the index an [`EngineFiles`] companion, whose
+//! callbacks write the symbol files, then the term files, at each commit.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,6 +20,9 @@ use rayon::prelude::*;
 use crate::cache::CacheStats;
 use crate::error::Result;
 use crate::index::build::BuildOptions;
+use crate::index::manifest::{Manifest, SegmentEntry};
+use crate::index::progress::Progress;
+use crate::index::{Companion, CompanionFiles};
 use crate::index::{FileRef, Index, Snapshot, Stats};
 use crate::query::cache::PatternCache;
 use crate::query::{check_search, terms, GrepOptions, Pattern};
@@ -44,6 +47,10 @@ pub struct SearchResult {
     pub outcome: rank::SearchOutcome,
     /// The index generation that answered.
     pub generation: u64,
+    /// Where the query went ("lexical", "terms", "union") and what the
+    /// definition index did.
+    pub route: &'static str,
+    pub terms: Option<crate::terms::TermsOutcome>,
 }
 
 /// Counts of what searches did, since the engine was opened.
@@ -78,6 +85,8 @@ pub struct Engine {
     pub stage_b: StageB,
     /// Compiled grep patterns.
     pub patterns: PatternCache,
+    /// The definition index's term files (questions).
+    pub terms: crate::terms::Terms,
 }
 
 /// How many files one parallel grep step takes before checking the limit.
@@ -116,6 +125,7 @@ impl Engine {
             counters: Counters::default(),
             stage_b: StageB::default(),
             patterns: PatternCache::new(CACHE_BYTES / 4),
+            terms: Default::default(),
         }
     }
 
@@ -137,12 +147,12 @@ impl Engine {
         sym: &SymbolOptions,
         progress: &mut crate::index::progress::Progress<'_>,
     ) -> Result<Engine> {
-        let companion = Arc::new(SymbolFiles { opts: sym.clone() });
+        let companion = Arc::new(EngineFiles::new(sym.clone()));
         Ok(Engine::with_index(Index::build_with(root, dir, opts, companion, progress)?))
     }
 
     pub fn open(dir: &std::path::Path) -> Result<Engine> {
-        let companion = Arc::new(SymbolFiles { opts: SymbolOptions::default() });
+        let companion = Arc::new(EngineFiles::new(SymbolOptions::default()));
         Ok(Engine::with_index(Index::open_with(dir, companion)?))
     }
 
@@ -185,9 +195,27 @@ impl Engine {
         let started = Instant::now();
         check_search(query, k)?;
         snap.check_readable()?;
-        let mut scorer = Scorer::new(&terms::split(query));
         let c = &self.counters;
         c.searches.fetch_add(1, Relaxed);
+        // A question goes to the definition index, a question naming an
+        // identifier to both (interleaved), everything else to Stage-A.
+        let route = crate::terms::route::classify(query);
+        let mut answered = None;
+        if route != crate::terms::route::Route::Lexical {
+            answered = self.terms.search(snap, query, k, !native)?;
+        }
+        let route = if answered.is_some() { route } else { crate::terms::route::Route::Lexical };
+        if let (crate::terms::route::Route::Terms, Some((hits, t))) = (route, &answered) {
+            return Ok(SearchResult {
+                hits: hits.clone(),
+                truncated: false,
+                outcome: rank::SearchOutcome::default(),
+                generation: snap.manifest.generation,
+                route: route.name(),
+                terms: Some(*t),
+            });
+        }
+        let mut scorer = Scorer::new(&terms::split(query));
         let (raw, outcome, truncated) = if native {
             c.native_searches.fetch_add(1, Relaxed);
             let (raw, o) = rank::search(snap, &mut scorer, k, budget, started);
@@ -203,8 +231,19 @@ impl Engine {
             c.reference_truncated.fetch_add(u64::from(truncated), Relaxed);
             (raw, rank::SearchOutcome::default(), truncated)
         };
-        let hits = raw.into_iter().map(|h| render(snap, h)).collect();
-        Ok(SearchResult { hits, truncated, outcome, generation: snap.manifest.generation })
+        let mut hits: Vec<Hit> = raw.into_iter().map(|h| render(snap, h)).collect();
+        let terms_outcome = answered.as_ref().map(|(_, t)| *t);
+        if let Some((questions, _)) = answered {
+            hits = crate::terms::interleave(questions, hits, k);
+        }
+        Ok(SearchResult {
+            hits,
+            truncated,
+            outcome,
+            generation: snap.manifest.generation,
+            route: route.name(),
+            terms: terms_outcome,
+        })
     }
 
     /// Stage-B on one snapshot: symbol hits for an identifier-like query
@@ -257,7 +296,9 @@ impl Engine {
     /// Index-wide facts, with skipped files grouped by reason (count and up
     /// to `examples` paths each).
     pub fn stats(&self, examples: usize) -> (Stats, BTreeMap<String, (u64, Vec<String>)>) {
-        let s = self.index.stats();
+        let mut s = self.index.stats();
+        // The segments' term files (the definition index) ride beside them.
+        s.index_bytes += self.terms.bytes_on_disk(&self.snapshot());
         let by_reason = s.skipped_by_reason(examples);
         (s, by_reason)
     }
@@ -316,5 +357,55 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// What rides along with each generation: Stage-B's symbol files, then the
+/// definition index's term files (one per new segment, built from those
+/// symbols). The index calls this at each commit and knows neither.
+pub struct EngineFiles {
+    symbols: SymbolFiles,
+}
+
+impl EngineFiles {
+    pub fn new(opts: SymbolOptions) -> EngineFiles {
+        EngineFiles { symbols: SymbolFiles { opts } }
+    }
+}
+
+impl Companion for EngineFiles {
+    fn on_build(
+        &self,
+        dir: &std::path::Path,
+        generation: u64,
+        names: &[String],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
+        let files = self.symbols.on_build(dir, generation, names, progress)?;
+        crate::terms::build_for_segments(dir, names, files.base.as_deref().map(|s| (s, files.deltas.as_slice())))?;
+        Ok(files)
+    }
+
+    fn on_refresh(
+        &self,
+        dir: &std::path::Path,
+        generation: u64,
+        old: &Snapshot,
+        segments: &[SegmentEntry],
+        dead: &[FileRef],
+        progress: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
+        let files = self.symbols.on_refresh(dir, generation, old, segments, dead, progress)?;
+        // Term files for the segments this refresh wrote, and only those.
+        let old_names: std::collections::HashSet<&str> =
+            old.manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        let new_names: Vec<String> =
+            segments.iter().filter(|s| !old_names.contains(s.name.as_str())).map(|s| s.name.clone()).collect();
+        crate::terms::build_for_segments(dir, &new_names, files.base.as_deref().map(|s| (s, files.deltas.as_slice())))?;
+        Ok(files)
+    }
+
+    fn open(&self, dir: &std::path::Path, manifest: &Manifest) -> Result<Option<Arc<dyn std::any::Any + Send + Sync>>> {
+        self.symbols.open(dir, manifest)
     }
 }

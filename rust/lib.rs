@@ -21,6 +21,8 @@
 //! - [`symbols`]: Stage-B: tree-sitter symbols, SCIP / LSIF, the symbol
 //!   file, lookups and their cache, and the index companion that writes the
 //!   symbol files at each commit.
+//! - [`terms`]: definition-level retrieval for plain-English questions
+//!   (definitions as BM25F documents, code-aware ranking, query routing).
 //! - [`engine`]: one snapshot per query; orchestrates the index, Stage-A and
 //!   Stage-B. The bindings wrap it.
 //!
@@ -37,6 +39,7 @@ pub mod query;
 pub mod reference;
 pub mod scan;
 pub mod symbols;
+pub mod terms;
 
 #[cfg(feature = "python")]
 mod bindings;

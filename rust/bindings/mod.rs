@@ -140,6 +140,12 @@ fn search_tuple<'py>(py: Python<'py>, res: SearchResult) -> PyResult<SearchTuple
     info.set_item("early_terminated", res.outcome.early_terminated)?;
     info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
     info.set_item("generation", res.generation)?;
+    // Where the query went, and what the definition index did.
+    info.set_item("query_route", res.route)?;
+    if let Some(t) = res.terms {
+        info.set_item("terms_scored", t.scored)?;
+        info.set_item("terms_postings", t.postings)?;
+    }
     Ok((hits_list(py, res.hits)?, res.truncated, info))
 }
 

@@ -167,7 +167,11 @@ pub fn collect_garbage(dir: &Path, manifest: &Manifest) {
     let keep: std::collections::HashSet<&str> = manifest.file_names().collect();
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_lens_file_name(&name) && !keep.contains(name.as_str()) {
+        // A segment's sidecar (`seg-….terms`, the engine's term file) lives and dies with its segment.
+        let orphan_sidecar = name.strip_suffix(".terms").is_some_and(|stem| {
+            is_lens_file_name(&format!("{stem}.lens")) && !keep.contains(format!("{stem}.lens").as_str())
+        });
+        if (is_lens_file_name(&name) && !keep.contains(name.as_str())) || orphan_sidecar {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -1,0 +1,98 @@
+//! Which engine answers a query: a plain-English question goes to the
+//! definition index, an identifier, literal or regex to Stage-A (and
+//! Stage-B after it), and a question that names an identifier, or a pair
+//! of words that may be a phrase, to both.
+
+/// Where a query goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Stage-A's ranked lexical search alone (identifiers, literals, regexes).
+    Lexical,
+    /// The definition index alone (a question in words).
+    Terms,
+    /// Both, interleaved (a question naming an identifier).
+    Union,
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Lexical => "lexical",
+            Route::Terms => "terms",
+            Route::Union => "union",
+        }
+    }
+}
+
+/// Characters that make a word a pattern or a code literal rather than
+/// part of a sentence.
+const CODE_CHARS: &[u8] = b"\\[]{}<>*^$|=;\"`#@&%+~";
+
+/// A word that reads as an identifier: snake_case, camelCase, dotted, with
+/// digits inside, or called (`getclasstree()`).
+fn is_identifier(w: &str) -> bool {
+    if w.ends_with("()") {
+        return true;
+    }
+    let b = w.as_bytes();
+    let inner_upper = b.iter().skip(1).any(|c| c.is_ascii_uppercase()) && b.iter().any(|c| c.is_ascii_lowercase());
+    w.contains('_')
+        || w.contains("::")
+        || (w.contains('.') && !w.ends_with('.') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.'))
+        || inner_upper
+        || (b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_alphabetic))
+}
+
+/// A word of prose: letters, perhaps with sentence punctuation around it.
+fn is_plain(w: &str) -> bool {
+    if w.contains("()") {
+        return false;
+    }
+    let t = w.trim_matches(|c: char| ",.;:?!()'\"".contains(c));
+    !t.is_empty() && t.bytes().all(|c| c.is_ascii_alphabetic() || c == b'-' || c == b'\'') && !is_identifier(t)
+}
+
+pub fn classify(query: &str) -> Route {
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let plain = words.iter().filter(|w| is_plain(w)).count();
+    let code = words.iter().any(|w| w.bytes().any(|c| CODE_CHARS.contains(&c)));
+    let idents = words
+        .iter()
+        .filter(|w| !is_plain(w) && is_identifier(w.trim_matches(|c: char| ",.;:?!'\"".contains(c))))
+        .count();
+    // A sentence: mostly prose words, at least two of them (three when it
+    // also carries code punctuation).
+    if plain < 2 || plain * 2 < words.len() || (code && plain < 3) {
+        return Route::Lexical;
+    }
+    // Two words may be a phrase to find as it is ("import os"): both engines.
+    if idents == 0 && words.len() > 2 {
+        Route::Terms
+    } else {
+        Route::Union
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_identifiers_and_patterns() {
+        assert_eq!(classify("parse an HTTP date header"), Route::Terms);
+        assert_eq!(classify("escape html"), Route::Union);
+        assert_eq!(classify("import os"), Route::Union);
+        assert_eq!(classify("only copy one trace over, and reset the rest"), Route::Terms);
+        assert_eq!(classify("parse_http_date"), Route::Lexical);
+        assert_eq!(classify("ZipFile"), Route::Lexical);
+        assert_eq!(classify("def parse_http_date("), Route::Lexical);
+        assert_eq!(classify(r"foo\s+bar"), Route::Lexical);
+        assert_eq!(classify("ZipFile read"), Route::Lexical);
+        assert_eq!(classify("Return the number of members (no aliases)"), Route::Terms);
+        assert_eq!(classify("Recursive helper function for getclasstree()"), Route::Union);
+        assert_eq!(classify("Raised when Queue.get_nowait() is called on an empty Queue"), Route::Union);
+        assert_eq!(classify("x = foo(bar)"), Route::Lexical);
+        assert_eq!(classify("how does parse_http_date handle time zones"), Route::Union);
+        assert_eq!(classify("where is os.path.join used"), Route::Union);
+    }
+}

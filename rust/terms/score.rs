@@ -1,0 +1,286 @@
+//! Top-k BM25F over the term files of a snapshot, with MaxScore early
+//! termination, and the exhaustive scorer it is tested against.
+//!
+//! Scores are integers (term weight times stored impact), so the order in
+//! which a document's terms are added never changes its score, and the fast
+//! path and the oracle agree exactly, ties included (score, then segment,
+//! then document id).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::store::{Postings, TermFile};
+
+/// A query term with its integer weight (idf and boosts folded in).
+#[derive(Clone, Debug)]
+pub struct WeightedTerm {
+    pub term: String,
+    pub weight: u64,
+}
+
+/// A scored document: (segment, doc id within its term file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Scored {
+    pub score: u64,
+    pub seg: Reverse<u32>,
+    pub doc: Reverse<u32>,
+}
+
+/// One searchable segment: its term file and which of its files are live.
+pub struct SegTerms<'a> {
+    pub terms: &'a TermFile,
+    pub live: &'a dyn Fn(u32) -> bool,
+}
+
+/// Counts for `info`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScoreStats {
+    /// Documents whose score was computed (fully or until they could not win).
+    pub scored: u64,
+    /// Postings in the query's lists.
+    pub postings: u64,
+}
+
+struct Cursor<'a> {
+    p: Postings<'a>,
+    pos: usize,
+    weight: u64,
+    bound: u64,
+}
+
+impl Cursor<'_> {
+    fn doc(&self) -> u32 {
+        if self.pos < self.p.len() {
+            self.p.doc(self.pos)
+        } else {
+            u32::MAX
+        }
+    }
+    /// Moves to the first posting >= `d` (galloping, then binary search).
+    fn seek(&mut self, d: u32) {
+        let n = self.p.len();
+        if self.pos >= n || self.p.doc(self.pos) >= d {
+            return;
+        }
+        let mut step = 1;
+        let mut lo = self.pos;
+        let mut hi = self.pos + 1;
+        while hi < n && self.p.doc(hi) < d {
+            lo = hi;
+            step *= 2;
+            hi = (hi + step).min(n);
+        }
+        // First index in (lo, hi] with doc >= d.
+        let (mut a, mut b) = (lo + 1, hi);
+        while a < b {
+            let m = (a + b) / 2;
+            if self.p.doc(m) < d {
+                a = m + 1;
+            } else {
+                b = m;
+            }
+        }
+        self.pos = a;
+    }
+}
+
+fn push(heap: &mut BinaryHeap<Reverse<Scored>>, k: usize, s: Scored) {
+    if heap.len() < k {
+        heap.push(Reverse(s));
+    } else if heap.peek().is_some_and(|m| s > m.0) {
+        heap.pop();
+        heap.push(Reverse(s));
+    }
+}
+
+fn threshold(heap: &BinaryHeap<Reverse<Scored>>, k: usize) -> Option<Scored> {
+    if heap.len() < k {
+        None
+    } else {
+        heap.peek().map(|m| m.0)
+    }
+}
+
+fn sorted(heap: BinaryHeap<Reverse<Scored>>) -> Vec<Scored> {
+    let mut v: Vec<Scored> = heap.into_iter().map(|r| r.0).collect();
+    v.sort_by(|a, b| b.cmp(a));
+    v
+}
+
+/// The top `k` documents by MaxScore: lists sorted by their bound; the
+/// longest prefix of lists whose bounds together cannot beat the current
+/// k-th score is "non-essential", so only documents in the other lists are
+/// visited, and a document stops being scored once its remaining bound
+/// cannot lift it past the k-th.
+pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mut ScoreStats) -> Vec<Scored> {
+    let mut heap = BinaryHeap::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (si, seg) in segs.iter().enumerate() {
+        let mut cur: Vec<Cursor<'_>> = query
+            .iter()
+            .filter_map(|q| {
+                let p = seg.terms.postings(&q.term)?;
+                Some(Cursor { p, pos: 0, weight: q.weight, bound: q.weight * p.max_impact as u64 })
+            })
+            .filter(|c| c.bound > 0)
+            .collect();
+        stats.postings += cur.iter().map(|c| c.p.len() as u64).sum::<u64>();
+        cur.sort_by_key(|c| c.bound);
+        // prefix[i]: the sum of the bounds of lists 0..i.
+        let mut prefix = vec![0u64; cur.len() + 1];
+        for i in 0..cur.len() {
+            prefix[i + 1] = prefix[i] + cur[i].bound;
+        }
+        let key = |score: u64, doc: u32| Scored { score, seg: Reverse(si as u32), doc: Reverse(doc) };
+        // The first essential list: lists below it together cannot beat the threshold.
+        let first_essential = |heap: &BinaryHeap<Reverse<Scored>>| -> usize {
+            match threshold(heap, k) {
+                None => 0,
+                // A document with score == threshold.score loses to it only
+                // when it comes later (it always does within a segment, and
+                // later segments lose ties too), so `<=` prunes exactly.
+                Some(t) => prefix.partition_point(|&p| p <= t.score).saturating_sub(1),
+            }
+        };
+        let mut ess = first_essential(&heap);
+        while ess < cur.len() {
+            let d = cur[ess..].iter().map(|c| c.doc()).min().unwrap_or(u32::MAX);
+            if d == u32::MAX {
+                break;
+            }
+            let mut score = 0u64;
+            for c in &mut cur[ess..] {
+                if c.doc() == d {
+                    score += c.weight * c.p.impacts[c.pos] as u64;
+                    c.pos += 1;
+                }
+            }
+            let thr = threshold(&heap, k);
+            let mut alive = true;
+            for i in (0..ess).rev() {
+                if let Some(t) = thr {
+                    if key(score + prefix[i + 1], d) <= t {
+                        alive = false;
+                        break;
+                    }
+                }
+                let c = &mut cur[i];
+                c.seek(d);
+                if c.doc() == d {
+                    score += c.weight * c.p.impacts[c.pos] as u64;
+                }
+            }
+            stats.scored += 1;
+            if alive && (seg.live)(d) {
+                push(&mut heap, k, key(score, d));
+                ess = first_essential(&heap);
+            }
+        }
+    }
+    sorted(heap)
+}
+
+/// The oracle: every document of every list scored in full.
+pub fn top_k_exhaustive(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize) -> Vec<Scored> {
+    let mut heap = BinaryHeap::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (si, seg) in segs.iter().enumerate() {
+        let mut acc = vec![0u64; seg.terms.ndocs() as usize];
+        for q in query {
+            if let Some(p) = seg.terms.postings(&q.term) {
+                for i in 0..p.len() {
+                    acc[p.doc(i) as usize] += q.weight * p.impacts[i] as u64;
+                }
+            }
+        }
+        for (d, &s) in acc.iter().enumerate() {
+            if s > 0 && (seg.live)(d as u32) {
+                push(&mut heap, k, Scored { score: s, seg: Reverse(si as u32), doc: Reverse(d as u32) });
+            }
+        }
+    }
+    sorted(heap)
+}
+
+/// Which fields of a document matched the query (a bit per field).
+pub fn field_mask(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u8 {
+    let mut mask = 0;
+    for q in query {
+        if let Some(p) = terms.postings(&q.term) {
+            let (mut a, mut b) = (0, p.len());
+            while a < b {
+                let m = (a + b) / 2;
+                if p.doc(m) < doc {
+                    a = m + 1;
+                } else {
+                    b = m;
+                }
+            }
+            if a < p.len() && p.doc(a) == doc {
+                mask |= p.masks[a];
+            }
+        }
+    }
+    mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::docs::{Doc, NFIELDS};
+    use super::super::store::write;
+    use super::*;
+
+    /// A deterministic pseudo-random generator (no dependency for tests).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    fn random_file(dir: &std::path::Path, name: &str, rng: &mut Lcg, ndocs: usize) -> TermFile {
+        let docs: Vec<(u32, Doc)> = (0..ndocs)
+            .map(|i| {
+                let mut terms: Vec<(String, [u8; NFIELDS])> = Vec::new();
+                for _ in 0..rng.next(6) + 1 {
+                    let t = format!("t{}", rng.next(12));
+                    if terms.iter().any(|(x, _)| *x == t) {
+                        continue;
+                    }
+                    let mut c = [0u8; NFIELDS];
+                    c[rng.next(NFIELDS as u64) as usize] = rng.next(4) as u8 + 1;
+                    terms.push((t, c));
+                }
+                terms.sort();
+                let lens = std::array::from_fn(|_| rng.next(30) as u16);
+                (i as u32 / 3, Doc { terms, lens, ..Doc::default() })
+            })
+            .collect();
+        let p = dir.join(name);
+        write(&p, &docs).unwrap();
+        TermFile::open(&p).unwrap()
+    }
+
+    #[test]
+    fn maxscore_agrees_with_the_oracle() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Lcg(7);
+        let files: Vec<TermFile> =
+            (0..3).map(|i| random_file(dir.path(), &format!("s{i}.terms"), &mut rng, 200 + i * 50)).collect();
+        let dead = |f: u32| f % 7 != 3;
+        let segs: Vec<SegTerms<'_>> = files.iter().map(|t| SegTerms { terms: t, live: &dead }).collect();
+        for round in 0..200 {
+            let q: Vec<WeightedTerm> = (0..rng.next(5) + 1)
+                .map(|_| WeightedTerm { term: format!("t{}", rng.next(14)), weight: rng.next(50) + 1 })
+                .collect();
+            let k = [1, 3, 10, 50][round % 4];
+            let mut st = ScoreStats::default();
+            assert_eq!(top_k(&segs, &q, k, &mut st), top_k_exhaustive(&segs, &q, k), "query {q:?} k {k}");
+        }
+    }
+}
