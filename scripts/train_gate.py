@@ -69,11 +69,21 @@ def python_samples(path: Path, rel: str, pos: list[str], neg: list[str]) -> None
                     pos.append(s)
             name = node.name
             neg.append(random.choice([name, name, f"{module.split('.')[-1]}.{name}", f"{name}()"]))
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("compile", "match", "search"):
-            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                pat = node.args[0].value.strip()
-                if 3 <= len(pat) <= 80 and "\n" not in pat:
-                    neg.append(pat)
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None)
+            in (
+                "compile",
+                "match",
+                "search",
+            )
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            pat = node.args[0].value.strip()
+            if 3 <= len(pat) <= 80 and "\n" not in pat:
+                neg.append(pat)
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
     code = [ln for ln in lines if 8 <= len(ln) <= 100 and not ln.startswith(("#", '"', "'"))]
     neg.extend(random.sample(code, min(3, len(code))))
@@ -95,7 +105,9 @@ def c_samples(path: Path, rel: str, pos: list[str], neg: list[str]) -> None:
             neg.append(m.group(1))
     idents = _CIDENT.findall(text)
     neg.extend(random.sample(idents, min(4, len(idents))))
-    code = [s for s in (ln.strip() for ln in lines) if 8 <= len(s) <= 100 and not s.startswith(("*", "/*", "//"))]
+    code = [
+        s for s in (ln.strip() for ln in lines) if 8 <= len(s) <= 100 and not s.startswith(("*", "/*", "//"))
+    ]
     neg.extend(random.sample(code, min(2, len(code))))
     neg.append(rel)
 
@@ -154,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernel", type=Path, default=Path("/work/kernel/linux-source-6.1"))
     ap.add_argument("--per-side", type=int, default=6000, help="positives to take from each language")
     ap.add_argument("--dev", type=Path, help="the shared dev queries, scored only")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "python/lens/rerank/gate.json")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "python/lens/rerank/gate.json"
+    )
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args(argv)
     random.seed(args.seed)

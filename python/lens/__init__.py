@@ -25,7 +25,14 @@ from ._state import GLOBAL_GUARD as guard
 # function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
 from .dashboard import build_dashboard as _build_dashboard
 from .dashboard import render_metrics as _render_metrics
-from .errors import IndexCorruptError, IndexVersionError, LensError, QueryError, SymbolDataError
+from .errors import (
+    IndexCorruptError,
+    IndexVersionError,
+    LensError,
+    QueryError,
+    SemanticUnavailableError,
+    SymbolDataError,
+)
 from .index import Hit, Index, SearchResult
 from .pipeline import register_stage as _register_stage
 from .quality import ConsistencyReport, consistency_violations
@@ -58,6 +65,7 @@ __all__ = [
     "LensError",
     "QueryError",
     "SearchResult",
+    "SemanticUnavailableError",
     "SymbolDataError",
     "__version__",
     "canary",

@@ -14,6 +14,7 @@ __all__ = [
     "IndexVersionError",
     "LensError",
     "QueryError",
+    "SemanticUnavailableError",
     "SymbolDataError",
 ]
 
@@ -80,3 +81,8 @@ class SymbolDataError(LensError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class SemanticUnavailableError(LensError, ImportError):
+    """Semantic search was asked for, but the `lens[semantic]` extra (onnxruntime, tokenizers) is not
+    installed; the message says what to install."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import _lens
+from . import _lens, rerank
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
 from .canary import Canary
 from .errors import QueryError
@@ -113,6 +113,7 @@ class Index:
         self.canary: Canary = GLOBAL_CANARY
         #: Per-index Stage-B / Stage-C hooks; they win over `lens.pipeline.register_stage`.
         self.stages: dict[str, StageHook] = {}
+        rerank.attach(self)  # Stage-C, when this index has vectors and lens[semantic] is installed
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -126,6 +127,7 @@ class Index:
         exclude: Sequence[str] = (),
         scip: str | os.PathLike[str] | None = None,
         symbols: bool = True,
+        semantic: bool | None = None,
     ) -> Index:
         """Index every text file under `root` (gitignore-aware, hidden files and symlinks skipped,
         binary files and files over `max_file_bytes` skipped and counted) into `index_dir`
@@ -133,7 +135,17 @@ class Index:
 
         Symbols (Stage-B) are extracted with tree-sitter unless `symbols=False`; `scip` names a SCIP
         index to ingest as precise data in the same commit (a malformed one raises `SymbolDataError`
-        and leaves the previous index in place)."""
+        and leaves the previous index in place).
+
+        `semantic` (Stage-C) embeds every definition with the shipped model; by default it does so when
+        the `lens[semantic]` extra is installed and symbols are on. `semantic=True` without the extra
+        raises `SemanticUnavailableError`; `semantic=False` builds (and leaves) no vectors."""
+        if semantic:
+            rerank.require()
+            if not symbols:
+                raise ValueError("semantic=True needs symbols=True (Stage-C embeds Stage-B's definitions)")
+        elif semantic is None:
+            semantic = symbols and rerank.available()
         root_path = Path(root)
         if not root_path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(root_path))
@@ -178,6 +190,11 @@ class Index:
                 precise_coverage=round(sym["precise_coverage"], 4),
                 seconds=sym["build_seconds"],
             )
+        if semantic:
+            rerank.build_for(idx, progress)
+        else:
+            rerank.remove_vectors(out)
+            idx.stages.pop("stage_c", None)
         return idx
 
     @classmethod
@@ -291,6 +308,7 @@ class Index:
             if bar is not None:
                 bar.close()
         _log.info("index_refreshed", index_dir=str(self.index_dir), **counts)
+        rerank.refresh_for(self, progress)  # re-embeds only definitions whose documents changed
         return {k: int(v) for k, v in counts.items()}
 
     def stats(self) -> dict[str, Any]:

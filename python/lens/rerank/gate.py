@@ -16,15 +16,16 @@ from pathlib import Path
 
 __all__ = ["FEATURES", "features", "is_natural_language", "nl_probability"]
 
-STOP_WORDS = frozenset(
-    """a an the of to in on for from by with without into onto over under at as is are was were be been
-    being this that these those it its if then else when while which who whom whose what where why how
-    and or not no nor but so than too very can could should would may might must will shall do does did
-    done has have had having all any each every some such only own same other another more most much
-    many few both either neither i we you he she they me us him her them my our your their there here
-    about above after again against before below between during through until up down out off just
-    one two given using used use whether also""".split()
+_STOP_TEXT = (
+    "a an the of to in on for from by with without into onto over under at as is are was were be been "
+    "being this that these those it its if then else when while which who whom whose what where why how "
+    "and or not no nor but so than too very can could should would may might must will shall do does did "
+    "done has have had having all any each every some such only own same other another more most much "
+    "many few both either neither i we you he she they me us him her them my our your their there here "
+    "about above after again against before below between during through until up down out off just "
+    "one two given using used use whether also"
 )
+STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 _SNAKE = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|^_|_$")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]")
@@ -32,10 +33,11 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.|::|->)[A-Za-z_]\w*")
 _REGEX = re.compile(r"\\[wdsbWDSB.()\[\]|]|\.\*|\.\+|\[[^\]]+\]|\(\?|[)\]][*+?]|\^\w|\w\$$|\|")
 _PATH = re.compile(r"\w/\w|^\.{0,2}/|\.(?:py|pyi|c|h|rs|go|js|ts|java|cc|cpp|md|txt|toml|json)\b")
 _CODE_PUNCT = set("()[]{}<>=;:*&|\\^$+?#@/%!~`\"'")
-_KEYWORDS = frozenset(
+_KEYWORDS_TEXT = (
     "def class fn struct return import from include static const let mut impl pub void int char self "
-    "async await lambda typedef enum union sizeof null none true false".split()
+    "async await lambda typedef enum union sizeof null none true false"
 )
+_KEYWORDS = frozenset(_KEYWORDS_TEXT.split())
 
 #: Names of the features, in the order `features` returns them (the weights in gate.json follow it).
 FEATURES = (
