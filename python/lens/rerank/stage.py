@@ -48,6 +48,8 @@ class FusionConfig:
     neighbours: int = 50
     #: Skip when the top lexical score is at least this many times the second.
     margin_ratio: float = 3.0
+    #: Below this much of its budget left, Stage-C gives way (embedding a query alone takes a few ms).
+    min_budget_ms: float = 2.0
 
 
 class SemanticStage:
@@ -83,6 +85,8 @@ class SemanticStage:
             return None
         if self._confident(call.query, call.hits, store):
             call.counters["cutoff"] = 1
+            return None
+        if call.budget_ms < self.config.min_budget_ms:
             return None
         from .embed import get_embedder
 
