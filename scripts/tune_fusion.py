@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(json.dumps({"setting": "lex", "ndcg10_recall50": score(lex)}))
     print(json.dumps({"setting": "symbol (Stage-C's input)", "ndcg10_recall50": score(base)}))
-    grid = itertools.product((0.5, 1.0, 2.0), (1.0,), (50, 100), (1e9,), (60.0, 20.0))
+    grid = itertools.product((0.25, 0.5, 1.0, 2.0), (1.0,), (50, 100), (1e9,), (60.0, 20.0, 10.0))
     for lw, dw, nb, margin, k in grid:
         cfg = FusionConfig(rrf_k=k, lexical_weight=lw, dense_weight=dw, neighbours=nb, margin_ratio=margin)
         stage = SemanticStage(idx.index_dir, cfg)

@@ -174,19 +174,18 @@ class VectorStore:
         out: np.ndarray
         if rows is not None:
             if self._dense is not None:
-                out = self._dense[rows] @ query
+                out = _matvec(self._dense[rows], query)
             else:
-                out = (self.vectors[rows].astype(np.float32) @ query) * self.scales[rows]
+                out = _matvec(self.vectors[rows].astype(np.float32), query) * self.scales[rows]
             return out
         if self._dense is not None:
-            out = self._dense @ query
+            out = _matvec(self._dense, query)
             return out
         out = np.empty(self.count, dtype=np.float32)
         step = 1 << 16  # rows converted to float32 at a time
         for s in range(0, self.count, step):
-            out[s : s + step] = (self.vectors[s : s + step].astype(np.float32) @ query) * self.scales[
-                s : s + step
-            ]
+            block = self.vectors[s : s + step].astype(np.float32)
+            out[s : s + step] = _matvec(block, query) * self.scales[s : s + step]
         return out
 
     def nearest(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +213,14 @@ class VectorStore:
             j -= 1
             steps += 1
         return None
+
+
+def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """`matrix @ vector` without BLAS: a matrix-vector product is memory-bound, and a multi-threaded BLAS
+    on a busy machine made it 3x slower (22 ms against 7 ms for the dev corpus's 22k x 384, measured
+    with other jobs on both cores); einsum's single-threaded SIMD loop is steady."""
+    out: np.ndarray = np.einsum("ij,j->i", matrix, vector)
+    return out
 
 
 def _write_generation(
