@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", type=Path, default=Path("/tmp/lens-stage-c-dev"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--uncached", action="store_true", help="empty the query-vector cache before each query")
     a = ap.parse_args(argv)
     out: dict[str, object] = {}
     lens.guard.slos.stage_a.p95_ms = 1e6
@@ -49,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         idx.search(q["query"], k=50)
     counters0 = dict(idx.guard.stage_counters()["stage_c"])
     by_kind: dict[str, dict[str, list[float]]] = {}
+    stage = idx.stages.get("stage_c")
     for _ in range(a.rounds):
         for q in queries:
+            if a.uncached and stage is not None:
+                from lens.rerank.embed import get_embedder
+
+                get_embedder()._qcache.clear()
             r = idx.search(q["query"], k=50)
             d = by_kind.setdefault(q["kind"], {"stage_c": [], "total": [], "ran": []})
             d["total"].append(r.timings_ms["total"])

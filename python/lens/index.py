@@ -39,7 +39,8 @@ _symlog = structlog.get_logger("lens.symbols")
 DEFAULT_INDEX_DIRNAME = ".lens"
 
 #: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
-#: phase step (reading files, then extracting symbols), each phase counting from 0 to its own total.
+#: phase step (reading files, then extracting symbols, then embedding definitions when `semantic`, which
+#: counts definitions rather than bytes), each phase counting from 0 to its own total.
 Progress = bool | Callable[[int, int], object]
 
 

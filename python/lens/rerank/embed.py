@@ -132,6 +132,8 @@ class Embedder:
         if not texts:
             return out, 0
         encs = self._tok.encode_batch(list(texts))
+        if progress is not None:
+            progress(0, len(texts))  # a phase of its own, counted from 0 like the native ones
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
         tokens = 0
         for s in range(0, len(order), batch_size):
