@@ -15,4 +15,4 @@ EXCLUDE = ["site-packages/", "__pycache__/"]
 
 @pytest.fixture(scope="session")
 def stdlib_index(tmp_path_factory: pytest.TempPathFactory) -> lens.Index:
-    return lens.Index.build(STDLIB, tmp_path_factory.mktemp("stdlib-idx"), exclude=EXCLUDE)
+    return lens.Index.build(STDLIB, tmp_path_factory.mktemp("stdlib-idx"), exclude=EXCLUDE, semantic=False)

@@ -76,7 +76,8 @@ def timed(fn, repeat: int = 3) -> tuple[object, float]:  # type: ignore[no-untyp
 def build(corpus: Path, index_dir: Path, symbols: bool) -> dict[str, float]:
     code = (
         "import lens, sys, time; t = time.perf_counter(); "
-        f"lens.Index.build({str(corpus)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30, symbols={symbols}); "
+        f"lens.Index.build({str(corpus)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30, symbols={symbols}, "
+        "semantic=False); "
         "print(time.perf_counter() - t)"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

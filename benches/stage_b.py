@@ -56,7 +56,7 @@ def dev(args: argparse.Namespace) -> dict[str, Any]:
     queries = [json.loads(line) for line in (SHARED / "eval/dev/queries.jsonl").read_text().splitlines()]
     names = [q["query"] for q in queries if q["kind"] == "ident"]
     t = time.perf_counter()
-    idx = lens.Index.build(corpus, Path(args.index))
+    idx = lens.Index.build(corpus, Path(args.index), semantic=False)
     build_s = time.perf_counter() - t
     for q in names[:20]:  # warm the process and the page cache, not the lookup cache
         idx.search(q + "_warmup_", k=5)
@@ -142,7 +142,7 @@ def kernel(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.build:
         t = time.perf_counter()
-        idx = lens.Index.build(src, index)
+        idx = lens.Index.build(src, index, semantic=False)
         out["build_s"] = round(time.perf_counter() - t, 1)
     else:
         idx = lens.Index.open(index)

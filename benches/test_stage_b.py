@@ -27,7 +27,7 @@ pytestmark = [
 def dev_index(tmp_path_factory: pytest.TempPathFactory) -> lens.Index:
     dest = tmp_path_factory.mktemp("dev")
     subprocess.run([str(SHARED / "eval/prepare_dev.sh"), str(dest)], check=True, capture_output=True)
-    return lens.Index.build(dest / "cpython-lib", dest / "idx")
+    return lens.Index.build(dest / "cpython-lib", dest / "idx", semantic=False)
 
 
 def test_auto_identifier_search(benchmark: Any, dev_index: lens.Index) -> None:

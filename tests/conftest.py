@@ -76,7 +76,10 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stdlib_index(tmp_path_factory: pytest.TempPathFactory) -> lens.Index:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     return lens.Index.build(
-        stdlib, tmp_path_factory.mktemp("stdlib-idx"), exclude=["site-packages/", "__pycache__/"]
+        stdlib,
+        tmp_path_factory.mktemp("stdlib-idx"),
+        exclude=["site-packages/", "__pycache__/"],
+        semantic=False,  # embedding the whole stdlib takes minutes; Stage-C has its own tests
     )
 
 

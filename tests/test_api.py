@@ -158,7 +158,7 @@ def test_early_termination_is_counted(tmp_path: Path) -> None:
     root.mkdir()
     for i in range(200):
         (root / f"m{i:03}.py").write_text(f"def helper_{i}():\n    return compute_total(x)\n")
-    idx = lens.Index.build(root, tmp_path / "et-idx")
+    idx = lens.Index.build(root, tmp_path / "et-idx", semantic=False)
     res = idx.search("compute_total", k=5)
     assert len(res.hits) == 5 and res.info["early_terminated"]
     assert res.info["visited"] < res.info["candidates"]
@@ -193,7 +193,7 @@ def test_many_threads_share_one_index(sample_index: lens.Index) -> None:
 
 def test_progress_callback_reports_bytes(sample_root: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
-    lens.Index.build(sample_root, tmp_path / "p", progress=lambda d, t: seen.append((d, t)))
+    lens.Index.build(sample_root, tmp_path / "p", progress=lambda d, t: seen.append((d, t)), semantic=False)
     # Two phases (reading every file, then parsing the ones in supported languages), each from 0
     # up to its own total.
     starts = [i for i, (done, _) in enumerate(seen) if done == 0]

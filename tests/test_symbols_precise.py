@@ -320,7 +320,7 @@ def test_real_scip_index_of_the_dev_corpus(tmp_path: Path) -> None:
         [str(SHARED / "eval/prepare_dev.sh"), str(tmp_path / "dev")], check=True, capture_output=True
     )
     root = tmp_path / "dev/cpython-lib"
-    idx = lens.Index.build(root, tmp_path / "idx", scip=tmp_path / "dev/cpython-lib.scip")
+    idx = lens.Index.build(root, tmp_path / "idx", scip=tmp_path / "dev/cpython-lib.scip", semantic=False)
     s = idx.stats()
     assert s["precise_coverage"] > 0.9, s["symbols"]
     (d,) = idx.definitions("_set_decoded_chars")

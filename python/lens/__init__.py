@@ -34,6 +34,7 @@ from .errors import (
     InternalError,
     LensError,
     QueryError,
+    SemanticUnavailableError,
     SymbolDataError,
 )
 from .index import Index
@@ -76,6 +77,7 @@ __all__ = [
     "LensError",
     "QueryError",
     "SearchResult",
+    "SemanticUnavailableError",
     "SymbolDataError",
     "__version__",
     "canary",

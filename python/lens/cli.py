@@ -128,7 +128,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     out = Path(a.out)
     print(f"lens demo: indexing the Python {sys.version.split()[0]} standard library at {stdlib}")
     t = time.perf_counter()
-    idx = Index.build(stdlib, out, progress=True, exclude=["site-packages/", "__pycache__/"])
+    # Embedding every stdlib definition (Stage-C) takes many minutes on a small machine: opt in.
+    idx = Index.build(
+        stdlib, out, progress=True, exclude=["site-packages/", "__pycache__/"], semantic=a.semantic or False
+    )
     s = idx.stats()
     print(
         f"indexed {s['files']} files, {s['bytes'] / 1e6:.1f} MB, in {time.perf_counter() - t:.2f} s "
@@ -193,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="index the stdlib and run example queries (make run)")
     s.add_argument("--out", default=".lens-demo")
+    s.add_argument("--semantic", action="store_true", help="also embed definitions (Stage-C; slow)")
     s.set_defaults(func=cmd_demo)
 
     from .ops.cli import add_ops_commands  # the runbook's operations commands (lens.ops)

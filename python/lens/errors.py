@@ -17,6 +17,7 @@ __all__ = [
     "InternalError",
     "LensError",
     "QueryError",
+    "SemanticUnavailableError",
     "SymbolDataError",
 ]
 
@@ -114,3 +115,8 @@ class SymbolDataError(LensError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class SemanticUnavailableError(LensError, ImportError):
+    """Semantic search was asked for, but the `lens[semantic]` extra (onnxruntime, tokenizers) is not
+    installed; the message says what to install."""

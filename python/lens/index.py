@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from . import _lens
+from . import _lens, rerank
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
 from ._validate import check_grep
 from .canary import Canary
@@ -42,7 +42,8 @@ _symlog = structlog.get_logger("lens.symbols")
 DEFAULT_INDEX_DIRNAME = ".lens"
 
 #: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
-#: phase step (reading files, then extracting symbols), each phase counting from 0 to its own total.
+#: phase step (reading files, then extracting symbols, then embedding definitions when `semantic`, which
+#: counts definitions rather than bytes), each phase counting from 0 to its own total.
 Progress = bool | Callable[[int, int], object]
 
 
@@ -74,6 +75,7 @@ class Index:
         self.canary: Canary = GLOBAL_CANARY
         #: Per-index Stage-B / Stage-C hooks; they win over `lens.pipeline.register_stage`.
         self.stages: dict[str, StageHook] = {}
+        rerank.attach(self)  # Stage-C, when this index has vectors and lens[semantic] is installed
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -87,6 +89,7 @@ class Index:
         exclude: Sequence[str] = (),
         scip: str | os.PathLike[str] | None = None,
         symbols: bool = True,
+        semantic: bool | None = None,
     ) -> Index:
         """Index every text file under `root` (gitignore-aware, hidden files and symlinks skipped,
         binary files and files over `max_file_bytes` skipped and counted) into `index_dir`
@@ -98,7 +101,17 @@ class Index:
 
         `index_dir` must not be the root or contain it, and must be new, empty or a lens index
         (`IndexLocationError` otherwise); while another writer holds the index's lock this waits up to
-        `LENS_WRITER_TIMEOUT_S` seconds, then raises `IndexBusyError`."""
+        `LENS_WRITER_TIMEOUT_S` seconds, then raises `IndexBusyError`.
+
+        `semantic` (Stage-C) embeds every definition with the shipped model; by default it does so when
+        the `lens[semantic]` extra is installed and symbols are on. `semantic=True` without the extra
+        raises `SemanticUnavailableError`; `semantic=False` builds (and leaves) no vectors."""
+        if semantic:
+            rerank.require()
+            if not symbols:
+                raise ValueError("semantic=True needs symbols=True (Stage-C embeds Stage-B's definitions)")
+        elif semantic is None:
+            semantic = symbols and rerank.available()
         root_path = Path(root)
         if not root_path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(root_path))
@@ -145,6 +158,11 @@ class Index:
                 precise_coverage=round(sym["precise_coverage"], 4),
                 seconds=sym["build_seconds"],
             )
+        if semantic:
+            rerank.build_for(idx, progress)
+        else:
+            rerank.remove_vectors(out)
+            idx.stages.pop("stage_c", None)
         return idx
 
     @classmethod
@@ -251,6 +269,7 @@ class Index:
             if bar is not None:
                 bar.close()
         _log.info("index_refreshed", index_dir=str(self.index_dir), **counts)
+        rerank.refresh_for(self, progress)  # re-embeds only definitions whose documents changed
         return {k: int(v) for k, v in counts.items()}
 
     def stats(self) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from typing import TextIO
 class ProgressBar:
     """Callable `(done_bytes, total_bytes, phase)` progress reporter."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30, unit: str = "MB") -> None:
         self.label = label
+        #: "MB" counts bytes; anything else ("defs") counts items.
+        self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.started = time.perf_counter()
@@ -37,11 +39,13 @@ class ProgressBar:
         frac = done / total if total else 1.0
         filled = int(frac * self.width)
         elapsed = now - self.started
-        rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
+        div = 1e6 if self.unit == "MB" else 1.0
+        rate = done / elapsed / div if elapsed > 0 else 0.0
         bar = "#" * filled + "-" * (self.width - filled)
         label = f"{self.label} ({phase})" if phase else self.label
+        u = self.unit
         self.stream.write(
-            f"\r{label:<22} [{bar}] {frac:6.1%} {done / 1e6:8.1f}/{total / 1e6:.1f} MB {rate:6.1f} MB/s"
+            f"\r{label:<22} [{bar}] {frac:6.1%} {done / div:8.1f}/{total / div:.1f} {u} {rate:6.1f} {u}/s"
         )
         if final and not self._done:
             self._done = True

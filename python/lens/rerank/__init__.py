@@ -1,0 +1,98 @@
+"""Stage-C: semantic reranking of plain-English queries (the `lens[semantic]` extra).
+
+- `gate`: is a query natural language? (pure Python, always available)
+- `embed`: the shipped int8 all-MiniLM-L6-v2, run by onnxruntime (needs the extra)
+- `store`: one document and vector per definition, in the index directory
+- `stage`: the registered stage: gate, confidence cutoff, dense scoring, fusion
+
+`Index.build` embeds definitions by default when the extra is installed (`semantic=False` opts out;
+`semantic=True` without the extra raises `SemanticUnavailableError`). An index opened with vectors gets
+the Stage-C hook; one without (or without the extra) reports Stage-C "absent".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from .embed import available, require
+from .gate import is_natural_language, nl_probability
+
+
+class Index(Protocol):
+    """What Stage-C needs of an index: its directory, its root, its native handle and its per-index
+    stages (a protocol, so this package never imports `lens.index`, which imports it)."""
+
+    stages: dict[str, Any]
+    _native: Any
+
+    @property
+    def index_dir(self) -> Path: ...
+
+    @property
+    def root(self) -> Any: ...
+
+__all__ = [
+    "attach",
+    "available",
+    "build_for",
+    "has_vectors",
+    "is_natural_language",
+    "nl_probability",
+    "refresh_for",
+    "remove_vectors",
+    "require",
+]
+
+
+def has_vectors(index_dir: Path) -> bool:
+    return (Path(index_dir) / "semantic" / "CURRENT.json").is_file()
+
+
+def attach(index: Index) -> None:
+    """Give `index` the Stage-C hook when it has vectors and the extra is installed."""
+    if "stage_c" in index.stages or not has_vectors(index.index_dir) or not available():
+        return
+    from .stage import SemanticStage
+
+    index.stages["stage_c"] = SemanticStage(index.index_dir)
+
+
+def _bar(progress: Any) -> tuple[Any, Any]:
+    if progress is True:
+        from ..progress import ProgressBar
+
+        bar = ProgressBar("embedding", unit="defs")
+        return bar, bar
+    if callable(progress):
+        return progress, None
+    return None, None
+
+
+def build_for(index: Index, progress: Any = False, *, incremental: bool = False) -> dict[str, Any]:
+    """Embed `index`'s definitions (all, or with `incremental` the changed ones) and attach Stage-C."""
+    from .store import build_vectors
+
+    report, bar = _bar(progress)
+    try:
+        meta = build_vectors(
+            index._native, index.index_dir, index.root, progress=report, incremental=incremental
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    attach(index)
+    return meta
+
+
+def refresh_for(index: Index, progress: Any = False) -> dict[str, Any] | None:
+    """After `Index.refresh`: re-embed the definitions whose documents changed, if the index has vectors."""
+    if not has_vectors(index.index_dir) or not available():
+        return None
+    return build_for(index, progress, incremental=True)
+
+
+def remove_vectors(index_dir: Path) -> None:
+    from .store import remove_vectors as _remove
+
+    _remove(Path(index_dir))

@@ -1,0 +1,172 @@
+"""Stage-C as a pipeline stage: gate, confidence cutoff, dense scoring and fusion.
+
+For one query (`lens.pipeline.StageCall`):
+
+1. The gate (`gate.is_natural_language`): identifiers, regexes, paths and code go on unchanged.
+   Passing it counts `gated`.
+2. The confidence cutoff: when the lexical top hit is already certain (it is the header of a
+   definition whose name spells the query's words, or its score clearly beats the next), Stage-C keeps
+   the order and counts `cutoff`.
+3. The query is embedded (an LRU cache holds recent query vectors) and scored by dot product against
+   the definition vectors: the candidates' enclosing definitions, plus the `neighbours` nearest
+   definitions of the whole index (exact search over the int8 matrix).
+4. Reciprocal rank fusion of the lexical order (by definition, best hit first) and the dense order.
+   Lexical hits outside any definition keep their lexical term. A dense-only definition enters as a hit
+   on its header line, with `why` "semantic".
+
+`gated` / `cutoff` are added to `StageCall.counters` once per call, so the dashboard's
+`semantic_gating_rate` is the share of Stage-C calls that reached the model's side of the gate and
+`confidence_cutoff_rate` the share the cutoff then skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .gate import STOP_WORDS, is_natural_language
+from .store import VectorStore, split_words
+
+if TYPE_CHECKING:
+    from ..types import Hit
+    from ..pipeline import StageCall
+
+__all__ = ["FusionConfig", "SemanticStage"]
+
+
+@dataclasses.dataclass(slots=True)
+class FusionConfig:
+    """The fusion's knobs, fit on the tuning set of `scripts/make_tune_set.py` (third-party packages,
+    never the dev set) with `scripts/tune_fusion.py`; BENCHMARKS.md (Stage-C) has the grid. The lexical
+    weight is low because Stage-A's line hits are a weak signal for questions: refit it when the
+    definition-level lexical ranking lands."""
+
+    rrf_k: float = 20.0
+    lexical_weight: float = 0.25
+    dense_weight: float = 1.0
+    #: How many nearest definitions of the whole index join the candidates.
+    neighbours: int = 100
+    #: Skip when the top lexical score is at least this many times the second (1.5 cut 1.3 % of the
+    #: tuning questions and cost nDCG; 2.0 cut 0.3 % at no cost).
+    margin_ratio: float = 2.0
+    #: Below this much of its budget left, Stage-C gives way (embedding a query alone takes a few ms).
+    min_budget_ms: float = 2.0
+
+
+class SemanticStage:
+    """The Stage-C hook of one index (`idx.stages["stage_c"]`); loads its vectors on first use and again
+    whenever a build or refresh writes a new generation."""
+
+    def __init__(self, index_dir: Path, config: FusionConfig | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.config = config or FusionConfig()
+        self._store: VectorStore | None = None
+        self._stamp: float | None = None
+        self._lock = threading.Lock()
+
+    def store(self) -> VectorStore | None:
+        current = self.index_dir / "semantic" / "CURRENT.json"
+        try:
+            stamp = current.stat().st_mtime_ns
+        except OSError:
+            return None
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._store = VectorStore.load(self.index_dir)
+                    self._stamp = stamp
+        return self._store
+
+    def __call__(self, call: StageCall) -> list[Hit] | None:
+        if not is_natural_language(call.query):
+            return None
+        call.counters["gated"] = 1
+        store = self.store()
+        if store is None or store.count == 0:
+            return None
+        if self._confident(call.query, call.hits, store):
+            call.counters["cutoff"] = 1
+            return None
+        if call.budget_ms < self.config.min_budget_ms:
+            return None
+        from .embed import get_embedder
+
+        query = get_embedder().embed_query(call.query)
+        return self._fuse(call.hits, query, store)
+
+    # -- the cutoff -------------------------------------------------------------------------------
+    def _confident(self, query: str, hits: list[Hit], store: VectorStore) -> bool:
+        if not hits:
+            return False
+        top = hits[0]
+        words = [w for w in split_words(query).split() if w not in STOP_WORDS]
+        row = store.enclosing(top.path, top.byte_start)
+        spelled = row is not None and words and set(split_words(store.names[row]).split()) == set(words)
+        if spelled and row is not None and store.byte_start[row] == top.byte_start:
+            return True  # the top hit is the header of the definition the query spells
+        if len(hits) > 1 and hits[1].score > 0:
+            return top.score >= self.config.margin_ratio * hits[1].score
+        return False
+
+    # -- fusion -----------------------------------------------------------------------------------
+    def _fuse(self, hits: list[Hit], query: Any, store: VectorStore) -> list[Hit]:
+        from ..types import Hit
+
+        cfg = self.config
+        # Lexical order by definition: the first hit of each definition stands for it.
+        groups: dict[Any, list[Hit]] = {}
+        lex_rank: dict[Any, int] = {}
+        for h in hits:
+            row = store.enclosing(h.path, h.byte_start)
+            key: Any = row if row is not None else ("line", h.path, h.line)
+            if key not in groups:
+                groups[key] = []
+                lex_rank[key] = len(lex_rank)
+            groups[key].append(h)
+        rows_near, sims_near = store.nearest(query, cfg.neighbours)
+        sim: dict[int, float] = {int(r): float(s) for r, s in zip(rows_near, sims_near, strict=True)}
+        missing = [k for k in groups if isinstance(k, int) and k not in sim]
+        if missing:
+            for r, s in zip(missing, store.scores(query, missing), strict=True):
+                sim[r] = float(s)
+        dense_rank = {r: i for i, r in enumerate(sorted(sim, key=lambda r: -sim[r]))}
+        fused: dict[Any, float] = {}
+        for key in set(groups) | set(sim):
+            score = 0.0
+            if key in lex_rank:
+                score += cfg.lexical_weight / (cfg.rrf_k + lex_rank[key] + 1)
+            if isinstance(key, int) and key in dense_rank:
+                score += cfg.dense_weight / (cfg.rrf_k + dense_rank[key] + 1)
+            fused[key] = score
+        order = sorted(
+            fused, key=lambda k: (-fused[k], lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0)
+        )
+        out: list[Hit] = []
+        extra: list[Hit] = []
+        for key in order:
+            score = round(fused[key] * 1000, 4)
+            if key in groups:
+                first, *rest = groups[key]
+                why = (*first.why, "semantic") if isinstance(key, int) else first.why
+                out.append(dataclasses.replace(first, score=score, why=why))
+                extra.extend(rest)
+            else:
+                r = key
+                out.append(
+                    Hit(
+                        store.paths[store.path_idx[r]],
+                        store.line[r],
+                        store.column[r],
+                        store.byte_start[r],
+                        store.byte_end[r],
+                        store.text[r],
+                        score,
+                        ("semantic",),
+                    )
+                )
+        # The other hits of an already listed definition follow, below every fused entry.
+        floor = out[-1].score if out else 0.0
+        out.extend(dataclasses.replace(h, score=min(h.score, floor)) for h in extra)
+        return out

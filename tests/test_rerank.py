@@ -1,0 +1,287 @@
+"""Stage-C: the gate, the shipped model, vectors in the index (build, refresh, opt-out), the stage's
+counters and fusion, and lens without the `lens[semantic]` extra."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lens
+from lens.rerank import available
+from lens.rerank.gate import FEATURES, features, is_natural_language
+from tests.conftest import write_tree
+
+needs_extra = pytest.mark.skipif(not available(), reason="the lens[semantic] extra is not installed")
+
+CODE: dict[str, bytes] = {
+    "net/dates.py": (
+        b"import time\n\n"
+        b"def parse_http_date(value):\n"
+        b"    return time.strptime(value, '%a, %d %b %Y %H:%M:%S GMT')\n\n"
+        b"def format_rfc_timestamp(seconds):\n    return time.strftime('%Y', time.gmtime(seconds))\n"
+    ),
+    "archive/zips.py": (
+        b"import zipfile\n\n"
+        b"class ArchiveReader:\n"
+        b"    def read_member(self, name):\n"
+        b"        with zipfile.ZipFile(self.path) as zf:\n"
+        b"            return zf.read(name)\n\n"
+        b"    def list_members(self):\n        return []\n"
+    ),
+    "web/markup.py": (
+        b"def escape_markup(text):\n"
+        b"    return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')\n\n"
+        b"def unescape_markup(text):\n    return text.replace('&lt;', '<')\n"
+    ),
+    "crypto/digest.py": (
+        b"import hashlib\n\n"
+        b"def file_checksum(path, block=65536):\n"
+        b"    h = hashlib.sha256()\n"
+        b"    with open(path, 'rb') as f:\n"
+        b"        for chunk in iter(lambda: f.read(block), b''):\n"
+        b"            h.update(chunk)\n"
+        b"    return h.hexdigest()\n"
+    ),
+}
+
+
+# -- the gate (pure Python, always available) -----------------------------------------------------
+@pytest.mark.parametrize(
+    "query",
+    [
+        "parse_http_date",
+        "ZipFile.read",
+        "readFile()",
+        r"foo\s+bar.*",
+        "src/lens/index.py",
+        "EINVAL",
+        "def parse(",
+    ],
+)
+def test_gate_passes_identifiers_regexes_paths_and_code_by(query: str) -> None:
+    assert not is_natural_language(query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "parse an HTTP date header",
+        "how to read a member of a zip archive",
+        "escape html",
+        "Compute the checksum of a file in blocks.",
+    ],
+)
+def test_gate_sends_plain_english_to_the_rerank(query: str) -> None:
+    assert is_natural_language(query)
+
+
+def test_gate_weights_match_its_features() -> None:
+    data = json.loads((Path(lens.__file__).parent / "rerank" / "gate.json").read_text())
+    assert tuple(data["features"]) == FEATURES == tuple(FEATURES)
+    assert len(data["weights"]) == len(features("x"))
+    assert data["training"]["held_out_accuracy"] >= 0.95
+
+
+# -- the model ------------------------------------------------------------------------------------
+def test_model_manifest_matches_the_shipped_file() -> None:
+    import hashlib
+
+    model_dir = Path(lens.__file__).parent / "rerank" / "model"
+    manifest = json.loads((model_dir / "MANIFEST.json").read_text())
+    for name in ("model.onnx", "tokenizer.json"):
+        assert hashlib.sha256((model_dir / name).read_bytes()).hexdigest() == manifest["outputs"][name]
+    assert manifest["cosine_int8_vs_fp32"]["min"] >= 0.98
+    assert (model_dir / "NOTICE").is_file()
+
+
+@needs_extra
+def test_embeddings_are_unit_vectors_and_rank_the_related_text_first() -> None:
+    from lens.rerank.embed import DIM, get_embedder
+
+    emb = get_embedder()
+    docs = [
+        "function parse_http_date (parse http date)\n"
+        "def parse_http_date(value):\n  return time.strptime(value)",
+        "class ZipFile (zip file)\nclass ZipFile:\n  def read(self, name):",
+        "function escape (escape)\ndef escape(s): return s.replace('&', '&amp;')",
+    ]
+    vecs, tokens = emb.embed(docs)
+    assert vecs.shape == (3, DIM) and tokens > 0
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    for query, want in [("convert an http date string to a time", 0), ("read a file out of an archive", 1)]:
+        q = emb.embed_query(query)
+        assert int(np.argmax(vecs @ q)) == want
+    before = emb.query_cache_hits
+    emb.embed_query("read a file out of an archive")
+    assert emb.query_cache_hits == before + 1
+
+
+@needs_extra
+def test_long_documents_are_cut_at_128_tokens() -> None:
+    from lens.rerank.embed import MAX_TOKENS, get_embedder
+
+    assert get_embedder().token_counts(["word " * 1000]) == [MAX_TOKENS]
+
+
+# -- vectors in the index -------------------------------------------------------------------------
+@pytest.fixture
+def code_root(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "code", CODE)
+
+
+@needs_extra
+def test_build_embeds_by_default_and_stage_c_runs_for_questions(code_root: Path, tmp_path: Path) -> None:
+    idx = lens.Index.build(code_root, tmp_path / "idx")
+    meta = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())
+    assert meta["count"] >= 8 and meta["embedded"] == meta["count"]
+    r = idx.search("compute the sha256 checksum of a file", k=5)
+    assert r.info["stages"]["stage_c"] == "ran"
+    assert "stage_c" in r.timings_ms
+    top = r.hits[0]
+    assert top.path == "crypto/digest.py" and "semantic" in top.why
+    # A definition that no lexical hit reached enters as a hit on its header line.
+    r2 = idx.search("read one member out of an archive", k=5)
+    assert any(h.path == "archive/zips.py" and h.text.strip().startswith("def read_member") for h in r2.hits)
+
+
+@needs_extra
+def test_identifier_queries_are_unchanged_by_stage_c(code_root: Path, tmp_path: Path) -> None:
+    with_c = lens.Index.build(code_root, tmp_path / "with")
+    without = lens.Index.build(code_root, tmp_path / "without", semantic=False)
+    assert "stage_c" not in without.stages
+    for q in ("parse_http_date", "ArchiveReader", "escape_markup", "hashlib.sha256", "zf.read"):
+        a, b = with_c.search(q, k=10), without.search(q, k=10)
+        assert [(h.path, h.line, h.score) for h in a.hits] == [(h.path, h.line, h.score) for h in b.hits]
+        assert a.info["stages"]["stage_c"] == "ran" and b.info["stages"]["stage_c"] == "absent"
+
+
+@needs_extra
+def test_gated_and_cutoff_counters_come_from_real_calls(code_root: Path, tmp_path: Path) -> None:
+    from lens.canary import Canary
+    from lens.flags import Flags
+    from lens.guard import Guard
+
+    idx = lens.Index.build(code_root, tmp_path / "idx")
+    idx.flags = Flags()
+    idx.guard = Guard()
+    idx.canary = Canary(idx.guard, idx.flags)
+    idx.search("parse_http_date")  # identifier: not gated
+    idx.search("parse http date")  # words that spell the top definition: gated, then cut off
+    idx.search("compute the sha256 checksum of a file")  # gated and reranked
+    counters = idx.guard.stage_counters()["stage_c"]
+    assert counters["gated"] == 2
+    assert counters["cutoff"] == 1
+    perf = idx.dashboard()["dashboard_state"]["metrics"]["performance"]["stageC"]
+    assert perf["semantic_gating_rate"] == pytest.approx(2 / 3)
+    assert perf["confidence_cutoff_rate"] == pytest.approx(1 / 3)
+
+
+@needs_extra
+def test_semantic_false_leaves_no_vectors_and_stage_c_absent(code_root: Path, tmp_path: Path) -> None:
+    lens.Index.build(code_root, tmp_path / "idx")
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=False)  # a rebuild drops old vectors
+    assert not (tmp_path / "idx" / "semantic").exists()
+    assert idx.search("compute a file checksum").info["stages"]["stage_c"] == "absent"
+    assert (
+        lens.Index.open(tmp_path / "idx").search("compute a file checksum").info["stages"]["stage_c"]
+        == "absent"
+    )
+
+
+@needs_extra
+def test_open_attaches_stage_c_from_the_stored_vectors(code_root: Path, tmp_path: Path) -> None:
+    lens.Index.build(code_root, tmp_path / "idx")
+    idx = lens.Index.open(tmp_path / "idx")
+    assert idx.search("escape markup characters for html").info["stages"]["stage_c"] == "ran"
+
+
+@needs_extra
+def test_refresh_reembeds_only_changed_definitions(code_root: Path, tmp_path: Path) -> None:
+    idx = lens.Index.build(code_root, tmp_path / "idx")
+    before = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())
+    (code_root / "web" / "markup.py").write_bytes(
+        CODE["web/markup.py"] + b"\ndef strip_tags(text):\n    return text\n"
+    )
+    (code_root / "crypto" / "digest.py").unlink()
+    idx.refresh()
+    after = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())
+    assert after["generation"] == before["generation"] + 1
+    assert after["embedded"] == 1  # strip_tags; the unchanged definitions are reused
+    assert after["count"] == before["count"] + 1 - 1  # file_checksum is gone
+    hits = idx.search("remove the tags from a piece of html", k=5).hits
+    assert any(h.path == "web/markup.py" for h in hits)
+    assert not any(h.path == "crypto/digest.py" for h in idx.search("sha256 checksum of a file", k=10).hits)
+
+
+@needs_extra
+def test_progress_reports_embedding(code_root: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    lens.Index.build(code_root, tmp_path / "idx", progress=lambda d, t: seen.append((d, t)))
+    count = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())["count"]
+    assert (count, count) in seen and (0, count) in seen  # the embedding phase, counted in definitions
+
+
+@needs_extra
+def test_a_failing_model_costs_stage_c_not_the_query(
+    code_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lens.rerank.embed as embed
+
+    idx = lens.Index.build(code_root, tmp_path / "idx")
+
+    class Broken:
+        def embed_query(self, text: str) -> None:
+            raise RuntimeError("onnxruntime failed")
+
+    monkeypatch.setattr(embed, "get_embedder", lambda: Broken())
+    r = idx.search("compute the sha256 checksum of a file", k=5)
+    assert r.info["stages"]["stage_c"] == "error" and r.hits
+
+
+# -- without the extra ----------------------------------------------------------------------------
+_BLOCK = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('onnxruntime', 'tokenizers'):\n"
+    "            raise ImportError(name)\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _BLOCK + code], capture_output=True, text=True, timeout=120)
+
+
+def test_without_the_extra_lens_works_and_stage_c_is_absent(code_root: Path, tmp_path: Path) -> None:
+    code = (
+        "import lens, json\n"
+        f"idx = lens.Index.build({str(code_root)!r}, {str(tmp_path / 'idx')!r})\n"
+        "r = idx.search('compute the sha256 checksum of a file')\n"
+        "print(json.dumps([lens.rerank.available(), r.info['stages']['stage_c'], len(r.hits),"
+        " 'onnxruntime' in __import__('sys').modules]))\n"
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    avail, stage, n, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert avail is False and stage == "absent" and n > 0 and loaded is False
+    assert not (tmp_path / "idx" / "semantic").exists()
+
+
+def test_semantic_true_without_the_extra_says_what_to_install(code_root: Path, tmp_path: Path) -> None:
+    code = (
+        "import lens\n"
+        "try:\n"
+        f"    lens.Index.build({str(code_root)!r}, {str(tmp_path / 'idx')!r}, semantic=True)\n"
+        "except lens.SemanticUnavailableError as e:\n"
+        "    print('ERR', isinstance(e, ImportError), e)\n"
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert "ERR True" in out.stdout and "lens[semantic]" in out.stdout
+    assert not (tmp_path / "idx").exists()  # nothing was built
