@@ -27,15 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from ._log import get_logger
 from .errors import LensError
 from .flags import Flags
 from .guard import Guard
 
 __all__ = ["SHARES", "STAGE_FLAGS", "Canary", "CanaryError", "default_state_path"]
 
-_log = structlog.get_logger("lens.canary")
+_log = get_logger("lens.canary")
 
 SHARES: tuple[int, ...] = (0, 5, 25, 100)
 #: The flags a kill switch turns off: everything that makes the new path new.

@@ -23,8 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import structlog
-
+from ._log import get_logger
 from .errors import LensError
 
 if sys.version_info >= (3, 11):
@@ -43,7 +42,7 @@ __all__ = [
     "load_initial",
 ]
 
-_log = structlog.get_logger("lens.flags")
+_log = get_logger("lens.flags")
 
 #: Every flag lens knows, with its default. A flag not named here is an error. The type of the default
 #: is the type the flag takes (an int is accepted where a float is wanted).

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import structlog
+from ._log import get_logger
 
 __all__ = [
     "CLOSED",
@@ -49,7 +49,7 @@ __all__ = [
     "percentile",
 ]
 
-_log = structlog.get_logger("lens.guard")
+_log = get_logger("lens.guard")
 
 STAGES: tuple[str, str, str] = ("stage_a", "stage_b", "stage_c")
 ROUTES: tuple[str, str] = ("new", "baseline")

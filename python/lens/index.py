@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from . import _lens
+from ._log import get_logger
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
 from .canary import Canary
 from .errors import QueryError
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
-_log = structlog.get_logger("lens.index")
-_symlog = structlog.get_logger("lens.symbols")
+_log = get_logger("lens.index")
+_symlog = get_logger("lens.symbols")
 
 #: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
 #: left out of the walk.

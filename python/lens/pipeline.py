@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from ._log import get_logger
 from .errors import QueryError
 
 # `index` imports this module lazily (in `Index.search`), so importing it here at the top is safe.
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MODES", "MODE_STAGES", "StageCall", "StageHook", "register_stage", "run_search", "stage_hook"]
 
-_log = structlog.get_logger("lens.pipeline")
+_log = get_logger("lens.pipeline")
 
 MODES = ("lex", "symbol", "hybrid", "auto")
 #: The later stages each mode asks for ("lex" is Stage-A alone).

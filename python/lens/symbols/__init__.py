@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import structlog
+from .._log import get_logger
 
 if TYPE_CHECKING:
     from ..index import Hit, Index
 
 __all__ = ["Symbol", "SymbolName", "is_identifier", "merge", "rows_to_hits", "run_stage_b", "stage_b_hook"]
 
-_log = structlog.get_logger("lens.symbols")
+_log = get_logger("lens.symbols")
 
 #: One identifier, possibly qualified (`pkg.Name`, `Type::method`), optionally followed by `()`.
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*(?:\(\))?")
