@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP  := $(VENV)/.deps-installed
 DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "prometheus_client>=0.20" "tomli>=2; python_version < '3.11'" "pytest>=8" "hypothesis>=6.100" \
           "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" \
-          "starlette>=0.37" "uvicorn>=0.29" "httpx>=0.27"
+          "starlette>=0.37" "uvicorn>=0.29" "httpx>=0.27" "ripgrep==14.1.0"
 
 .PHONY: run test develop rust-test py-test lint bench bench-kernel bench-stage-b eval clean
 
@@ -19,7 +19,7 @@ test: develop rust-test py-test lint
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(DEPS)
 	touch $(STAMP)
 

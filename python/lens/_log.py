@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 __all__ = ["get_logger"]
@@ -23,7 +24,7 @@ def _structlog_configured() -> bool:
     return sl is not None and bool(sl.is_configured())
 
 
-def _route(logger: Any, method: str, event_dict: dict[str, Any]) -> Any:
+def _route(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
     """The processor chain: the host's structlog configuration when there is one, else a plain
     `event key=value ...` record whose fields also ride along as `record.lens_fields`."""
     if _structlog_configured():

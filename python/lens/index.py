@@ -181,9 +181,12 @@ class Index:
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str]) -> Index:
-        """Open an existing index. Raises `IndexCorruptError` for a damaged or foreign directory,
-        `IndexVersionError` for one written by a newer lens, `FileNotFoundError` if it is missing."""
-        path = Path(index_dir)
+        """Open an existing index: its directory, or the repository root it was built in (`root/.lens`).
+        Raises `IndexCorruptError` for a damaged or foreign directory, `IndexVersionError` for one
+        written by a newer lens, `FileNotFoundError` if it is missing."""
+        from ._discover import resolve_index_dir
+
+        path = resolve_index_dir(index_dir)
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
         return cls(_lens.NativeIndex.open(str(path)))
