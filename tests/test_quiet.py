@@ -3,6 +3,7 @@ stdout, and a host's logging configuration decides what is shown."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,13 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 import lens
+from lens.progress import ProgressBar
 
 SCRIPT = """
 import logging, sys
 {setup}
 import lens
+from lens.progress import ProgressBar
 idx = lens.Index.build(sys.argv[1], sys.argv[2])
 idx.refresh()
 lens.flags.set("stage_c.enabled", not lens.flags["stage_c.enabled"], reason="quiet test", source="test")
@@ -72,3 +75,38 @@ def test_capture_logs_still_sees_lens_events(sample_root: Path, tmp_path: Path) 
         lens.Index.build(sample_root, tmp_path / "idx")
     events = [e for e in logs if e["event"] == "index_built"]
     assert events and events[0]["log_level"] == "info" and events[0]["files"] == 8
+
+
+def test_progress_off_a_terminal_is_one_line_per_phase(sample_root: Path, tmp_path: Path) -> None:
+    out = io.StringIO()  # not a terminal
+    bar = ProgressBar("indexing", stream=out)
+    lens._lens.NativeIndex.build(str(sample_root), str(tmp_path / "p"), 1 << 20, bar)
+    bar.close()
+    lines = out.getvalue().split("\n")
+    assert "\r" not in out.getvalue() and "[#" not in out.getvalue()
+    assert "(reading)" in lines[0] and "100.0%" in lines[0] and "(symbols)" in lines[1] and lines[2:] == [""]
+    live = io.StringIO()
+    bar = ProgressBar("indexing", stream=live, live=True)
+    lens._lens.NativeIndex.build(str(sample_root), str(tmp_path / "q"), 1 << 20, bar)
+    bar.close()
+    assert live.getvalue().startswith("\rindexing (reading)") and "[####" in live.getvalue()
+
+
+def test_progress_callables_get_the_phase_and_old_ones_still_work(sample_root: Path, tmp_path: Path) -> None:
+    three: list[tuple[int, int, str]] = []
+    two: list[tuple[int, int]] = []
+    lens.Index.build(sample_root, tmp_path / "a", progress=lambda d, t, phase: three.append((d, t, phase)))
+    lens.Index.build(sample_root, tmp_path / "b", progress=lambda d, t: two.append((d, t)))
+    assert {p for _, _, p in three} == {"reading", "symbols"}
+    assert [(d, t) for d, t, _ in three] == two
+
+
+def test_cli_index_off_a_terminal_writes_a_line_per_phase(sample_root: Path, tmp_path: Path) -> None:
+    lens_bin = Path(sys.executable).parent / "lens"
+    r = subprocess.run(
+        [str(lens_bin), "index", str(sample_root), "--out", str(tmp_path / "i")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("indexed 8 files")
+    assert r.stderr.count("\n") == 2 and "\r" not in r.stderr, r.stderr

@@ -22,7 +22,7 @@ from .canary import Canary
 from .errors import QueryError
 from .flags import Flags
 from .guard import Guard
-from .progress import ProgressBar
+from .progress import ProgressBar, as_reporter
 
 if TYPE_CHECKING:
     from .pipeline import StageHook
@@ -37,9 +37,10 @@ _symlog = get_logger("lens.symbols")
 #: left out of the walk.
 DEFAULT_INDEX_DIRNAME = ".lens"
 
-#: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
-#: phase step (reading files, then extracting symbols), each phase counting from 0 to its own total.
-Progress = bool | Callable[[int, int], object]
+#: `True` draws a bar on stderr when it is a terminal (else one line per phase); a callable is called as
+#: `progress(done_bytes, total_bytes, phase)` (or `progress(done_bytes, total_bytes)` if it takes two
+#: arguments) per step of each phase ("reading" files, then "symbols"), each counting from 0 to its total.
+Progress = bool | Callable[[int, int, str], object] | Callable[[int, int], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,7 @@ def _reporter(
         bar = ProgressBar(label)
         return bar, bar
     if callable(progress):
-        user = progress
-        return (lambda done, total, _phase: user(done, total)), None
+        return as_reporter(progress), None
     return None, None
 
 
