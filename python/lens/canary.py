@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 import zlib
@@ -265,6 +264,8 @@ class Canary:
         path = self.state_path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here, not at import: it costs `import lens` ~10 ms (random, shutil)
+
             fd, tmp = tempfile.mkstemp(prefix=".canary.", suffix=".tmp", dir=path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

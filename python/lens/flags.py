@@ -26,11 +26,6 @@ from typing import Any
 from ._log import get_logger
 from .errors import LensError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "DEFAULTS",
     "ENV_PREFIX",
@@ -263,6 +258,11 @@ class Flags(Mapping[str, Any]):
     def load_toml(self, path: str | os.PathLike[str]) -> int:
         """Apply a TOML file of flag values; returns how many it set. Raises `FlagError` for a bad file
         (unknown flag, wrong type, invalid TOML); nothing is applied then."""
+        if sys.version_info >= (3, 11):  # imported here: most processes never read a flags file
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
+
         p = Path(path)
         try:
             with p.open("rb") as fh:
