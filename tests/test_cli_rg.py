@@ -196,3 +196,13 @@ def test_version() -> None:
     for cmd in (["--version"], ["grep", "--version"]):
         p = subprocess.run([str(LENS), *cmd], capture_output=True, text=True, check=True)
         assert p.stdout == f"lens {lens.__version__}\n"
+
+
+def test_search_prints_paths_from_here_and_byte_columns_as_rg_does(repo: Path) -> None:
+    got, rc = _run([LENS, "search", "find_needle", "-k", "1"], repo / "a")
+    want, _ = _run([RG, "-n", "--column", r"find_needle\("], repo / "a")
+    assert rc == 0 and got.splitlines()[0] == want.splitlines()[0] == b"b.py:3:5:def find_needle(hay):"
+    got, rc = _run([LENS, "search", "na\u00efve", "-k", "1", "--mode", "lex"], repo)
+    want, _ = _run([RG, "-H", "-n", "--column", "na\u00efve", "a/c.txt"], repo)
+    assert rc == 0 and got.splitlines()[0] == want.splitlines()[0]
+    assert want.startswith("a/c.txt:1:7:caf\u00e9".encode())  # 7 in bytes; 6 in code points

@@ -275,7 +275,7 @@ class FileHits:
         return self._data
 
 
-def _line_of(fh: FileHits, h: Hit) -> tuple[bytes, int, bool]:
+def line_of(fh: FileHits, h: Hit) -> tuple[bytes, int, bool]:
     """(line bytes without its newline, byte offset of its start, whether a newline ends it)."""
     if "\ufffd" in h.text:  # not UTF-8 on disk: the native text is lossy, the file is not
         data = fh.data()
@@ -360,7 +360,7 @@ class Printer:
         self.printed_files += 1
         if not st.context_sep:
             for h in hits:
-                line, off, _ = _line_of(fh, h)
+                line, off, _ = line_of(fh, h)
                 col = h.byte_start - off
                 spans = self.matcher.spans(line, (col, col + h.byte_end - h.byte_start))
                 if st.only:
@@ -494,7 +494,7 @@ class JsonPrinter:
                     printed += self._event("match", path, line, nl, n, s, spans)
         else:
             for h in hits:
-                line, off, nl = _line_of(fh, h)
+                line, off, nl = line_of(fh, h)
                 col = h.byte_start - off
                 spans = self.matcher.spans(line, (col, col + h.byte_end - h.byte_start))
                 matches += len(spans)
@@ -629,7 +629,7 @@ def cmd_grep(a: argparse.Namespace) -> int:
             if a.only_matching:
                 n = 0
                 for h in hs:
-                    line, off, _ = _line_of(fh, h)
+                    line, off, _ = line_of(fh, h)
                     n += len(matcher.spans(line, (h.byte_start - off, h.byte_end - off)))
             else:
                 n = len(hs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import sysconfig
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._discover import DEFAULT_INDEX_DIRNAME, open_index
-from ._grepcli import UsageError, add_grep_parser
+from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, targets
 from .errors import LensError
 
 if TYPE_CHECKING:
@@ -62,9 +63,13 @@ def _hit_json(h: Hit) -> dict[str, object]:
     }
 
 
-def _print_hit(h: Hit, out: object = None) -> None:
-    # ripgrep's --column is 1-based; Hit.column is 0-based.
-    print(f"{h.path}:{h.line}:{h.column + 1}:{h.text}")
+def _print_hit(h: Hit, root: str, here: Target) -> None:
+    """`path:line:column:text` as rg prints it: the path relative to the current directory, the column
+    1-based and in bytes (`Hit.column` is 0-based, in code points)."""
+    shown = here.display(h.path) or os.path.relpath(os.path.join(root, h.path))
+    fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
+    _, start, _ = line_of(fh, h)
+    print(f"{shown}:{h.line}:{h.byte_start - start + 1}:{h.text}")
 
 
 def _open(index: str | None) -> Index:
@@ -100,8 +105,10 @@ def cmd_search(a: argparse.Namespace) -> int:
             )
         )
         return 0 if res.hits else 1
+    root = str(idx.root)
+    here = targets(root, [], os.getcwd())[0]
     for h in res.hits:
-        _print_hit(h)
+        _print_hit(h, root, here)
     timings = " ".join(f"{k}={v:.3f}ms" for k, v in res.timings_ms.items())
     print(f"# {len(res.hits)} hits, {timings}{' (truncated)' if res.truncated else ''}", file=sys.stderr)
     return 0 if res.hits else 1
