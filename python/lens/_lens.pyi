@@ -77,6 +77,9 @@ class NativeIndex:
     ) -> list[HitTuple]:
         """Exhaustive grep, one hit per matching line, in path then offset order."""
 
+    def files(self) -> list[tuple[str, int]]:
+        """Every live file as (path relative to the root, size in bytes), in path order."""
+
     def refresh(self, progress: Callable[[int, int, str], object] | None = None) -> dict[str, int | bool]:
         """Re-index what changed on disk; counts of added / changed / removed / unchanged files."""
 

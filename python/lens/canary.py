@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 import zlib
@@ -28,15 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from ._log import get_logger
 from .errors import LensError
 from .flags import Flags
 from .guard import Guard
 
 __all__ = ["SHARES", "STAGE_FLAGS", "Canary", "CanaryError", "default_state_path", "parse_state"]
 
-_log = structlog.get_logger("lens.canary")
+_log = get_logger("lens.canary")
 
 SHARES: tuple[int, ...] = (0, 5, 25, 100)
 #: The flags a kill switch turns off: everything that makes the new path new.
@@ -295,6 +293,8 @@ class Canary:
         path = self.state_path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here, not at import: it costs `import lens` ~10 ms (random, shutil)
+
             fd, tmp = tempfile.mkstemp(prefix=".canary.", suffix=".tmp", dir=path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

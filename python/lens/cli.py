@@ -1,6 +1,8 @@
 """The `lens` command line: index, search, grep, stats, refresh, and the `make run` demo.
 
-An application, unlike the library: it may configure logging (structlog to stderr, warnings and up).
+An application, unlike the library: it configures logging (lens's events, warnings and up, to stderr).
+Exit status for every command: 0 a match (or success), 1 no match, 2 an error. `grep` is ripgrep's
+command line (lens._grepcli). The index is found upward from the current directory unless --index names it.
 """
 
 from __future__ import annotations
@@ -8,17 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import sysconfig
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import structlog
+from ._discover import DEFAULT_INDEX_DIRNAME, open_index
+from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, targets
+from .errors import LensError
 
-from . import Index, LensError
-from .index import DEFAULT_INDEX_DIRNAME
-from .types import Hit
+if TYPE_CHECKING:
+    from .index import Index
+    from .types import Hit
+
+_INDEX_HELP = (
+    f"the index directory or the repository root (default: the nearest {DEFAULT_INDEX_DIRNAME} upward)"
+)
 
 DEMO_QUERIES: dict[str, list[str]] = {
     "identifier": ["OrderedDict", "urlsplit", "parse_headers", "ThreadPoolExecutor"],
@@ -37,10 +47,8 @@ DEMO_GREPS: list[tuple[str, dict[str, bool]]] = [
 
 
 def _configure_logging() -> None:
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    # lens's events go through the standard library's logging (lens._log): warnings and up to stderr.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="lens: %(levelname)s: %(message)s")
 
 
 def _hit_json(h: Hit) -> dict[str, object]:
@@ -56,16 +64,22 @@ def _hit_json(h: Hit) -> dict[str, object]:
     }
 
 
-def _print_hit(h: Hit) -> None:
-    # ripgrep's --column is 1-based; Hit.column is 0-based.
-    print(f"{h.path}:{h.line}:{h.column + 1}:{h.text}")
+def _print_hit(h: Hit, root: str, here: Target) -> None:
+    """`path:line:column:text` as rg prints it: the path relative to the current directory, the column
+    1-based and in bytes (`Hit.column` is 0-based, in code points)."""
+    shown = here.display(h.path) or os.path.relpath(os.path.join(root, h.path))
+    fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
+    _, start, _ = line_of(fh, h)
+    print(f"{shown}:{h.line}:{h.byte_start - start + 1}:{h.text}")
 
 
 def _open(index: str | None) -> Index:
-    return Index.open(index or DEFAULT_INDEX_DIRNAME)
+    return open_index(index)
 
 
 def cmd_index(a: argparse.Namespace) -> int:
+    from .index import Index
+
     root = Path(a.path)
     out = Path(a.out) if a.out else root / DEFAULT_INDEX_DIRNAME
     idx = Index.build(root, out, max_file_bytes=a.max_file_bytes, progress=not a.quiet, exclude=a.exclude)
@@ -91,25 +105,14 @@ def cmd_search(a: argparse.Namespace) -> int:
                 }
             )
         )
-        return 0
+        return 0 if res.hits else 1
+    root = str(idx.root)
+    here = targets(root, [], os.getcwd())[0]
     for h in res.hits:
-        _print_hit(h)
+        _print_hit(h, root, here)
     timings = " ".join(f"{k}={v:.3f}ms" for k, v in res.timings_ms.items())
     print(f"# {len(res.hits)} hits, {timings}{' (truncated)' if res.truncated else ''}", file=sys.stderr)
     return 0 if res.hits else 1
-
-
-def cmd_grep(a: argparse.Namespace) -> int:
-    idx = _open(a.index)
-    hits = idx.grep(
-        a.pattern, regex=not a.fixed_strings, ignore_case=a.ignore_case, word=a.word_regexp, limit=a.limit
-    )
-    if a.json:
-        print(json.dumps([_hit_json(h) for h in hits]))
-    else:
-        for h in hits:
-            _print_hit(h)
-    return 0 if hits else 1
 
 
 def cmd_stats(a: argparse.Namespace) -> int:
@@ -124,6 +127,8 @@ def cmd_refresh(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
+    from .index import Index
+
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     out = Path(a.out)
     print(f"lens demo: indexing the Python {sys.version.split()[0]} standard library at {stdlib}")
@@ -154,8 +159,23 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lens", description="Embedded code search.")
+def _version() -> str:
+    from . import _lens
+
+    return str(_lens.__version__)
+
+
+#: The commands defined here; for them the ops commands (and their imports) are left out of the parser.
+CORE_COMMANDS = frozenset({"index", "search", "grep", "stats", "refresh", "demo"})
+
+
+def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lens",
+        description="Embedded code search.",
+        epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
+    )
+    p.add_argument("--version", action="version", version=f"lens {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("index", help="index a source tree")
@@ -168,29 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="ranked search")
     s.add_argument("query")
-    s.add_argument("--index", help=f"index directory (default: ./{DEFAULT_INDEX_DIRNAME})")
+    s.add_argument("--index", help=_INDEX_HELP)
     s.add_argument("-k", type=int, default=10)
     s.add_argument("--mode", default="auto", choices=["lex", "symbol", "hybrid", "auto"])
     s.add_argument("--budget-ms", type=float)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)
 
-    s = sub.add_parser("grep", help="exhaustive search, output like rg -n --column")
-    s.add_argument("pattern")
-    s.add_argument("--index")
-    s.add_argument("-i", "--ignore-case", action="store_true")
-    s.add_argument("-w", "--word-regexp", action="store_true")
-    s.add_argument("-F", "--fixed-strings", action="store_true")
-    s.add_argument("--limit", type=int)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_grep)
+    add_grep_parser(sub)
 
     s = sub.add_parser("stats", help="index statistics as JSON")
-    s.add_argument("--index")
+    s.add_argument("--index", help=_INDEX_HELP)
     s.set_defaults(func=cmd_stats)
 
     s = sub.add_parser("refresh", help="re-index what changed")
-    s.add_argument("--index")
+    s.add_argument("--index", help=_INDEX_HELP)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_refresh)
 
@@ -199,18 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--semantic", action="store_true", help="also embed definitions (Stage-C; slow)")
     s.set_defaults(func=cmd_demo)
 
-    from .ops.cli import add_ops_commands  # the runbook's operations commands (lens.ops)
+    if ops:
+        from .ops.cli import add_ops_commands  # the runbook's operations commands (lens.ops)
 
-    add_ops_commands(sub)
+        add_ops_commands(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
-    a = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = next((x for x in args if not x.startswith("-")), None)
+    parser = build_parser(ops=command not in CORE_COMMANDS)
+    a, extra = parser.parse_known_args(args)
+    # rg takes paths anywhere among the flags; argparse stops filling a positional at the first flag.
+    if extra and command == "grep" and not any(x.startswith("-") for x in extra):
+        a.paths += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(a.func(a))
-    except LensError as e:
+    except (LensError, UsageError) as e:
         print(f"lens: error: {e}", file=sys.stderr)
         return 2
     except (FileNotFoundError, NotADirectoryError) as e:

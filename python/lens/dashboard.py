@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-
-from .canary import Canary
-from .flags import Flags
-from .guard import CLOSED, HALF_OPEN, OPEN, Guard
+from .guard import CLOSED, HALF_OPEN, OPEN
 from .guard import ratio as _ratio
+
+if TYPE_CHECKING:  # prometheus_client is imported by render_metrics alone: `import lens` stays cheap
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.metrics_core import Metric
+
+    from .canary import Canary
+    from .flags import Flags
+    from .guard import Guard
 
 __all__ = ["build_dashboard", "render_metrics"]
 
@@ -178,8 +179,8 @@ def build_dashboard(guard: Guard, canary: Canary, flags: Flags) -> dict[str, Any
     }
 
 
-class _Snapshot(Collector):
-    """Yields metric families built from one dashboard document."""
+class _Snapshot:
+    """Yields metric families built from one dashboard document (a prometheus_client collector)."""
 
     def __init__(self, families: list[Metric]) -> None:
         self._families = families
@@ -189,6 +190,8 @@ class _Snapshot(Collector):
 
 
 def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple[list[str], Any]]) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     g = GaugeMetricFamily(name, doc, labels=labels)
     for values, v in rows:
         if v is not None:
@@ -198,6 +201,9 @@ def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple[list[str], A
 
 def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
     """The dashboard's numbers in the Prometheus text exposition format (unmeasured values are left out)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily
+
     d = build_dashboard(guard, canary, flags)["dashboard_state"]
     perf = d["metrics"]["performance"]
     totals = d["totals"]
@@ -377,5 +383,5 @@ def render_metrics(guard: Guard, canary: Canary, flags: Flags) -> str:
     )
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(fams))
+    registry.register(_Snapshot(fams))  # type: ignore[arg-type]  # a collector by its collect()
     return generate_latest(registry).decode("utf-8")

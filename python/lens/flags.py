@@ -24,14 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import structlog
-
+from ._log import get_logger
 from .errors import LensError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = [
     "DEFAULTS",
@@ -44,7 +38,7 @@ __all__ = [
     "load_initial",
 ]
 
-_log = structlog.get_logger("lens.flags")
+_log = get_logger("lens.flags")
 
 #: Every flag lens knows, with its default. A flag not named here is an error. The type of the default
 #: is the type the flag takes (an int is accepted where a float is wanted).
@@ -293,6 +287,11 @@ class Flags(Mapping[str, Any]):
     def load_toml(self, path: str | os.PathLike[str]) -> int:
         """Apply a TOML file of flag values; returns how many it set. Raises `FlagError` for a bad file
         (unknown flag, wrong type, invalid TOML); nothing is applied then."""
+        if sys.version_info >= (3, 11):  # imported here: most processes never read a flags file
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
+
         p = Path(path)
         try:
             with p.open("rb") as fh:

@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from . import _lens, rerank
+from ._log import get_logger
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
 from ._validate import check_grep
 from .canary import Canary
@@ -27,24 +26,25 @@ from .errors import QueryError
 from .flags import Flags
 from .guard import Guard
 from .pipeline import StageHook, run_search
-from .progress import ProgressBar
+from .progress import ProgressBar, as_reporter
 from .symbols import SymbolName, rows_to_hits
 from .types import Hit, SearchResult, hits_from_rows
 
 # `Hit` and `SearchResult` are re-exported from `lens.types` for callers that import them from here.
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
-_log = structlog.get_logger("lens.index")
-_symlog = structlog.get_logger("lens.symbols")
+_log = get_logger("lens.index")
+_symlog = get_logger("lens.symbols")
 
 #: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
 #: left out of the walk.
 DEFAULT_INDEX_DIRNAME = ".lens"
 
-#: `True` draws a bar on stderr; a callable is called as `progress(done_bytes, total_bytes)` once per
-#: phase step (reading files, then extracting symbols, then embedding definitions when `semantic`, which
-#: counts definitions rather than bytes), each phase counting from 0 to its own total.
-Progress = bool | Callable[[int, int], object]
+#: `True` draws a bar on stderr when it is a terminal (else one line per phase); a callable is called as
+#: `progress(done, total, phase)` (or `progress(done, total)` if it takes two arguments) per step of each
+#: phase: "reading" files and "symbols" count bytes, "embedding" (when `semantic`) counts definitions;
+#: each phase counts from 0 to its own total.
+Progress = bool | Callable[[int, int, str], object] | Callable[[int, int], object]
 
 
 def _name(name: object) -> str:
@@ -60,8 +60,7 @@ def _reporter(
         bar = ProgressBar(label)
         return bar, bar
     if callable(progress):
-        user = progress
-        return (lambda done, total, _phase: user(done, total)), None
+        return as_reporter(progress), None
     return None, None
 
 
@@ -167,9 +166,12 @@ class Index:
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str]) -> Index:
-        """Open an existing index. Raises `IndexCorruptError` for a damaged or foreign directory,
-        `IndexVersionError` for one written by a newer lens, `FileNotFoundError` if it is missing."""
-        path = Path(index_dir)
+        """Open an existing index: its directory, or the repository root it was built in (`root/.lens`).
+        Raises `IndexCorruptError` for a damaged or foreign directory, `IndexVersionError` for one
+        written by a newer lens, `FileNotFoundError` if it is missing."""
+        from ._discover import resolve_index_dir
+
+        path = resolve_index_dir(index_dir)
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
         if not path.is_dir():

@@ -31,8 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import structlog
-
+from ._log import get_logger
 from ._validate import check_search
 from .errors import QueryError
 from .guard import HALF_OPEN, LATENCY, QueryEvent
@@ -50,7 +49,7 @@ __all__ = [
     "run_search",
 ]
 
-_log = structlog.get_logger("lens.pipeline")
+_log = get_logger("lens.pipeline")
 
 MODES = ("lex", "symbol", "hybrid", "auto")
 #: The later stages each mode asks for ("lex" is Stage-A alone). A registered stage not named here runs

@@ -11,13 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
+from ._log import get_logger
 from .index import Hit, Index
 
 __all__ = ["ConsistencyReport", "consistency_violations"]
 
-_log = structlog.get_logger("lens.quality")
+_log = get_logger("lens.quality")
 
 
 @dataclass

@@ -256,6 +256,11 @@ impl NativeIndex {
         hits_list(py, hits)
     }
 
+    /// Every live file as (path, size), in path order.
+    fn files(&self, py: Python<'_>) -> Vec<(String, u64)> {
+        py.detach(|| self.engine.files())
+    }
+
     #[pyo3(signature = (progress=None))]
     fn refresh<'py>(&self, py: Python<'py>, progress: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let mut report = progress_fn(progress);

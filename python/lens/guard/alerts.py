@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from .._log import get_logger
 from .windows import WindowStats
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Alert", "AlertBook", "Condition", "conditions", "ratio", "span_coverage"]
 
-_log = structlog.get_logger("lens.guard")
+_log = get_logger("lens.guard")
 
 #: (name, severity, breached or None when unmeasured, value, threshold, stage, message)
 Condition = tuple[str, str, bool | None, float | None, float | None, str | None, str]

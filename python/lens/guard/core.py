@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import structlog
-
+from .._log import get_logger
 from . import reporting
 from .alerts import Alert, AlertBook, conditions
 from .breakers import CLOSED, ERRORS, HALF_OPEN, LATENCY, OPEN, Breaker
@@ -39,7 +38,7 @@ __all__ = [
     "registered_stages",
 ]
 
-_log = structlog.get_logger("lens.guard")
+_log = get_logger("lens.guard")
 
 #: The stages every guard knows from the start, in pipeline order.
 BUILTIN_STAGES: tuple[str, ...] = ("stage_a", "stage_b", "stage_c")

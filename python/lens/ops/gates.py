@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import __version__
+from .._log import get_logger
 from ..canary import Canary
 from ..guard import Guard
 from ..index import Hit, Index
@@ -51,7 +50,7 @@ __all__ = [
     "summarize",
 ]
 
-_log = structlog.get_logger("lens.ops.gates")
+_log = get_logger("lens.ops.gates")
 
 #: `progress(done, total, phase)`
 Progress = Callable[[int, int, str], object]

@@ -23,9 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import __version__
+from .._log import get_logger
 from ..canary import Canary
 from ..guard import Guard
 from ..index import Index
@@ -35,7 +34,7 @@ from .state import OpsStore
 
 __all__ = ["ERROR_RATE_LIMIT", "REQUIRED_NIGHTS", "night_key", "run_nightly", "signoff"]
 
-_log = structlog.get_logger("lens.ops.nightly")
+_log = get_logger("lens.ops.nightly")
 
 REQUIRED_NIGHTS = 3
 ERROR_RATE_LIMIT = 0.05

@@ -32,11 +32,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 import lens
 
 from .. import INDEX_FORMAT_VERSION, __version__
+from .._log import get_logger
 from ..errors import LensError
 from ..flags import Flags
 from ..index import Hit, Index, SearchResult
@@ -60,7 +59,7 @@ __all__ = [
     "write_fixture",
 ]
 
-_log = structlog.get_logger("lens.ops.release")
+_log = get_logger("lens.ops.release")
 
 #: The version of lens's public Python and HTTP API. Bump the number on a breaking change.
 API_VERSION = "v1"

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -45,6 +44,7 @@ from starlette.routing import Route
 import lens
 
 from .. import INDEX_FORMAT_VERSION, __version__
+from .._log import get_logger
 from ..canary import CanaryError
 from ..errors import LensError, QueryError
 from ..index import Hit, Index
@@ -61,7 +61,7 @@ else:  # pragma: no cover
 
 __all__ = ["DEFAULT_MAX_BODY", "admin_token_from", "create_app", "serve"]
 
-_log = structlog.get_logger("lens.ops.server")
+_log = get_logger("lens.ops.server")
 DEFAULT_MAX_BODY = 64 * 1024
 MODES = ("lex", "symbol", "hybrid", "auto")
 MAX_K = 1000

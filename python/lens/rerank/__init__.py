@@ -32,6 +32,7 @@ class Index(Protocol):
     @property
     def root(self) -> Any: ...
 
+
 __all__ = [
     "attach",
     "available",
@@ -65,7 +66,10 @@ def _bar(progress: Any) -> tuple[Any, Any]:
         bar = ProgressBar("embedding", unit="defs")
         return bar, bar
     if callable(progress):
-        return progress, None
+        from ..progress import as_reporter
+
+        report = as_reporter(progress)
+        return (lambda done, total: report(done, total, "embedding")), None
     return None, None
 
 

@@ -30,8 +30,8 @@ from .gate import STOP_WORDS, is_natural_language
 from .store import VectorStore, split_words
 
 if TYPE_CHECKING:
-    from ..types import Hit
     from ..pipeline import StageCall
+    from ..types import Hit
 
 __all__ = ["FusionConfig", "SemanticStage"]
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 
+from .._log import get_logger
 from .embed import DIM, get_embedder, model_sha256
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
     "remove_vectors",
 ]
 
-_log = structlog.get_logger("lens.rerank")
+_log = get_logger("lens.rerank")
 
 SEMANTIC_DIRNAME = "semantic"
 #: Symbol kinds that are not worth a document of their own (a constant's line is all there is).

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
 from .. import _lens
+from .._log import get_logger
 from ..types import Hit
 
 __all__ = ["Symbol", "SymbolName", "is_identifier", "merge", "rows_to_hits", "run_stage_b", "stage_b_hook"]
 
-_log = structlog.get_logger("lens.symbols")
+_log = get_logger("lens.symbols")
 
 
 def is_identifier(query: str) -> bool:
