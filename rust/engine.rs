@@ -315,9 +315,9 @@ impl Engine {
 
     /// Every live file as (path, size in bytes), in path order: what a
     /// grep searches (the CLI's `--files`, path filters, and rg's JSON stats).
-    pub fn files(&self) -> Vec<(String, u64)> {
-        let snap = self.index.snapshot();
-        snap.path_order().iter().map(|&f| (snap.path(f).to_string(), snap.content(f).len() as u64)).collect()
+    pub fn files(&self) -> Result<Vec<(String, u64)>> {
+        let snap = self.index.checked_snapshot()?;
+        Ok(snap.path_order().iter().map(|&f| (snap.path(f).to_string(), snap.content(f).len() as u64)).collect())
     }
 
     fn grep_native(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {

@@ -257,8 +257,8 @@ impl NativeIndex {
     }
 
     /// Every live file as (path, size), in path order.
-    fn files(&self, py: Python<'_>) -> Vec<(String, u64)> {
-        py.detach(|| self.engine.files())
+    fn files(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
+        guarded(py, || self.engine.files())
     }
 
     #[pyo3(signature = (progress=None))]
