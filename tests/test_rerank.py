@@ -135,8 +135,8 @@ def code_root(tmp_path: Path) -> Path:
 
 
 @needs_extra
-def test_build_embeds_by_default_and_stage_c_runs_for_questions(code_root: Path, tmp_path: Path) -> None:
-    idx = lens.Index.build(code_root, tmp_path / "idx")
+def test_semantic_build_embeds_and_stage_c_runs_for_questions(code_root: Path, tmp_path: Path) -> None:
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
     meta = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())
     assert meta["count"] >= 8 and meta["embedded"] == meta["count"]
     r = idx.search("compute the sha256 checksum of a file", k=5)
@@ -151,7 +151,7 @@ def test_build_embeds_by_default_and_stage_c_runs_for_questions(code_root: Path,
 
 @needs_extra
 def test_identifier_queries_are_unchanged_by_stage_c(code_root: Path, tmp_path: Path) -> None:
-    with_c = lens.Index.build(code_root, tmp_path / "with")
+    with_c = lens.Index.build(code_root, tmp_path / "with", semantic=True)
     without = lens.Index.build(code_root, tmp_path / "without", semantic=False)
     assert "stage_c" not in without.stages
     for q in ("parse_http_date", "ArchiveReader", "escape_markup", "hashlib.sha256", "zf.read"):
@@ -166,7 +166,7 @@ def test_gated_and_cutoff_counters_come_from_real_calls(code_root: Path, tmp_pat
     from lens.flags import Flags
     from lens.guard import Guard
 
-    idx = lens.Index.build(code_root, tmp_path / "idx")
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
     idx.flags = Flags()
     idx.guard = Guard()
     idx.canary = Canary(idx.guard, idx.flags)
@@ -183,7 +183,7 @@ def test_gated_and_cutoff_counters_come_from_real_calls(code_root: Path, tmp_pat
 
 @needs_extra
 def test_semantic_false_leaves_no_vectors_and_stage_c_absent(code_root: Path, tmp_path: Path) -> None:
-    lens.Index.build(code_root, tmp_path / "idx")
+    lens.Index.build(code_root, tmp_path / "idx", semantic=True)
     idx = lens.Index.build(code_root, tmp_path / "idx", semantic=False)  # a rebuild drops old vectors
     assert not (tmp_path / "idx" / "semantic").exists()
     assert idx.search("compute a file checksum").info["stages"]["stage_c"] == "absent"
@@ -195,14 +195,14 @@ def test_semantic_false_leaves_no_vectors_and_stage_c_absent(code_root: Path, tm
 
 @needs_extra
 def test_open_attaches_stage_c_from_the_stored_vectors(code_root: Path, tmp_path: Path) -> None:
-    lens.Index.build(code_root, tmp_path / "idx")
+    lens.Index.build(code_root, tmp_path / "idx", semantic=True)
     idx = lens.Index.open(tmp_path / "idx")
     assert idx.search("escape markup characters for html").info["stages"]["stage_c"] == "ran"
 
 
 @needs_extra
 def test_refresh_reembeds_only_changed_definitions(code_root: Path, tmp_path: Path) -> None:
-    idx = lens.Index.build(code_root, tmp_path / "idx")
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
     before = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())
     (code_root / "web" / "markup.py").write_bytes(
         CODE["web/markup.py"] + b"\ndef strip_tags(text):\n    return text\n"
@@ -221,7 +221,7 @@ def test_refresh_reembeds_only_changed_definitions(code_root: Path, tmp_path: Pa
 @needs_extra
 def test_progress_reports_embedding(code_root: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
-    lens.Index.build(code_root, tmp_path / "idx", progress=lambda d, t: seen.append((d, t)))
+    lens.Index.build(code_root, tmp_path / "idx", semantic=True, progress=lambda d, t: seen.append((d, t)))
     count = json.loads((tmp_path / "idx" / "semantic" / "CURRENT.json").read_text())["count"]
     assert (count, count) in seen and (0, count) in seen  # the embedding phase, counted in definitions
 
@@ -232,7 +232,7 @@ def test_a_failing_model_costs_stage_c_not_the_query(
 ) -> None:
     import lens.rerank.embed as embed
 
-    idx = lens.Index.build(code_root, tmp_path / "idx")
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
 
     class Broken:
         def embed_query(self, text: str) -> None:

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .index import Index
 
 __all__ = [
     "DEFAULT_INDEX_DIRNAME",
     "NO_INDEX",
-    "NoIndexError",
     "find_index",
-    "open_index",
     "resolve_index_dir",
 ]
 
@@ -44,22 +38,3 @@ def find_index(start: str | os.PathLike[str] | None = None) -> Path | None:
         if (d / _MARKER).exists() and d.name == DEFAULT_INDEX_DIRNAME:
             return d
     return None
-
-
-class NoIndexError(FileNotFoundError):
-    """No index where one was looked for (the CLI's exit status 2)."""
-
-
-def open_index(index: str | os.PathLike[str] | None) -> Index:
-    """The index `index` names (its directory or the repository root), else the nearest `.lens` upward
-    from the current directory; `NoIndexError` ("no index here; run `lens index`") when there is none."""
-    from .index import Index
-
-    if index is None:
-        found = find_index()
-        if found is None:
-            raise NoIndexError(NO_INDEX)
-        return Index.open(found)
-    if not Path(index).exists():
-        raise NoIndexError(f"{index}: no such directory; {NO_INDEX}")
-    return Index.open(index)

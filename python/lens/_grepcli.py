@@ -18,12 +18,15 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-if TYPE_CHECKING:
-    from .index import Hit
+from ._discover import NO_INDEX, find_index
 
-__all__ = ["add_grep_parser", "cmd_grep"]
+if TYPE_CHECKING:
+    from .index import Hit, Index
+
+__all__ = ["NoIndexError", "add_grep_parser", "cmd_grep", "open_index"]
 
 # rg's default colors (path magenta, line number green, match bold red; columns reset only).
 _RESET = "\x1b[0m"
@@ -561,8 +564,6 @@ def cmd_grep(a: argparse.Namespace) -> int:
     ):
         if v is not None and v < 0:
             raise UsageError(f"{name} needs a number >= 0")
-    from ._discover import open_index
-
     idx = open_index(a.index)
     cwd = os.getcwd()
     root = str(idx.root)
@@ -641,3 +642,22 @@ def cmd_grep(a: argparse.Namespace) -> int:
             printer.file(fh, a.max_count)
     out.flush()
     return 0 if files else 1
+
+
+class NoIndexError(FileNotFoundError):
+    """No index where one was looked for (the CLI's exit status 2)."""
+
+
+def open_index(index: str | os.PathLike[str] | None) -> Index:
+    """The index `index` names (its directory or the repository root), else the nearest `.lens` upward
+    from the current directory; `NoIndexError` ("no index here; run `lens index`") when there is none."""
+    from .index import Index
+
+    if index is None:
+        found = find_index()
+        if found is None:
+            raise NoIndexError(NO_INDEX)
+        return Index.open(found)
+    if not Path(index).exists():
+        raise NoIndexError(f"{index}: no such directory; {NO_INDEX}")
+    return Index.open(index)

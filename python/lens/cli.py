@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._discover import DEFAULT_INDEX_DIRNAME, open_index
-from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, targets
+from ._discover import DEFAULT_INDEX_DIRNAME
+from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, open_index, targets
 from .errors import LensError
 
 if TYPE_CHECKING:

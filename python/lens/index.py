@@ -102,15 +102,15 @@ class Index:
         (`IndexLocationError` otherwise); while another writer holds the index's lock this waits up to
         `LENS_WRITER_TIMEOUT_S` seconds, then raises `IndexBusyError`.
 
-        `semantic` (Stage-C) embeds every definition with the shipped model; by default it does so when
-        the `lens[semantic]` extra is installed and symbols are on. `semantic=True` without the extra
-        raises `SemanticUnavailableError`; `semantic=False` builds (and leaves) no vectors."""
+        `semantic=True` (Stage-C) embeds every definition with the shipped model; it needs the
+        `lens[semantic]` extra (`SemanticUnavailableError` otherwise). It is opt-in for now: embedding
+        costs minutes per ten thousand definitions on a small machine, and Stage-C's fusion is yet to be
+        re-fit on the definition index's candidates. The default (`False` or None) builds, and leaves, no
+        vectors."""
         if semantic:
             rerank.require()
             if not symbols:
                 raise ValueError("semantic=True needs symbols=True (Stage-C embeds Stage-B's definitions)")
-        elif semantic is None:
-            semantic = symbols and rerank.available()
         root_path = Path(root)
         if not root_path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(root_path))

@@ -5,9 +5,10 @@
 - `store`: one document and vector per definition, in the index directory
 - `stage`: the registered stage: gate, confidence cutoff, dense scoring, fusion
 
-`Index.build` embeds definitions by default when the extra is installed (`semantic=False` opts out;
-`semantic=True` without the extra raises `SemanticUnavailableError`). An index opened with vectors gets
-the Stage-C hook; one without (or without the extra) reports Stage-C "absent".
+`Index.build(..., semantic=True)` embeds definitions (it needs the extra, else
+`SemanticUnavailableError`); for now Stage-C is opt-in, until its fusion is re-fit on the definition
+index's candidates and embedding fits a build's budget. An index opened with vectors gets the Stage-C
+hook; one without (or without the extra) reports Stage-C "absent".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from .embed import available, require
+from .extra import available, require
 from .gate import is_natural_language, nl_probability
 
 

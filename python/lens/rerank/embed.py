@@ -12,17 +12,15 @@ NVIDIA GPU); `LENS_EMBED_PROVIDER=cpu` forces the CPU.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import SemanticUnavailableError
+from .extra import MODEL_DIR, available, require
 
 __all__ = [
     "DIM",
@@ -35,39 +33,9 @@ __all__ = [
     "require",
 ]
 
-MODEL_DIR = Path(__file__).with_name("model")
 #: MiniLM's training length: documents are cut here.
 MAX_TOKENS = 128
 DIM = 384
-_EXTRA = "pip install 'lens[semantic]' (onnxruntime and tokenizers)"
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a module blocked in sys.modules, or a broken install
-        return False
-
-
-def available() -> bool:
-    """Whether the `lens[semantic]` extra is installed and the model files are in the package."""
-    return (
-        _installed("onnxruntime")
-        and _installed("tokenizers")
-        and (MODEL_DIR / "model.onnx").is_file()
-        and (MODEL_DIR / "tokenizer.json").is_file()
-    )
-
-
-def require() -> None:
-    """Raise `SemanticUnavailableError`, saying what to install, unless `available()`."""
-    missing = [m for m in ("onnxruntime", "tokenizers") if not _installed(m)]
-    if missing:
-        raise SemanticUnavailableError(
-            f"semantic search needs the lens[semantic] extra ({', '.join(missing)} missing): {_EXTRA}"
-        )
-    if not (MODEL_DIR / "model.onnx").is_file():
-        raise SemanticUnavailableError(f"the embedding model is missing from the lens package: {MODEL_DIR}")
 
 
 _SHA: dict[str, str] = {}

@@ -104,9 +104,13 @@ class SemanticStage:
         words = [w for w in split_words(query).split() if w not in STOP_WORDS]
         row = store.enclosing(top.path, top.byte_start)
         spelled = row is not None and words and set(split_words(store.names[row]).split()) == set(words)
-        if spelled and row is not None and store.byte_start[row] == top.byte_start:
+        # On the definition's header line: Stage-A points at the line's start, the definition index
+        # (issue 10) at the name on it.
+        on_header = row is not None and 0 <= top.byte_start - store.byte_start[row] < len(top.text.encode())
+        if spelled and on_header:
             return True  # the top hit is the header of the definition the query spells
-        if len(hits) > 1 and hits[1].score > 0:
+        if len(hits) > 1 and hits[1].score > 0 and "bm25f" not in top.why:
+            # The margin was fit on Stage-A's line scores; BM25F scores are on another scale.
             return top.score >= self.config.margin_ratio * hits[1].score
         return False
 
