@@ -77,15 +77,16 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     let n = docs.len().max(1) as f32;
     let mut avg = [0f32; NFIELDS];
     for (_, d) in docs {
-        for f in 0..NFIELDS {
-            avg[f] += d.lens[f] as f32;
+        for (a, &l) in avg.iter_mut().zip(&d.lens) {
+            *a += l as f32;
         }
     }
     for a in &mut avg {
         *a = (*a / n).max(1.0);
     }
     // term -> postings (doc, impact, mask)
-    let mut inv: HashMap<&str, Vec<(u32, u8, u8)>> = HashMap::new();
+    type Posting = (u32, u8, u8);
+    let mut inv: HashMap<&str, Vec<Posting>> = HashMap::new();
     for (id, (_, d)) in docs.iter().enumerate() {
         let norm: [f32; NFIELDS] = std::array::from_fn(|f| 1.0 - bs[f] + bs[f] * d.lens[f] as f32 / avg[f]);
         for (t, tf) in &d.terms {
@@ -102,7 +103,7 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
             inv.entry(t.as_str()).or_default().push((id as u32, imp, mask));
         }
     }
-    let mut terms: Vec<(&str, Vec<(u32, u8, u8)>)> = inv.into_iter().collect();
+    let mut terms: Vec<(&str, Vec<Posting>)> = inv.into_iter().collect();
     terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
