@@ -51,19 +51,6 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="lens: %(levelname)s: %(message)s")
 
 
-def _hit_json(h: Hit) -> dict[str, object]:
-    return {
-        "path": h.path,
-        "line": h.line,
-        "column": h.column,
-        "byte_start": h.byte_start,
-        "byte_end": h.byte_end,
-        "text": h.text,
-        "score": h.score,
-        "why": list(h.why),
-    }
-
-
 def _print_hit(h: Hit, root: str, here: Target) -> None:
     """`path:line:column:text` as rg prints it: the path relative to the current directory, the column
     1-based and in bytes (`Hit.column` is 0-based, in code points)."""
@@ -99,7 +86,7 @@ def cmd_search(a: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "hits": [_hit_json(h) for h in res.hits],
+                    "hits": [h.as_dict() for h in res.hits],
                     "timings_ms": res.timings_ms,
                     "truncated": res.truncated,
                 }

@@ -31,6 +31,20 @@ class Hit:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column + 1}:{self.text}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The hit's fields as JSON-ready values (the CLI's `--json` and the admin API's `/search`);
+        `symbol` is left out."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "byte_start": self.byte_start,
+            "byte_end": self.byte_end,
+            "text": self.text,
+            "score": self.score,
+            "why": list(self.why),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:

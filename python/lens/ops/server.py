@@ -47,7 +47,7 @@ from .. import INDEX_FORMAT_VERSION, __version__
 from .._log import get_logger
 from ..canary import CanaryError
 from ..errors import LensError, QueryError
-from ..index import Hit, Index
+from ..index import Index
 from .gates import run_quality_gates
 from .golden import GoldenSet, stdlib_golden_set
 from .nightly import REQUIRED_NIGHTS, run_nightly, signoff, streak
@@ -421,19 +421,6 @@ async def compat_bundles_get(request: Request, ctx: _Ctx) -> Any:
     return await run_in_threadpool(compat_bundles, ctx.store, raw in ("true", "1"))
 
 
-def _hit(h: Hit) -> dict[str, Any]:
-    return {
-        "path": h.path,
-        "line": h.line,
-        "column": h.column,
-        "byte_start": h.byte_start,
-        "byte_end": h.byte_end,
-        "text": h.text,
-        "score": h.score,
-        "why": list(h.why),
-    }
-
-
 async def search(request: Request, ctx: _Ctx) -> Any:
     body = await _json(request, ctx, {"query": ((str,), True), "k": ((int,), False), "mode": ((str,), False)})
     if ctx.index is None:
@@ -449,7 +436,7 @@ async def search(request: Request, ctx: _Ctx) -> Any:
         k_: v for k_, v in res.info.items() if isinstance(v, (str, int, float, bool, dict, list, type(None)))
     }
     return {
-        "hits": [_hit(h) for h in res.hits],
+        "hits": [h.as_dict() for h in res.hits],
         "timings_ms": res.timings_ms,
         "truncated": res.truncated,
         "mode": res.mode,
