@@ -209,13 +209,18 @@ def test_consistency_report_counts_real_disagreements(sample_index: lens.Index) 
     )
     assert (report.checked, report.violations, report.rate) == (7, 0, 0.0)
     # A doctored native answer is caught: the report compares what the paths return, nothing assumed.
-    real = sample_index._native.search
+    real_snapshot = sample_index._native.snapshot
 
-    def skewed(q: str, k: int, budget: float | None, native: bool):  # type: ignore[no-untyped-def]
-        hits, truncated, info = real(q, k, budget, native)
-        return (hits[1:] if native else hits), truncated, info
+    def skewed_snapshot() -> object:
+        snap = real_snapshot()
 
-    sample_index._native = _Proxy(sample_index._native, search=skewed)  # type: ignore[assignment]
+        def skewed(q: str, k: int, budget: float | None, native: bool):  # type: ignore[no-untyped-def]
+            hits, truncated, info = snap.search(q, k, budget, native)
+            return (hits[1:] if native else hits), truncated, info
+
+        return _Proxy(snap, search=skewed)
+
+    sample_index._native = _Proxy(sample_index._native, snapshot=skewed_snapshot)  # type: ignore[assignment]
     bad = lens.consistency_violations(sample_index, searches=["PM_RESUME"])
     assert (bad.checked, bad.violations) == (1, 1) and bad.examples[0]["search"] == "PM_RESUME"
 

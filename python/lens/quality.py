@@ -49,8 +49,10 @@ def consistency_violations(
     report = ConsistencyReport()
     native = index._native
     for q in searches:
-        fast, _, _ = native.search(q, k, None, True)
-        slow, _, _ = native.search(q, k, None, False)
+        # Both paths on one snapshot: a refresh in between must not pass for a disagreement.
+        snap = native.snapshot()
+        fast, _, _ = snap.search(q, k, None, True)
+        slow, _, _ = snap.search(q, k, None, False)
         _tally(report, {"search": q}, fast, slow, keep_examples)
     for pattern, opts in greps:
         args = (
