@@ -1,14 +1,13 @@
 """Plain-English questions: quality of the definition index, rule by rule (the ablation table).
 
 Builds (or reuses) one index of the question corpus, then runs the question set in mode "lex" once per
-configuration of the code-aware ranking rules (`LENS_TERMS_ABLATE` / `LENS_TERMS_EXTRA`, read per query
-by the native core),
+configuration of the code-aware ranking rules (`LENS_TERMS_ABLATE`, read per query by the native core),
 scoring with the shared scorer (`../shared/eval/evaluate.py`'s `score`):
 
     python benches/terms_eval.py --corpus .lens-eval/cpython-lib-nodoc \
         --queries ../shared/eval/dev/queries.jsonl --index-dir /tmp/lens-terms-dev
 
-Configurations: the default rules, each left out alone, each default-off rule turned on alone, no rules,
+Configurations: the default rules, each left out alone, no rules,
 and the definition index off (questions go to Stage-A, as before issue 10). `--configs` picks a subset.
 """
 
@@ -27,14 +26,12 @@ import lens
 from lens.guard import percentile
 
 RULES = ("ident", "sink", "files")
-# name -> (LENS_TERMS_ABLATE, LENS_TERMS_EXTRA)
+# name -> LENS_TERMS_ABLATE
 CONFIGS = {
-    "default rules": ("", ""),
-    **{f"without {r}": (r, "") for r in RULES},
-    "with diversify": ("", "diversify"),
-    "with keys": ("", "keys"),
-    "no rules (BM25F)": ("all", ""),
-    "definition index off": ("terms", ""),
+    "default rules": "",
+    **{f"without {r}": r for r in RULES},
+    "no rules (BM25F)": "all",
+    "definition index off": "terms",
 }
 
 
@@ -74,7 +71,7 @@ def main() -> int:
     out = []
     print(f"{'configuration':24} {'nDCG@10':>8} {'R@50':>6} {'MRR@10':>7} {'p50ms':>6} {'p95ms':>6}")
     for name in a.configs.split(","):
-        os.environ["LENS_TERMS_ABLATE"], os.environ["LENS_TERMS_EXTRA"] = CONFIGS[name]
+        os.environ["LENS_TERMS_ABLATE"] = CONFIGS[name]
         rows: dict[str, list[float]] = {"r": [], "n": [], "m": [], "ms": []}
         for q in queries:
             t = time.perf_counter()
@@ -100,7 +97,6 @@ def main() -> int:
             flush=True,
         )
     os.environ.pop("LENS_TERMS_ABLATE", None)
-    os.environ.pop("LENS_TERMS_EXTRA", None)
     if a.json:
         a.json.write_text(json.dumps(out, indent=2))
     return 0

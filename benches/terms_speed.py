@@ -39,6 +39,7 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
     for q in queries:  # warm
         idx.search(q, k=50, mode="lex")
     lat: list[float] = []
+    by_route: dict[str, list[float]] = {}
     routes: Counter[str] = Counter()
     slowest = (0.0, "")
     for _ in range(repeat):
@@ -47,7 +48,9 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
             res = idx.search(q, k=50, mode="lex")
             ms = (time.perf_counter() - t) * 1000
             lat.append(ms)
-            routes[str(res.info.get("query_route"))] += 1
+            route = str(res.info.get("query_route"))
+            routes[route] += 1
+            by_route.setdefault(route, []).append(ms)
             slowest = max(slowest, (ms, q))
     lat.sort()
     return {
@@ -58,6 +61,10 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
         "max_ms": lat[-1],
         "slowest": slowest[1],
         "routes": dict(routes),
+        "by_route": {
+            r: {f"p{p}_ms": percentile(sorted(v), p) for p in (50, 95, 99)}
+            for r, v in sorted(by_route.items())
+        },
     }
 
 

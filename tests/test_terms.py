@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,62 @@ def test_the_definition_index_can_be_switched_off_for_benchmarks(idx: lens.Index
         assert idx.search("parse an HTTP date", k=5, mode="lex").info["query_route"] == "lexical"
     finally:
         del os.environ["LENS_TERMS_ABLATE"]
+
+
+WORDS = [
+    "parse",
+    "http",
+    "date",
+    "header",
+    "cookie",
+    "jar",
+    "expire",
+    "clear",
+    "render",
+    "page",
+    "template",
+    "key",
+    "value",
+    "read",
+    "zip",
+    "file",
+]
+
+
+def _random_tree(root: Path, rng: random.Random) -> None:
+    """Files of definitions whose names, owners and bodies share one small vocabulary, so many queries
+    spell names (the `ident` rule's lookup), many files hold several matching definitions (`files`) and
+    scores tie often; some sit under tests/ or vendor/ (`sink`), one file has no definitions (windows)."""
+    for i in range(24):
+        d = root / rng.choice(["web", "tests", "vendor", "zip"])
+        d.mkdir(parents=True, exist_ok=True)
+        lines = []
+        if i % 3 == 0:
+            lines.append(f"class {rng.choice(WORDS).title()}{rng.choice(WORDS).title()}:")
+        for _ in range(rng.randint(1, 8)):
+            name = "_".join(rng.sample(WORDS, rng.randint(1, 3)))
+            indent = "    " if lines and lines[0].startswith("class") else ""
+            body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 12)))
+            lines.append(f"{indent}def {name}(self, {rng.choice(WORDS)}):")
+            lines.append(f"{indent}    # {body}")
+            lines.append(f"{indent}    return {rng.choice(WORDS)}_{i}")
+        (d / f"{rng.choice(WORDS)}_{i}.py").write_text("\n".join(lines) + "\n")
+    (root / "NOTES.txt").write_text(" ".join(rng.choice(WORDS) for _ in range(200)) + "\n")
+
+
+def test_the_ranked_top_k_equals_the_oracles(tmp_path: Path) -> None:
+    """The rules are applied inside the pruned top-k search (spelled names by key lookup); scoring every
+    document and checking every name must give the same hits, in the same order, for any k."""
+    rng = random.Random(10)
+    _random_tree(tmp_path / "src", rng)
+    idx = lens.Index.build(tmp_path / "src", tmp_path / "index")
+    spelled = 0
+    for round in range(150):
+        q = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6)))
+        k = [1, 3, 10, 50][round % 4]
+        native, _, info = idx._native.search(q, k, None, True)
+        reference = idx._native.search(q, k, None, False)[0]
+        assert info["query_route"] == "terms", q
+        assert native == reference, (q, k)
+        spelled += any("spelled" in h[-1] for h in native)
+    assert spelled > 10, "the queries spell names often"

@@ -3,6 +3,7 @@
 //! file with none is cut into windows of lines instead. Licence headers,
 //! import lists and URLs are not content.
 
+use super::rank::spell_keys;
 use super::tokenize::{name_key, Analyzer};
 use crate::symbols::lang::Lang;
 use crate::symbols::Kind;
@@ -198,9 +199,15 @@ pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) 
             .collect();
         let mut acc = Acc { an: &mut *an, terms: Vec::new(), lens: [0; NFIELDS] };
         acc.add(d.name.as_bytes(), Field::Name);
-        let key = name_key(&d.name);
-        if key.contains('_') {
-            push(&mut acc.terms, &mut acc.lens, &format!("#{key}"), Field::Name);
+        // A compound name counts one more name token (its whole), as when
+        // the whole was a term of its own.
+        if name_key(&d.name).contains('_') {
+            acc.lens[Field::Name as usize] += 1;
+        }
+        // The spell keys, for the `ident` rule's lookup; they match no
+        // query term, so they score nothing.
+        for key in spell_keys(&mut *acc.an, path, &d.name, d.container.as_deref().unwrap_or("")) {
+            acc.terms.push((key, [0; NFIELDS]));
         }
         if let Some(c) = &d.container {
             acc.add(c.as_bytes(), Field::Place);
@@ -357,7 +364,8 @@ mod tests {
         assert_eq!(docs.len(), 1);
         let doc = &docs[0];
         assert_eq!(doc.line, 4);
-        assert_eq!(field_terms(doc, Field::Name), ["#parse_http_date", "date", "http", "pars"]);
+        assert_eq!(field_terms(doc, Field::Name), ["date", "http", "pars"]);
+        assert!(doc.terms.iter().any(|(t, c)| t == "#date_http_pars" && *c == [0; NFIELDS]), "its spell key");
         assert_eq!(field_terms(doc, Field::Signature), ["valu"]);
         assert_eq!(field_terms(doc, Field::Place), ["http", "lib", "util"]);
         assert_eq!(field_terms(doc, Field::Comment), ["date", "header", "pars", "see"]);

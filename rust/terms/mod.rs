@@ -10,7 +10,8 @@
 //! - [`docs`]: a file's definitions turned into documents.
 //! - [`store`]: the term file written beside each segment, and its reader.
 //! - [`score`]: top-k with MaxScore early termination, and its oracle.
-//! - [`rank`]: the code-aware rules.
+//! - [`rank`]: the code-aware rules, per-document multipliers applied
+//!   inside the top-k search.
 //! - [`route`]: which queries come here.
 //!
 //! One term file per segment (`seg-X.terms` beside `seg-X.lens`) means a
@@ -40,13 +41,11 @@ use crate::index::Snapshot;
 use crate::symbols::layers::SymbolSet;
 use crate::symbols::store::NONE;
 use docs::{file_docs, is_document_kind, DefIn, FIELD_NAMES, NFIELDS};
-use rank::{Candidate, Rules};
+use rank::Rules;
 use score::{ScoreStats, SegTerms, WeightedTerm};
 use store::{terms_path, TermFile};
 use tokenize::{analyze_query, Analyzer};
 
-/// Candidates the rules re-rank (at least; more when k is larger).
-const POOL: usize = 200;
 /// Integer scale of query-term weights.
 const WEIGHT_SCALE: f64 = 1000.0;
 
@@ -112,10 +111,133 @@ pub struct TermsOutcome {
     pub segments: u64,
 }
 
+/// A segment's term file, with each document's `sink` prior (out of
+/// [`rank::PRIOR_ONE`]), computed once when the file is opened.
+pub struct SegFile {
+    pub terms: TermFile,
+    sink: Vec<u16>,
+}
+
+impl SegFile {
+    fn open(p: &Path, seg: &Segment) -> Result<SegFile> {
+        let terms = TermFile::open(p)?;
+        let mut sink = Vec::with_capacity(terms.ndocs() as usize);
+        let mut last: Option<(u32, f64)> = None;
+        let on = Rules::default();
+        for d in 0..terms.ndocs() {
+            let file = terms.file_of(d);
+            let f = match last {
+                Some((lf, f)) if lf == file => f,
+                _ => {
+                    let f = if file < seg.nfiles() { rank::path_factor(seg.path(file)) } else { 1.0 };
+                    last = Some((file, f));
+                    f
+                }
+            };
+            sink.push(rank::prior(on, f, terms.row(d).kind == docs::WINDOW_KIND) as u16);
+        }
+        Ok(SegFile { terms, sink })
+    }
+}
+
 /// The engine's handle on term files: opened once per segment and shared.
 #[derive(Default)]
 pub struct Terms {
-    open: Mutex<HashMap<String, Option<Arc<TermFile>>>>,
+    open: Mutex<HashMap<String, Option<Arc<SegFile>>>>,
+}
+
+/// The ranking rules as the top-k search sees them: per-document
+/// multipliers, a function of the query, the document, its file and the
+/// corpus statistics (the query's weights) only.
+struct RuleBoost<'a> {
+    rules: Rules,
+    files: &'a [Arc<SegFile>],
+    query: &'a [WeightedTerm],
+    /// The matched query weight from which a definition counts for `files`.
+    cover: u64,
+    /// Documents the query spells (fast path: found by key lookup).
+    spelled: HashSet<(u32, u32)>,
+    /// The oracle checks every document's name instead of the lookup.
+    oracle: Option<OracleSpelling<'a>>,
+    per_file: HashMap<(usize, u32), u64>,
+}
+
+struct OracleSpelling<'a> {
+    an: Analyzer,
+    terms: HashSet<&'a str>,
+    snap: &'a Snapshot,
+}
+
+impl RuleBoost<'_> {
+    fn file_max(&self) -> u64 {
+        if self.rules.files {
+            rank::FILE_BOOST_MAX
+        } else {
+            rank::FILE_ONE
+        }
+    }
+    fn prior(&self, seg: usize, doc: u32) -> u64 {
+        if self.rules.sink {
+            self.files[seg].sink[doc as usize] as u64
+        } else {
+            rank::PRIOR_ONE
+        }
+    }
+    /// Definitions of `file` that hold at least `cover` of the query's weight.
+    fn matching(&mut self, seg: usize, file: u32) -> u64 {
+        if let Some(&n) = self.per_file.get(&(seg, file)) {
+            return n;
+        }
+        let t = &self.files[seg].terms;
+        let range = t.docs_of_file(file);
+        let mut acc = vec![0u64; range.len()];
+        for q in self.query {
+            if let Some(p) = t.postings(&q.term) {
+                let mut i = p.lower_bound(range.start);
+                while i < p.len() && p.doc(i) < range.end {
+                    acc[(p.doc(i) - range.start) as usize] += q.weight;
+                    i += 1;
+                }
+            }
+        }
+        let n = acc.iter().filter(|&&w| w >= self.cover).count() as u64;
+        self.per_file.insert((seg, file), n);
+        n
+    }
+    fn is_spelled(&mut self, seg: usize, doc: u32) -> bool {
+        if !self.rules.ident {
+            return false;
+        }
+        match &mut self.oracle {
+            None => self.spelled.contains(&(seg as u32, doc)),
+            Some(o) => {
+                let t = &self.files[seg].terms;
+                let row = t.row(doc);
+                let (name, container) = t.names(&row);
+                let path = o.snap.segments[seg].seg.path(row.file);
+                rank::spells(&mut o.an, &o.terms, path, name, container)
+            }
+        }
+    }
+}
+
+impl score::Boost for RuleBoost<'_> {
+    fn max(&self) -> u64 {
+        rank::PRIOR_ONE * self.file_max() * rank::IDENT_NO
+    }
+    fn bound(&self, seg: usize, doc: u32) -> u64 {
+        self.prior(seg, doc) * self.file_max() * rank::IDENT_NO
+    }
+    fn exact(&mut self, seg: usize, doc: u32) -> u64 {
+        let files = if self.rules.files {
+            let file = self.files[seg].terms.file_of(doc);
+            rank::file_boost(self.rules, self.matching(seg, file))
+        } else {
+            rank::FILE_ONE
+        };
+        let ident = if self.is_spelled(seg, doc) { rank::IDENT_YES } else { rank::IDENT_NO };
+        self.prior(seg, doc) * files * ident
+    }
 }
 
 impl Terms {
@@ -130,13 +252,13 @@ impl Terms {
 
     /// The term file of each segment of `snap` (None where there is none:
     /// an index built before term files existed).
-    fn files(&self, snap: &Snapshot) -> Result<Vec<Option<Arc<TermFile>>>> {
+    fn files(&self, snap: &Snapshot) -> Result<Vec<Option<Arc<SegFile>>>> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(snap.manifest.segments.len());
-        for entry in &snap.manifest.segments {
+        for (entry, view) in snap.manifest.segments.iter().zip(&snap.segments) {
             if !open.contains_key(&entry.name) {
                 let p = terms_path(&snap.dir.join(&entry.name));
-                let t = match TermFile::open(&p) {
+                let t = match SegFile::open(&p, &view.seg) {
                     Ok(t) => Some(Arc::new(t)),
                     Err(crate::error::Error::NotFound(_)) => None,
                     Err(e) => return Err(e),
@@ -155,9 +277,11 @@ impl Terms {
         Ok(!snap.segments.is_empty() && self.files(snap)?.iter().all(Option::is_some))
     }
 
-    /// The top `k` definitions for a question. `exhaustive` scores every
-    /// posting (the oracle); otherwise MaxScore stops early. None when the
-    /// index has no term files or the query no content word: Stage-A answers.
+    /// The top `k` definitions for a question, the ranking rules applied
+    /// inside the search (exact for any k). `exhaustive` scores every
+    /// posting and checks every name (the oracle); otherwise MaxScore stops
+    /// early and spelled names come from a key lookup. None when the index
+    /// has no term files or the query no content word: Stage-A answers.
     pub fn search(
         &self,
         snap: &Snapshot,
@@ -173,19 +297,18 @@ impl Terms {
         if files.is_empty() || files.iter().any(Option::is_none) {
             return Ok(None);
         }
-        let files: Vec<Arc<TermFile>> = files.into_iter().flatten().collect();
+        let files: Vec<Arc<SegFile>> = files.into_iter().flatten().collect();
         let mut an = Analyzer::default();
         let q = analyze_query(&mut an, query);
-        let ndocs: u64 = files.iter().map(|t| t.ndocs() as u64).sum();
+        let ndocs: u64 = files.iter().map(|t| t.terms.ndocs() as u64).sum();
         let mut weighted = Vec::new();
-        let keys: Vec<String> = if rules.keys { q.keys.iter().map(|k| format!("#{k}")).collect() } else { Vec::new() };
-        for (term, mult) in q.terms.iter().map(|t| (t, 1.0)).chain(keys.iter().map(|k| (k, rank::KEY_WEIGHT))) {
-            let df: u64 = files.iter().filter_map(|t| t.postings(term)).map(|p| p.len() as u64).sum();
+        for term in &q.terms {
+            let df: u64 = files.iter().filter_map(|t| t.terms.postings(term)).map(|p| p.len() as u64).sum();
             if df == 0 {
                 continue;
             }
             let idf = (1.0 + (ndocs as f64 - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
-            let weight = (idf * mult * WEIGHT_SCALE).round().max(1.0) as u64;
+            let weight = (idf * WEIGHT_SCALE).round().max(1.0) as u64;
             weighted.push(WeightedTerm { term: term.clone(), weight });
         }
         // Nothing but stop words ("return None"): not a question after all.
@@ -199,62 +322,62 @@ impl Terms {
             .zip(&files)
             .map(|(v, t)| -> Box<dyn Fn(u32) -> bool + '_> {
                 let t = t.clone();
-                Box::new(move |doc| v.live.contains(t.row(doc).file))
+                Box::new(move |doc| v.live.contains(t.terms.file_of(doc)))
             })
             .collect();
         let segs: Vec<SegTerms<'_>> =
-            files.iter().zip(&lives).map(|(t, l)| SegTerms { terms: t.as_ref(), live: l.as_ref() }).collect();
-        let pool_k = POOL.max(k * 2);
+            files.iter().zip(&lives).map(|(t, l)| SegTerms { terms: &t.terms, live: l.as_ref() }).collect();
+        let qset: HashSet<&str> = q.terms.iter().map(String::as_str).collect();
+        let total: u64 = weighted.iter().map(|w| w.weight).sum();
+        let mut boost = RuleBoost {
+            rules,
+            files: &files,
+            query: &weighted,
+            cover: (total as f64 * rank::FILE_COVER).ceil() as u64,
+            spelled: HashSet::new(),
+            oracle: None,
+            per_file: HashMap::new(),
+        };
         let mut stats = ScoreStats::default();
         let top = if exhaustive {
-            score::top_k_exhaustive(&segs, &weighted, pool_k)
+            boost.oracle = Some(OracleSpelling { an: Analyzer::default(), terms: qset, snap });
+            score::top_k_exhaustive(&segs, &weighted, k, &mut boost)
         } else {
-            score::top_k(&segs, &weighted, pool_k, &mut stats)
+            let mut direct = Vec::new();
+            if rules.ident {
+                let mut sorted: Vec<&str> = qset.iter().copied().collect();
+                sorted.sort_unstable();
+                for (si, f) in files.iter().enumerate() {
+                    for d in f.terms.docs_matching(rank::SpellKeys::new(&sorted)) {
+                        let row = f.terms.row(d);
+                        let (name, container) = f.terms.names(&row);
+                        let path = snap.segments[si].seg.path(row.file);
+                        if rank::spells(&mut an, &qset, path, name, container) {
+                            direct.push((si as u32, d));
+                        }
+                    }
+                }
+            }
+            boost.spelled = direct.iter().copied().collect();
+            score::top_k(&segs, &weighted, k, &mut boost, &direct, &mut stats)
         };
         out.scored = stats.scored;
         out.postings = stats.postings;
 
-        struct Row<'a> {
-            seg: usize,
-            doc: u32,
-            row: store::DocRow,
-            names: (&'a str, &'a str),
-        }
-        let rows: Vec<Row<'_>> = top
-            .iter()
-            .map(|s| {
-                let (seg, doc) = (s.seg.0 as usize, s.doc.0);
-                let row = files[seg].row(doc);
-                Row { seg, doc, row, names: files[seg].names(&row) }
-            })
-            .collect();
-        let mut pool: Vec<Candidate<'_>> = rows
-            .iter()
-            .zip(&top)
-            .enumerate()
-            .map(|(id, (r, s))| Candidate {
-                id,
-                score: s.score as f64 / WEIGHT_SCALE,
-                path: snap.segments[r.seg].seg.path(r.row.file),
-                name: r.names.0,
-                container: r.names.1,
-                window: r.row.kind == docs::WINDOW_KIND,
-                spelled: false,
-            })
-            .collect();
-        rank::apply(rules, &mut an, &q.terms, &mut pool);
-        let mut hits = Vec::with_capacity(k);
-        for c in pool.iter().take(k) {
-            let r = &rows[c.id];
-            let seg = &snap.segments[r.seg].seg;
-            let content = seg.content(r.row.file);
-            let mask = score::field_mask(&files[r.seg], &weighted, r.doc);
+        let mut hits = Vec::with_capacity(top.len());
+        for s in &top {
+            let (si, doc) = (s.seg.0 as usize, s.doc.0);
+            let t = &files[si].terms;
+            let row = t.row(doc);
+            let seg = &snap.segments[si].seg;
+            let mask = score::field_mask(t, &weighted, doc);
             let mut why: Vec<&'static str> = vec!["bm25f"];
             why.extend((0..NFIELDS).filter(|f| mask & (1 << f) != 0).map(|f| FIELD_NAMES[f]));
-            if c.spelled {
+            if boost.is_spelled(si, doc) {
                 why.push("spelled");
             }
-            hits.push(render(content, c.path, &r.row, c.score, why));
+            let score = s.score as f64 / (WEIGHT_SCALE * rank::SCALE as f64);
+            hits.push(render(seg.content(row.file), seg.path(row.file), &row, score, why));
         }
         Ok(Some((hits, out)))
     }

@@ -1,21 +1,22 @@
-//! Code-aware ranking rules, applied to the BM25F candidate pool. Each can
-//! be switched alone (`LENS_TERMS_ABLATE` / `LENS_TERMS_EXTRA`, for the
-//! ablation table in BENCHMARKS.md):
+//! Code-aware ranking rules. Each is a per-document integer multiplier of
+//! the BM25F score, a function of the query, the document, its own file
+//! and the corpus only (never of the other candidates), so the top-k search
+//! applies them inside its pruning and its result is exact: the same as
+//! scoring every document, and the same merged over shards as on one index.
+//! Each can be switched alone (`LENS_TERMS_ABLATE`, for the ablation table
+//! in BENCHMARKS.md):
 //!
-//! - `ident`: query words that spell a definition's name (`parse http date`
+//! - `ident`: query terms that spell a definition's name (`parse http date`
 //!   -> `parse_http_date`), or its name plus its container or module
-//!   (`escape html` -> `html.escape`), boost it strongly.
-//! - `keys` (off by default, see [`Rules::default`]): the spelled keys are
-//!   also query terms at scoring time (the `#parse_http_date` name term), so
-//!   such a definition reaches the pool however weak its other fields.
+//!   (`escape html` -> `html.escape`), boost it strongly. Such definitions
+//!   are found by a direct lookup of their spell keys ([`spell_keys`]), so
+//!   the boost does not loosen the pruning bound of every other document.
 //! - `sink`: tests, vendored and generated code sink, and so do windows of
-//!   files without definitions.
-//! - `files`: a file with several matching definitions gets a modest boost.
-//! - `diversify` (off by default, see [`Rules::default`]): past a file's
-//!   first two hits, each further one counts for less, so one file cannot
-//!   fill the top 10.
+//!   files without definitions ([`prior`]).
+//! - `files`: a definition whose file holds several definitions that match
+//!   much of the query gets a modest boost ([`file_boost`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::tokenize::{subtokens, Analyzer};
 
@@ -26,51 +27,31 @@ pub struct Rules {
     /// every query to Stage-A, as before it existed).
     pub enabled: bool,
     pub ident: bool,
-    /// The spelled keys as extra query terms (part of `ident`, measurable alone as "keys").
-    pub keys: bool,
     pub sink: bool,
     pub files: bool,
-    pub diversify: bool,
 }
 
 impl Default for Rules {
-    /// `diversify` is off: it lowered both nDCG@10 and recall@50 on the dev
-    /// questions and on the kernel questions (BENCHMARKS.md), since the
-    /// answer to a question often sits in a file with several close matches.
-    /// `keys` is off: as extra query terms, spelled keys lowered nDCG@10 on
-    /// both sets (many definitions spell two words of a longer question).
     fn default() -> Self {
-        Rules { enabled: true, ident: true, keys: false, sink: true, files: true, diversify: false }
+        Rules { enabled: true, ident: true, sink: true, files: true }
     }
 }
 
 impl Rules {
     /// The default rules less those named in `LENS_TERMS_ABLATE` (comma
-    /// separated: ident, sink, files, diversify; "all" for every rule;
-    /// "terms" for the definition index itself), plus those named in
-    /// `LENS_TERMS_EXTRA` (diversify, keys). Benchmarks set these; the defaults
-    /// are what lens runs.
+    /// separated: ident, sink, files; "all" for every rule; "terms" for the
+    /// definition index itself). Benchmarks set it; the defaults are what
+    /// lens runs.
     pub fn from_env() -> Rules {
         let mut r = Rules::default();
-        if let Ok(v) = std::env::var("LENS_TERMS_EXTRA") {
-            for name in v.split(',').map(str::trim) {
-                match name {
-                    "diversify" => r.diversify = true,
-                    "keys" => r.keys = true,
-                    _ => {}
-                }
-            }
-        }
         if let Ok(v) = std::env::var("LENS_TERMS_ABLATE") {
             for name in v.split(',').map(str::trim) {
                 match name {
                     "terms" => r.enabled = false,
-                    "ident" => (r.ident, r.keys) = (false, false),
-                    "keys" => r.keys = false,
+                    "ident" => r.ident = false,
                     "sink" => r.sink = false,
                     "files" => r.files = false,
-                    "diversify" => r.diversify = false,
-                    "all" => r = Rules { ident: false, keys: false, sink: false, files: false, diversify: false, ..r },
+                    "all" => r = Rules { ident: false, sink: false, files: false, ..r },
                     _ => {}
                 }
             }
@@ -79,24 +60,32 @@ impl Rules {
     }
 }
 
-/// Multiplier of a spelled-identifier key's weight at scoring time.
-pub const KEY_WEIGHT: f64 = 1.5;
+/// Multipliers are integers: a document's final score is its integer
+/// BM25F score times [`prior`] times [`file_boost`] times the ident factor,
+/// so the fast path and the oracle agree exactly, ties included.
+pub const PRIOR_ONE: u64 = 1000;
+pub const FILE_ONE: u64 = 1000;
+/// The ident factor of a definition the query does not spell, and of one
+/// it spells (x1.6).
+pub const IDENT_NO: u64 = 10;
+pub const IDENT_YES: u64 = 16;
+/// The scale of the three factors together (a score divided by it and by
+/// the weight scale reads as BM25F).
+pub const SCALE: u64 = PRIOR_ONE * FILE_ONE * IDENT_NO;
+
 /// A spelled name (with its owner) must cover this share of the query's terms.
 const SPELL_SHARE: f64 = 0.5;
-/// Score factor of a definition whose name the query spells.
-const IDENT_BOOST: f64 = 1.6;
 /// Windows (text of files without definitions: data, docs, scripts) sink
 /// below definitions.
 const WINDOW_FACTOR: f64 = 0.5;
 /// Per further matching definition in the same file, up to `FILE_MAX` of them.
-const FILE_BOOST: f64 = 0.04;
-const FILE_MAX: usize = 4;
-/// A pool member counts as "matching" for the file boost at this share of the top score.
-const FILE_SHARE: f64 = 0.4;
-/// Past a file's first `DIVERSIFY_FREE` hits, each further one is worth
-/// this much of the one before.
-const DIVERSIFY: f64 = 0.8;
-const DIVERSIFY_FREE: i32 = 2;
+const FILE_BOOST: u64 = 40;
+const FILE_MAX: u64 = 4;
+/// The largest [`file_boost`].
+pub const FILE_BOOST_MAX: u64 = FILE_ONE + FILE_BOOST * FILE_MAX;
+/// A definition counts as "matching" for the file boost when the query
+/// terms it holds carry this share of the query's weight.
+pub const FILE_COVER: f64 = 0.5;
 
 /// How much a path sinks: tests, vendored and generated code.
 pub fn path_factor(path: &str) -> f64 {
@@ -123,35 +112,55 @@ pub fn path_factor(path: &str) -> f64 {
     f
 }
 
-/// A pool member as the rules see it.
-pub struct Candidate<'a> {
-    /// The caller's handle on the candidate (the rules re-sort the pool).
-    pub id: usize,
-    pub score: f64,
-    pub path: &'a str,
-    pub name: &'a str,
-    pub container: &'a str,
-    /// A window of lines from a file without definitions, not a definition.
-    pub window: bool,
-    /// Set by the rules: the query spelled this definition's name.
-    pub spelled: bool,
+/// The static multiplier of a document (out of [`PRIOR_ONE`]): `sink`.
+pub fn prior(rules: Rules, path_factor: f64, window: bool) -> u64 {
+    if !rules.sink {
+        return PRIOR_ONE;
+    }
+    let f = path_factor * if window { WINDOW_FACTOR } else { 1.0 };
+    ((f * PRIOR_ONE as f64).round() as u64).clamp(1, PRIOR_ONE)
 }
 
-fn stems(an: &mut Analyzer, text: &str) -> Vec<String> {
+/// The file multiplier (out of [`FILE_ONE`]) of a definition whose file
+/// holds `matching` definitions that match much of the query.
+pub fn file_boost(rules: Rules, matching: u64) -> u64 {
+    if !rules.files {
+        return FILE_ONE;
+    }
+    FILE_ONE + FILE_BOOST * matching.saturating_sub(1).min(FILE_MAX)
+}
+
+/// The stemmed terms of a name, distinct, sorted.
+fn stem_set(an: &mut Analyzer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     subtokens(text.as_bytes(), |t| {
         if let Some(s) = an.term(t) {
             out.push(s.to_string());
         }
     });
+    out.sort();
+    out.dedup();
     out
 }
 
-/// Whether the query's terms spell `name` (all its sub-tokens), with the
-/// container or module named too when the name is a single word, and the
-/// name covers at least [`SPELL_SHARE`] of the query's terms.
-fn spells(an: &mut Analyzer, q: &HashSet<&str>, c: &Candidate<'_>) -> bool {
-    let name = stems(an, c.name);
+/// A definition's module: its file's stem, or its directory for a
+/// package's `__init__` / `mod` file.
+fn module(path: &str) -> &str {
+    let base = crate::index::base_name(path);
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
+    if stem == "__init__" || stem == "mod" {
+        path.rsplit('/').nth(1).unwrap_or(stem)
+    } else {
+        stem
+    }
+}
+
+/// Whether the query's terms spell a definition's name (all its distinct
+/// stems), with the container or module named too when the name is a
+/// single word, and the name covers at least [`SPELL_SHARE`] of the
+/// query's terms.
+pub fn spells(an: &mut Analyzer, q: &HashSet<&str>, path: &str, name: &str, container: &str) -> bool {
+    let name = stem_set(an, name);
     if name.is_empty() || !name.iter().all(|t| q.contains(t.as_str())) {
         return false;
     }
@@ -161,60 +170,118 @@ fn spells(an: &mut Analyzer, q: &HashSet<&str>, c: &Candidate<'_>) -> bool {
     if name.len() >= 2 {
         return share(name.len());
     }
-    let module = crate::index::base_name(c.path);
-    let module = module.rsplit_once('.').map_or(module, |(s, _)| s);
-    let module =
-        if module == "__init__" || module == "mod" { c.path.rsplit('/').nth(1).unwrap_or(module) } else { module };
-    [c.container, module].iter().any(|owner| {
-        let o = stems(an, owner);
+    [container, module(path)].iter().any(|owner| {
+        let o = stem_set(an, owner);
         !o.is_empty() && o.iter().all(|t| q.contains(t.as_str()) && !name.contains(t)) && share(1 + o.len())
     })
 }
 
-/// Applies the rules in place and sorts the pool best first (stable on ties).
-pub fn apply(rules: Rules, an: &mut Analyzer, query_terms: &[String], pool: &mut [Candidate<'_>]) {
-    if pool.is_empty() {
-        return;
+/// The spell keys of a definition, index terms that a query spelling it
+/// finds by lookup ([`SpellKeys`]): `#` and its name's sorted distinct
+/// stems joined by `_` when there are several (`#date_http_pars`);
+/// otherwise `#name@owner` for the container and the module
+/// (`#escap@html`). Every definition that [`spells`] accepts has one of
+/// these keys, made only of query terms, in this order.
+pub fn spell_keys(an: &mut Analyzer, path: &str, name: &str, container: &str) -> Vec<String> {
+    let stems = stem_set(an, name);
+    match stems.len() {
+        0 => Vec::new(),
+        1 => {
+            let mut keys: Vec<String> = [container, module(path)]
+                .iter()
+                .map(|owner| stem_set(an, owner))
+                .filter(|o| !o.is_empty() && !o.contains(&stems[0]))
+                .map(|o| format!("#{}@{}", stems[0], o.join("_")))
+                .collect();
+            keys.dedup();
+            keys
+        }
+        _ => vec![format!("#{}", stems.join("_"))],
     }
-    let q: HashSet<&str> = query_terms.iter().map(String::as_str).collect();
-    for c in pool.iter_mut() {
-        if rules.ident && spells(an, &q, c) {
-            c.spelled = true;
-            c.score *= IDENT_BOOST;
-        }
-        if rules.sink {
-            c.score *= path_factor(c.path) * if c.window { WINDOW_FACTOR } else { 1.0 };
-        }
+}
+
+/// An `fst` automaton accepting the spell keys made of a query's terms
+/// (each token a query term, tokens ascending within a part), so the
+/// lookup walks only the dictionary paths a spelling query can reach.
+pub struct SpellKeys<'a> {
+    /// The query's distinct terms, sorted.
+    terms: &'a [&'a str],
+}
+
+impl<'a> SpellKeys<'a> {
+    pub fn new(sorted_terms: &'a [&'a str]) -> Self {
+        SpellKeys { terms: sorted_terms }
     }
-    if rules.files {
-        let top = pool.iter().map(|c| c.score).fold(0.0, f64::max);
-        let mut per_file: HashMap<&str, usize> = HashMap::new();
-        for c in pool.iter().filter(|c| c.score >= FILE_SHARE * top) {
-            *per_file.entry(c.path).or_default() += 1;
-        }
-        for c in pool.iter_mut() {
-            let n = per_file.get(c.path).copied().unwrap_or(0);
-            c.score *= 1.0 + FILE_BOOST * n.saturating_sub(1).min(FILE_MAX) as f64;
-        }
+}
+
+/// Where the automaton stands: before `#`, or inside a token whose bytes
+/// so far are shared by the query terms `lo..hi` (sorted, so a range:
+/// tokens ascend, so `lo` starts past the previous token's term), `pos`
+/// bytes in.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyState {
+    Start,
+    Dead,
+    Token { lo: u16, hi: u16, pos: u16 },
+}
+
+impl SpellKeys<'_> {
+    fn token(&self, next_min: u16) -> KeyState {
+        KeyState::Token { lo: next_min, hi: self.terms.len() as u16, pos: 0 }
     }
-    pool.sort_by(|a, b| b.score.total_cmp(&a.score));
-    if rules.diversify {
-        let mut seen: HashMap<&str, i32> = HashMap::new();
-        for c in pool.iter_mut() {
-            let n = seen.entry(c.path).or_default();
-            c.score *= DIVERSIFY.powi((*n - DIVERSIFY_FREE).max(0));
-            *n += 1;
+    /// The term of `lo..hi` that ends at `pos`, if any (the first: sorted).
+    fn complete(&self, lo: u16, hi: u16, pos: u16) -> Option<u16> {
+        (lo < hi && self.terms[lo as usize].len() == pos as usize).then_some(lo)
+    }
+}
+
+impl fst::Automaton for SpellKeys<'_> {
+    type State = KeyState;
+    fn start(&self) -> KeyState {
+        KeyState::Start
+    }
+    fn is_match(&self, s: &KeyState) -> bool {
+        matches!(*s, KeyState::Token { lo, hi, pos } if pos > 0 && self.complete(lo, hi, pos).is_some())
+    }
+    fn can_match(&self, s: &KeyState) -> bool {
+        !matches!(s, KeyState::Dead)
+    }
+    fn accept(&self, s: &KeyState, b: u8) -> KeyState {
+        match *s {
+            KeyState::Start if b == b'#' => self.token(0),
+            KeyState::Token { lo, hi, pos } if b == b'_' || b == b'@' => match self.complete(lo, hi, pos) {
+                // Tokens ascend within the name and within the owner.
+                Some(i) if pos > 0 => self.token(if b == b'_' { i + 1 } else { 0 }),
+                _ => KeyState::Dead,
+            },
+            KeyState::Token { lo, hi, pos } => {
+                let at = |i: u16| self.terms[i as usize].as_bytes().get(pos as usize).copied();
+                let mut a = lo;
+                while a < hi && at(a) != Some(b) {
+                    a += 1;
+                }
+                let mut z = a;
+                while z < hi && at(z) == Some(b) {
+                    z += 1;
+                }
+                if a == z {
+                    KeyState::Dead
+                } else {
+                    KeyState::Token { lo: a, hi: z, pos: pos + 1 }
+                }
+            }
+            _ => KeyState::Dead,
         }
-        pool.sort_by(|a, b| b.score.total_cmp(&a.score));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fst::{IntoStreamer, Streamer};
 
-    fn cand<'a>(score: f64, path: &'a str, name: &'a str, container: &'a str) -> Candidate<'a> {
-        Candidate { id: 0, score, path, name, container, window: false, spelled: false }
+    fn qset<'a>(terms: &'a [String]) -> HashSet<&'a str> {
+        terms.iter().map(String::as_str).collect()
     }
 
     fn q(an: &mut Analyzer, s: &str) -> Vec<String> {
@@ -222,30 +289,54 @@ mod tests {
     }
 
     #[test]
-    fn spelled_names_rise() {
+    fn spelled_names_and_owners() {
         let mut an = Analyzer::default();
-        let terms = q(&mut an, "escape html");
-        let mut pool = vec![cand(2.0, "cgitb.py", "html", ""), cand(1.5, "html/__init__.py", "escape", "")];
-        apply(Rules::default(), &mut an, &terms, &mut pool);
-        assert_eq!(pool[0].name, "escape");
-        assert!(pool[0].spelled);
-        assert!(!pool[1].spelled, "a one-word name needs its owner named too");
-
-        let terms = q(&mut an, "how to read a zip file");
-        let mut pool = vec![cand(2.0, "a.py", "readfile", ""), cand(1.5, "zipfile.py", "read", "ZipFile")];
-        apply(Rules::default(), &mut an, &terms, &mut pool);
-        assert_eq!(pool[0].name, "read");
+        let t = q(&mut an, "escape html");
+        assert!(spells(&mut an, &qset(&t), "html/__init__.py", "escape", ""));
+        assert!(!spells(&mut an, &qset(&t), "cgitb.py", "html", ""), "a one-word name needs its owner named too");
+        let t = q(&mut an, "how to read a zip file");
+        assert!(spells(&mut an, &qset(&t), "zipfile.py", "read", "ZipFile"));
+        let t = q(&mut an, "parse an HTTP date header");
+        assert!(spells(&mut an, &qset(&t), "x.py", "parse_http_date", ""));
+        let t = q(&mut an, "only copy one trace over, and reset the rest of the buffers");
+        assert!(!spells(&mut an, &qset(&t), "x.c", "reset_rest", ""), "two words of a long question");
     }
 
     #[test]
-    fn tests_sink_and_one_file_cannot_fill_the_top() {
-        assert!(path_factor("tests/test_x.py") < path_factor("x.py"));
-        assert!(path_factor("vendor/x.py") < 1.0);
+    fn the_key_automaton_finds_exactly_the_keys_of_spelled_names() {
         let mut an = Analyzer::default();
-        let mut pool: Vec<Candidate<'_>> = (0..5).map(|i| cand(10.0 - i as f64 * 0.1, "a.py", "f", "")).collect();
-        pool.push(cand(8.0, "b.py", "g", ""));
-        let rules = Rules { files: false, diversify: true, ..Rules::default() };
-        apply(rules, &mut an, &[], &mut pool);
-        assert_eq!(pool[3].path, "b.py", "a file's third and later hits make room");
+        let defs = [
+            ("html/__init__.py", "escape", ""),
+            ("cgitb.py", "html", ""),
+            ("zipfile.py", "read", "ZipFile"),
+            ("x.py", "parse_http_date", ""),
+            ("x.py", "http_date", "Parser"),
+            ("y.py", "date_parse_http", ""),
+            ("y.py", "parse_date", ""),
+            ("z.py", "format", "Date"),
+        ];
+        let mut keys: Vec<(String, usize)> = Vec::new();
+        for (i, (p, n, c)) in defs.iter().enumerate() {
+            keys.extend(spell_keys(&mut an, p, n, c).into_iter().map(|k| (k, i)));
+        }
+        keys.sort();
+        keys.dedup_by(|a, b| a.0 == b.0);
+        let map = fst::Map::from_iter(keys.iter().map(|(k, _)| (k.as_str(), 0u64))).unwrap();
+        for query in ["escape html", "parse an HTTP date", "read a zip file", "http date parse", "format a date"] {
+            let t = q(&mut an, query);
+            let mut sorted: Vec<&str> = t.iter().map(String::as_str).collect();
+            sorted.sort();
+            let mut found = HashSet::new();
+            let mut s = map.search(SpellKeys::new(&sorted)).into_stream();
+            while let Some((k, _)) = s.next() {
+                found.insert(String::from_utf8(k.to_vec()).unwrap());
+            }
+            for (p, n, c) in defs {
+                if spells(&mut an, &qset(&t), p, n, c) {
+                    let ks = spell_keys(&mut an, p, n, c);
+                    assert!(ks.iter().any(|k| found.contains(k)), "{query}: {n} spelled but not found");
+                }
+            }
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! Top-k BM25F over the term files of a snapshot, with MaxScore early
 //! termination, and the exhaustive scorer it is tested against.
 //!
-//! Scores are integers (term weight times stored impact), so the order in
-//! which a document's terms are added never changes its score, and the fast
-//! path and the oracle agree exactly, ties included (score, then segment,
-//! then document id).
+//! A document's score is its BM25F score (integer: term weight times stored
+//! impact) times an integer multiplier (the ranking rules, [`Boost`]), so
+//! the order in which a document's terms are added never changes its score,
+//! and the fast path and the oracle agree exactly, ties included (score,
+//! then segment, then document id). The multiplier enters the pruning
+//! through its bounds, so the top k are exact for any k: no pool re-ranked
+//! afterwards.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,6 +33,34 @@ pub struct Scored {
 pub struct SegTerms<'a> {
     pub terms: &'a TermFile,
     pub live: &'a dyn Fn(u32) -> bool,
+}
+
+/// Per-document multipliers of the BM25F score: the ranking rules. The
+/// fast path asks for bounds while it prunes and for the exact value of a
+/// document only once it may enter the top k.
+pub trait Boost {
+    /// An upper bound of [`Boost::exact`] over every document the scan may
+    /// meet (those not given to [`top_k`] as `direct`).
+    fn max(&self) -> u64;
+    /// An upper bound of [`Boost::exact`] of one such document, cheap.
+    fn bound(&self, seg: usize, doc: u32) -> u64;
+    /// The multiplier of a document.
+    fn exact(&mut self, seg: usize, doc: u32) -> u64;
+}
+
+/// No rules: every multiplier is 1.
+pub struct NoBoost;
+
+impl Boost for NoBoost {
+    fn max(&self) -> u64 {
+        1
+    }
+    fn bound(&self, _: usize, _: u32) -> u64 {
+        1
+    }
+    fn exact(&mut self, _: usize, _: u32) -> u64 {
+        1
+    }
 }
 
 /// Counts for `info`.
@@ -107,17 +138,50 @@ fn sorted(heap: BinaryHeap<Reverse<Scored>>) -> Vec<Scored> {
     v
 }
 
+/// The BM25F score of one document (a binary search per query term).
+pub fn doc_score(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u64 {
+    query
+        .iter()
+        .filter_map(|q| {
+            let p = terms.postings(&q.term)?;
+            p.find(doc).map(|i| q.weight * p.impacts[i] as u64)
+        })
+        .sum()
+}
+
 /// The top `k` documents by MaxScore: lists sorted by their bound; the
-/// longest prefix of lists whose bounds together cannot beat the current
-/// k-th score is "non-essential", so only documents in the other lists are
-/// visited, and a document stops being scored once its remaining bound
-/// cannot lift it past the k-th.
-pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mut ScoreStats) -> Vec<Scored> {
+/// longest prefix of lists whose bounds together (times the largest
+/// multiplier) cannot beat the current k-th score is "non-essential", so
+/// only documents in the other lists are visited, and a document stops
+/// being scored once its remaining bound (times its own multiplier bound)
+/// cannot lift it past the k-th. `direct` (segment, doc) pairs, sorted and
+/// distinct, are scored first by lookup and skipped by the scan: documents
+/// whose multiplier may exceed [`Boost::max`] (the spelled names).
+pub fn top_k(
+    segs: &[SegTerms<'_>],
+    query: &[WeightedTerm],
+    k: usize,
+    boost: &mut dyn Boost,
+    direct: &[(u32, u32)],
+    stats: &mut ScoreStats,
+) -> Vec<Scored> {
     let mut heap = BinaryHeap::with_capacity(k + 1);
     if k == 0 {
         return Vec::new();
     }
+    for &(si, d) in direct {
+        let seg = &segs[si as usize];
+        let base = doc_score(seg.terms, query, d);
+        stats.scored += 1;
+        if base > 0 && (seg.live)(d) {
+            let s = base * boost.exact(si as usize, d);
+            push(&mut heap, k, Scored { score: s, seg: Reverse(si), doc: Reverse(d) });
+        }
+    }
+    let max = boost.max();
     for (si, seg) in segs.iter().enumerate() {
+        let skip_lo = direct.partition_point(|x| x.0 < si as u32);
+        let skip = &direct[skip_lo..direct.partition_point(|x| x.0 <= si as u32)];
         let mut cur: Vec<Cursor<'_>> = query
             .iter()
             .filter_map(|q| {
@@ -134,14 +198,13 @@ pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mu
             prefix[i + 1] = prefix[i] + cur[i].bound;
         }
         let key = |score: u64, doc: u32| Scored { score, seg: Reverse(si as u32), doc: Reverse(doc) };
-        // The first essential list: lists below it together cannot beat the threshold.
+        // The first essential list: documents only in the lists below it
+        // cannot reach the threshold. Strictly below: a direct document in
+        // the heap may lose a tie to an earlier one.
         let first_essential = |heap: &BinaryHeap<Reverse<Scored>>| -> usize {
             match threshold(heap, k) {
                 None => 0,
-                // A document with score == threshold.score loses to it only
-                // when it comes later (it always does within a segment, and
-                // later segments lose ties too), so `<=` prunes exactly.
-                Some(t) => prefix.partition_point(|&p| p <= t.score).saturating_sub(1),
+                Some(t) => prefix.partition_point(|&p| p * max < t.score).saturating_sub(1),
             }
         };
         let mut ess = first_essential(&heap);
@@ -158,10 +221,11 @@ pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mu
                 }
             }
             let thr = threshold(&heap, k);
+            let bound = boost.bound(si, d);
             let mut alive = true;
             for i in (0..ess).rev() {
                 if let Some(t) = thr {
-                    if key(score + prefix[i + 1], d) <= t {
+                    if key((score + prefix[i + 1]) * bound, d) <= t {
                         alive = false;
                         break;
                     }
@@ -173,8 +237,9 @@ pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mu
                 }
             }
             stats.scored += 1;
-            if alive && (seg.live)(d) {
-                push(&mut heap, k, key(score, d));
+            alive = alive && thr.is_none_or(|t| key(score * bound, d) > t);
+            if alive && (seg.live)(d) && skip.binary_search(&(si as u32, d)).is_err() {
+                push(&mut heap, k, key(score * boost.exact(si, d), d));
                 ess = first_essential(&heap);
             }
         }
@@ -183,7 +248,7 @@ pub fn top_k(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, stats: &mu
 }
 
 /// The oracle: every document of every list scored in full.
-pub fn top_k_exhaustive(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize) -> Vec<Scored> {
+pub fn top_k_exhaustive(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize, boost: &mut dyn Boost) -> Vec<Scored> {
     let mut heap = BinaryHeap::with_capacity(k + 1);
     if k == 0 {
         return Vec::new();
@@ -199,6 +264,7 @@ pub fn top_k_exhaustive(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize)
         }
         for (d, &s) in acc.iter().enumerate() {
             if s > 0 && (seg.live)(d as u32) {
+                let s = s * boost.exact(si, d as u32);
                 push(&mut heap, k, Scored { score: s, seg: Reverse(si as u32), doc: Reverse(d as u32) });
             }
         }
@@ -211,17 +277,8 @@ pub fn field_mask(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u8 {
     let mut mask = 0;
     for q in query {
         if let Some(p) = terms.postings(&q.term) {
-            let (mut a, mut b) = (0, p.len());
-            while a < b {
-                let m = (a + b) / 2;
-                if p.doc(m) < doc {
-                    a = m + 1;
-                } else {
-                    b = m;
-                }
-            }
-            if a < p.len() && p.doc(a) == doc {
-                mask |= p.masks[a];
+            if let Some(i) = p.find(doc) {
+                mask |= p.masks[i];
             }
         }
     }
@@ -266,6 +323,38 @@ mod tests {
         TermFile::open(&p).unwrap()
     }
 
+    /// Multipliers from a hash of the document, large for the direct ones.
+    struct HashBoost {
+        max: u64,
+        direct: Vec<(u32, u32)>,
+        tight: bool,
+    }
+    impl HashBoost {
+        fn base(&self, seg: usize, doc: u32) -> u64 {
+            (seg as u64 * 7919 + doc as u64 * 104_729) % self.max + 1
+        }
+    }
+    impl Boost for HashBoost {
+        fn max(&self) -> u64 {
+            self.max
+        }
+        fn bound(&self, seg: usize, doc: u32) -> u64 {
+            if self.tight {
+                self.base(seg, doc)
+            } else {
+                self.max
+            }
+        }
+        fn exact(&mut self, seg: usize, doc: u32) -> u64 {
+            let b = self.base(seg, doc);
+            if self.direct.binary_search(&(seg as u32, doc)).is_ok() {
+                b + 3 * self.max
+            } else {
+                b
+            }
+        }
+    }
+
     #[test]
     fn maxscore_agrees_with_the_oracle() {
         let dir = tempfile::tempdir().unwrap();
@@ -274,13 +363,24 @@ mod tests {
             (0..3).map(|i| random_file(dir.path(), &format!("s{i}.terms"), &mut rng, 200 + i * 50)).collect();
         let dead = |f: u32| f % 7 != 3;
         let segs: Vec<SegTerms<'_>> = files.iter().map(|t| SegTerms { terms: t, live: &dead }).collect();
-        for round in 0..200 {
+        for round in 0..400 {
             let q: Vec<WeightedTerm> = (0..rng.next(5) + 1)
                 .map(|_| WeightedTerm { term: format!("t{}", rng.next(14)), weight: rng.next(50) + 1 })
                 .collect();
             let k = [1, 3, 10, 50][round % 4];
             let mut st = ScoreStats::default();
-            assert_eq!(top_k(&segs, &q, k, &mut st), top_k_exhaustive(&segs, &q, k), "query {q:?} k {k}");
+            assert_eq!(
+                top_k(&segs, &q, k, &mut NoBoost, &[], &mut st),
+                top_k_exhaustive(&segs, &q, k, &mut NoBoost),
+                "query {q:?} k {k}"
+            );
+            let mut direct: Vec<(u32, u32)> =
+                (0..rng.next(6)).map(|_| (rng.next(3) as u32, rng.next(200) as u32)).collect();
+            direct.sort();
+            direct.dedup();
+            let mut boost = HashBoost { max: rng.next(20) + 1, direct: direct.clone(), tight: round % 2 == 0 };
+            let fast = top_k(&segs, &q, k, &mut boost, &direct, &mut st);
+            assert_eq!(fast, top_k_exhaustive(&segs, &q, k, &mut boost), "query {q:?} k {k} boosted");
         }
     }
 }

@@ -191,6 +191,24 @@ impl Postings<'_> {
     pub fn doc(&self, i: usize) -> u32 {
         u32_at(self.docs, i * 4)
     }
+    /// The index of the first posting with a doc id >= `doc`.
+    pub fn lower_bound(&self, doc: u32) -> usize {
+        let (mut a, mut b) = (0, self.len());
+        while a < b {
+            let m = (a + b) / 2;
+            if self.doc(m) < doc {
+                a = m + 1;
+            } else {
+                b = m;
+            }
+        }
+        a
+    }
+    /// The index of `doc`'s posting, if it has one.
+    pub fn find(&self, doc: u32) -> Option<usize> {
+        let i = self.lower_bound(doc);
+        (i < self.len() && self.doc(i) == doc).then_some(i)
+    }
 }
 
 /// An opened term file.
@@ -296,6 +314,44 @@ impl TermFile {
             container_len: u16::from_le_bytes([r[30], r[31]]),
             kind: r[32],
         }
+    }
+
+    /// The file id of a document (its row's first field).
+    pub fn file_of(&self, doc: u32) -> u32 {
+        u32_at(self.sec(S_DOCTABLE), doc as usize * DOC_LEN)
+    }
+
+    /// The documents of `file`: ids are in file order.
+    pub fn docs_of_file(&self, file: u32) -> std::ops::Range<u32> {
+        let first = |f: u32| {
+            let (mut a, mut b) = (0, self.ndocs);
+            while a < b {
+                let m = a + (b - a) / 2;
+                if self.file_of(m) < f {
+                    a = m + 1;
+                } else {
+                    b = m;
+                }
+            }
+            a
+        };
+        first(file)..first(file.saturating_add(1))
+    }
+
+    /// The documents holding a term the automaton accepts, ascending, distinct.
+    pub fn docs_matching<A: fst::Automaton>(&self, aut: A) -> Vec<u32> {
+        use fst::{IntoStreamer, Streamer};
+        let mut out = Vec::new();
+        let mut s = self.dict.search(aut).into_stream();
+        while let Some((_, id)) = s.next() {
+            let r = &self.sec(S_TERMS)[id as usize * TERM_LEN..];
+            let (off, df) = (u64_at(r, 0) as usize, u32_at(r, 8) as usize);
+            let docs = &self.sec(S_DOCS)[off * 4..(off + df) * 4];
+            out.extend(docs.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// A document's definition name and container ("" for windows).
