@@ -215,6 +215,43 @@ impl Engine {
                 terms: Some(*t),
             });
         }
+        // A union route asks Stage-A for the few hits the interleaving takes
+        // first, and for all k only when those were not enough: the answer
+        // is the same, and Stage-A stops sooner.
+        let first_k = answered.as_ref().map_or(k, |(q, _)| crate::terms::union_lexical_k(k, q.len()));
+        let (mut hits, mut truncated, mut outcome) = self.lexical(snap, query, first_k, budget, native, started);
+        let terms_outcome = answered.as_ref().map(|(_, t)| *t);
+        if let Some((questions, _)) = answered {
+            let (mixed, wanted_more) = crate::terms::interleave(questions.clone(), hits, k);
+            hits = mixed;
+            if wanted_more && first_k < k {
+                let (all, t, o) = self.lexical(snap, query, k, budget, native, started);
+                (truncated, outcome) = (t, o);
+                hits = crate::terms::interleave(questions, all, k).0;
+            }
+        }
+        Ok(SearchResult {
+            hits,
+            truncated,
+            outcome,
+            generation: snap.manifest.generation,
+            route: route.name(),
+            terms: terms_outcome,
+        })
+    }
+
+    /// Stage-A's ranked search, rendered: the native path, or the reference
+    /// scanner (with `budget` as its deadline).
+    fn lexical(
+        &self,
+        snap: &Snapshot,
+        query: &str,
+        k: usize,
+        budget: Option<Duration>,
+        native: bool,
+        started: Instant,
+    ) -> (Vec<Hit>, bool, rank::SearchOutcome) {
+        let c = &self.counters;
         let mut scorer = Scorer::new(&terms::split(query));
         let (raw, outcome, truncated) = if native {
             c.native_searches.fetch_add(1, Relaxed);
@@ -231,19 +268,7 @@ impl Engine {
             c.reference_truncated.fetch_add(u64::from(truncated), Relaxed);
             (raw, rank::SearchOutcome::default(), truncated)
         };
-        let mut hits: Vec<Hit> = raw.into_iter().map(|h| render(snap, h)).collect();
-        let terms_outcome = answered.as_ref().map(|(_, t)| *t);
-        if let Some((questions, _)) = answered {
-            hits = crate::terms::interleave(questions, hits, k);
-        }
-        Ok(SearchResult {
-            hits,
-            truncated,
-            outcome,
-            generation: snap.manifest.generation,
-            route: route.name(),
-            terms: terms_outcome,
-        })
+        (raw.into_iter().map(|h| render(snap, h)).collect(), truncated, outcome)
     }
 
     /// Stage-B on one snapshot: symbol hits for an identifier-like query

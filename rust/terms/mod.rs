@@ -406,25 +406,49 @@ fn render(content: &[u8], path: &str, row: &store::DocRow, score: f64, why: Vec<
 /// (one for one measured slightly worse on the dev questions).
 const UNION_EVERY: usize = 3;
 
+/// How many Stage-A hits a union route asks for first, when the definition
+/// index gave `questions` hits: with k of those, [`interleave`] takes about
+/// one in [`UNION_EVERY`] of Stage-A's, so a short Stage-A search usually
+/// serves (it stops sooner); else all k.
+pub fn union_lexical_k(k: usize, questions: usize) -> usize {
+    if questions >= k {
+        (k / UNION_EVERY + 2).min(k)
+    } else {
+        k
+    }
+}
+
 /// A union route's answer: the definition index's hits with one of
 /// Stage-A's after every [`UNION_EVERY`], then the rest of Stage-A's; the
-/// first occurrence of a (path, line) is kept.
-pub fn interleave(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> Vec<Hit> {
+/// first occurrence of a (path, line) is kept. The flag says whether it
+/// wanted more of Stage-A's hits than `b` held: only then could a longer
+/// Stage-A list change the answer.
+pub fn interleave(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> (Vec<Hit>, bool) {
     let mut seen: HashSet<(String, u32)> = HashSet::new();
     let mut out = Vec::with_capacity(k);
     let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let mut wanted_more = false;
     let mut round = 0;
     loop {
         round += 1;
         let x = a.next();
-        let y = if round % UNION_EVERY == 0 { b.next() } else { None };
+        let y = if round % UNION_EVERY == 0 && out.len() < k {
+            let y = b.next();
+            wanted_more |= y.is_none();
+            y
+        } else {
+            None
+        };
         if x.is_none() && y.is_none() {
-            let rest: Vec<Hit> = b.by_ref().collect();
-            for h in rest {
-                if out.len() < k && seen.insert((h.path.clone(), h.line)) {
+            for h in b.by_ref() {
+                if out.len() >= k {
+                    break;
+                }
+                if seen.insert((h.path.clone(), h.line)) {
                     out.push(h);
                 }
             }
+            wanted_more |= out.len() < k;
             break;
         }
         for h in [x, y].into_iter().flatten() {
@@ -433,5 +457,46 @@ pub fn interleave(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> Vec<Hit> {
             }
         }
     }
-    out
+    (out, wanted_more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(path: &str, line: u32) -> Hit {
+        Hit {
+            path: path.into(),
+            line,
+            column: 0,
+            byte_start: 0,
+            byte_end: 0,
+            text: String::new(),
+            score: 0.0,
+            why: vec![],
+        }
+    }
+
+    #[test]
+    fn a_short_lexical_list_gives_the_same_union_unless_it_asks_for_more() {
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut shortcuts = 0;
+        for _ in 0..500 {
+            let k = [1, 5, 10, 50][next(4) as usize];
+            let a: Vec<Hit> = (0..next(70)).map(|_| hit("a", next(40) as u32)).collect();
+            let b: Vec<Hit> = (0..next(70)).map(|_| hit(["a", "b"][next(2) as usize], next(40) as u32)).collect();
+            let full = interleave(a.clone(), b.clone(), k).0;
+            let first = union_lexical_k(k, a.len());
+            let (short, more) = interleave(a, b.iter().take(first).cloned().collect(), k);
+            if !more {
+                assert_eq!(short, full);
+                shortcuts += usize::from(first < k && b.len() > first);
+            }
+        }
+        assert!(shortcuts > 20, "the short list often serves");
+    }
 }
