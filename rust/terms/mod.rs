@@ -152,7 +152,8 @@ pub struct Terms {
 struct RuleBoost<'a> {
     rules: Rules,
     files: &'a [Arc<SegFile>],
-    query: &'a [WeightedTerm],
+    /// Each segment's postings of the query's terms, with their weights.
+    postings: Vec<Vec<(store::Postings<'a>, u64)>>,
     /// The matched query weight from which a definition counts for `files`.
     cover: u64,
     /// Documents the query spells (fast path: found by key lookup).
@@ -188,16 +189,13 @@ impl RuleBoost<'_> {
         if let Some(&n) = self.per_file.get(&(seg, file)) {
             return n;
         }
-        let t = &self.files[seg].terms;
-        let range = t.docs_of_file(file);
+        let range = self.files[seg].terms.docs_of_file(file);
         let mut acc = vec![0u64; range.len()];
-        for q in self.query {
-            if let Some(p) = t.postings(&q.term) {
-                let mut i = p.lower_bound(range.start);
-                while i < p.len() && p.doc(i) < range.end {
-                    acc[(p.doc(i) - range.start) as usize] += q.weight;
-                    i += 1;
-                }
+        for (p, weight) in &self.postings[seg] {
+            let mut i = p.lower_bound(range.start);
+            while i < p.len() && p.doc(i) < range.end {
+                acc[(p.doc(i) - range.start) as usize] += weight;
+                i += 1;
             }
         }
         let n = acc.iter().filter(|&&w| w >= self.cover).count() as u64;
@@ -332,7 +330,10 @@ impl Terms {
         let mut boost = RuleBoost {
             rules,
             files: &files,
-            query: &weighted,
+            postings: files
+                .iter()
+                .map(|f| weighted.iter().filter_map(|w| Some((f.terms.postings(&w.term)?, w.weight))).collect())
+                .collect(),
             cover: (total as f64 * rank::FILE_COVER).ceil() as u64,
             spelled: HashSet::new(),
             oracle: None,
