@@ -7,7 +7,9 @@
 //! and the fast path and the oracle agree exactly, ties included (score,
 //! then segment, then document id). The multiplier enters the pruning
 //! through its bounds, so the top k are exact for any k: no pool re-ranked
-//! afterwards.
+//! afterwards. Besides MaxScore's per-list bounds, each block of 128
+//! postings has its own maximum impact (block-max), so runs of documents
+//! that cannot enter the top k are skipped a block at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -80,6 +82,22 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
+    /// A bound of this list's contribution to any document up to [`Cursor::block_last`].
+    fn block_bound(&self) -> u64 {
+        if self.pos < self.p.len() {
+            self.weight * self.p.block_max(self.pos) as u64
+        } else {
+            0
+        }
+    }
+    /// The last document of the current block.
+    fn block_last(&self) -> u32 {
+        if self.pos < self.p.len() {
+            self.p.doc(self.p.block_end(self.pos) - 1)
+        } else {
+            u32::MAX
+        }
+    }
     fn doc(&self) -> u32 {
         if self.pos < self.p.len() {
             self.p.doc(self.pos)
@@ -212,6 +230,26 @@ pub fn top_k(
             let d = cur[ess..].iter().map(|c| c.doc()).min().unwrap_or(u32::MAX);
             if d == u32::MAX {
                 break;
+            }
+            // Block-max: up to the nearest end of an essential list's current
+            // block, no document can score more than the lists' block maxima
+            // (plus every non-essential list's bound); when that cannot beat
+            // the threshold, skip past that block end.
+            if let Some(t) = threshold(&heap, k) {
+                let (mut ub, mut last) = (prefix[ess], u32::MAX);
+                for c in &cur[ess..] {
+                    ub += c.block_bound();
+                    last = last.min(c.block_last());
+                }
+                if ub * max < t.score {
+                    if last == u32::MAX {
+                        break;
+                    }
+                    for c in &mut cur[ess..] {
+                        c.seek(last + 1);
+                    }
+                    continue;
+                }
             }
             let mut score = 0u64;
             for c in &mut cur[ess..] {

@@ -31,6 +31,8 @@ const HEADER_LEN: usize = 144;
 const NSECTIONS: usize = 7;
 const TERM_LEN: usize = 16;
 const DOC_LEN: usize = 36;
+/// Postings per block of the block-max bounds.
+pub const BLOCK: usize = 128;
 
 const S_DICT: usize = 0;
 const S_TERMS: usize = 1;
@@ -179,6 +181,10 @@ pub struct Postings<'a> {
     pub impacts: &'a [u8],
     pub masks: &'a [u8],
     pub max_impact: u8,
+    /// The global index of the first posting, and the file's block maxima
+    /// ([`BLOCK`] postings each; see [`Postings::block_max`]).
+    first: usize,
+    block_max: &'a [u8],
 }
 
 impl Postings<'_> {
@@ -190,6 +196,17 @@ impl Postings<'_> {
     }
     pub fn doc(&self, i: usize) -> u32 {
         u32_at(self.docs, i * 4)
+    }
+    /// An upper bound of the impacts at positions `i..self.block_end(i)`:
+    /// the largest impact of the file's block of [`BLOCK`] postings that
+    /// holds posting `i` (blocks are cut over the file's postings section,
+    /// not per term, so a block may span two terms: still a bound).
+    pub fn block_max(&self, i: usize) -> u8 {
+        self.block_max.get((self.first + i) / BLOCK).copied().unwrap_or(self.max_impact)
+    }
+    /// The end (exclusive) of the block that holds posting `i`.
+    pub fn block_end(&self, i: usize) -> usize {
+        (((self.first + i) / BLOCK + 1) * BLOCK - self.first).min(self.len())
     }
     /// The index of the first posting with a doc id >= `doc`.
     pub fn lower_bound(&self, doc: u32) -> usize {
@@ -214,6 +231,9 @@ impl Postings<'_> {
 /// An opened term file.
 pub struct TermFile {
     map: Mmap,
+    /// The largest impact of each [`BLOCK`] postings of the file, computed
+    /// when it is opened (one pass over the impacts; not stored).
+    block_max: Vec<u8>,
     sections: [(usize, usize); NSECTIONS],
     dict: Map<Vec<u8>>,
     ndocs: u32,
@@ -253,7 +273,9 @@ impl TermFile {
         }
         let (o, l) = sections[S_DICT];
         let dict = Map::new(b[o..o + l].to_vec()).map_err(|e| bad(&format!("dictionary: {e}")))?;
-        let t = TermFile { map, sections, dict, ndocs, nterms };
+        let (o, l) = sections[S_IMPACTS];
+        let block_max = b[o..o + l].chunks(BLOCK).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
+        let t = TermFile { map, block_max, sections, dict, ndocs, nterms };
         // Every term's postings and every doc's name must lie inside the file.
         for i in 0..nterms as usize {
             let r = &t.sec(S_TERMS)[i * TERM_LEN..];
@@ -297,6 +319,8 @@ impl TermFile {
             impacts: &self.sec(S_IMPACTS)[off..off + df],
             masks: &self.sec(S_MASKS)[off..off + df],
             max_impact: max,
+            first: off,
+            block_max: &self.block_max,
         })
     }
 
