@@ -1,5 +1,5 @@
-//! Top-k BM25F over the term files of a snapshot, with MaxScore early
-//! termination, and the exhaustive scorer it is tested against.
+//! Top-k BM25F over the term files of a snapshot, with block-max WAND
+//! early termination, and the exhaustive scorer it is tested against.
 //!
 //! A document's score is its BM25F score (integer: term weight times stored
 //! impact) times an integer multiplier (the ranking rules, [`Boost`]), so
@@ -7,9 +7,9 @@
 //! and the fast path and the oracle agree exactly, ties included (score,
 //! then segment, then document id). The multiplier enters the pruning
 //! through its bounds, so the top k are exact for any k: no pool re-ranked
-//! afterwards. Besides MaxScore's per-list bounds, each block of 128
-//! postings has its own maximum impact (block-max), so runs of documents
-//! that cannot enter the top k are skipped a block at a time.
+//! afterwards. Besides each list's bound, each block of 128 postings has its
+//! own maximum impact (block-max), so runs of documents that cannot enter
+//! the top k are skipped a block at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -167,14 +167,14 @@ pub fn doc_score(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u64 {
         .sum()
 }
 
-/// The top `k` documents by MaxScore: lists sorted by their bound; the
-/// longest prefix of lists whose bounds together (times the largest
-/// multiplier) cannot beat the current k-th score is "non-essential", so
-/// only documents in the other lists are visited, and a document stops
-/// being scored once its remaining bound (times its own multiplier bound)
-/// cannot lift it past the k-th. `direct` (segment, doc) pairs, sorted and
-/// distinct, are scored first by lookup and skipped by the scan: documents
-/// whose multiplier may exceed [`Boost::max`] (the spelled names).
+/// The top `k` documents by block-max WAND: a document is scored only
+/// when the bounds of the lists that may hold it (times the largest
+/// multiplier) can reach the current k-th score, and runs of documents
+/// whose block maxima cannot are skipped a block at a time; a document's
+/// exact multiplier is asked for only when its score times its own bound
+/// beats the k-th. `direct` (segment, doc) pairs, sorted and distinct, are
+/// scored first by lookup and skipped by the scan: documents whose
+/// multiplier may exceed [`Boost::max`] (the spelled names).
 pub fn top_k(
     segs: &[SegTerms<'_>],
     query: &[WeightedTerm],
@@ -209,76 +209,64 @@ pub fn top_k(
             .filter(|c| c.bound > 0)
             .collect();
         stats.postings += cur.iter().map(|c| c.p.len() as u64).sum::<u64>();
-        cur.sort_by_key(|c| c.bound);
-        // prefix[i]: the sum of the bounds of lists 0..i.
-        let mut prefix = vec![0u64; cur.len() + 1];
-        for i in 0..cur.len() {
-            prefix[i + 1] = prefix[i] + cur[i].bound;
-        }
         let key = |score: u64, doc: u32| Scored { score, seg: Reverse(si as u32), doc: Reverse(doc) };
-        // The first essential list: documents only in the lists below it
-        // cannot reach the threshold. Strictly below: a direct document in
-        // the heap may lose a tie to an earlier one.
-        let first_essential = |heap: &BinaryHeap<Reverse<Scored>>| -> usize {
-            match threshold(heap, k) {
-                None => 0,
-                Some(t) => prefix.partition_point(|&p| p * max < t.score).saturating_sub(1),
-            }
-        };
-        let mut ess = first_essential(&heap);
-        while ess < cur.len() {
-            let d = cur[ess..].iter().map(|c| c.doc()).min().unwrap_or(u32::MAX);
-            if d == u32::MAX {
-                break;
-            }
-            // Block-max: up to the nearest end of an essential list's current
-            // block, no document can score more than the lists' block maxima
-            // (plus every non-essential list's bound); when that cannot beat
-            // the threshold, skip past that block end.
-            if let Some(t) = threshold(&heap, k) {
-                let (mut ub, mut last) = (prefix[ess], u32::MAX);
-                for c in &cur[ess..] {
-                    ub += c.block_bound();
-                    last = last.min(c.block_last());
+        loop {
+            // Lists by their current document; the pivot is the first list
+            // at which the bounds so far (times the largest multiplier) could
+            // reach the threshold: a document before the pivot's is only in
+            // the lists before it, so it cannot enter the top k.
+            cur.sort_unstable_by_key(|c| c.doc());
+            let thr = threshold(&heap, k);
+            let mut acc = 0u64;
+            let mut pivot = None;
+            for (i, c) in cur.iter().enumerate() {
+                if c.doc() == u32::MAX {
+                    break;
                 }
-                if ub * max < t.score {
-                    if last == u32::MAX {
-                        break;
-                    }
-                    for c in &mut cur[ess..] {
-                        c.seek(last + 1);
-                    }
-                    continue;
+                acc += c.bound;
+                if thr.is_none_or(|t| acc * max >= t.score) {
+                    pivot = Some(i);
+                    break;
                 }
+            }
+            let Some(pi) = pivot else { break };
+            let pd = cur[pi].doc();
+            if cur[0].doc() != pd {
+                // Block-max: the lists before the pivot, at `pd`, can add at
+                // most their block maxima; when even that (with every list
+                // from the pivot on at its bound) cannot reach the threshold,
+                // no document up to the nearest block end can.
+                for c in &mut cur[..pi] {
+                    c.seek(pd);
+                }
+                if let Some(t) = thr {
+                    // Lists whose current document lies past `last` hold
+                    // nothing up to it.
+                    let last = cur.iter().map(|c| c.block_last()).min().unwrap_or(u32::MAX);
+                    let ub: u64 = cur.iter().filter(|c| c.doc() <= last).map(|c| c.block_bound()).sum();
+                    if ub * max < t.score && last != u32::MAX {
+                        for c in cur.iter_mut() {
+                            c.seek(last + 1);
+                        }
+                    }
+                }
+                continue;
             }
             let mut score = 0u64;
-            for c in &mut cur[ess..] {
-                if c.doc() == d {
-                    score += c.weight * c.p.impacts[c.pos] as u64;
-                    c.pos += 1;
+            for c in cur.iter_mut() {
+                if c.doc() != pd {
+                    break;
                 }
-            }
-            let thr = threshold(&heap, k);
-            let bound = boost.bound(si, d);
-            let mut alive = true;
-            for i in (0..ess).rev() {
-                if let Some(t) = thr {
-                    if key((score + prefix[i + 1]) * bound, d) <= t {
-                        alive = false;
-                        break;
-                    }
-                }
-                let c = &mut cur[i];
-                c.seek(d);
-                if c.doc() == d {
-                    score += c.weight * c.p.impacts[c.pos] as u64;
-                }
+                score += c.weight * c.p.impacts[c.pos] as u64;
+                c.pos += 1;
             }
             stats.scored += 1;
-            alive = alive && thr.is_none_or(|t| key(score * bound, d) > t);
-            if alive && (seg.live)(d) && skip.binary_search(&(si as u32, d)).is_err() {
-                push(&mut heap, k, key(score * boost.exact(si, d), d));
-                ess = first_essential(&heap);
+            let bound = boost.bound(si, pd);
+            if thr.is_none_or(|t| key(score * bound, pd) > t)
+                && (seg.live)(pd)
+                && skip.binary_search(&(si as u32, pd)).is_err()
+            {
+                push(&mut heap, k, key(score * boost.exact(si, pd), pd));
             }
         }
     }
@@ -394,11 +382,11 @@ mod tests {
     }
 
     #[test]
-    fn maxscore_agrees_with_the_oracle() {
+    fn block_max_wand_agrees_with_the_oracle() {
         let dir = tempfile::tempdir().unwrap();
         let mut rng = Lcg(7);
         let files: Vec<TermFile> =
-            (0..3).map(|i| random_file(dir.path(), &format!("s{i}.terms"), &mut rng, 200 + i * 50)).collect();
+            (0..3).map(|i| random_file(dir.path(), &format!("s{i}.terms"), &mut rng, [200, 250, 4000][i])).collect();
         let dead = |f: u32| f % 7 != 3;
         let segs: Vec<SegTerms<'_>> = files.iter().map(|t| SegTerms { terms: t, live: &dead }).collect();
         for round in 0..400 {
