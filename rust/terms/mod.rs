@@ -116,12 +116,16 @@ pub struct TermsOutcome {
 pub struct SegFile {
     pub terms: TermFile,
     sink: Vec<u16>,
+    /// The first document of each file id (and the document count last):
+    /// documents are in file order.
+    file_start: Vec<u32>,
 }
 
 impl SegFile {
     fn open(p: &Path, seg: &Segment) -> Result<SegFile> {
         let terms = TermFile::open(p)?;
         let mut sink = Vec::with_capacity(terms.ndocs() as usize);
+        let mut file_start = vec![0u32; seg.nfiles() as usize + 1];
         let mut last: Option<(u32, f64)> = None;
         let on = Rules::default();
         for d in 0..terms.ndocs() {
@@ -135,8 +139,22 @@ impl SegFile {
                 }
             };
             sink.push(rank::prior(on, f, terms.row(d).kind == docs::WINDOW_KIND) as u16);
+            if let Some(n) = file_start.get_mut(file as usize + 1) {
+                *n += 1;
+            }
         }
-        Ok(SegFile { terms, sink })
+        for i in 1..file_start.len() {
+            file_start[i] += file_start[i - 1];
+        }
+        Ok(SegFile { terms, sink, file_start })
+    }
+
+    /// The documents of a file.
+    fn docs_of_file(&self, file: u32) -> std::ops::Range<u32> {
+        match (self.file_start.get(file as usize), self.file_start.get(file as usize + 1)) {
+            (Some(&a), Some(&b)) => a..b,
+            _ => self.terms.docs_of_file(file),
+        }
     }
 }
 
@@ -189,7 +207,7 @@ impl RuleBoost<'_> {
         if let Some(&n) = self.per_file.get(&(seg, file)) {
             return n;
         }
-        let range = self.files[seg].terms.docs_of_file(file);
+        let range = self.files[seg].docs_of_file(file);
         let mut acc = vec![0u64; range.len()];
         for (p, weight) in &self.postings[seg] {
             let mut i = p.lower_bound(range.start);
@@ -371,7 +389,8 @@ impl Terms {
             let t = &files[si].terms;
             let row = t.row(doc);
             let seg = &snap.segments[si].seg;
-            let mask = score::field_mask(t, &weighted, doc);
+            let mask =
+                boost.postings[si].iter().filter_map(|(p, _)| p.find(doc).map(|i| p.masks[i])).fold(0, |a, m| a | m);
             let mut why: Vec<&'static str> = vec!["bm25f"];
             why.extend((0..NFIELDS).filter(|f| mask & (1 << f) != 0).map(|f| FIELD_NAMES[f]));
             if boost.is_spelled(si, doc) {

@@ -77,6 +77,9 @@ pub struct ScoreStats {
 struct Cursor<'a> {
     p: Postings<'a>,
     pos: usize,
+    /// The document at `pos` (u32::MAX past the end), kept beside it: the
+    /// scan compares it often.
+    cur: u32,
     weight: u64,
     bound: u64,
 }
@@ -98,17 +101,25 @@ impl Cursor<'_> {
             u32::MAX
         }
     }
+    fn new(p: Postings<'_>, weight: u64) -> Cursor<'_> {
+        let mut c = Cursor { p, pos: 0, cur: 0, weight, bound: weight * p.max_impact as u64 };
+        c.moved();
+        c
+    }
     fn doc(&self) -> u32 {
-        if self.pos < self.p.len() {
-            self.p.doc(self.pos)
-        } else {
-            u32::MAX
-        }
+        self.cur
+    }
+    fn moved(&mut self) {
+        self.cur = if self.pos < self.p.len() { self.p.doc(self.pos) } else { u32::MAX };
+    }
+    fn next(&mut self) {
+        self.pos += 1;
+        self.moved();
     }
     /// Moves to the first posting >= `d` (galloping, then binary search).
     fn seek(&mut self, d: u32) {
         let n = self.p.len();
-        if self.pos >= n || self.p.doc(self.pos) >= d {
+        if self.cur >= d {
             return;
         }
         let mut step = 1;
@@ -130,6 +141,7 @@ impl Cursor<'_> {
             }
         }
         self.pos = a;
+        self.moved();
     }
 }
 
@@ -204,7 +216,7 @@ pub fn top_k(
             .iter()
             .filter_map(|q| {
                 let p = seg.terms.postings(&q.term)?;
-                Some(Cursor { p, pos: 0, weight: q.weight, bound: q.weight * p.max_impact as u64 })
+                Some(Cursor::new(p, q.weight))
             })
             .filter(|c| c.bound > 0)
             .collect();
@@ -258,11 +270,10 @@ pub fn top_k(
                     break;
                 }
                 score += c.weight * c.p.impacts[c.pos] as u64;
-                c.pos += 1;
+                c.next();
             }
             stats.scored += 1;
-            let bound = boost.bound(si, pd);
-            if thr.is_none_or(|t| key(score * bound, pd) > t)
+            if thr.is_none_or(|t| key(score * max, pd) > t && key(score * boost.bound(si, pd), pd) > t)
                 && (seg.live)(pd)
                 && skip.binary_search(&(si as u32, pd)).is_err()
             {
@@ -296,19 +307,6 @@ pub fn top_k_exhaustive(segs: &[SegTerms<'_>], query: &[WeightedTerm], k: usize,
         }
     }
     sorted(heap)
-}
-
-/// Which fields of a document matched the query (a bit per field).
-pub fn field_mask(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u8 {
-    let mut mask = 0;
-    for q in query {
-        if let Some(p) = terms.postings(&q.term) {
-            if let Some(i) = p.find(doc) {
-                mask |= p.masks[i];
-            }
-        }
-    }
-    mask
 }
 
 #[cfg(test)]
