@@ -168,6 +168,18 @@ fn sorted(heap: BinaryHeap<Reverse<Scored>>) -> Vec<Scored> {
     v
 }
 
+/// Restores the order by current document after the first `moved`
+/// cursors advanced (the rest are still in order).
+fn resort(cur: &mut [Cursor<'_>], moved: usize) {
+    for i in (0..moved).rev() {
+        let mut j = i;
+        while j + 1 < cur.len() && cur[j].cur > cur[j + 1].cur {
+            cur.swap(j, j + 1);
+            j += 1;
+        }
+    }
+}
+
 /// The BM25F score of one document (a binary search per query term).
 pub fn doc_score(terms: &TermFile, query: &[WeightedTerm], doc: u32) -> u64 {
     query
@@ -222,12 +234,12 @@ pub fn top_k(
             .collect();
         stats.postings += cur.iter().map(|c| c.p.len() as u64).sum::<u64>();
         let key = |score: u64, doc: u32| Scored { score, seg: Reverse(si as u32), doc: Reverse(doc) };
+        cur.sort_unstable_by_key(|c| c.doc());
         loop {
             // Lists by their current document; the pivot is the first list
             // at which the bounds so far (times the largest multiplier) could
             // reach the threshold: a document before the pivot's is only in
             // the lists before it, so it cannot enter the top k.
-            cur.sort_unstable_by_key(|c| c.doc());
             let thr = threshold(&heap, k);
             let mut acc = 0u64;
             let mut pivot = None;
@@ -251,6 +263,7 @@ pub fn top_k(
                 for c in &mut cur[..pi] {
                     c.seek(pd);
                 }
+                resort(&mut cur, pi);
                 if let Some(t) = thr {
                     // Lists whose current document lies past `last` hold
                     // nothing up to it.
@@ -260,18 +273,22 @@ pub fn top_k(
                         for c in cur.iter_mut() {
                             c.seek(last + 1);
                         }
+                        cur.sort_unstable_by_key(|c| c.doc());
                     }
                 }
                 continue;
             }
             let mut score = 0u64;
+            let mut moved = 0;
             for c in cur.iter_mut() {
                 if c.doc() != pd {
                     break;
                 }
                 score += c.weight * c.p.impacts[c.pos] as u64;
                 c.next();
+                moved += 1;
             }
+            resort(&mut cur, moved);
             stats.scored += 1;
             if thr.is_none_or(|t| key(score * max, pd) > t && key(score * boost.bound(si, pd), pd) > t)
                 && (seg.live)(pd)
