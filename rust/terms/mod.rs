@@ -221,7 +221,7 @@ impl RuleBoost<'_> {
         n
     }
     fn is_spelled(&mut self, seg: usize, doc: u32) -> bool {
-        if !self.rules.ident {
+        if !self.rules.ident || !self.files[seg].terms.has_spell_keys() {
             return false;
         }
         match &mut self.oracle {
@@ -366,7 +366,7 @@ impl Terms {
             if rules.ident {
                 let mut sorted: Vec<&str> = qset.iter().copied().collect();
                 sorted.sort_unstable();
-                for (si, f) in files.iter().enumerate() {
+                for (si, f) in files.iter().enumerate().filter(|(_, f)| f.terms.has_spell_keys()) {
                     for d in f.terms.docs_matching(rank::SpellKeys::new(&sorted)) {
                         let row = f.terms.row(d);
                         let (name, container) = f.terms.names(&row);

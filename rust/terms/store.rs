@@ -26,7 +26,9 @@ use super::docs::{Doc, NFIELDS};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"LENSTRM\0";
-pub const VERSION: u32 = 1;
+/// Version 2 adds the spell keys (`rank::spell_keys`); version 1 files
+/// (with `#name_key` terms instead) are still read, without them.
+pub const VERSION: u32 = 2;
 const HEADER_LEN: usize = 144;
 const NSECTIONS: usize = 7;
 const TERM_LEN: usize = 16;
@@ -234,6 +236,8 @@ pub struct TermFile {
     /// The largest impact of each [`BLOCK`] postings of the file, computed
     /// when it is opened (one pass over the impacts; not stored).
     block_max: Vec<u8>,
+    /// Whether the file holds spell keys (version 2).
+    spell_keys: bool,
     sections: [(usize, usize); NSECTIONS],
     dict: Map<Vec<u8>>,
     ndocs: u32,
@@ -251,7 +255,8 @@ impl TermFile {
         if b.len() < HEADER_LEN || &b[..8] != MAGIC {
             return Err(bad("not a lens term file"));
         }
-        if u32_at(b, 8) != VERSION {
+        let version = u32_at(b, 8);
+        if version != VERSION && version != 1 {
             return Err(bad("unknown version"));
         }
         let (ndocs, nterms) = (u32_at(b, 12), u32_at(b, 16));
@@ -275,7 +280,7 @@ impl TermFile {
         let dict = Map::new(b[o..o + l].to_vec()).map_err(|e| bad(&format!("dictionary: {e}")))?;
         let (o, l) = sections[S_IMPACTS];
         let block_max = b[o..o + l].chunks(BLOCK).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
-        let t = TermFile { map, block_max, sections, dict, ndocs, nterms };
+        let t = TermFile { map, block_max, spell_keys: version >= 2, sections, dict, ndocs, nterms };
         // Every term's postings and every doc's name must lie inside the file.
         for i in 0..nterms as usize {
             let r = &t.sec(S_TERMS)[i * TERM_LEN..];
@@ -296,6 +301,12 @@ impl TermFile {
     fn sec(&self, i: usize) -> &[u8] {
         let (o, l) = self.sections[i];
         &self.map[o..o + l]
+    }
+
+    /// Whether the file holds spell keys: the `ident` rule applies only
+    /// where it does, in the fast path and the oracle alike.
+    pub fn has_spell_keys(&self) -> bool {
+        self.spell_keys
     }
 
     pub fn ndocs(&self) -> u32 {
@@ -430,6 +441,22 @@ mod tests {
         write(&p, &[(0, doc("a", &[("aa", [1, 0, 0, 0, 0])]))]).unwrap();
         let mut b = fs::read(&p).unwrap();
         b[24] = 0xff;
+        fs::write(&p, &b).unwrap();
+        assert!(matches!(TermFile::open(&p), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn version_1_files_are_read_without_spell_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.terms");
+        write(&p, &[(0, doc("a", &[("aa", [1, 0, 0, 0, 0])]))]).unwrap();
+        assert!(TermFile::open(&p).unwrap().has_spell_keys());
+        let mut b = fs::read(&p).unwrap();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        fs::write(&p, &b).unwrap();
+        let t = TermFile::open(&p).unwrap();
+        assert!(!t.has_spell_keys() && t.postings("aa").is_some());
+        b[8..12].copy_from_slice(&3u32.to_le_bytes());
         fs::write(&p, &b).unwrap();
         assert!(matches!(TermFile::open(&p), Err(Error::Corrupt { .. })));
     }
