@@ -280,7 +280,7 @@ mod tests {
     use super::*;
     use fst::{IntoStreamer, Streamer};
 
-    fn qset<'a>(terms: &'a [String]) -> HashSet<&'a str> {
+    fn qset(terms: &[String]) -> HashSet<&str> {
         terms.iter().map(String::as_str).collect()
     }
 
