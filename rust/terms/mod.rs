@@ -3,13 +3,13 @@
 //! Every definition Stage-B knows (function, method, class, struct, type,
 //! function-like macro; a window of lines where a file has none) is a
 //! document with five fields (name sub-tokens, signature, container and
-//! path, comments, body), scored with BM25F over stemmed terms and re-ranked
-//! by code-aware rules.
+//! path, comments, body), scored with BM25F over stemmed terms times the
+//! code-aware rules' multipliers.
 //!
 //! - [`tokenize`]: sub-tokens, stop words, stemming, query analysis.
 //! - [`docs`]: a file's definitions turned into documents.
 //! - [`store`]: the term file written beside each segment, and its reader.
-//! - [`score`]: top-k with MaxScore early termination, and its oracle.
+//! - [`score`]: top-k with block-max WAND early termination, and its oracle.
 //! - [`rank`]: the code-aware rules, per-document multipliers applied
 //!   inside the top-k search.
 //! - [`route`]: which queries come here.
@@ -295,7 +295,7 @@ impl Terms {
 
     /// The top `k` definitions for a question, the ranking rules applied
     /// inside the search (exact for any k). `exhaustive` scores every
-    /// posting and checks every name (the oracle); otherwise MaxScore stops
+    /// posting and checks every name (the oracle); otherwise block-max WAND stops
     /// early and spelled names come from a key lookup. None when the index
     /// has no term files or the query no content word: Stage-A answers.
     pub fn search(
