@@ -309,8 +309,19 @@ impl Engine {
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.checked_snapshot()?;
-        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit)? };
-        Ok(raw.into_iter().map(|h| render(&snap, h)).collect())
+        self.grep_in(&snap, &p, limit, native)
+    }
+
+    /// Exhaustive grep of a compiled pattern on one (perhaps narrowed) snapshot.
+    pub fn grep_in(&self, snap: &Snapshot, p: &Pattern, limit: usize, native: bool) -> Result<Vec<Hit>> {
+        let raw = if native { self.grep_native(snap, p, limit)? } else { reference::grep(snap, p, limit)? };
+        Ok(raw.into_iter().map(|h| render(snap, h)).collect())
+    }
+
+    /// The native grep's unrendered hits (the query language's `-term` and
+    /// `case:yes` ask only which files hold a text).
+    pub fn grep_raw(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
+        self.grep_native(snap, p, limit)
     }
 
     /// Every live file as (path, size in bytes), in path order: what a

@@ -50,7 +50,8 @@ const MAX_SEGMENTS: usize = 12;
 
 /// One segment and which of its files (and so chunks) are still live.
 pub struct SegmentView {
-    pub seg: Segment,
+    /// Shared with the narrowed snapshots a filtered query runs against.
+    pub seg: Arc<Segment>,
     pub live: FileSet,
     pub live_chunks: FileSet,
 }
@@ -228,7 +229,7 @@ impl Snapshot {
                 }
             }
             live_chunks.and_not(&dead);
-            segments.push(SegmentView { seg, live, live_chunks });
+            segments.push(SegmentView { seg: Arc::new(seg), live, live_chunks });
         }
         // The companion's files are part of the generation: each must be the one the manifest names.
         for name in manifest.symbols.iter().chain(manifest.symbol_deltas.iter().map(|d| &d.name)) {
@@ -250,6 +251,42 @@ impl Snapshot {
             path_order: OnceLock::new(),
             path_ids: OnceLock::new(),
         })
+    }
+
+    /// This snapshot narrowed to the live files `keep` accepts (by file and
+    /// root-relative path): what a filtered query runs against. Segments,
+    /// manifest and companion are shared; only the live sets shrink, so
+    /// every search path (ranked, reference, definition index, grep) sees
+    /// the allowed files alone, before anything is scored.
+    pub fn restricted(&self, keep: impl Fn(FileRef, &str) -> bool) -> Snapshot {
+        let segments = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(si, v)| {
+                let mut live = FileSet::empty(v.seg.nfiles());
+                let mut live_chunks = FileSet::empty(v.seg.nchunks());
+                for id in v.live.iter() {
+                    if keep(FileRef { seg: si as u32, id }, v.seg.path(id)) {
+                        live.insert(id);
+                        let m = v.seg.file(id);
+                        for c in m.first_chunk..m.first_chunk + m.nchunks {
+                            live_chunks.insert(c);
+                        }
+                    }
+                }
+                live_chunks.and_with(&v.live_chunks);
+                SegmentView { seg: v.seg.clone(), live, live_chunks }
+            })
+            .collect();
+        Snapshot {
+            dir: self.dir.clone(),
+            manifest: self.manifest.clone(),
+            segments,
+            companion: self.companion.clone(),
+            path_order: OnceLock::new(),
+            path_ids: OnceLock::new(),
+        }
     }
 
     /// The live file at `path`, if any (Stage-B maps symbol paths through this).
