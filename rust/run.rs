@@ -32,6 +32,12 @@ impl Prepared {
     /// Parses `text` and folds its `file:` / `lang:` clauses into `filter`.
     pub fn new(text: &str, mut filter: PathFilter) -> Result<Prepared> {
         check_query(text)?;
+        if let Some(at) = text.find('\n') {
+            return Err(crate::error::Error::query(
+                "the query contains a line terminator (\\n); lens matches within lines",
+                Some(at),
+            ));
+        }
         let query = crate::query::syntax::parse(text)?;
         filter.include.extend(query.files.iter().cloned());
         filter.exclude.extend(query.not_files.iter().cloned());
@@ -41,7 +47,15 @@ impl Prepared {
 
     /// Whether anything narrows the files a search answers from.
     pub fn narrows(&self) -> bool {
-        !self.filter.is_empty() || !self.query.negated.is_empty() || self.query.case == Case::Yes
+        !self.filter.is_empty()
+            || !self.query.negated.is_empty()
+            || self.query.case == Case::Yes
+            || self.phrases_required()
+    }
+
+    /// With one branch, a file must hold each quoted phrase.
+    fn phrases_required(&self) -> bool {
+        self.query.branches.len() == 1 && !self.query.phrases.is_empty()
     }
 }
 
@@ -66,6 +80,12 @@ impl Engine {
                 out.extend(files_with(self, &narrowed, t, q.case != Case::Yes)?);
             }
             narrowed = narrowed.restricted(|_, path| !out.contains(path));
+        }
+        if prep.phrases_required() {
+            for p in &q.phrases {
+                let keep = files_with(self, &narrowed, p, q.case != Case::Yes)?;
+                narrowed = narrowed.restricted(|_, path| keep.contains(path));
+            }
         }
         if q.case == Case::Yes && q.sym.is_none() {
             // Files holding at least one word or phrase in its exact case.
@@ -110,7 +130,7 @@ impl Engine {
         let mut result: Option<SearchResult> = None;
         for branch in &q.branches {
             let left = budget.map(|b| b.saturating_sub(started.elapsed()));
-            let r = self.search_in(within, branch, want, left, native)?;
+            let r = self.search_routed(within, branch, want, left, native, !q.phrases.is_empty())?;
             result = Some(match result {
                 None => r,
                 Some(mut acc) => {

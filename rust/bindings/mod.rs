@@ -261,6 +261,12 @@ fn parse_query(
     Ok(NativeQuery { prep: Arc::new(prep) })
 }
 
+/// ripgrep's type name for a language as typed (`python` -> `py`), or None.
+#[pyfunction]
+fn lang_type(name: &str) -> Option<&'static str> {
+    crate::query::filter::lang_type(name)
+}
+
 /// A lens index opened from Python.
 #[pyclass(frozen, module = "lens._lens", name = "NativeIndex")]
 pub struct NativeIndex {
@@ -410,6 +416,18 @@ impl NativeIndex {
         d.set_item("removed", c.removed)?;
         d.set_item("unchanged", c.unchanged)?;
         d.set_item("compacted", c.compacted)?;
+        Ok(d)
+    }
+
+    /// Files added / changed / removed under the root since the last build
+    /// or refresh (sizes and mtimes from one walk; nothing is read).
+    fn staleness<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = guarded(py, || self.engine.index.staleness(5))?;
+        let d = PyDict::new(py);
+        d.set_item("added", s.added)?;
+        d.set_item("changed", s.changed)?;
+        d.set_item("removed", s.removed)?;
+        d.set_item("examples", s.examples)?;
         Ok(d)
     }
 
@@ -564,6 +582,7 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSnapshot>()?;
     m.add_class::<NativeQuery>()?;
     m.add_function(wrap_pyfunction!(parse_query, m)?)?;
+    m.add_function(wrap_pyfunction!(lang_type, m)?)?;
     m.add_function(wrap_pyfunction!(is_identifier, m)?)?;
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
     m.add("MAX_K", crate::query::MAX_K)?;

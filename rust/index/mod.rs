@@ -358,6 +358,23 @@ pub struct RefreshCounts {
     pub compacted: bool,
 }
 
+/// What moved under the root since the last build or refresh, by size and
+/// mtime alone (no file is read): what a refresh would look at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Staleness {
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// Up to a few paths of each kind, added then changed then removed.
+    pub examples: Vec<String>,
+}
+
+impl Staleness {
+    pub fn any(&self) -> bool {
+        self.added + self.changed + self.removed > 0
+    }
+}
+
 /// Index-wide facts for `stats()`.
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -562,6 +579,46 @@ impl Index {
         let snap = self.snapshot();
         snap.check_readable()?;
         Ok(snap)
+    }
+
+    /// Files added, changed (size or mtime) or removed under the root since
+    /// the last build or refresh: one walk of the tree, comparing its sizes
+    /// and mtimes with the file table's, reading no file.
+    pub fn staleness(&self, examples: usize) -> Result<Staleness> {
+        let snap = self.snapshot();
+        let opts =
+            BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
+        let (found, _) = build::walk(snap.root(), &self.dir, &opts)?;
+        let mut known: HashMap<&str, FileRef> = snap.live_files().map(|f| (snap.path(f), f)).collect();
+        let old_skips: HashMap<&str, &Skipped> = snap.manifest.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
+        let mut out = Staleness::default();
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for f in &found {
+            match known.remove(f.rel.as_str()) {
+                Some(old) => {
+                    let meta = snap.segment(old).file(old.id);
+                    if meta.content_len != f.size || meta.mtime_ns != f.mtime_ns {
+                        out.changed += 1;
+                        changed.push(f.rel.clone());
+                    }
+                }
+                None => match old_skips.get(f.rel.as_str()) {
+                    Some(s) if s.size == f.size && s.mtime_ns == f.mtime_ns => {}
+                    _ => {
+                        out.added += 1;
+                        added.push(f.rel.clone());
+                    }
+                },
+            }
+        }
+        out.removed = known.len() as u64;
+        let mut removed: Vec<String> = known.into_keys().map(str::to_string).collect();
+        removed.sort();
+        for mut list in [added, changed, removed] {
+            list.truncate(examples);
+            out.examples.extend(list);
+        }
+        Ok(out)
     }
 
     /// Re-indexes what changed under the root since the last build or

@@ -47,6 +47,9 @@ fn type_names() -> &'static Vec<String> {
 /// ripgrep's type name for a language as typed (`Python`, `py`, `c++`), or None.
 pub fn lang_type(name: &str) -> Option<&'static str> {
     let lower = name.trim().to_ascii_lowercase();
+    if lower == "all" {
+        return Some("all"); // rg's `-t all`: any file of a known type
+    }
     let wanted = LANG_ALIASES.iter().find(|(a, _)| *a == lower).map_or(lower.as_str(), |(_, t)| t);
     type_names().iter().find(|n| n.as_str() == wanted).map(String::as_str)
 }

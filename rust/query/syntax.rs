@@ -4,7 +4,7 @@
 //! | syntax | meaning |
 //! |---|---|
 //! | `foo bar` | ranked by both words |
-//! | `"foo bar"` | the phrase as written (ranked, and required in `case:yes`) |
+//! | `"foo bar"` | the phrase as written: files must hold it, lines holding it rank first |
 //! | `-foo`, `-"foo bar"` | leave out files that contain it |
 //! | `foo or bar`, `foo OR bar` | hits for either side, by score |
 //! | `file:GLOB`, `file:/REGEX/`, `file:TEXT` (also `path:`) | only paths matching (a glob, a regex, a substring) |
@@ -54,6 +54,9 @@ pub struct Query {
     pub branch_terms: Vec<Vec<String>>,
     /// `-term` / `-"phrase"`: files containing any of these are left out.
     pub negated: Vec<String>,
+    /// Quoted phrases: text to find as written (Stage-A, never the question
+    /// engine); with one branch, a file must hold each of them.
+    pub phrases: Vec<String>,
     pub case: Case,
     /// `sym:NAME`: definitions of NAME only.
     pub sym: Option<String>,
@@ -82,15 +85,30 @@ impl Query {
     }
 }
 
-/// One whitespace-separated token as written: its text (quotes removed,
-/// escapes resolved), where it starts, and whether any of it was quoted.
+/// One whitespace-separated token as written, and where it starts. A
+/// quote opens a phrase only at the start of a token (after `-` or `field:`
+/// too); elsewhere it is a character, so `== "__main__":` is code to find.
 #[derive(Debug)]
 struct Token<'a> {
     raw: &'a str,
     at: usize,
+    /// The token is one quoted phrase (`"foo bar"`, `-"foo bar"`).
+    phrase: bool,
 }
 
-/// Splits on whitespace outside quotes; an unterminated quote is an error.
+/// Where a phrase may open in the token starting at `s`: right at it, after
+/// a leading `-`, or after a field name and its colon.
+fn opener(s: &str) -> Option<usize> {
+    let body_at = usize::from(s.starts_with('-'));
+    let body = &s[body_at..];
+    if body.starts_with('"') {
+        return Some(body_at);
+    }
+    let colon = body.find(':')?;
+    (FIELDS.contains(&&body[..colon]) && body[colon + 1..].starts_with('"')).then_some(body_at + colon + 1)
+}
+
+/// Splits on whitespace outside phrases; an unterminated phrase is an error.
 fn tokens(q: &str) -> Result<Vec<Token<'_>>> {
     let mut out = Vec::new();
     let b = q.as_bytes();
@@ -103,19 +121,23 @@ fn tokens(q: &str) -> Result<Vec<Token<'_>>> {
             break;
         }
         let start = i;
-        let mut quote: Option<usize> = None;
-        while i < b.len() && (quote.is_some() || !b[i].is_ascii_whitespace()) {
-            match b[i] {
-                b'\\' if quote.is_some() => i += 1,
-                b'"' => quote = if quote.is_some() { None } else { Some(i) },
-                _ => {}
+        let mut phrase = false;
+        if let Some(open) = opener(&q[start..]) {
+            let open = start + open;
+            let mut j = open + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
             }
+            if j >= b.len() {
+                return Err(Error::query("unterminated quote: a phrase needs its closing \"", Some(open)));
+            }
+            i = j + 1;
+            phrase = i >= b.len() || b[i].is_ascii_whitespace();
+        }
+        while i < b.len() && !b[i].is_ascii_whitespace() {
             i += 1;
         }
-        if let Some(open) = quote {
-            return Err(Error::query("unterminated quote: a phrase needs its closing \"", Some(open)));
-        }
-        out.push(Token { raw: &q[start..i.min(b.len())], at: start });
+        out.push(Token { raw: &q[start..i.min(b.len())], at: start, phrase });
     }
     Ok(out)
 }
@@ -246,6 +268,10 @@ pub fn parse(q: &str) -> Result<Query> {
     } else {
         operators(&rest, &mut query)?;
     }
+    if !query.has_syntax {
+        // Plain text ranks exactly as typed (its spacing is part of the phrase).
+        query.branches = vec![q.trim().to_string()];
+    }
     if query.branches.iter().all(|b| b.trim().is_empty()) {
         return Err(Error::query("the query has nothing to search for, only filters", Some(q.len())));
     }
@@ -273,7 +299,7 @@ fn operators(rest: &[&Token<'_>], query: &mut Query) -> Result<()> {
             last_or = Some(t.at);
             continue;
         }
-        let quoted = t.raw.contains('"');
+        let quoted = t.phrase;
         query.has_syntax |= quoted;
         let negated = t.raw.len() > 1 && t.raw.starts_with('-') && !t.raw.starts_with("--");
         if negated {
@@ -288,6 +314,9 @@ fn operators(rest: &[&Token<'_>], query: &mut Query) -> Result<()> {
         let text = if quoted { unquote(t.raw) } else { t.raw.to_string() };
         if text.trim().is_empty() {
             return Err(Error::query("an empty phrase", Some(t.at)));
+        }
+        if quoted {
+            query.phrases.push(text.clone());
         }
         branch.push(text);
     }
@@ -343,6 +372,7 @@ mod tests {
         let q = parse("\"parse http\" date -test").unwrap();
         assert_eq!(q.branches, vec!["parse http date"]);
         assert_eq!(q.negated, vec!["test"]);
+        assert_eq!(q.phrases, vec!["parse http"]);
         let q = parse("urlsplit or urlparse").unwrap();
         assert_eq!(q.branches, vec!["urlsplit", "urlparse"]);
         let q = parse("a_b OR \"c d\" e").unwrap();
@@ -351,6 +381,11 @@ mod tests {
         assert_eq!(q.negated, vec!["foo bar"]);
         let q = parse("\"say \\\"hi\\\"\"").unwrap();
         assert_eq!(q.text(), "say \"hi\"");
+        // Quotes inside a word are code, not a phrase; neither is a phrase glued to more text.
+        let q = parse("if __name__ == \"__main__\":").unwrap();
+        assert!(!q.has_syntax && q.text() == "if __name__ == \"__main__\":");
+        assert_eq!(parse("print(\"a").unwrap().text(), "print(\"a");
+        assert_eq!(parse("x = \"a b\";").unwrap().text(), "x = \"a b\";");
         // Flags and lone dashes are words.
         assert_eq!(parse("--verbose").unwrap().text(), "--verbose");
     }
