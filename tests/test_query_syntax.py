@@ -77,12 +77,12 @@ def test_phrase_is_ranked_as_written(sample_index: lens.Index) -> None:
 @pytest.mark.parametrize(
     ("query", "position"),
     [
-        ('foo "bar', 4),
+        ('foo -"bar', 5),
         ("x lang:klingon", 7),
         ("x file:/(/", 8),
         ("x case:maybe", 7),
-        ("or foo", 0),
-        ("foo or", 4),
+        ("OR foo", 0),
+        ("foo OR", 4),
         ("sym:a b", 6),
         ("file:*.py", 9),
     ],

@@ -128,11 +128,14 @@ fn tokens(q: &str) -> Result<Vec<Token<'_>>> {
             while j < b.len() && b[j] != b'"' {
                 j += if b[j] == b'\\' { 2 } else { 1 };
             }
-            if j >= b.len() {
+            if j < b.len() {
+                i = j + 1;
+                phrase = i >= b.len() || b[i].is_ascii_whitespace();
+            } else if open > start {
+                // `-"foo` or `file:"foo`: syntax, left open.
                 return Err(Error::query("unterminated quote: a phrase needs its closing \"", Some(open)));
             }
-            i = j + 1;
-            phrase = i >= b.len() || b[i].is_ascii_whitespace();
+            // A lone `"` at a word's start is code (`"""`, `return "abc`): the word is text.
         }
         while i < b.len() && !b[i].is_ascii_whitespace() {
             i += 1;
@@ -261,8 +264,10 @@ pub fn parse(q: &str) -> Result<Query> {
     let prose = rest.len() >= PROSE_WORDS
         && !rest.iter().any(|t| t.raw == "OR")
         && crate::terms::route::classify(&plain) != crate::terms::route::Route::Lexical;
-    if prose {
-        // A question in words is taken as typed.
+    // Code (`x = a or b`, `if not x or y:`): a word with punctuation in it.
+    let code = rest.iter().any(|t| !wordish(t));
+    if prose || code {
+        // A question in words, or code, is taken as typed.
         query.branch_terms.push(rest.iter().map(|t| t.raw.to_string()).collect());
         query.branches.push(plain);
     } else {
@@ -278,7 +283,24 @@ pub fn parse(q: &str) -> Result<Query> {
     Ok(query)
 }
 
-/// Quotes, `-term` and `or` in a query that is not a question.
+/// A token the operators may read: a phrase, `or`, or a word of letters,
+/// digits, `_`, `.`, `$`, `-` and `::` (perhaps negated).
+fn wordish(t: &Token<'_>) -> bool {
+    if t.phrase {
+        return true;
+    }
+    let body = t.raw.strip_prefix('-').unwrap_or(t.raw);
+    !body.is_empty()
+        && body.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '$' | '-' | ':'))
+        && body.split("::").all(|p| !p.contains(':'))
+}
+
+/// Whether a token is `-term` / `-"phrase"`: a `-` before a letter, `_` or a quote.
+fn negation(t: &Token<'_>) -> bool {
+    t.raw.strip_prefix('-').and_then(|r| r.chars().next()).is_some_and(|c| c.is_alphabetic() || c == '_' || c == '"')
+}
+
+/// Quotes, `-term` and `or` in a query that is neither a question nor code.
 fn operators(rest: &[&Token<'_>], query: &mut Query) -> Result<()> {
     let mut branch: Vec<String> = Vec::new();
     let mut last_or: Option<usize> = None;
@@ -286,8 +308,11 @@ fn operators(rest: &[&Token<'_>], query: &mut Query) -> Result<()> {
         query.branches.push(branch.join(" "));
         query.branch_terms.push(std::mem::take(branch));
     };
-    for t in rest {
-        if t.raw == "or" || t.raw == "OR" {
+    for (n, t) in rest.iter().enumerate() {
+        // Lowercase `or` at an edge, or after another, is a word (a fragment of code); `OR` is
+        // always the operator, and misplaced it is an error.
+        let inner = n > 0 && n + 1 < rest.len() && rest[n - 1].raw != "or";
+        if t.raw == "OR" || (t.raw == "or" && inner) {
             query.has_syntax = true;
             if branch.is_empty() {
                 return Err(Error::query(
@@ -301,7 +326,7 @@ fn operators(rest: &[&Token<'_>], query: &mut Query) -> Result<()> {
         }
         let quoted = t.phrase;
         query.has_syntax |= quoted;
-        let negated = t.raw.len() > 1 && t.raw.starts_with('-') && !t.raw.starts_with("--");
+        let negated = negation(t);
         if negated {
             query.has_syntax = true;
             let text = unquote(&t.raw[1..]);
@@ -381,6 +406,11 @@ mod tests {
         assert_eq!(q.negated, vec!["foo bar"]);
         let q = parse("\"say \\\"hi\\\"\"").unwrap();
         assert_eq!(q.text(), "say \"hi\"");
+        // Code is taken as typed: `or`, a lone quote and `-` in it are text.
+        for code in ["x = a or b", "if not x or y:", "return \"abc", "\"\"\"", "x -1", "a - b", "-- x"] {
+            let q = parse(code).unwrap();
+            assert_eq!((q.branches.clone(), q.has_syntax), (vec![code.to_string()], false), "{code}");
+        }
         // Quotes inside a word are code, not a phrase; neither is a phrase glued to more text.
         let q = parse("if __name__ == \"__main__\":").unwrap();
         assert!(!q.has_syntax && q.text() == "if __name__ == \"__main__\":");
@@ -402,12 +432,14 @@ mod tests {
 
     #[test]
     fn malformed_syntax_names_the_position() {
-        assert_eq!(pos("foo \"bar"), Some(4));
+        assert_eq!(pos("foo -\"bar"), Some(5));
+        assert_eq!(pos("file:\"bar x"), Some(5));
         assert_eq!(pos("x lang:klingon"), Some(7));
         assert_eq!(pos("x file:/(/"), Some(8));
         assert_eq!(pos("x case:maybe"), Some(7));
-        assert_eq!(pos("or foo"), Some(0));
-        assert_eq!(pos("foo or"), Some(4));
+        assert_eq!(pos("OR foo"), Some(0));
+        assert_eq!(pos("foo OR"), Some(4));
+        assert_eq!(parse("foo or").unwrap().text(), "foo or");
         assert_eq!(pos("foo file:"), Some(9));
         assert_eq!(pos("sym:a sym:b"), Some(6));
         assert_eq!(pos("sym:a b"), Some(6));
