@@ -8,7 +8,8 @@
 //! its decisions into a narrowed snapshot before anything is scored, so a
 //! filter never costs a search its `k` hits.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::types::{Types, TypesBuilder};
@@ -54,16 +55,35 @@ pub fn lang_type(name: &str) -> Option<&'static str> {
     type_names().iter().find(|n| n.as_str() == wanted).map(String::as_str)
 }
 
-fn types_of(names: &[&str]) -> Result<Option<Types>> {
+/// The matcher for a set of type names, built once per set: compiling
+/// ripgrep's whole type table takes about a millisecond, a query should not.
+fn types_of(names: &[&str]) -> Result<Option<Arc<Types>>> {
     if names.is_empty() {
         return Ok(None);
     }
+    static BUILT: OnceLock<Mutex<HashMap<Vec<String>, Arc<Types>>>> = OnceLock::new();
+    let mut key: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    key.sort();
+    key.dedup();
+    let built = BUILT.get_or_init(Default::default);
+    if let Some(t) = built.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Some(t.clone()));
+    }
+    let t = Arc::new(build_types(&key)?);
+    let mut cache = built.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() < 256 {
+        cache.insert(key, t.clone());
+    }
+    Ok(Some(t))
+}
+
+fn build_types(names: &[String]) -> Result<Types> {
     let mut b = TypesBuilder::new();
     b.add_defaults();
     for n in names {
         b.select(n);
     }
-    b.build().map(Some).map_err(|e| Error::query(format!("file types: {e}"), None))
+    b.build().map_err(|e| Error::query(format!("file types: {e}"), None))
 }
 
 /// How `file:` matches a path.
@@ -134,10 +154,10 @@ pub struct PathFilter {
     /// directory within the root, as rg matches globs relative to it).
     base: String,
     /// `lang=` / `lang:` / `-t`: any of these file types.
-    langs: Option<Types>,
+    langs: Option<Arc<Types>>,
     lang_names: Vec<&'static str>,
     /// `-lang:` / `-T`: none of these.
-    not_langs: Option<Types>,
+    not_langs: Option<Arc<Types>>,
     not_lang_names: Vec<&'static str>,
     /// `file:`: every one of these must match.
     pub include: Vec<PathMatch>,
