@@ -192,6 +192,20 @@ impl Engine {
         budget: Option<Duration>,
         native: bool,
     ) -> Result<SearchResult> {
+        self.search_routed(snap, query, k, budget, native, false)
+    }
+
+    /// [`Engine::search_in`], with `lexical` keeping the query on Stage-A
+    /// whatever the router would say (a quoted phrase is text to find).
+    pub fn search_routed(
+        &self,
+        snap: &Snapshot,
+        query: &str,
+        k: usize,
+        budget: Option<Duration>,
+        native: bool,
+        lexical: bool,
+    ) -> Result<SearchResult> {
         let started = Instant::now();
         check_search(query, k)?;
         snap.check_readable()?;
@@ -199,7 +213,7 @@ impl Engine {
         c.searches.fetch_add(1, Relaxed);
         // A question goes to the definition index, a question naming an
         // identifier to both (interleaved), everything else to Stage-A.
-        let route = crate::terms::route::classify(query);
+        let route = if lexical { crate::terms::route::Route::Lexical } else { crate::terms::route::classify(query) };
         let mut answered = None;
         if route != crate::terms::route::Route::Lexical {
             answered = self.terms.search(snap, query, k, !native)?;
@@ -334,8 +348,19 @@ impl Engine {
         let limit = limit.unwrap_or(usize::MAX);
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.checked_snapshot()?;
-        let raw = if native { self.grep_native(&snap, &p, limit)? } else { reference::grep(&snap, &p, limit)? };
-        Ok(raw.into_iter().map(|h| render(&snap, h)).collect())
+        self.grep_in(&snap, &p, limit, native)
+    }
+
+    /// Exhaustive grep of a compiled pattern on one (perhaps narrowed) snapshot.
+    pub fn grep_in(&self, snap: &Snapshot, p: &Pattern, limit: usize, native: bool) -> Result<Vec<Hit>> {
+        let raw = if native { self.grep_native(snap, p, limit)? } else { reference::grep(snap, p, limit)? };
+        Ok(raw.into_iter().map(|h| render(snap, h)).collect())
+    }
+
+    /// The native grep's unrendered hits (the query language's `-term` and
+    /// `case:yes` ask only which files hold a text).
+    pub fn grep_raw(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
+        self.grep_native(snap, p, limit)
     }
 
     /// Every live file as (path, size in bytes), in path order: what a

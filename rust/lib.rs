@@ -37,6 +37,7 @@ pub mod hit;
 pub mod index;
 pub mod query;
 pub mod reference;
+pub mod run;
 pub mod scan;
 pub mod symbols;
 pub mod terms;

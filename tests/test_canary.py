@@ -184,6 +184,7 @@ def test_state_survives_restart(tmp_path: Path) -> None:
     restarted.start("fixed")
     assert flags["stage_a.native"] is True  # the values from before the kill, persisted with it
     # Atomic writes leave no temp files behind, and the file is plain JSON.
+    assert c.state_path is not None
     assert sorted(p.name for p in c.state_path.parent.iterdir()) == ["canary.json"]
     assert json.loads(c.state_path.read_text())["share"] == 5
 
@@ -212,8 +213,9 @@ def test_unwritable_state_path_still_kills(tmp_path: Path) -> None:
 
 def test_default_state_path(tmp_path: Path) -> None:
     assert default_state_path({"LENS_STATE_DIR": str(tmp_path)}) == tmp_path / "canary.json"
-    assert default_state_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "lens" / "canary.json"
-    assert default_state_path({}).parts[-4:] == (".local", "state", "lens", "canary.json")
+    # No user-wide default: without a named state directory the state is the index directory's.
+    assert default_state_path({"XDG_STATE_HOME": str(tmp_path)}) is None
+    assert default_state_path({}) is None
 
 
 def test_share_validation(tmp_path: Path) -> None:
@@ -243,4 +245,4 @@ def test_kill_switch_during_progress_wins(tmp_path: Path) -> None:
     with capture_logs(), pytest.raises(CanaryError, match="changed"):
         c.progress()
     assert c.share == 0 and c.killed
-    assert json.loads(c.state_path.read_text())["killed"] is True
+    assert c.state_path is not None and json.loads(c.state_path.read_text())["killed"] is True

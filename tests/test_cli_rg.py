@@ -67,6 +67,10 @@ FLAG_SETS = [
     ["-g", "!docs", "-l", "needle"],
     ["-g", "!*.md", "-g", "!*.rs", "-c", "needle"],
     ["-g", "a/**", "needle"],
+    ["-g", "/a/*.py", "needle"],
+    ["-g", "*.{py,rs}", "-g", "!src/sub", "-l", "needle"],
+    ["-g", "!a/", "-t", "py", "-l", "needle"],
+    ["-t", "all", "-l", "needle"],
     ["-t", "py", "-n", "needle"],
     ["-t", "rust", "-t", "markdown", "-l", "needle"],
     ["-T", "py", "-l", "needle"],
@@ -144,6 +148,19 @@ def test_from_a_subdirectory_paths_are_relative_and_the_index_is_found_upward(re
         want, _ = _run([RG, "--sort", "path", *flags], repo / "src")
         got, rc = _run([LENS, "grep", *flags], repo / "src")
         assert rc == 0 and _normalize(got, flags) == _normalize(want, flags)
+
+
+def test_globs_from_a_subdirectory_are_relative_to_it_as_in_rg(repo: Path) -> None:
+    for flags in (["-g", "/sub/*.rs", "-l", "needle"], ["-g", "!sub", "--files"], ["-g", "*.txt", "needle"]):
+        want, want_rc = _run([RG, "--sort", "path", *flags], repo / "src")
+        got, got_rc = _run([LENS, "grep", *flags], repo / "src")
+        assert (got, got_rc) == (want, want_rc), flags
+
+
+def test_a_bad_glob_is_an_error_as_in_rg(repo: Path) -> None:
+    want = subprocess.run([str(RG), "-g", "a[b", "needle"], cwd=repo, capture_output=True, text=True)
+    got = subprocess.run([str(LENS), "grep", "-g", "a[b", "needle"], cwd=repo, capture_output=True, text=True)
+    assert want.returncode == got.returncode == 2 and got.stdout == "" and "a[b" in got.stderr
 
 
 def test_json_stream_parses_and_counts_every_submatch(repo: Path) -> None:

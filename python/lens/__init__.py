@@ -20,6 +20,7 @@ from . import _lens
 from ._state import GLOBAL_CANARY as canary
 from ._state import GLOBAL_FLAGS as flags
 from ._state import GLOBAL_GUARD as guard
+from ._state import set_state_dir
 
 # Imported before `dashboard()` is defined: importing the submodule binds `lens.dashboard` to it, and the
 # function below must be what that name ends up as (as `lens.flags` is the flags, not `lens/flags.py`).
@@ -41,7 +42,7 @@ from .index import Index
 from .pipeline import register_stage as _register_stage
 from .quality import ConsistencyReport, consistency_violations
 from .symbols import stage_b_hook as _stage_b_hook
-from .types import Hit, SearchResult
+from .types import FileGroup, Hit, Mode, SearchResult, Symbol
 
 # Stage-B is built in: every index runs it (in the modes that want it, while `stage_b.enabled`).
 _register_stage("stage_b", _stage_b_hook)
@@ -66,6 +67,7 @@ __all__ = [
     "INDEX_FORMAT_VERSION",
     "MAX_K",
     "ConsistencyReport",
+    "FileGroup",
     "Hit",
     "Index",
     "IndexBusyError",
@@ -75,9 +77,11 @@ __all__ = [
     "IndexVersionError",
     "InternalError",
     "LensError",
+    "Mode",
     "QueryError",
     "SearchResult",
     "SemanticUnavailableError",
+    "Symbol",
     "SymbolDataError",
     "__version__",
     "canary",
@@ -86,4 +90,5 @@ __all__ = [
     "flags",
     "guard",
     "metrics_text",
+    "set_state_dir",
 ]

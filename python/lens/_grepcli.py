@@ -5,8 +5,8 @@ rg's flags as rg takes them (-n/-N, --column, -H/-I, --heading, -F, -i/-s/-S, -w
 formats, context with `--` between groups, rg's colors, and its `--json` event stream. Columns are
 1-based and in bytes, paths relative to the current directory (or as given on the command line).
 
-Path arguments, `-g` and `-t` filter the exhaustive grep's hits by path here, after the native grep;
-`Index.grep` has no path filter yet.
+Path arguments choose what is shown; `-g`, `-t` and `-T` go to the native filter (`Index.grep`'s
+`paths=` / `lang=`), which narrows the files before the grep runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -79,97 +79,14 @@ def add_grep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.set_defaults(func=cmd_grep)
 
 
-# -- path filters: rg's -g (gitignore-style overrides) and -t ---------------------------------------
-def glob_regex(glob: str) -> tuple[re.Pattern[str], bool]:
-    """A gitignore-style glob as a regex over '/'-separated paths, and whether it names directories only."""
-    dir_only = glob.endswith("/")
-    g = glob.rstrip("/")
-    anchored = "/" in g
-    g = g.lstrip("/")
-    out, i = [], 0
-    while i < len(g):
-        c = g[i]
-        if g.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if g.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = g.find("]", i + 2)
-            if j < 0:
-                out.append(re.escape(c))
-            else:
-                body = g[i + 1 : j]
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = j
-        elif c == "{":
-            j = g.find("}", i)
-            if j < 0:
-                out.append(re.escape(c))
-            else:
-                alts = [
-                    glob_regex(part)[0].pattern.removeprefix("(?:.*/)?")[:-1]
-                    for part in g[i + 1 : j].split(",")
-                ]
-                out.append("(?:" + "|".join(alts) + ")")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile(("" if anchored else "(?:.*/)?") + "".join(out) + r"\Z"), dir_only
+# -- path filters: rg's -g (gitignore-style overrides) and -t / -T ---------------------------------
+def check_types(names: Iterable[str]) -> None:
+    """rg's error for a type name it does not know (the native filter knows rg's type table)."""
+    from . import _lens
 
-
-def _parents(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:n]) for n in range(1, len(parts))]
-
-
-def path_filter(
-    globs: Iterable[str], types: Iterable[str], types_not: Iterable[str]
-) -> Callable[[str], bool]:
-    """rg's overrides: the last glob matching a file decides (`!` excludes); with any include glob, a file
-    no glob matches is left out; a directory an exclude glob matches is left out whole. Then -t / -T."""
-    from ._rgtypes import RG_TYPES
-
-    rules = [(g.startswith("!"), *glob_regex(g.removeprefix("!"))) for g in globs]
-    whitelist = any(not neg for neg, _, _ in rules)
-
-    def type_regexes(names: Iterable[str]) -> list[re.Pattern[str]]:
-        out = []
-        for name in names:
-            if name == "all":
-                out += [glob_regex(g)[0] for gs in RG_TYPES.values() for g in gs]
-            elif name not in RG_TYPES:
-                raise UsageError(f"unrecognized file type: {name}")
-            else:
-                out += [glob_regex(g)[0] for g in RG_TYPES[name]]
-        return out
-
-    want, unwanted = type_regexes(types), type_regexes(types_not)
-
-    def keep(path: str) -> bool:
-        path = path.removeprefix("./")
-        for parent in _parents(path):
-            if any(neg and rx.match(parent) for neg, rx, _ in rules):
-                return False
-        decided = None
-        for neg, rx, dir_only in rules:
-            if not dir_only and rx.match(path):
-                decided = not neg
-        if decided is False or (decided is None and whitelist):
-            return False
-        if want and not any(rx.match(path) for rx in want):
-            return False
-        return not any(rx.match(path) for rx in unwanted)
-
-    return keep
+    for name in names:
+        if _lens.lang_type(name) is None:
+            raise UsageError(f"unrecognized file type: {name}")
 
 
 class UsageError(Exception):
@@ -568,8 +485,22 @@ def cmd_grep(a: argparse.Namespace) -> int:
     cwd = os.getcwd()
     root = str(idx.root)
     tgts = targets(root, paths, cwd)
-    keep = path_filter(a.glob, a.type, a.type_not) if (a.glob or a.type or a.type_not) else None
-    sizes = dict(idx._native.files())
+    from .errors import QueryError
+    from .types import hits_from_rows
+
+    check_types([*a.type, *a.type_not])
+    # -g / -t / -T narrow the files natively, before the search (rg matches globs relative to the
+    # current directory: `base` is where that is within the root).
+    rel_cwd = os.path.relpath(cwd, root)
+    base = "" if rel_cwd == "." or rel_cwd.startswith("..") else rel_cwd.replace(os.sep, "/")
+    globs, langs, not_langs = list(a.glob), list(a.type), list(a.type_not)
+    filtered = bool(globs or langs or not_langs)
+    try:
+        sizes = dict(
+            idx._native.files_filtered(globs, langs, not_langs, base) if filtered else idx._native.files()
+        )
+    except QueryError as e:
+        raise UsageError(e.reason) from None
     out = sys.stdout.buffer
 
     def shown_paths(rel_paths: Iterable[str]) -> list[tuple[str, str]]:
@@ -577,8 +508,6 @@ def cmd_grep(a: argparse.Namespace) -> int:
         res = []
         for t in tgts:
             chosen = [(r, s) for r in rel_paths if (s := t.display(r)) is not None]
-            if keep is not None:
-                chosen = [(r, s) for r, s in chosen if keep(s)]
             chosen.sort(key=lambda rs: rs[0].split("/"))
             res += chosen
         return res
@@ -590,9 +519,20 @@ def cmd_grep(a: argparse.Namespace) -> int:
         return 0 if listed else 1
 
     ignore_case = a.case == "ignore" or (a.case == "smart" and a.pattern == a.pattern.lower())
-    hits = idx.grep(
-        a.pattern, regex=not a.fixed_strings, ignore_case=ignore_case, word=a.word_regexp, limit=a.limit
+    native = bool(idx.flags["stage_a.native"])
+    rows = idx._native.grep(
+        a.pattern,
+        not a.fixed_strings,
+        ignore_case,
+        a.word_regexp,
+        a.limit,
+        native,
+        globs,
+        langs,
+        not_langs,
+        base,
     )
+    hits = hits_from_rows(rows)
     by_file: dict[str, list[Hit]] = {}
     for h in hits:
         by_file.setdefault(h.path, []).append(h)

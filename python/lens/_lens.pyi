@@ -19,16 +19,51 @@ def is_identifier(query: str) -> bool:
     """Whether Stage-B reads `query` as a symbol name (one identifier, possibly qualified with `.` or `::`,
     optionally followed by `()`; Unicode letters count as letters)."""
 
+class NativeQuery:
+    """A ranked-search query parsed once (`parse_query`), with the filter it runs under."""
+
+    @property
+    def text(self) -> str:
+        """The words and phrases to rank by (the `or` branches joined by a space)."""
+    @property
+    def branches(self) -> list[str]: ...
+    @property
+    def sym(self) -> str | None: ...
+    @property
+    def case(self) -> str: ...
+    @property
+    def negated(self) -> list[str]: ...
+    @property
+    def langs(self) -> list[str]: ...
+    @property
+    def narrows(self) -> bool:
+        """Whether anything narrows the files (filters, `-term`, `case:yes`)."""
+    def allows_path(self, path: str) -> bool:
+        """Whether the path filters (paths=, lang=, file:, lang:) allow the root-relative `path`."""
+
+def parse_query(
+    query: str,
+    paths: list[str] = ...,
+    lang: list[str] = ...,
+    not_lang: list[str] = ...,
+    base: str = "",
+) -> NativeQuery:
+    """Parse a query and its filters (gitignore-style `paths` relative to `base`, languages); raises
+    `lens.QueryError` with the position of malformed syntax."""
+
+def lang_type(name: str) -> str | None:
+    """ripgrep's type name for a language as typed (`python` -> `py`), or None when unknown."""
+
 class NativeSnapshot:
     """One generation of an index, held for one query: every stage of the query answers from it."""
 
     def search(
-        self, query: str, k: int, budget_ms: float | None = None, native: bool = True
+        self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
     ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
         """Ranked search on this generation. `native=False` runs the reference scanner, for which
         `budget_ms` is a deadline (past it: the best hits so far, truncated)."""
 
-    def stage_b(self, query: str, k: int) -> tuple[list[SymHitTuple], bool]:
+    def stage_b(self, query: str | NativeQuery, k: int) -> tuple[list[SymHitTuple], bool]:
         """Stage-B hits on this generation for an identifier-like query (empty otherwise), and whether
         the lookup cache answered."""
 
@@ -61,7 +96,7 @@ class NativeIndex:
         """The index as it stands now; take it once per query."""
 
     def search(
-        self, query: str, k: int, budget_ms: float | None = None, native: bool = True
+        self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
     ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
         """Ranked search on the current generation: (hits best first, truncated, info about candidates,
         early termination and the generation that answered)."""
@@ -74,14 +109,28 @@ class NativeIndex:
         word: bool = False,
         limit: int | None = None,
         native: bool = True,
+        paths: list[str] = ...,
+        lang: list[str] = ...,
+        not_lang: list[str] = ...,
+        base: str = "",
     ) -> list[HitTuple]:
-        """Exhaustive grep, one hit per matching line, in path then offset order."""
+        """Exhaustive grep, one hit per matching line, in path then offset order, over the files the
+        gitignore-style `paths` (relative to `base`) and the languages allow."""
 
     def files(self) -> list[tuple[str, int]]:
         """Every live file as (path relative to the root, size in bytes), in path order."""
 
+    def files_filtered(
+        self, paths: list[str] = ..., lang: list[str] = ..., not_lang: list[str] = ..., base: str = ""
+    ) -> list[tuple[str, int]]:
+        """`files()` narrowed by the same filter as `grep`."""
+
     def refresh(self, progress: Callable[[int, int, str], object] | None = None) -> dict[str, int | bool]:
         """Re-index what changed on disk; counts of added / changed / removed / unchanged files."""
+
+    def staleness(self) -> dict[str, Any]:
+        """Files added / changed / removed (and examples) since the last build or refresh, by size and
+        mtime from one walk."""
 
     def stats(self) -> dict[str, object]:
         """Files, bytes, skipped files by reason, index bytes, build seconds, format version."""

@@ -13,6 +13,13 @@ restoring the flags it turned off). With no state file the share is 100 %: no ro
 The state (share, kill switch, the flags a kill turned off, recent events) lives in a small JSON file,
 written atomically (temp file, fsync, `os.replace`), so it survives restarts: a process that starts
 while the kill switch is on turns the stages off again.
+
+Scope: the state is a deployment's, never a user's. When the host names a state directory
+(`$LENS_STATE_DIR`, or `lens.set_state_dir(path)`), the process-wide canary keeps `canary.json` there and
+every index uses it (the runbook's deployment). Otherwise each index directory has its own canary
+(`INDEX_DIR/canary.json`, shared by every process that opens that index), whose flags every `Index` of
+that directory inherits; the process-wide `lens.canary` then lives in memory, and its kill switch still
+holds every index of the process.
 """
 
 from __future__ import annotations
@@ -32,7 +39,15 @@ from .errors import LensError
 from .flags import Flags
 from .guard import Guard
 
-__all__ = ["SHARES", "STAGE_FLAGS", "Canary", "CanaryError", "default_state_path", "parse_state"]
+__all__ = [
+    "SHARES",
+    "STAGE_FLAGS",
+    "STATE_FILE",
+    "Canary",
+    "CanaryError",
+    "default_state_path",
+    "parse_state",
+]
 
 _log = get_logger("lens.canary")
 
@@ -51,14 +66,18 @@ class CanaryError(LensError, RuntimeError):
         self.reasons = reasons or []
 
 
-def default_state_path(environ: Mapping[str, str] | None = None) -> Path:
-    """`$LENS_STATE_DIR/canary.json`, else `$XDG_STATE_HOME/lens/canary.json`
-    (`~/.local/state/lens/canary.json`)."""
+#: The state file's name, in the state directory the host names or in an index directory.
+STATE_FILE = "canary.json"
+
+
+def default_state_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """`$LENS_STATE_DIR/canary.json` when the host names a state directory; else None: the process-wide
+    canary then keeps its state in memory, and each index keeps its own in its index directory (an
+    embedded library does not reach across the applications of a user)."""
     env = os.environ if environ is None else environ
     if env.get("LENS_STATE_DIR"):
-        return Path(env["LENS_STATE_DIR"]) / "canary.json"
-    base = Path(env["XDG_STATE_HOME"]) if env.get("XDG_STATE_HOME") else Path.home() / ".local" / "state"
-    return base / "lens" / "canary.json"
+        return Path(env["LENS_STATE_DIR"]) / STATE_FILE
+    return None
 
 
 def bucket(key: str | bytes) -> int:
@@ -83,10 +102,14 @@ class Canary:
         state_path: str | os.PathLike[str] | None = None,
         *,
         lazy: bool = False,
+        parent: Canary | None = None,
     ) -> None:
         self.guard = guard
         self.flags = flags
-        self.state_path = Path(state_path) if state_path is not None else default_state_path()
+        #: Where the state persists; None keeps it in memory (no state directory named).
+        self.state_path: Path | None = Path(state_path) if state_path is not None else default_state_path()
+        #: A canary whose kill switch also holds here (an index's canary: the process-wide one).
+        self.parent = parent
         self._lock = threading.Lock()
         # Serialises writers of the state file, each writing the state as of its turn, so an older
         # state never lands after a newer one.
@@ -118,6 +141,9 @@ class Canary:
         """ "new" or "baseline" for this key (a user or session id, or the query itself)."""
         if self._pending_load:
             self.ensure_loaded()
+        parent = self.parent
+        if parent is not None and parent.killed:
+            return "baseline"  # the process-wide kill switch holds every index
         share = self._share  # one read: a concurrent change applies to the next query
         if share >= 100:
             return "new"
@@ -254,7 +280,8 @@ class Canary:
                     "flagsBeforeKill": dict(self._flags_before_kill) or None,
                 },
                 "updatedAt": self._updated_at,
-                "stateFile": str(self.state_path),
+                "stateFile": str(self.state_path) if self.state_path is not None else None,
+                "parentKillSwitch": self.parent.killed if self.parent is not None else None,
                 "stateSaved": self._saved,
                 "history": list(self._history[-20:]),
             }
@@ -291,6 +318,8 @@ class Canary:
     def _save_locked(self) -> None:
         state = self._state()
         path = self.state_path
+        if path is None:
+            return  # in memory only: no state directory named
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             import tempfile  # here, not at import: it costs `import lens` ~10 ms (random, shutil)
@@ -314,6 +343,8 @@ class Canary:
 
     def _load(self) -> None:
         path = self.state_path
+        if path is None:
+            return
         try:
             raw = path.read_bytes()
         except FileNotFoundError:

@@ -16,7 +16,7 @@ import sysconfig
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._discover import DEFAULT_INDEX_DIRNAME
 from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, open_index, targets
@@ -24,7 +24,7 @@ from .errors import LensError
 
 if TYPE_CHECKING:
     from .index import Index
-    from .types import Hit
+    from .types import FileGroup, Hit
 
 _INDEX_HELP = (
     f"the index directory or the repository root (default: the nearest {DEFAULT_INDEX_DIRNAME} upward)"
@@ -39,7 +39,7 @@ DEMO_QUERIES: dict[str, list[str]] = {
         "quote a string for the shell",
     ],
 }
-DEMO_GREPS: list[tuple[str, dict[str, bool]]] = [
+DEMO_GREPS: list[tuple[str, dict[str, Any]]] = [
     (r"def \w+_timeout\(", {}),
     ("TODO", {"word": True}),
     ("utf-8", {"regex": False, "ignore_case": True}),
@@ -58,6 +58,18 @@ def _print_hit(h: Hit, root: str, here: Target) -> None:
     fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
     _, start, _ = line_of(fh, h)
     print(f"{shown}:{h.line}:{h.byte_start - start + 1}:{h.text}")
+
+
+def _print_groups(groups: list[FileGroup], root: str, here: Target) -> None:
+    """Files in rank order, each with its number of matches, then its hits (line, byte column, score, why)."""
+    for n, g in enumerate(groups):
+        shown = here.display(g.path) or os.path.relpath(os.path.join(root, g.path))
+        plural = "es" if g.matches != 1 else ""
+        print(("\n" if n else "") + f"{shown} ({g.matches} match{plural}, best {g.score:.2f})")
+        for h in g.hits:
+            fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
+            _, start, _ = line_of(fh, h)
+            print(f"{h.line}:{h.byte_start - start + 1}: [{h.score:.2f} {','.join(h.why)}] {h.text}")
 
 
 def _open(index: str | None) -> Index:
@@ -81,7 +93,16 @@ def cmd_index(a: argparse.Namespace) -> int:
 
 def cmd_search(a: argparse.Namespace) -> int:
     idx = _open(a.index)
-    res = idx.search(a.query, k=a.k, mode=a.mode, budget_ms=a.budget_ms)
+    group = a.group if a.group is not None else (not a.json and sys.stdout.isatty())
+    res = idx.search(
+        a.query,
+        k=a.k,
+        mode=a.mode,
+        budget_ms=a.budget_ms,
+        paths=a.glob or None,
+        lang=a.lang or None,
+        group_by="file" if group else None,
+    )
     if a.json:
         print(
             json.dumps(
@@ -95,16 +116,31 @@ def cmd_search(a: argparse.Namespace) -> int:
         return 0 if res.hits else 1
     root = str(idx.root)
     here = targets(root, [], os.getcwd())[0]
-    for h in res.hits:
-        _print_hit(h, root, here)
+    if res.groups is not None:
+        _print_groups(res.groups, root, here)
+    else:
+        for h in res.hits:
+            _print_hit(h, root, here)
+    _warn_stale(idx)
     timings = " ".join(f"{k}={v:.3f}ms" for k, v in res.timings_ms.items())
     print(f"# {len(res.hits)} hits, {timings}{' (truncated)' if res.truncated else ''}", file=sys.stderr)
     return 0 if res.hits else 1
 
 
 def cmd_stats(a: argparse.Namespace) -> int:
-    print(json.dumps(_open(a.index).stats(), indent=2, default=str))
+    print(json.dumps(_open(a.index).stats(stale=True), indent=2, default=str))
     return 0
+
+
+def _warn_stale(idx: Index) -> None:
+    """One line on stderr when files moved since the index was built or refreshed."""
+    st = idx.staleness()
+    if st["stale"]:
+        print(
+            f"lens: the index is stale: {st['added']} added, {st['changed']} changed, "
+            f"{st['removed']} removed since the last build or refresh; run `lens refresh`",
+            file=sys.stderr,
+        )
 
 
 def cmd_refresh(a: argparse.Namespace) -> int:
@@ -180,6 +216,14 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
     s.add_argument("--mode", default="auto", choices=["lex", "symbol", "hybrid", "auto"])
     s.add_argument("--budget-ms", type=float)
     s.add_argument("--json", action="store_true")
+    s.add_argument("-g", "--glob", action="append", default=[], help="include (or !exclude) paths")
+    s.add_argument("-t", "--lang", action="append", default=[], help="only files of this language")
+    s.add_argument(
+        "--group",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="group hits by file, with scores and why (default: on a terminal)",
+    )
     s.set_defaults(func=cmd_search)
 
     add_grep_parser(sub)

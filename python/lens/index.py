@@ -11,30 +11,38 @@ By default every index shares the process-wide guard and canary (`lens.guard`, `
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import _lens, rerank
 from ._log import get_logger
-from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD
-from ._validate import check_grep
+from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD, canary_for
+from ._validate import check_grep, check_search
 from .canary import Canary
 from .dashboard import build_dashboard, render_metrics
 from .errors import QueryError
 from .flags import Flags
 from .guard import Guard
-from .pipeline import StageHook, run_search
+from .pipeline import MODES, StageHook, _names, run_search
 from .progress import ProgressBar, as_reporter
 from .symbols import SymbolName, rows_to_hits
-from .types import Hit, SearchResult, hits_from_rows
+from .types import Hit, Mode, SearchResult, group_by_file, hits_from_rows
 
 # `Hit` and `SearchResult` are re-exported from `lens.types` for callers that import them from here.
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
 
 _log = get_logger("lens.index")
 _symlog = get_logger("lens.symbols")
+
+#: `staleness()` walks the tree at most once per this many seconds (unless asked with `max_age_s`).
+STALE_CHECK_S = 5.0
+
+#: With `group_by="file"`, how many lines per wanted file are ranked before grouping.
+GROUP_DEPTH = 10
 
 #: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
 #: left out of the walk.
@@ -69,12 +77,17 @@ class Index:
 
     def __init__(self, native: _lens.NativeIndex) -> None:
         self._native = native
-        self.flags = Flags(parent=GLOBAL_FLAGS)
         self.guard: Guard = GLOBAL_GUARD
-        self.canary: Canary = GLOBAL_CANARY
+        #: The process-wide canary when the host named a state directory, else this index directory's
+        #: own (`lens.canary` module docs); the flags layer over its flags, so its kill switch holds here.
+        self.canary: Canary = canary_for(Path(native.index_dir))
+        self.flags = Flags(parent=self.canary.flags if self.canary is not GLOBAL_CANARY else GLOBAL_FLAGS)
         #: Per-index Stage-B / Stage-C hooks; they win over `lens.pipeline.register_stage`.
         self.stages: dict[str, StageHook] = {}
         rerank.attach(self)  # Stage-C, when this index has vectors and lens[semantic] is installed
+        self._refresh_pending = False
+        self._stale: tuple[float, dict[str, Any]] | None = None
+        self._stale_lock = threading.Lock()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -165,18 +178,26 @@ class Index:
         return idx
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str]) -> Index:
+    def open(cls, index_dir: str | os.PathLike[str], *, refresh: Literal["auto", "never"] = "never") -> Index:
         """Open an existing index: its directory, or the repository root it was built in (`root/.lens`).
         Raises `IndexCorruptError` for a damaged or foreign directory, `IndexVersionError` for one
-        written by a newer lens, `FileNotFoundError` if it is missing."""
+        written by a newer lens, `FileNotFoundError` if it is missing.
+
+        `refresh="auto"` refreshes the index before its first query (search or grep) when any file under
+        the root moved since the last build or refresh (`staleness()`); "never" (the default) leaves it
+        as it is."""
         from ._discover import resolve_index_dir
 
+        if refresh not in ("auto", "never"):
+            raise ValueError(f"refresh takes 'auto' or 'never', not {refresh!r}")
         path = resolve_index_dir(index_dir)
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
         if not path.is_dir():
             raise NotADirectoryError(20, "Not a directory", str(path))
-        return cls(_lens.NativeIndex.open(str(path)))
+        idx = cls(_lens.NativeIndex.open(str(path)))
+        idx._refresh_pending = refresh == "auto"
+        return idx
 
     # -- queries ------------------------------------------------------------------------------
     def search(
@@ -184,13 +205,33 @@ class Index:
         query: str,
         k: int = 10,
         *,
-        mode: str = "auto",
+        mode: Mode = "auto",
         budget_ms: float | None = None,
         key: str | bytes | None = None,
+        paths: str | Sequence[str] | None = None,
+        lang: str | Sequence[str] | None = None,
+        group_by: Literal["file"] | None = None,
     ) -> SearchResult:
-        """Ranked search. `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto". `key` (a user or
-        session id) decides the canary split; without one the query text does."""
-        return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key)
+        """Ranked search. `query` may use the query language (`file:`, `lang:`, `sym:`, `case:yes`,
+        quoted phrases, `-term`, `or`; see the README); malformed syntax raises `QueryError` with the
+        position. `paths` are gitignore-style globs over root-relative paths (`!` excludes) and `lang`
+        languages (`"python"`, or ripgrep's type names); both narrow the files before anything is scored.
+        `mode` is "lex" (Stage-A alone), "symbol", "hybrid" or "auto". `key` (a user or session id) decides
+        the canary split; without one the query text does.
+
+        `group_by="file"` returns the best `k` files instead of lines: `result.groups` holds each file's
+        hits and how many of the ranked hits it holds (lines are ranked `GROUP_DEPTH` times deeper), and
+        `result.hits` those hits in turn."""
+        self._auto_refresh()
+        if group_by is None:
+            return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key, paths=paths, lang=lang)
+        if group_by != "file":
+            raise QueryError(f"group_by takes 'file' or None, not {group_by!r}")
+        check_search(query, k, mode, MODES, budget_ms)
+        deep = min(k * GROUP_DEPTH, _lens.MAX_K)
+        res = run_search(self, query, deep, mode=mode, budget_ms=budget_ms, key=key, paths=paths, lang=lang)
+        groups = group_by_file(res.hits, k)
+        return replace(res, hits=[h for g in groups for h in g.hits], groups=groups)
 
     def grep(
         self,
@@ -200,11 +241,17 @@ class Index:
         ignore_case: bool = False,
         word: bool = False,
         limit: int | None = None,
+        paths: str | Sequence[str] | None = None,
+        lang: str | Sequence[str] | None = None,
     ) -> list[Hit]:
-        """Every matching line (first match on each), in path then offset order, like `rg -n`."""
+        """Every matching line (first match on each), in path then offset order, like `rg -n`; `paths`
+        (gitignore-style globs, `!` excludes) and `lang` narrow the files searched, as in `search`."""
         check_grep(pattern, limit)
+        self._auto_refresh()
         native = bool(self.flags["stage_a.native"])
-        rows = self._native.grep(pattern, regex, ignore_case, word, limit, native)
+        rows = self._native.grep(
+            pattern, regex, ignore_case, word, limit, native, _names("paths", paths), _names("lang", lang)
+        )
         return hits_from_rows(rows)
 
     # -- Stage-B: symbols (lens.symbols) -------------------------------------------------------
@@ -271,13 +318,41 @@ class Index:
             if bar is not None:
                 bar.close()
         _log.info("index_refreshed", index_dir=str(self.index_dir), **counts)
+        with self._stale_lock:
+            self._stale = None
         rerank.refresh_for(self, progress)  # re-embeds only definitions whose documents changed
         return {k: int(v) for k, v in counts.items()}
 
-    def stats(self) -> dict[str, Any]:
+    def staleness(self, *, max_age_s: float = STALE_CHECK_S) -> dict[str, Any]:
+        """Files added, changed or removed under the root since the last build or refresh: `added`,
+        `changed`, `removed`, `stale` (any of them), up to five `examples` of each kind, and `checked_at`
+        (a `time.time()`). Cheap: one walk comparing sizes and mtimes with the file table, reading no
+        file; a result younger than `max_age_s` seconds is returned again without walking."""
+        with self._stale_lock:
+            now = time.time()
+            if self._stale is not None and now - self._stale[0] < max_age_s:
+                return dict(self._stale[1])
+            s: dict[str, Any] = dict(self._native.staleness())
+            s["stale"] = bool(s["added"] or s["changed"] or s["removed"])
+            s["checked_at"] = now
+            self._stale = (now, s)
+            return dict(s)
+
+    def _auto_refresh(self) -> None:
+        """`Index.open(..., refresh="auto")`: before the first query, refresh if anything moved."""
+        if not self._refresh_pending:
+            return
+        self._refresh_pending = False
+        if self.staleness(max_age_s=0)["stale"]:
+            self.refresh()
+
+    def stats(self, *, stale: bool = False) -> dict[str, Any]:
         """Files, bytes, skipped files (by reason, with examples), index bytes, build seconds,
-        format version, and what searches have done so far."""
+        format version, and what searches have done so far; with `stale=True` also `stale`, the files
+        moved since the last build or refresh (`staleness()`, at most one walk per `STALE_CHECK_S`)."""
         s = dict(self._native.stats())
+        if stale:
+            s["stale"] = self.staleness()
         counters = self._native.counters()
         native = counters["native_searches"]
         s["searches"] = counters

@@ -28,15 +28,16 @@ What a tripped breaker costs is always less than what it replaces:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast
 
+from . import _lens
 from ._log import get_logger
 from ._validate import check_search
 from .errors import QueryError
 from .guard import HALF_OPEN, LATENCY, QueryEvent
 from .guard import register_stage as _guard_register
-from .types import Hit, SearchResult, hits_from_rows
+from .types import Hit, Mode, SearchResult, hits_from_rows
 
 __all__ = [
     "MODES",
@@ -70,10 +71,10 @@ class SnapshotHandle(Protocol):
     def generation(self) -> int: ...
 
     def search(
-        self, query: str, k: int, budget_ms: float | None = None, native: bool = True
+        self, query: Any, k: int, budget_ms: float | None = None, native: bool = True
     ) -> tuple[list[Any], bool, dict[str, Any]]: ...
 
-    def stage_b(self, query: str, k: int) -> tuple[list[Any], bool]: ...
+    def stage_b(self, query: Any, k: int) -> tuple[list[Any], bool]: ...
 
 
 @dataclass(slots=True)
@@ -99,6 +100,9 @@ class StageCall:
     counters: dict[str, float] = field(default_factory=dict)
     snapshot: SnapshotHandle | None = None
     stage: str = ""
+    #: The query as parsed once by the native core (`lens._lens.NativeQuery`: its `text`, `sym`, filters);
+    #: `query` is its text, without the syntax. A stage that looks things up passes this one on.
+    parsed: Any = None
 
 
 StageHook = Callable[[StageCall], "Sequence[Hit] | None"]
@@ -145,10 +149,36 @@ class _Index(Protocol):
     stages: dict[str, StageHook]
 
 
+def _names(what: str, value: object) -> list[str]:
+    """`paths=` / `lang=`: one str or a sequence of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise QueryError(f"{what} must be a str or a sequence of str, not {value!r}")
+
+
+def parse(query: str, paths: object = None, lang: object = None) -> Any:
+    """The query parsed by the native core, with `paths` (gitignore-style globs, `!` excludes) and `lang`
+    (languages) folded into its filter; malformed syntax raises `QueryError` with the position."""
+    return _lens.parse_query(query, _names("paths", paths), _names("lang", lang))
+
+
 def run_search(
-    index: _Index, query: str, k: int, *, mode: str, budget_ms: float | None, key: str | bytes | None = None
+    index: _Index,
+    query: str,
+    k: int,
+    *,
+    mode: str,
+    budget_ms: float | None,
+    key: str | bytes | None = None,
+    paths: object = None,
+    lang: object = None,
 ) -> SearchResult:
     _check(query, k, mode, budget_ms)
+    parsed = parse(query, paths, lang)
     guard = index.guard
     clock = guard.clock
     t0 = clock()
@@ -200,7 +230,7 @@ def run_search(
     ta = clock()  # Stage-A's own time starts here, after the guard's routing work
     if native:
         try:
-            rows, truncated, info = snap.search(query, k, a_budget, True)
+            rows, truncated, info = snap.search(parsed, k, a_budget, True)
             a_ms = (clock() - ta) * 1000
         except QueryError:
             raise  # the caller's mistake, not a stage failure
@@ -218,7 +248,7 @@ def run_search(
         # a fallback for errors also runs under the SLO's deadline.
         deadline = budget_ms if reference_deadline is None else _min_budget(budget_ms, reference_deadline)
         try:
-            rows, truncated, info = snap.search(query, k, deadline, False)
+            rows, truncated, info = snap.search(parsed, k, deadline, False)
         except Exception:
             _record_failure(guard, new, t0, a_ms)
             raise
@@ -255,15 +285,19 @@ def run_search(
             else:
                 assert hook is not None
                 hits, ms, err, counters = _run_stage(
-                    guard.clock, snap, hook, name, query, k, mode, hits, flags, budget_ms, t0
+                    guard.clock, snap, hook, name, parsed, k, mode, hits, flags, budget_ms, t0
                 )
                 timings[name] = ms
                 why = "error" if err else "ran"
                 ran[name] = (ms, err, counters)
             stages[name] = why
 
+    if parsed.narrows:
+        # Whatever a later stage added stays within the paths and languages asked for.
+        hits = [h for h in hits if parsed.allows_path(h.path)]
     if len(hits) > k:
         hits = hits[:k]
+    hits = monotonic(hits)
     total_ms = (clock() - t0) * 1000
     timings["total"] = total_ms
     guard.record(QueryEvent(new, total_ms, ran, skipped or None, False, hits))
@@ -276,10 +310,26 @@ def run_search(
         hits=hits,
         timings_ms=timings,
         truncated=bool(truncated),
-        mode=mode,
+        mode=cast(Mode, mode),
         path="native" if native else "baseline",
         info=result_info,
     )
+
+
+def monotonic(hits: list[Hit]) -> list[Hit]:
+    """The hits with scores that never rise down the list: a stage that ranks a hit above better-scored
+    ones (Stage-B puts definitions, scored 1000, above text matches scored more; a question's two engines
+    are interleaved) lifts its score to the best score below it, so a reader of the scores is not
+    misled about the order. The order itself is untouched."""
+    out = list(hits)
+    floor = float("-inf")
+    for i in range(len(out) - 1, -1, -1):
+        h = out[i]
+        if h.score < floor:
+            out[i] = replace(h, score=floor)
+        else:
+            floor = h.score
+    return out
 
 
 def _run_stage(
@@ -287,7 +337,7 @@ def _run_stage(
     snap: SnapshotHandle,
     hook: StageHook,
     name: str,
-    query: str,
+    parsed: Any,
     k: int,
     mode: str,
     hits: list[Hit],
@@ -304,7 +354,7 @@ def _run_stage(
     if name == "stage_c":
         depth = int(flags["stage_c.rerank_depth"])
         given, rest = hits[:depth], hits[depth:]
-    call = StageCall(query, k, mode, list(given), stage_budget, flags, {}, snap, name)
+    call = StageCall(parsed.text, k, mode, list(given), stage_budget, flags, {}, snap, name, parsed)
     error = False
     try:
         result = hook(call)

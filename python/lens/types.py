@@ -8,9 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Hit", "SearchResult", "hits_from_rows"]
+__all__ = ["FileGroup", "Hit", "Mode", "SearchResult", "Symbol", "group_by_file", "hits_from_rows"]
+
+#: How `Index.search` answers: Stage-A alone ("lex"), with Stage-B ("symbol"), or every stage.
+Mode = Literal["lex", "symbol", "hybrid", "auto"]
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """What a hit knows about its symbol: where and what it is defined as.
+
+    `def_start..def_end` is the byte span of the whole definition in `path`; `line` is the 1-based
+    line of the definition's name. `precise` says the data came from SCIP or LSIF."""
+
+    name: str
+    kind: str
+    path: str
+    def_start: int
+    def_end: int
+    line: int
+    container: str | None
+    precise: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +46,8 @@ class Hit:
     text: str
     score: float
     why: tuple[str, ...]
-    symbol: Any = None
+    #: The symbol of a Stage-B hit (a definition or a reference); None for a plain text match.
+    symbol: Symbol | None = None
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column + 1}:{self.text}"
@@ -47,6 +68,25 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class FileGroup:
+    """One file's hits in a result grouped by file (`group_by="file"`): best first, with how many of the
+    ranked hits fell in the file (`matches`) and the file's best score."""
+
+    path: str
+    hits: list[Hit]
+    matches: int
+    score: float
+
+
+def group_by_file(hits: Sequence[Hit], files: int) -> list[FileGroup]:
+    """`hits` (best first) grouped by file, files in the order of their best hit, at most `files`."""
+    by: dict[str, list[Hit]] = {}
+    for h in hits:
+        by.setdefault(h.path, []).append(h)
+    return [FileGroup(p, hs, len(hs), hs[0].score) for p, hs in list(by.items())[:files]]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """What `Index.search` returns: hits best first, per-stage timings (ms) and whether a budget or
     limit cut the search short."""
@@ -54,9 +94,11 @@ class SearchResult:
     hits: list[Hit]
     timings_ms: dict[str, float]
     truncated: bool
-    mode: str
+    mode: Mode
     path: str = "native"
     info: dict[str, Any] = field(default_factory=dict)
+    #: With `group_by="file"`: the hits by file (files in rank order); `hits` is then their hits in turn.
+    groups: list[FileGroup] | None = None
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self.hits)

@@ -23,7 +23,9 @@ use crate::hit::Hit;
 use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
 use crate::index::Snapshot;
+use crate::query::filter::PathFilter;
 use crate::query::GrepOptions;
+use crate::run::Prepared;
 use crate::symbols::hooks::Format;
 use crate::symbols::stage::{identifier, SymHit};
 use crate::symbols::SymbolOptions;
@@ -149,6 +151,122 @@ fn search_tuple<'py>(py: Python<'py>, res: SearchResult) -> PyResult<SearchTuple
     Ok((hits_list(py, res.hits)?, res.truncated, info))
 }
 
+/// A parsed query and the filter it runs under (`parse_query`): parsed once,
+/// handed to every stage of the query.
+#[pyclass(frozen, module = "lens._lens", name = "NativeQuery")]
+pub struct NativeQuery {
+    prep: Arc<Prepared>,
+}
+
+#[pymethods]
+impl NativeQuery {
+    /// The words and phrases to rank by (the `or` branches joined by a space).
+    #[getter]
+    fn text(&self) -> String {
+        self.prep.query.branches.join(" ")
+    }
+
+    #[getter]
+    fn branches(&self) -> Vec<String> {
+        self.prep.query.branches.clone()
+    }
+
+    #[getter]
+    fn sym(&self) -> Option<String> {
+        self.prep.query.sym.clone()
+    }
+
+    #[getter]
+    fn case(&self) -> &'static str {
+        self.prep.query.case.name()
+    }
+
+    #[getter]
+    fn negated(&self) -> Vec<String> {
+        self.prep.query.negated.clone()
+    }
+
+    #[getter]
+    fn langs(&self) -> Vec<&'static str> {
+        self.prep.query.langs.clone()
+    }
+
+    /// Whether anything narrows the files (filters, `-term`, `case:yes`).
+    #[getter]
+    fn narrows(&self) -> bool {
+        self.prep.narrows()
+    }
+
+    /// Whether the path filters (paths=, lang=, file:, lang:) allow `path`.
+    fn allows_path(&self, path: &str) -> bool {
+        self.prep.filter.allows(path)
+    }
+
+    fn __repr__(&self) -> String {
+        let q = &self.prep.query;
+        format!(
+            "NativeQuery(branches={:?}, sym={:?}, case={:?}, negated={:?}, narrows={})",
+            q.branches,
+            q.sym,
+            q.case.name(),
+            q.negated,
+            self.prep.narrows()
+        )
+    }
+}
+
+/// A query as Python passes it: parsed already, or text to parse now.
+#[derive(FromPyObject)]
+enum QueryArg {
+    Parsed(Py<NativeQuery>),
+    Text(String),
+}
+
+impl QueryArg {
+    fn prepared(self, py: Python<'_>) -> PyResult<Arc<Prepared>> {
+        match self {
+            QueryArg::Parsed(q) => Ok(q.get().prep.clone()),
+            QueryArg::Text(t) => guarded(py, || Prepared::new(&t, PathFilter::default())).map(Arc::new),
+        }
+    }
+}
+
+fn filter_of(
+    py: Python<'_>,
+    paths: Vec<String>,
+    lang: Vec<String>,
+    not_lang: Vec<String>,
+    base: String,
+) -> PyResult<PathFilter> {
+    guarded(py, move || PathFilter::new(&paths, &base, &lang, &not_lang))
+}
+
+/// Parses a ranked-search query and its filters once: `paths` are
+/// gitignore-style globs (`!` excludes) relative to `base` (a root-relative
+/// directory), `lang` languages (ripgrep type names or python, javascript,
+/// ...), `not_lang` languages left out. Malformed syntax raises
+/// `lens.QueryError` with the position.
+#[pyfunction]
+#[pyo3(signature = (query, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
+fn parse_query(
+    py: Python<'_>,
+    query: String,
+    paths: Vec<String>,
+    lang: Vec<String>,
+    not_lang: Vec<String>,
+    base: String,
+) -> PyResult<NativeQuery> {
+    let filter = filter_of(py, paths, lang, not_lang, base)?;
+    let prep = guarded(py, move || Prepared::new(&query, filter))?;
+    Ok(NativeQuery { prep: Arc::new(prep) })
+}
+
+/// ripgrep's type name for a language as typed (`python` -> `py`), or None.
+#[pyfunction]
+fn lang_type(name: &str) -> Option<&'static str> {
+    crate::query::filter::lang_type(name)
+}
+
 /// A lens index opened from Python.
 #[pyclass(frozen, module = "lens._lens", name = "NativeIndex")]
 pub struct NativeIndex {
@@ -170,19 +288,22 @@ impl NativeSnapshot {
     fn search<'py>(
         &self,
         py: Python<'py>,
-        query: String,
+        query: QueryArg,
         k: usize,
         budget_ms: Option<f64>,
         native: bool,
     ) -> PyResult<SearchTuple<'py>> {
-        let res = guarded(py, || self.engine.search_in(&self.snap, &query, k, budget(budget_ms), native))?;
+        let prep = query.prepared(py)?;
+        let res = guarded(py, || self.engine.search_prepared(&self.snap, &prep, k, budget(budget_ms), native))?;
         search_tuple(py, res)
     }
 
-    /// Stage-B: symbol hits for an identifier-like query (empty otherwise),
-    /// and whether the lookup cache answered.
-    fn stage_b<'py>(&self, py: Python<'py>, query: String, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
-        let (hits, cached) = guarded(py, || Ok(self.engine.stage_b_in(&self.snap, &query, k)))?;
+    /// Stage-B: symbol hits for an identifier-like query (empty otherwise;
+    /// definitions only for `sym:`), in the files the query allows, and
+    /// whether the lookup cache answered.
+    fn stage_b<'py>(&self, py: Python<'py>, query: QueryArg, k: usize) -> PyResult<(Bound<'py, PyList>, bool)> {
+        let prep = query.prepared(py)?;
+        let (hits, cached) = guarded(py, || self.engine.stage_b_prepared(&self.snap, &prep, k))?;
         Ok((sym_hits_list(py, &hits)?, cached))
     }
 
@@ -230,16 +351,20 @@ impl NativeIndex {
     fn search<'py>(
         &self,
         py: Python<'py>,
-        query: String,
+        query: QueryArg,
         k: usize,
         budget_ms: Option<f64>,
         native: bool,
     ) -> PyResult<SearchTuple<'py>> {
-        let res = guarded(py, || self.engine.search(&query, k, budget(budget_ms), native))?;
+        let prep = query.prepared(py)?;
+        let snap = self.engine.snapshot();
+        let res = guarded(py, || self.engine.search_prepared(&snap, &prep, k, budget(budget_ms), native))?;
         search_tuple(py, res)
     }
 
-    #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false, limit=None, native=true))]
+    /// Exhaustive grep over the files `paths` (gitignore-style globs,
+    /// relative to `base`), `lang` and `not_lang` allow.
+    #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false, limit=None, native=true, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
     #[allow(clippy::too_many_arguments)]
     fn grep<'py>(
         &self,
@@ -250,10 +375,30 @@ impl NativeIndex {
         word: bool,
         limit: Option<usize>,
         native: bool,
+        paths: Vec<String>,
+        lang: Vec<String>,
+        not_lang: Vec<String>,
+        base: String,
     ) -> PyResult<Bound<'py, PyList>> {
         let options = GrepOptions { regex, ignore_case, word };
-        let hits = guarded(py, || self.engine.grep(&pattern, options, limit, native))?;
+        let filter = filter_of(py, paths, lang, not_lang, base)?;
+        let hits = guarded(py, || self.engine.grep_filtered(&pattern, options, limit, native, &filter))?;
         hits_list(py, hits)
+    }
+
+    /// Every live file the filter allows as (path, size), in path order.
+    #[pyo3(signature = (paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
+    fn files_filtered(
+        &self,
+        py: Python<'_>,
+        paths: Vec<String>,
+        lang: Vec<String>,
+        not_lang: Vec<String>,
+        base: String,
+    ) -> PyResult<Vec<(String, u64)>> {
+        let filter = filter_of(py, paths, lang, not_lang, base)?;
+        let all = guarded(py, || self.engine.files())?;
+        Ok(all.into_iter().filter(|(p, _)| filter.allows(p)).collect())
     }
 
     /// Every live file as (path, size), in path order.
@@ -271,6 +416,18 @@ impl NativeIndex {
         d.set_item("removed", c.removed)?;
         d.set_item("unchanged", c.unchanged)?;
         d.set_item("compacted", c.compacted)?;
+        Ok(d)
+    }
+
+    /// Files added / changed / removed under the root since the last build
+    /// or refresh (sizes and mtimes from one walk; nothing is read).
+    fn staleness<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = guarded(py, || self.engine.index.staleness(5))?;
+        let d = PyDict::new(py);
+        d.set_item("added", s.added)?;
+        d.set_item("changed", s.changed)?;
+        d.set_item("removed", s.removed)?;
+        d.set_item("examples", s.examples)?;
         Ok(d)
     }
 
@@ -423,6 +580,9 @@ fn is_identifier(query: &str) -> bool {
 fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
     m.add_class::<NativeSnapshot>()?;
+    m.add_class::<NativeQuery>()?;
+    m.add_function(wrap_pyfunction!(parse_query, m)?)?;
+    m.add_function(wrap_pyfunction!(lang_type, m)?)?;
     m.add_function(wrap_pyfunction!(is_identifier, m)?)?;
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
     m.add("MAX_K", crate::query::MAX_K)?;

@@ -50,7 +50,8 @@ const MAX_SEGMENTS: usize = 12;
 
 /// One segment and which of its files (and so chunks) are still live.
 pub struct SegmentView {
-    pub seg: Segment,
+    /// Shared with the narrowed snapshots a filtered query runs against.
+    pub seg: Arc<Segment>,
     pub live: FileSet,
     pub live_chunks: FileSet,
 }
@@ -228,7 +229,7 @@ impl Snapshot {
                 }
             }
             live_chunks.and_not(&dead);
-            segments.push(SegmentView { seg, live, live_chunks });
+            segments.push(SegmentView { seg: Arc::new(seg), live, live_chunks });
         }
         // The companion's files are part of the generation: each must be the one the manifest names.
         for name in manifest.symbols.iter().chain(manifest.symbol_deltas.iter().map(|d| &d.name)) {
@@ -250,6 +251,42 @@ impl Snapshot {
             path_order: OnceLock::new(),
             path_ids: OnceLock::new(),
         })
+    }
+
+    /// This snapshot narrowed to the live files `keep` accepts (by file and
+    /// root-relative path): what a filtered query runs against. Segments,
+    /// manifest and companion are shared; only the live sets shrink, so
+    /// every search path (ranked, reference, definition index, grep) sees
+    /// the allowed files alone, before anything is scored.
+    pub fn restricted(&self, keep: impl Fn(FileRef, &str) -> bool) -> Snapshot {
+        let segments = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(si, v)| {
+                let mut live = FileSet::empty(v.seg.nfiles());
+                let mut live_chunks = FileSet::empty(v.seg.nchunks());
+                for id in v.live.iter() {
+                    if keep(FileRef { seg: si as u32, id }, v.seg.path(id)) {
+                        live.insert(id);
+                        let m = v.seg.file(id);
+                        for c in m.first_chunk..m.first_chunk + m.nchunks {
+                            live_chunks.insert(c);
+                        }
+                    }
+                }
+                live_chunks.and_with(&v.live_chunks);
+                SegmentView { seg: v.seg.clone(), live, live_chunks }
+            })
+            .collect();
+        Snapshot {
+            dir: self.dir.clone(),
+            manifest: self.manifest.clone(),
+            segments,
+            companion: self.companion.clone(),
+            path_order: OnceLock::new(),
+            path_ids: OnceLock::new(),
+        }
     }
 
     /// The live file at `path`, if any (Stage-B maps symbol paths through this).
@@ -319,6 +356,23 @@ pub struct RefreshCounts {
     pub removed: u64,
     pub unchanged: u64,
     pub compacted: bool,
+}
+
+/// What moved under the root since the last build or refresh, by size and
+/// mtime alone (no file is read): what a refresh would look at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Staleness {
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// Up to a few paths of each kind, added then changed then removed.
+    pub examples: Vec<String>,
+}
+
+impl Staleness {
+    pub fn any(&self) -> bool {
+        self.added + self.changed + self.removed > 0
+    }
 }
 
 /// Index-wide facts for `stats()`.
@@ -525,6 +579,46 @@ impl Index {
         let snap = self.snapshot();
         snap.check_readable()?;
         Ok(snap)
+    }
+
+    /// Files added, changed (size or mtime) or removed under the root since
+    /// the last build or refresh: one walk of the tree, comparing its sizes
+    /// and mtimes with the file table's, reading no file.
+    pub fn staleness(&self, examples: usize) -> Result<Staleness> {
+        let snap = self.snapshot();
+        let opts =
+            BuildOptions { max_file_bytes: snap.manifest.max_file_bytes, exclude: snap.manifest.exclude.clone() };
+        let (found, _) = build::walk(snap.root(), &self.dir, &opts)?;
+        let mut known: HashMap<&str, FileRef> = snap.live_files().map(|f| (snap.path(f), f)).collect();
+        let old_skips: HashMap<&str, &Skipped> = snap.manifest.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
+        let mut out = Staleness::default();
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for f in &found {
+            match known.remove(f.rel.as_str()) {
+                Some(old) => {
+                    let meta = snap.segment(old).file(old.id);
+                    if meta.content_len != f.size || meta.mtime_ns != f.mtime_ns {
+                        out.changed += 1;
+                        changed.push(f.rel.clone());
+                    }
+                }
+                None => match old_skips.get(f.rel.as_str()) {
+                    Some(s) if s.size == f.size && s.mtime_ns == f.mtime_ns => {}
+                    _ => {
+                        out.added += 1;
+                        added.push(f.rel.clone());
+                    }
+                },
+            }
+        }
+        out.removed = known.len() as u64;
+        let mut removed: Vec<String> = known.into_keys().map(str::to_string).collect();
+        removed.sort();
+        for mut list in [added, changed, removed] {
+            list.truncate(examples);
+            out.examples.extend(list);
+        }
+        Ok(out)
     }
 
     /// Re-indexes what changed under the root since the last build or

@@ -1,8 +1,12 @@
-//! Queries: validating them, compiling grep patterns, and planning which
-//! n-gram lookups narrow a pattern's candidate files.
+//! Queries: validating them, parsing the query language ([`syntax`]),
+//! filtering files by path and language ([`filter`]), compiling grep
+//! patterns, and planning which n-gram lookups narrow a pattern's
+//! candidate files.
 
 pub mod cache;
+pub mod filter;
 pub mod plan;
+pub mod syntax;
 pub mod terms;
 
 use regex_syntax::hir::{

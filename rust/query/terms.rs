@@ -32,6 +32,13 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Words joined by single hyphens, nothing else: `parse-http-date`.
+fn is_hyphenated(q: &str) -> bool {
+    q.contains('-')
+        && q.split('-').all(|p| !p.is_empty() && p.chars().all(is_word_char))
+        && q.chars().next().is_some_and(char::is_alphabetic)
+}
+
 /// Splits one identifier into its sub-tokens.
 pub fn subtokens(word: &str) -> Vec<&str> {
     let chars: Vec<(usize, char)> = word.char_indices().collect();
@@ -94,7 +101,13 @@ fn spellings(word: &[u8], parts: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// The terms of a ranked-search query.
 pub fn split(query: &str) -> Terms {
     let phrase = query.trim();
-    let words: Vec<&str> = phrase.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect();
+    // One hyphen-joined identifier (`parse-http-date`) is one word, as
+    // `parse_http_date` is: its spellings include the other joinings.
+    let words: Vec<&str> = if is_hyphenated(phrase) {
+        vec![phrase]
+    } else {
+        phrase.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect()
+    };
     let natural_language = words.len() >= 3;
     let mut terms: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     for w in &words {
@@ -106,7 +119,8 @@ pub fn split(query: &str) -> Terms {
         if terms.iter().any(|(t, _)| *t == folded) {
             continue;
         }
-        let parts: Vec<Vec<u8>> = subtokens(w).iter().map(|p| p.to_ascii_lowercase().into_bytes()).collect();
+        let parts: Vec<Vec<u8>> =
+            w.split('-').flat_map(subtokens).map(|p| p.to_ascii_lowercase().into_bytes()).collect();
         let variants = spellings(&folded, &parts);
         terms.push((folded, variants));
     }
@@ -143,6 +157,11 @@ mod tests {
         assert_eq!(t.variants[0][0], b"parsehttpdate".to_vec());
         assert!(t.variants[0].contains(&b"parse_http_date".to_vec()));
         assert!(t.variants[0].len() <= MAX_VARIANTS);
+        let t = split("parse-http-date");
+        assert_eq!(t.terms, vec![b"parse-http-date".to_vec()]);
+        assert!(t.variants[0].contains(&b"parse_http_date".to_vec()));
+        assert!(t.variants[0].contains(&b"parsehttpdate".to_vec()));
+        assert_eq!(split("on- or off-state").terms.len(), 2);
         let t = split("a_b_c_d_e_f_g");
         assert!(t.variants[0].len() <= MAX_VARIANTS);
     }

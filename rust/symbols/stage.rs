@@ -124,12 +124,21 @@ pub fn identifier(query: &str) -> Option<Vec<&str>> {
         return None;
     }
     let parts: Vec<&str> = q.split("::").flat_map(|p| p.split('.')).collect();
+    // A hyphen joins words as `_` does (`parse-http-date`), never at an edge
+    // or doubled, so `-x`, `a--b` and `a-` stay out.
     let ok = |p: &str| {
         let mut cs = p.chars();
         cs.next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
-            && cs.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+            && cs.all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '-')
+            && !p.ends_with('-')
+            && !p.contains("--")
     };
     parts.iter().all(|p| ok(p)).then_some(parts)
+}
+
+/// The name code spells `parse-http-date` with: `parse_http_date`.
+pub fn hyphens_to_underscores(name: &str) -> String {
+    name.replace('-', "_")
 }
 
 fn kind_rank(k: Kind) -> u32 {
@@ -304,7 +313,8 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
     let Some(set) = snap.companion::<SymbolSet>() else {
         return Vec::new();
     };
-    let name = parts[parts.len() - 1];
+    let spelled = hyphens_to_underscores(parts[parts.len() - 1]);
+    let name = spelled.as_str();
     let quals = &parts[..parts.len() - 1];
     let mut defs: Vec<(usize, DefRec, &'static str)> =
         set.defs(name).into_iter().map(|(l, d)| (l, d, "definition")).collect();

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import __version__
 from .._log import get_logger
@@ -295,7 +295,7 @@ def _run(
         per_kind: dict[str, dict[str, list[float]]] = {}
         lat: dict[str, list[float]] = {s: [] for s in STAGE_KEYS}
         spans = spans_ok = 0
-        search_mode = "auto" if native else "lex"
+        search_mode: Literal["auto", "lex"] = "auto" if native else "lex"
         for idx in idxs.values():
             idx.flags.set("stage_a.native", native, reason="quality gates", source="ops")
         try:

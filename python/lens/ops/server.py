@@ -551,6 +551,10 @@ def serve(
     """`lens serve`: run the admin API under uvicorn until interrupted."""
     import uvicorn
 
+    if state_dir is not None:
+        from .._state import set_state_dir
+
+        set_state_dir(state_dir)  # the deployment's state directory: the canary's state lives there too
     idx = Index.open(index) if index else None
     store = OpsStore(state_dir)
     token = admin_token_from(config=config)

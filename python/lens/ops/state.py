@@ -61,8 +61,14 @@ class StateError(LensError, RuntimeError):
 
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """The directory the canary keeps its state in: `$LENS_STATE_DIR`, else `$XDG_STATE_HOME/lens`."""
-    return default_state_path(environ).parent
+    """The operator's state directory: `$LENS_STATE_DIR` (where the canary keeps its state too), else
+    `$XDG_STATE_HOME/lens` (`~/.local/state/lens`), which the operator's own tools use alone."""
+    env = os.environ if environ is None else environ
+    named = default_state_path(env)
+    if named is not None:
+        return named.parent
+    base = Path(env["XDG_STATE_HOME"]) if env.get("XDG_STATE_HOME") else Path.home() / ".local" / "state"
+    return base / "lens"
 
 
 def _j(value: Any) -> str:

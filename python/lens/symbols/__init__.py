@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .. import _lens
 from .._log import get_logger
-from ..types import Hit
+from ..types import Hit, Symbol
 
 __all__ = ["Symbol", "SymbolName", "is_identifier", "merge", "rows_to_hits", "run_stage_b", "stage_b_hook"]
 
@@ -27,23 +27,6 @@ def is_identifier(query: str) -> bool:
     `Type::method`), optionally followed by `()`. Letters are Unicode letters (`élan` is one), as the
     native core decides: this calls the same function."""
     return bool(_lens.is_identifier(query))
-
-
-@dataclass(frozen=True, slots=True)
-class Symbol:
-    """What a hit knows about its symbol: where and what it is defined as.
-
-    `def_start..def_end` is the byte span of the whole definition in `path`; `line` is the 1-based
-    line of the definition's name. `precise` says the data came from SCIP or LSIF."""
-
-    name: str
-    kind: str
-    path: str
-    def_start: int
-    def_end: int
-    line: int
-    container: str | None
-    precise: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +65,12 @@ def merge(symbol_hits: Sequence[Hit], stage_a: Sequence[Hit], k: int) -> list[Hi
 
 
 class _Snapshot(Protocol):
-    def stage_b(self, query: str, k: int) -> tuple[list[Any], bool]: ...
+    def stage_b(self, query: Any, k: int) -> tuple[list[Any], bool]: ...
 
 
 def run_stage_b(
     snapshot: _Snapshot,
-    query: str,
+    query: str | _lens.NativeQuery,
     k: int,
     stage_a: Sequence[Hit],
     counters: dict[str, float] | None = None,
@@ -96,7 +79,9 @@ def run_stage_b(
     identifier-like and the index knows the symbol. `counters`, when given, gets `cache_hits` /
     `cache_misses` and `lsif_total` / `lsif_resolved` (identifier queries, and those whose first
     definition is precise)."""
-    if not is_identifier(query):
+    # A parsed query (the pipeline's) keeps its filters and `sym:` on the way to the native Stage-B.
+    text = query if isinstance(query, str) else query.text
+    if not is_identifier(text) and (isinstance(query, str) or query.sym is None):
         return list(stage_a)
     rows, cached = snapshot.stage_b(query, k)
     if counters is not None:
@@ -118,8 +103,10 @@ class _StageCall(Protocol):
     k: int
     hits: list[Hit]
     counters: dict[str, float]
+    parsed: Any
 
 
 def stage_b_hook(call: _StageCall) -> list[Hit]:
     """Stage-B as a pipeline stage hook (`lens.pipeline.register_stage("stage_b", stage_b_hook)`)."""
-    return run_stage_b(call.snapshot, call.query, call.k, call.hits, call.counters)
+    query = call.parsed if call.parsed is not None else call.query
+    return run_stage_b(call.snapshot, query, call.k, call.hits, call.counters)

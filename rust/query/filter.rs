@@ -1,0 +1,315 @@
+//! Which files a query may answer from: gitignore-style globs (the API's
+//! `paths=` and the CLI's `-g`, with ripgrep's override rules), languages
+//! (the API's `lang=`, the query's `lang:` and the CLI's `-t`, by ripgrep's
+//! file types), and the query language's `file:` / `-file:` (a glob, a
+//! `/regex/`, or a substring of the path).
+//!
+//! A filter decides per path, from the file table alone; the engine turns
+//! its decisions into a narrowed snapshot before anything is scored, so a
+//! filter never costs a search its `k` hits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ignore::overrides::{Override, OverrideBuilder};
+use ignore::types::{Types, TypesBuilder};
+
+use crate::error::{Error, Result};
+
+/// Query-language names for ripgrep's file types (`lang:python` is `-t py`).
+const LANG_ALIASES: &[(&str, &str)] = &[
+    ("python", "py"),
+    ("javascript", "js"),
+    ("typescript", "ts"),
+    ("golang", "go"),
+    ("c++", "cpp"),
+    ("csharp", "cs"),
+    ("c#", "cs"),
+    ("shell", "sh"),
+    ("bash", "sh"),
+    ("markdown", "md"),
+    ("text", "txt"),
+    ("restructuredtext", "rst"),
+    ("yml", "yaml"),
+    ("rs", "rust"),
+    ("rb", "ruby"),
+    ("kt", "kotlin"),
+];
+
+fn type_names() -> &'static Vec<String> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut b = TypesBuilder::new();
+        b.add_defaults();
+        b.definitions().into_iter().map(|d| d.name().to_string()).collect()
+    })
+}
+
+/// ripgrep's type name for a language as typed (`Python`, `py`, `c++`), or None.
+pub fn lang_type(name: &str) -> Option<&'static str> {
+    let lower = name.trim().to_ascii_lowercase();
+    if lower == "all" {
+        return Some("all"); // rg's `-t all`: any file of a known type
+    }
+    let wanted = LANG_ALIASES.iter().find(|(a, _)| *a == lower).map_or(lower.as_str(), |(_, t)| t);
+    type_names().iter().find(|n| n.as_str() == wanted).map(String::as_str)
+}
+
+/// The matcher for a set of type names, built once per set: compiling
+/// ripgrep's whole type table takes about a millisecond, a query should not.
+fn types_of(names: &[&str]) -> Result<Option<Arc<Types>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    static BUILT: OnceLock<Mutex<HashMap<Vec<String>, Arc<Types>>>> = OnceLock::new();
+    let mut key: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    key.sort();
+    key.dedup();
+    let built = BUILT.get_or_init(Default::default);
+    if let Some(t) = built.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Some(t.clone()));
+    }
+    let t = Arc::new(build_types(&key)?);
+    let mut cache = built.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() < 256 {
+        cache.insert(key, t.clone());
+    }
+    Ok(Some(t))
+}
+
+fn build_types(names: &[String]) -> Result<Types> {
+    let mut b = TypesBuilder::new();
+    b.add_defaults();
+    for n in names {
+        b.select(n);
+    }
+    b.build().map_err(|e| Error::query(format!("file types: {e}"), None))
+}
+
+/// How `file:` matches a path.
+#[derive(Clone, Debug)]
+pub enum PathMatch {
+    /// `file:*.py`, `file:src/**/*.rs`: a glob over the whole root-relative
+    /// path, `*` crossing `/` unless the glob has a `/` of its own.
+    Glob(globset::GlobMatcher),
+    /// `file:/^lib\//`: a regex searched in the path.
+    Regex(regex::Regex),
+    /// `file:urllib`: a substring of the path (case-insensitive unless it has
+    /// a capital, as Zoekt's `case:auto`).
+    Substring { text: String, fold: bool },
+}
+
+impl PathMatch {
+    /// `value` as `file:` reads it; a bad glob or regex is a query error
+    /// whose position is `at` (the value's offset in the query).
+    pub fn parse(value: &str, at: usize) -> Result<PathMatch> {
+        if value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
+            let body = &value[1..value.len() - 1];
+            return regex::Regex::new(body).map(PathMatch::Regex).map_err(|e| {
+                Error::query(format!("invalid regex in file:/.../: {}", first_line(&e.to_string())), Some(at + 1))
+            });
+        }
+        if value.contains(['*', '?', '[', '{']) {
+            let glob = globset::GlobBuilder::new(value.trim_start_matches('/'))
+                .literal_separator(value.contains('/'))
+                .build()
+                .map_err(|e| Error::query(format!("invalid glob in file:: {}", e.kind()), Some(at)))?;
+            return Ok(PathMatch::Glob(glob.compile_matcher()));
+        }
+        let fold = !value.chars().any(char::is_uppercase);
+        let text = if fold { value.to_lowercase() } else { value.to_string() };
+        Ok(PathMatch::Substring { text, fold })
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Glob(g) => {
+                // An unanchored glob without `/` also matches a file name anywhere.
+                g.is_match(path) || path.rsplit_once('/').is_some_and(|(_, name)| g.is_match(name))
+            }
+            PathMatch::Regex(r) => r.is_match(path),
+            PathMatch::Substring { text, fold } => {
+                if *fold {
+                    path.to_lowercase().contains(text.as_str())
+                } else {
+                    path.contains(text.as_str())
+                }
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
+}
+
+/// Which files a search may answer from. The default allows every file.
+#[derive(Clone, Debug, Default)]
+pub struct PathFilter {
+    /// `paths=` / `-g`: ripgrep's overrides (last matching glob wins, `!`
+    /// excludes, any include glob leaves out what no glob matches, an
+    /// excluded directory takes its files with it).
+    globs: Option<Override>,
+    /// Stripped from a path before the globs see it (the CLI's current
+    /// directory within the root, as rg matches globs relative to it).
+    base: String,
+    /// `lang=` / `lang:` / `-t`: any of these file types.
+    langs: Option<Arc<Types>>,
+    lang_names: Vec<&'static str>,
+    /// `-lang:` / `-T`: none of these.
+    not_langs: Option<Arc<Types>>,
+    not_lang_names: Vec<&'static str>,
+    /// `file:`: every one of these must match.
+    pub include: Vec<PathMatch>,
+    /// `-file:`: none of these may match.
+    pub exclude: Vec<PathMatch>,
+}
+
+impl PathFilter {
+    /// A filter from gitignore-style `globs` (relative to `base`, a
+    /// root-relative directory, "" for the root), and language names.
+    pub fn new(globs: &[String], base: &str, langs: &[String], not_langs: &[String]) -> Result<PathFilter> {
+        let mut f = PathFilter { base: base.trim_matches('/').to_string(), ..Default::default() };
+        f.set_globs(globs)?;
+        f.add_langs(&resolve_langs(langs)?, &resolve_langs(not_langs)?)?;
+        Ok(f)
+    }
+
+    fn set_globs(&mut self, globs: &[String]) -> Result<()> {
+        if globs.is_empty() {
+            return Ok(());
+        }
+        let mut b = OverrideBuilder::new("/");
+        for g in globs {
+            b.add(g).map_err(|e| Error::query(format!("invalid glob {g:?}: {}", first_line(&e.to_string())), None))?;
+        }
+        self.globs = Some(b.build().map_err(|e| Error::query(format!("invalid globs: {e}"), None))?);
+        Ok(())
+    }
+
+    /// Adds languages (already resolved type names) to the allowed or the
+    /// excluded set.
+    pub fn add_langs(&mut self, allowed: &[&str], excluded: &[&str]) -> Result<()> {
+        if !allowed.is_empty() {
+            self.lang_names.extend(allowed.iter().filter_map(|a| lang_type(a)));
+            self.langs = types_of(&self.lang_names)?;
+        }
+        if !excluded.is_empty() {
+            self.not_lang_names.extend(excluded.iter().filter_map(|a| lang_type(a)));
+            self.not_langs = types_of(&self.not_lang_names)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the filter lets every file through.
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_none()
+            && self.langs.is_none()
+            && self.not_langs.is_none()
+            && self.include.is_empty()
+            && self.exclude.is_empty()
+    }
+
+    /// Whether a search may answer from the file at root-relative `path`.
+    pub fn allows(&self, path: &str) -> bool {
+        if let Some(o) = &self.globs {
+            let rel = if self.base.is_empty() {
+                path
+            } else {
+                path.strip_prefix(self.base.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
+            };
+            // As rg's walk: an excluded directory is never entered.
+            let mut at = 0;
+            while let Some(i) = rel[at..].find('/') {
+                if o.matched(format!("/{}", &rel[..at + i]), true).is_ignore() {
+                    return false;
+                }
+                at += i + 1;
+            }
+            if o.matched(format!("/{rel}"), false).is_ignore() {
+                return false;
+            }
+        }
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if let Some(t) = &self.langs {
+            if !t.matched(name, false).is_whitelist() {
+                return false;
+            }
+        }
+        if let Some(t) = &self.not_langs {
+            if t.matched(name, false).is_whitelist() {
+                return false;
+            }
+        }
+        self.include.iter().all(|m| m.matches(path)) && !self.exclude.iter().any(|m| m.matches(path))
+    }
+}
+
+/// Type names for languages as typed; an unknown one is a query error.
+pub fn resolve_langs(langs: &[String]) -> Result<Vec<&'static str>> {
+    langs
+        .iter()
+        .map(|l| {
+            lang_type(l).ok_or_else(|| {
+                Error::query(format!("unknown language {l:?} (ripgrep's type names, or python, javascript, ...)"), None)
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globs(g: &[&str]) -> PathFilter {
+        PathFilter::new(&g.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "", &[], &[]).unwrap()
+    }
+
+    #[test]
+    fn globs_follow_rg_overrides() {
+        let f = globs(&["*.py"]);
+        assert!(f.allows("a/b.py") && f.allows("b.py") && !f.allows("a/b.rs"));
+        let f = globs(&["!docs"]);
+        assert!(!f.allows("docs/x.md") && f.allows("src/x.md"));
+        let f = globs(&["!*.md", "!*.rs"]);
+        assert!(!f.allows("a.md") && !f.allows("a/b.rs") && f.allows("a.py"));
+        let f = globs(&["a/**"]);
+        assert!(f.allows("a/x/y.c") && !f.allows("b/a/x.c"));
+        let f = globs(&["*.py", "!test_*"]);
+        assert!(f.allows("x.py") && !f.allows("t/test_x.py"));
+        assert!(PathFilter::new(&["a[b".to_string()], "", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn base_makes_globs_relative() {
+        let f = PathFilter::new(&["/x/*.py".to_string()], "lib", &[], &[]).unwrap();
+        assert!(f.allows("lib/x/a.py") && !f.allows("lib/y/x/a.py"));
+    }
+
+    #[test]
+    fn languages_by_rg_type_or_name() {
+        assert_eq!(lang_type("Python"), Some("py"));
+        assert_eq!(lang_type("rust"), Some("rust"));
+        assert_eq!(lang_type("nosuch"), None);
+        let f = PathFilter::new(&[], "", &["python".into()], &[]).unwrap();
+        assert!(f.allows("a/b.py") && f.allows("a/b.pyi") && !f.allows("a/b.c"));
+        let f = PathFilter::new(&[], "", &[], &["py".into()]).unwrap();
+        assert!(!f.allows("a/b.py") && f.allows("a/b.c"));
+        assert!(PathFilter::new(&[], "", &["klingon".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn file_matchers() {
+        let m = PathMatch::parse("*.py", 0).unwrap();
+        assert!(m.matches("a/b.py") && !m.matches("a/b.pyc"));
+        let m = PathMatch::parse("urllib/*.py", 0).unwrap();
+        assert!(m.matches("urllib/parse.py") && !m.matches("x/urllib/y/parse.py"));
+        let m = PathMatch::parse("/^email/", 0).unwrap();
+        assert!(m.matches("email/utils.py") && !m.matches("x/email/utils.py"));
+        let m = PathMatch::parse("URLlib", 0).unwrap();
+        assert!(!m.matches("urllib/parse.py"));
+        let m = PathMatch::parse("urllib", 0).unwrap();
+        assert!(m.matches("Lib/URLLIB/parse.py"));
+        assert!(matches!(PathMatch::parse("/(/", 5), Err(Error::Query { position: Some(6), .. })));
+    }
+}

@@ -1,0 +1,235 @@
+//! Running a parsed query ([`crate::query::syntax::Query`]) with a path
+//! filter ([`crate::query::filter::PathFilter`]) on the engine.
+//!
+//! Everything that narrows by file (paths=, lang=, `file:`, `lang:`, `-term`,
+//! `case:yes`) is decided first, from the file table and (for `-term` and
+//! `case:yes`) one indexed grep, and becomes a narrowed snapshot; ranking
+//! then runs on it unchanged, so the allowed files yield their `k` best
+//! hits. `or` runs each side and merges by score; `sym:` answers from the
+//! definitions alone.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::engine::{Engine, Hit, SearchResult};
+use crate::error::Result;
+use crate::index::Snapshot;
+use crate::query::filter::PathFilter;
+use crate::query::syntax::{Case, Query};
+use crate::query::{check_query, check_search, GrepOptions, Pattern};
+use crate::scan::rank::SearchOutcome;
+use crate::symbols::stage::SymHit;
+
+/// A query and the filter it runs under, ready for any stage.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub query: Query,
+    pub filter: PathFilter,
+}
+
+impl Prepared {
+    /// Parses `text` and folds its `file:` / `lang:` clauses into `filter`.
+    pub fn new(text: &str, mut filter: PathFilter) -> Result<Prepared> {
+        check_query(text)?;
+        if let Some(at) = text.find('\n') {
+            return Err(crate::error::Error::query(
+                "the query contains a line terminator (\\n); lens matches within lines",
+                Some(at),
+            ));
+        }
+        let query = crate::query::syntax::parse(text)?;
+        filter.include.extend(query.files.iter().cloned());
+        filter.exclude.extend(query.not_files.iter().cloned());
+        filter.add_langs(&query.langs, &query.not_langs)?;
+        Ok(Prepared { query, filter })
+    }
+
+    /// Whether anything narrows the files a search answers from.
+    pub fn narrows(&self) -> bool {
+        !self.filter.is_empty()
+            || !self.query.negated.is_empty()
+            || self.query.case == Case::Yes
+            || self.phrases_required()
+    }
+
+    /// With one branch, a file must hold each quoted phrase.
+    fn phrases_required(&self) -> bool {
+        self.query.branches.len() == 1 && !self.query.phrases.is_empty()
+    }
+}
+
+/// Paths of the files in `snap` where `text` occurs (a literal).
+fn files_with(engine: &Engine, snap: &Snapshot, text: &str, ignore_case: bool) -> Result<HashSet<String>> {
+    let p = Pattern::compile(text, GrepOptions { regex: false, ignore_case, word: false })?;
+    let hits = engine.grep_raw(snap, &p, usize::MAX)?;
+    Ok(hits.into_iter().map(|h| snap.path(h.file).to_string()).collect())
+}
+
+impl Engine {
+    /// `snap` narrowed to the files `prep` allows (or `None` when it allows all).
+    pub fn narrowed(&self, snap: &Snapshot, prep: &Prepared) -> Result<Option<Snapshot>> {
+        if !prep.narrows() {
+            return Ok(None);
+        }
+        let mut narrowed = snap.restricted(|_, path| prep.filter.allows(path));
+        let q = &prep.query;
+        if !q.negated.is_empty() {
+            let mut out: HashSet<String> = HashSet::new();
+            for t in &q.negated {
+                out.extend(files_with(self, &narrowed, t, q.case != Case::Yes)?);
+            }
+            narrowed = narrowed.restricted(|_, path| !out.contains(path));
+        }
+        if prep.phrases_required() {
+            for p in &q.phrases {
+                let keep = files_with(self, &narrowed, p, q.case != Case::Yes)?;
+                narrowed = narrowed.restricted(|_, path| keep.contains(path));
+            }
+        }
+        if q.case == Case::Yes && q.sym.is_none() {
+            // Files holding at least one word or phrase in its exact case.
+            let mut keep: HashSet<String> = HashSet::new();
+            for t in q.branch_terms.iter().flatten() {
+                keep.extend(files_with(self, &narrowed, t, false)?);
+            }
+            narrowed = narrowed.restricted(|_, path| keep.contains(path));
+        }
+        Ok(Some(narrowed))
+    }
+
+    /// Ranked search for a parsed query on one snapshot.
+    pub fn search_prepared(
+        &self,
+        snap: &Snapshot,
+        prep: &Prepared,
+        k: usize,
+        budget: Option<Duration>,
+        native: bool,
+    ) -> Result<SearchResult> {
+        let started = Instant::now();
+        for b in &prep.query.branches {
+            check_search(b, k)?;
+        }
+        let narrowed = self.narrowed(snap, prep)?;
+        let within = narrowed.as_ref().unwrap_or(snap);
+        if let Some(name) = &prep.query.sym {
+            let hits = self.definitions_within(snap, within, name, k, narrowed.is_some());
+            return Ok(SearchResult {
+                hits: hits.into_iter().map(|h| h.hit).collect(),
+                truncated: false,
+                outcome: SearchOutcome::default(),
+                generation: snap.manifest.generation,
+                route: "symbol",
+                terms: None,
+            });
+        }
+        let q = &prep.query;
+        // case:yes keeps the lines with an exact-case word: rank more, keep k.
+        let want = if q.case == Case::Yes { k.saturating_mul(4).min(crate::query::MAX_K) } else { k };
+        let mut result: Option<SearchResult> = None;
+        for branch in &q.branches {
+            let left = budget.map(|b| b.saturating_sub(started.elapsed()));
+            let r = self.search_routed(within, branch, want, left, native, !q.phrases.is_empty())?;
+            result = Some(match result {
+                None => r,
+                Some(mut acc) => {
+                    acc.hits = merge_by_score(acc.hits, r.hits, want);
+                    acc.truncated |= r.truncated;
+                    acc.outcome.candidates += r.outcome.candidates;
+                    acc.outcome.visited += r.outcome.visited;
+                    acc
+                }
+            });
+        }
+        let mut result = result.expect("a parsed query has a branch");
+        if q.case == Case::Yes {
+            let words: Vec<&str> = q.branch_terms.iter().flatten().map(String::as_str).collect();
+            result.hits.retain(|h| words.iter().any(|w| h.text.contains(w)));
+            result.hits.truncate(k);
+        }
+        Ok(result)
+    }
+
+    /// Definitions of `name` among the files of `within` (Stage-B's cached
+    /// lookup on the whole snapshot, then the filter), at most `k`.
+    pub fn definitions_within(
+        &self,
+        snap: &Snapshot,
+        within: &Snapshot,
+        name: &str,
+        k: usize,
+        filtered: bool,
+    ) -> Vec<SymHit> {
+        let name = crate::symbols::stage::hyphens_to_underscores(name);
+        let all = self.stage_b.definitions(snap, &name);
+        all.iter().filter(|h| !filtered || within.file_by_path(&h.hit.path).is_some()).take(k).cloned().collect()
+    }
+
+    /// Stage-B for a parsed query: `sym:` gives definitions only; otherwise
+    /// the identifier lookup of the query's text. Either way only the files
+    /// the query allows.
+    pub fn stage_b_prepared(&self, snap: &Snapshot, prep: &Prepared, k: usize) -> Result<(Vec<SymHit>, bool)> {
+        let narrowed = if prep.narrows() { self.narrowed(snap, prep)? } else { None };
+        let within = narrowed.as_ref().unwrap_or(snap);
+        if let Some(name) = &prep.query.sym {
+            return Ok((self.definitions_within(snap, within, name, k, narrowed.is_some()), false));
+        }
+        if prep.query.branches.len() != 1 {
+            return Ok((Vec::new(), false));
+        }
+        if narrowed.is_none() {
+            let (hits, cached) = self.stage_b.search(snap, prep.query.text(), k);
+            return Ok((hits.as_ref().clone(), cached));
+        }
+        // Ask for more, then keep the allowed files' hits.
+        let (hits, cached) = self.stage_b.search(snap, prep.query.text(), k.saturating_mul(8).max(64));
+        let kept = hits.iter().filter(|h| within.file_by_path(&h.hit.path).is_some()).take(k).cloned().collect();
+        Ok((kept, cached))
+    }
+
+    /// Exhaustive grep over the files `filter` allows.
+    pub fn grep_filtered(
+        &self,
+        pattern: &str,
+        options: GrepOptions,
+        limit: Option<usize>,
+        native: bool,
+        filter: &PathFilter,
+    ) -> Result<Vec<Hit>> {
+        if filter.is_empty() {
+            return self.grep(pattern, options, limit, native);
+        }
+        let p = self.patterns.get(pattern, options)?;
+        self.counters.greps.fetch_add(1, Relaxed);
+        let snap = self.index.checked_snapshot()?;
+        let narrowed = snap.restricted(|_, path| filter.allows(path));
+        self.grep_in(&narrowed, &p, limit.unwrap_or(usize::MAX), native)
+    }
+}
+
+/// Two best-first hit lists as one, best first, without repeating a line.
+fn merge_by_score(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let mut all: Vec<Hit> = a.into_iter().chain(b).collect();
+    all.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| (&x.path, x.line).cmp(&(&y.path, y.line))));
+    let mut seen = HashSet::new();
+    all.retain(|h| seen.insert((h.path.clone(), h.line)));
+    all.truncate(k);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(path: &str, line: u32, score: f64) -> Hit {
+        Hit { path: path.into(), line, column: 0, byte_start: 0, byte_end: 0, text: String::new(), score, why: vec![] }
+    }
+
+    #[test]
+    fn or_merges_by_score_without_repeats() {
+        let m = merge_by_score(vec![hit("a", 1, 5.0), hit("b", 1, 1.0)], vec![hit("a", 1, 5.0), hit("c", 2, 3.0)], 10);
+        let got: Vec<(&str, f64)> = m.iter().map(|h| (h.path.as_str(), h.score)).collect();
+        assert_eq!(got, vec![("a", 5.0), ("c", 3.0), ("b", 1.0)]);
+    }
+}
