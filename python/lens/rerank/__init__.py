@@ -74,14 +74,21 @@ def _bar(progress: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def build_for(index: Index, progress: Any = False, *, incremental: bool = False) -> dict[str, Any]:
+def build_for(
+    index: Index, progress: Any = False, *, incremental: bool = False, max_tokens: int | None = None
+) -> dict[str, Any]:
     """Embed `index`'s definitions (all, or with `incremental` the changed ones) and attach Stage-C."""
-    from .store import build_vectors
+    from .store import DOC_TOKENS, build_vectors
 
     report, bar = _bar(progress)
     try:
         meta = build_vectors(
-            index._native, index.index_dir, index.root, progress=report, incremental=incremental
+            index._native,
+            index.index_dir,
+            index.root,
+            progress=report,
+            incremental=incremental,
+            max_tokens=max_tokens or DOC_TOKENS,
         )
     finally:
         if bar is not None:

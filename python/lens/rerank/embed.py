@@ -65,13 +65,13 @@ class Embedder:
         # The shipped tokenizer.json pads every text to 128 tokens; batches are padded here, to their
         # longest member, instead.
         self._tok.no_padding()
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            so.intra_op_num_threads = threads
-        so.log_severity_level = 3
         self.providers = _providers(ort.get_available_providers(), provider)
-        self._sess = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), so, providers=self.providers)
+        # Two sessions over one model file: batches (builds) use every core; a query (10-20 tokens) runs
+        # on one thread, where splitting so little work across threads costs more than it saves and
+        # waits on a busy machine's other jobs. Spinning threads are turned off in both: on a shared
+        # machine a spinning pool burns the CPU another process needs.
+        self._sess = self._session(ort, threads or _build_threads(), self.providers)
+        self._qsess = self._session(ort, 1, self.providers) if self.providers[0] == "CPUExecutionProvider" else self._sess
         self.providers = list(self._sess.get_providers())
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -79,6 +79,17 @@ class Embedder:
         self.query_cache_size = 1024
         self.query_cache_hits = 0
         self.query_cache_misses = 0
+
+    @staticmethod
+    def _session(ort: Any, threads: int, providers: list[str]) -> Any:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        return ort.InferenceSession(str(MODEL_DIR / "model.onnx"), so, providers=providers)
 
     @property
     def device(self) -> str:
@@ -92,32 +103,47 @@ class Embedder:
         texts: Sequence[str],
         *,
         batch_size: int = 32,
+        max_tokens: int = MAX_TOKENS,
         progress: Callable[[int, int], object] | None = None,
+        session: Any = None,
     ) -> tuple[np.ndarray, int]:
-        """(float32 `(len(texts), DIM)` unit vectors, total tokens). Texts are batched by length, so
-        padding costs little; `progress(done, total)` is called after each batch."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        """(float32 `(len(texts), DIM)` unit vectors, tokens run through the model). Each text is cut at
+        `max_tokens` tokens (its closing [SEP] kept); identical texts are run once; texts are sorted by
+        length and each batch is padded only to its longest member, so padding costs little.
+        `progress(done, total)` is called after each batch."""
         if not texts:
-            return out, 0
-        encs = self._tok.encode_batch(list(texts))
+            return np.zeros((0, DIM), dtype=np.float32), 0
+        first: dict[str, int] = {}
+        twin = [first.setdefault(t, i) for i, t in enumerate(texts)]
+        unique = list(first.values())
+        encs = self._tok.encode_batch([texts[i] for i in unique])
+        ids_of = []
+        for e in encs:
+            ids = e.ids
+            if len(ids) > max_tokens:
+                ids = [*ids[: max_tokens - 1], ids[-1]]
+            ids_of.append(ids)
         if progress is not None:
             progress(0, len(texts))  # a phase of its own, counted from 0 like the native ones
-        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        order = sorted(range(len(ids_of)), key=lambda j: len(ids_of[j]))
         tokens = 0
+        vecs = np.zeros((len(unique), DIM), dtype=np.float32)
+        done = len(texts) - len(unique)  # the twins cost nothing
         for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            width = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
-                mask[row, :n] = 1
+            rows = order[s : s + batch_size]
+            width = max(len(ids_of[j]) for j in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, j in enumerate(rows):
+                n = len(ids_of[j])
+                ids[r, :n] = ids_of[j]
+                mask[r, :n] = 1
                 tokens += n
-            out[idx] = self._run(ids, mask)
+            vecs[rows] = self._run(ids, mask, session)
+            done += len(rows)
             if progress is not None:
-                progress(min(s + batch_size, len(order)), len(order))
-        return out, tokens
+                progress(done, len(texts))
+        return vecs[_slots(twin, unique)], tokens
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query's vector, through an LRU cache of `query_cache_size` entries."""
@@ -128,7 +154,7 @@ class Embedder:
                 self.query_cache_hits += 1
                 return cached
             self.query_cache_misses += 1
-        vec: np.ndarray = self.embed([text], batch_size=1)[0][0]
+        vec: np.ndarray = self.embed([text], batch_size=1, session=self._qsess)[0][0]
         vec.setflags(write=False)
         with self._qlock:
             self._qcache[text] = vec
@@ -136,16 +162,33 @@ class Embedder:
                 self._qcache.popitem(last=False)
         return vec
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, session: Any = None) -> np.ndarray:
         feed: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(self._sess.run(None, feed)[0], dtype=np.float32)
+        hidden = np.asarray((session or self._sess).run(None, feed)[0], dtype=np.float32)
         m = mask[..., None].astype(np.float32)
         vec = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norm = np.linalg.norm(vec, axis=1, keepdims=True)
         out: np.ndarray = (vec / np.maximum(norm, 1e-12)).astype(np.float32)
         return out
+
+
+def _slots(twin: list[int], unique: list[int]) -> np.ndarray:
+    """For each text, the row of its first occurrence among the unique texts."""
+    slot = {i: r for r, i in enumerate(unique)}
+    return np.fromiter((slot[t] for t in twin), dtype=np.int64, count=len(twin))
+
+
+def _build_threads() -> int:
+    """Threads for batch embedding: `LENS_EMBED_THREADS`, else the CPUs this process may use."""
+    env = os.environ.get("LENS_EMBED_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _providers(offered: Sequence[str], forced: str | None) -> list[str]:
