@@ -74,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(args.reuse / "semantic", index_dir / "semantic")
         started = time.perf_counter()
         meta = lens.rerank.build_for(idx, True, incremental=True, max_tokens=args.doc_tokens)
-        print(json.dumps({"embedding": {k: v for k, v in meta.items() if k != "model_sha256"},
-                          "seconds": round(time.perf_counter() - started, 1)}))
+        print(
+            json.dumps(
+                {
+                    "embedding": {k: v for k, v in meta.items() if k != "model_sha256"},
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
+        )
         idx = lens.Index.open(index_dir)
     deepest = 200
     base = [idx.search(q["query"], k=50, mode="symbol").hits for q in queries]
@@ -90,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         stage = SemanticStage(idx.index_dir, cfg)
         runs, cut = [], 0
         for q, hits, dh in zip(queries, base, deep, strict=True):
-            call = StageCall(q["query"], 50, "auto", list(hits), 300.0, idx.flags.snapshot(), {}, None, "stage_c")
+            call = StageCall(
+                q["query"], 50, "auto", list(hits), 300.0, idx.flags.snapshot(), {}, None, "stage_c"
+            )
             out = stage.rerank(call, deeper=_Snap(dh).lexical_hits)
             cut += int(call.counters.get("cutoff", 0))
             runs.append(list(out)[:50] if out is not None else hits)
@@ -102,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick:
         grid = itertools.product((0.25, 0.5, 1.0), (1.0,), (100,), (20.0, 60.0), (50,))
     else:
-        grid = itertools.product((0.25, 0.5, 1.0, 1.5, 2.0), (1.0,), (50, 100), (10.0, 20.0, 60.0), (50, 100, 200))
+        grid = itertools.product(
+            (0.25, 0.5, 1.0, 1.5, 2.0), (1.0,), (50, 100), (10.0, 20.0, 60.0), (50, 100, 200)
+        )
     for lw, dw, nb, k, depth in grid:
         cfg = FusionConfig(
             rrf_k=k, lexical_weight=lw, dense_weight=dw, neighbours=nb, lexical_depth=depth, margin_ratio=1e9

@@ -5,14 +5,16 @@
 - `store`: one document and vector per definition, in the index directory
 - `stage`: the registered stage: gate, confidence cutoff, dense scoring, fusion
 
-`Index.build(..., semantic=True)` embeds definitions (it needs the extra, else
-`SemanticUnavailableError`); for now Stage-C is opt-in, until its fusion is re-fit on the definition
-index's candidates and embedding fits a build's budget. An index opened with vectors gets the Stage-C
-hook; one without (or without the extra) reports Stage-C "absent".
+`Index.build` embeds definitions by default when the extra is installed (`enabled_by_default`;
+`semantic=False` or `LENS_SEMANTIC=0` opts out, `semantic=True` without the extra raises
+`SemanticUnavailableError`). An index opened with vectors gets the Stage-C hook; one without (or
+without the extra) reports Stage-C "absent". `embed_index(index_dir)` embeds an existing index
+directory (the entry point for other builders, such as a cluster's workers).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +40,8 @@ __all__ = [
     "attach",
     "available",
     "build_for",
+    "embed_index",
+    "enabled_by_default",
     "has_vectors",
     "is_natural_language",
     "nl_probability",
@@ -45,6 +49,14 @@ __all__ = [
     "remove_vectors",
     "require",
 ]
+
+
+def enabled_by_default() -> bool:
+    """Whether `Index.build(semantic=None)` embeds: the extra is installed and `LENS_SEMANTIC` is not "0"
+    (an operator's or a test suite's way to keep builds lexical without touching every call)."""
+    if os.environ.get("LENS_SEMANTIC", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return available()
 
 
 def has_vectors(index_dir: Path) -> bool:
@@ -95,6 +107,17 @@ def build_for(
             bar.close()
     attach(index)
     return meta
+
+
+def embed_index(
+    index_dir: str | os.PathLike[str], progress: Any = False, *, incremental: bool = True
+) -> dict[str, Any]:
+    """Embed the definitions of the lens index in `index_dir` (by default only those whose document is
+    not in its live vectors yet) and return the generation's figures (`CURRENT.json`)."""
+    require()
+    from ..index import Index as _Index  # imported here: lens.index imports this package
+
+    return build_for(_Index.open(index_dir), progress, incremental=incremental)
 
 
 def refresh_for(index: Index, progress: Any = False) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -66,12 +67,13 @@ class Embedder:
         # longest member, instead.
         self._tok.no_padding()
         self.providers = _providers(ort.get_available_providers(), provider)
-        # Two sessions over one model file: batches (builds) use every core; a query (10-20 tokens) runs
-        # on one thread, where splitting so little work across threads costs more than it saves and
-        # waits on a busy machine's other jobs. Spinning threads are turned off in both: on a shared
+        # One session, one thread per run: a query (10-20 tokens) is too little work to split across
+        # threads, and a build runs `workers` batches at once from a thread pool (a session may be run
+        # concurrently; onnxruntime releases the GIL), which cost 17 CPU-ms a 64-token document against
+        # 25 with two intra-op threads per batch (benches/embed_speed.py). Spinning is off: on a shared
         # machine a spinning pool burns the CPU another process needs.
-        self._sess = self._session(ort, threads or _build_threads(), self.providers)
-        self._qsess = self._session(ort, 1, self.providers) if self.providers[0] == "CPUExecutionProvider" else self._sess
+        self.workers = threads or _build_threads()
+        self._sess = self._session(ort, 1, self.providers)
         self.providers = list(self._sess.get_providers())
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -81,7 +83,7 @@ class Embedder:
         self.query_cache_misses = 0
 
     @staticmethod
-    def _session(ort: Any, threads: int, providers: list[str]) -> Any:
+    def _session(ort: Any, threads: int, providers: Sequence[str]) -> Any:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = threads
@@ -102,15 +104,14 @@ class Embedder:
         self,
         texts: Sequence[str],
         *,
-        batch_size: int = 32,
+        batch_size: int = 8,
         max_tokens: int = MAX_TOKENS,
         progress: Callable[[int, int], object] | None = None,
-        session: Any = None,
     ) -> tuple[np.ndarray, int]:
         """(float32 `(len(texts), DIM)` unit vectors, tokens run through the model). Each text is cut at
         `max_tokens` tokens (its closing [SEP] kept); identical texts are run once; texts are sorted by
-        length and each batch is padded only to its longest member, so padding costs little.
-        `progress(done, total)` is called after each batch."""
+        length and each batch is padded only to its longest member, so padding costs little; `workers`
+        batches run at once. `progress(done, total)` is called after each batch, in order."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32), 0
         first: dict[str, int] = {}
@@ -126,11 +127,12 @@ class Embedder:
         if progress is not None:
             progress(0, len(texts))  # a phase of its own, counted from 0 like the native ones
         order = sorted(range(len(ids_of)), key=lambda j: len(ids_of[j]))
-        tokens = 0
+        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        tokens = sum(len(ids) for ids in ids_of)
         vecs = np.zeros((len(unique), DIM), dtype=np.float32)
         done = len(texts) - len(unique)  # the twins cost nothing
-        for s in range(0, len(order), batch_size):
-            rows = order[s : s + batch_size]
+
+        def run(rows: list[int]) -> np.ndarray:
             width = max(len(ids_of[j]) for j in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -138,11 +140,23 @@ class Embedder:
                 n = len(ids_of[j])
                 ids[r, :n] = ids_of[j]
                 mask[r, :n] = 1
-                tokens += n
-            vecs[rows] = self._run(ids, mask, session)
-            done += len(rows)
-            if progress is not None:
-                progress(done, len(texts))
+            return self._run(ids, mask)
+
+        workers = 1 if self.device == "cuda" or len(batches) < 2 else min(self.workers, len(batches))
+        if workers == 1:
+            results: Any = map(run, batches)
+        else:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="lens-embed")
+            results = pool.map(run, batches)  # in order; at most `workers` batches run at once
+        try:
+            for rows, out in zip(batches, results, strict=True):
+                vecs[rows] = out
+                done += len(rows)
+                if progress is not None:
+                    progress(done, len(texts))
+        finally:
+            if workers > 1:
+                pool.shutdown(cancel_futures=True)
         return vecs[_slots(twin, unique)], tokens
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -154,7 +168,7 @@ class Embedder:
                 self.query_cache_hits += 1
                 return cached
             self.query_cache_misses += 1
-        vec: np.ndarray = self.embed([text], batch_size=1, session=self._qsess)[0][0]
+        vec: np.ndarray = self.embed([text], batch_size=1)[0][0]
         vec.setflags(write=False)
         with self._qlock:
             self._qcache[text] = vec
@@ -162,11 +176,11 @@ class Embedder:
                 self._qcache.popitem(last=False)
         return vec
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray, session: Any = None) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray((session or self._sess).run(None, feed)[0], dtype=np.float32)
+        hidden = np.asarray(self._sess.run(None, feed)[0], dtype=np.float32)
         m = mask[..., None].astype(np.float32)
         vec = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norm = np.linalg.norm(vec, axis=1, keepdims=True)
@@ -181,7 +195,7 @@ def _slots(twin: list[int], unique: list[int]) -> np.ndarray:
 
 
 def _build_threads() -> int:
-    """Threads for batch embedding: `LENS_EMBED_THREADS`, else the CPUs this process may use."""
+    """Batches embedded at once: `LENS_EMBED_THREADS`, else the CPUs this process may use."""
     env = os.environ.get("LENS_EMBED_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
