@@ -19,7 +19,6 @@ from pathlib import Path
 
 import lens
 
-
 lens.guard.slos.stage_a.p95_ms = 1e6
 lens.guard.slos.stage_a.tail_ratio = None
 
