@@ -112,12 +112,27 @@ def build_for(
 def embed_index(
     index_dir: str | os.PathLike[str], progress: Any = False, *, incremental: bool = True
 ) -> dict[str, Any]:
-    """Embed the definitions of the lens index in `index_dir` (by default only those whose document is
-    not in its live vectors yet) and return the generation's figures (`CURRENT.json`)."""
+    """Embed the definitions of the lens index directory `index_dir` (by default only those whose
+    document is not in its live vectors yet) and return the generation's figures (`CURRENT.json`).
+    An `Index` opened on it afterwards runs Stage-C."""
     require()
-    from ..index import Index as _Index  # imported here: lens.index imports this package
+    from .. import _lens
+    from .store import DOC_TOKENS, build_vectors
 
-    return build_for(_Index.open(index_dir), progress, incremental=incremental)
+    native = _lens.NativeIndex.open(str(index_dir))
+    report, bar = _bar(progress)
+    try:
+        return build_vectors(
+            native,
+            Path(native.index_dir),
+            Path(native.root),
+            progress=report,
+            incremental=incremental,
+            max_tokens=DOC_TOKENS,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def refresh_for(index: Index, progress: Any = False) -> dict[str, Any] | None:

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .gate import STOP_WORDS, is_natural_language
