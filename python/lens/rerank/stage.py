@@ -50,8 +50,9 @@ class FusionConfig:
     #: How many nearest definitions of the whole index join the candidates.
     neighbours: int = 100
     #: How deep the lexical ranking is read: beyond the hits Stage-C is given, it asks the snapshot for
-    #: more (one more lexical search) when this is larger. 100 and 200 gained < 0.002 nDCG@10 on the
-    #: tuning set, not worth a second search.
+    #: more (one more lexical search) when this is larger, which happens when a search asks for fewer
+    #: than 50 hits (the fusion was fit on 50 lexical candidates). 100 and 200 gained < 0.002 nDCG@10 on
+    #: the tuning set, not worth a second search at k=50.
     lexical_depth: int = 50
     #: Skip when the top lexical score is at least this many times the second (see BENCHMARKS.md).
     margin_ratio: float = 2.0
