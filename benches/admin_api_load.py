@@ -99,7 +99,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         g = stdlib_golden_set(d / "golden")
-        idx = lens.Index.build(g.roots["orig"], d / "idx")
+        idx = lens.Index.build(g.roots["orig"], d / "idx", semantic=False)
         idx.guard = Guard()
         idx.canary = Canary(idx.guard, idx.flags, d / "canary.json")
         app = create_app(index=idx, store=OpsStore(d / "state"))

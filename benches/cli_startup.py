@@ -62,7 +62,7 @@ def main() -> None:
     if not (corpus / ".lens").exists():
         import lens
 
-        lens.Index.build(corpus, exclude=["__pycache__/", "site-packages/"])
+        lens.Index.build(corpus, exclude=["__pycache__/", "site-packages/"], semantic=False)
     # As an installed wheel has them: bytecode for every module (PYTHONDONTWRITEBYTECODE would otherwise
     # leave edited modules compiling from source in every process).
     import compileall

@@ -80,7 +80,7 @@ def main() -> int:
     if (a.index_dir / "MANIFEST").exists() or any(a.index_dir.glob("MANIFEST*")):
         idx = lens.Index.open(a.index_dir)
     else:
-        idx = lens.Index.build(a.tree, a.index_dir)
+        idx = lens.Index.build(a.tree, a.index_dir, semantic=False)
     stats = idx.stats()
     print(f"{stats['files']} files, {stats['bytes'] / 1e6:.1f} MB, {len(queries)} questions x {a.rounds}")
     state = a.index_dir.parent / (a.index_dir.name + "-state")

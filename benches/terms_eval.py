@@ -66,7 +66,7 @@ def main() -> int:
         idx = lens.Index.open(a.index_dir)
     else:
         t = time.perf_counter()
-        idx = lens.Index.build(a.corpus, a.index_dir)
+        idx = lens.Index.build(a.corpus, a.index_dir, semantic=False)
         print(f"built in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     out = []
     print(f"{'configuration':24} {'nDCG@10':>8} {'R@50':>6} {'MRR@10':>7} {'p50ms':>6} {'p95ms':>6}")

@@ -29,7 +29,7 @@ from lens.guard import percentile
 def build(root: Path, index_dir: Path) -> dict[str, float]:
     code = (
         "import lens, time; t = time.perf_counter(); "
-        f"lens.Index.build({str(root)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30); "
+        f"lens.Index.build({str(root)!r}, {str(index_dir)!r}, max_file_bytes=1 << 30, semantic=False); "
         "print(time.perf_counter() - t)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

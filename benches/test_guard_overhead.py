@@ -48,7 +48,7 @@ def _corpus(root: Path) -> Index:
             f"def handler_{i}_{j}(request):\n    return parse_date(request.headers)" for j in range(20)
         )
         (src / f"mod_{i}.py").write_text(body + "\n")
-    return Index.build(src, root / "idx")
+    return Index.build(src, root / "idx", semantic=False)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,11 @@ import pytest
 
 import lens
 from tests.guard_helpers import build_corpus
+
+# Builds embed definitions by default when lens[semantic] is installed (which `make test` installs);
+# most tests need no vectors, so the suite turns the default off and the Stage-C tests ask for them
+# (`semantic=True`, or by clearing this in `monkeypatch`). Subprocesses the tests start inherit it.
+os.environ.setdefault("LENS_SEMANTIC", "0")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

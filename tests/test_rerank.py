@@ -4,6 +4,7 @@ counters and fusion, and lens without the `lens[semantic]` extra."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,25 @@ def test_long_documents_are_cut_at_128_tokens() -> None:
     assert get_embedder().token_counts(["word " * 1000]) == [MAX_TOKENS]
 
 
+@needs_extra
+def test_documents_are_cut_at_the_cap_and_identical_ones_run_once() -> None:
+    from lens.rerank.embed import get_embedder
+
+    emb = get_embedder()
+    long = "parse the header " * 100
+    texts = [long, "short text", long, "short text", "another"]
+    vecs, tokens = emb.embed(texts, max_tokens=48, batch_size=2)
+    # Three distinct texts run: the long one cut to 48 tokens ([CLS] ... [SEP]), the others whole.
+    assert tokens == 48 + sum(emb.token_counts(["short text", "another"]))
+    assert np.array_equal(vecs[0], vecs[2]) and np.array_equal(vecs[1], vecs[3])
+    # A text's vector hardly depends on its batch (the int8 model quantizes activations per batch, so
+    # its neighbours move it by about as much as quantization itself: cosine ~0.99).
+    alone, _ = emb.embed(["short text"])
+    assert float(alone[0] @ vecs[1]) > 0.98
+    cut, _ = emb.embed([long], max_tokens=48)
+    assert float(cut[0] @ vecs[0]) > 0.98
+
+
 # -- vectors in the index -------------------------------------------------------------------------
 @pytest.fixture
 def code_root(tmp_path: Path) -> Path:
@@ -143,10 +163,42 @@ def test_semantic_build_embeds_and_stage_c_runs_for_questions(code_root: Path, t
     assert r.info["stages"]["stage_c"] == "ran"
     assert "stage_c" in r.timings_ms
     top = r.hits[0]
-    assert top.path == "crypto/digest.py" and "semantic" in top.why
+    # The definition index already ranks it first by a clear margin: the cutoff keeps that order.
+    assert top.path == "crypto/digest.py"
     # A definition that no lexical hit reached enters as a hit on its header line.
     r2 = idx.search("read one member out of an archive", k=5)
     assert any(h.path == "archive/zips.py" and h.text.strip().startswith("def read_member") for h in r2.hits)
+
+
+@needs_extra
+def test_build_embeds_by_default_with_the_extra_and_semantic_false_opts_out(
+    code_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LENS_SEMANTIC", raising=False)
+    idx = lens.Index.build(code_root, tmp_path / "default")
+    assert (tmp_path / "default" / "semantic" / "CURRENT.json").is_file() and "stage_c" in idx.stages
+    lens.Index.build(code_root, tmp_path / "off", semantic=False)
+    assert not (tmp_path / "off" / "semantic").exists()
+    lens.Index.build(code_root, tmp_path / "nosym", symbols=False)  # nothing to embed: no vectors
+    assert not (tmp_path / "nosym" / "semantic").exists()
+    monkeypatch.setenv("LENS_SEMANTIC", "0")
+    lens.Index.build(code_root, tmp_path / "env-off")
+    assert not (tmp_path / "env-off" / "semantic").exists()
+
+
+@needs_extra
+def test_embed_index_embeds_an_existing_index_directory(code_root: Path, tmp_path: Path) -> None:
+    lens.Index.build(code_root, tmp_path / "idx", semantic=False)
+    meta = lens.rerank.embed_index(tmp_path / "idx")
+    assert meta["count"] >= 8 and meta["embedded"] == meta["count"]
+    again = lens.rerank.embed_index(tmp_path / "idx")  # nothing changed: every vector reused
+    assert again["embedded"] == 0 and again["reused"] == meta["count"]
+    assert (
+        lens.Index.open(tmp_path / "idx")
+        .search("compute the sha256 checksum of a file")
+        .info["stages"]["stage_c"]
+        == "ran"
+    )
 
 
 @needs_extra
@@ -172,7 +224,7 @@ def test_gated_and_cutoff_counters_come_from_real_calls(code_root: Path, tmp_pat
     idx.canary = Canary(idx.guard, idx.flags)
     idx.search("parse_http_date")  # identifier: not gated
     idx.search("parse http date")  # words that spell the top definition: gated, then cut off
-    idx.search("compute the sha256 checksum of a file")  # gated and reranked
+    idx.search("read one member out of an archive")  # gated and reranked (no clear lexical margin)
     counters = idx.guard.stage_counters()["stage_c"]
     assert counters["gated"] == 2
     assert counters["cutoff"] == 1
@@ -239,7 +291,7 @@ def test_a_failing_model_costs_stage_c_not_the_query(
             raise RuntimeError("onnxruntime failed")
 
     monkeypatch.setattr(embed, "get_embedder", lambda: Broken())
-    r = idx.search("compute the sha256 checksum of a file", k=5)
+    r = idx.search("read one member out of an archive", k=5)
     assert r.info["stages"]["stage_c"] == "error" and r.hits
 
 
@@ -255,7 +307,10 @@ _BLOCK = (
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", _BLOCK + code], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "LENS_SEMANTIC"}  # the default, as users get it
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCK + code], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_without_the_extra_lens_works_and_stage_c_is_absent(code_root: Path, tmp_path: Path) -> None:

@@ -115,12 +115,13 @@ class Index:
         (`IndexLocationError` otherwise); while another writer holds the index's lock this waits up to
         `LENS_WRITER_TIMEOUT_S` seconds, then raises `IndexBusyError`.
 
-        `semantic=True` (Stage-C) embeds every definition with the shipped model; it needs the
-        `lens[semantic]` extra (`SemanticUnavailableError` otherwise). It is opt-in for now: embedding
-        costs minutes per ten thousand definitions on a small machine, and Stage-C's fusion is yet to be
-        re-fit on the definition index's candidates. The default (`False` or None) builds, and leaves, no
-        vectors."""
-        if semantic:
+        `semantic` (Stage-C) embeds every definition with the shipped model. By default (None) it is on
+        when the `lens[semantic]` extra is installed and `symbols` is on, unless the environment sets
+        `LENS_SEMANTIC=0`; `semantic=False` builds, and leaves, no vectors; `semantic=True` needs the
+        extra (`SemanticUnavailableError`, saying what to install, otherwise)."""
+        if semantic is None:
+            semantic = symbols and rerank.enabled_by_default()
+        elif semantic:
             rerank.require()
             if not symbols:
                 raise ValueError("semantic=True needs symbols=True (Stage-C embeds Stage-B's definitions)")

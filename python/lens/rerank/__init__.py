@@ -5,14 +5,16 @@
 - `store`: one document and vector per definition, in the index directory
 - `stage`: the registered stage: gate, confidence cutoff, dense scoring, fusion
 
-`Index.build(..., semantic=True)` embeds definitions (it needs the extra, else
-`SemanticUnavailableError`); for now Stage-C is opt-in, until its fusion is re-fit on the definition
-index's candidates and embedding fits a build's budget. An index opened with vectors gets the Stage-C
-hook; one without (or without the extra) reports Stage-C "absent".
+`Index.build` embeds definitions by default when the extra is installed (`enabled_by_default`;
+`semantic=False` or `LENS_SEMANTIC=0` opts out, `semantic=True` without the extra raises
+`SemanticUnavailableError`). An index opened with vectors gets the Stage-C hook; one without (or
+without the extra) reports Stage-C "absent". `embed_index(index_dir)` embeds an existing index
+directory (the entry point for other builders, such as a cluster's workers).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +40,8 @@ __all__ = [
     "attach",
     "available",
     "build_for",
+    "embed_index",
+    "enabled_by_default",
     "has_vectors",
     "is_natural_language",
     "nl_probability",
@@ -45,6 +49,14 @@ __all__ = [
     "remove_vectors",
     "require",
 ]
+
+
+def enabled_by_default() -> bool:
+    """Whether `Index.build(semantic=None)` embeds: the extra is installed and `LENS_SEMANTIC` is not "0"
+    (an operator's or a test suite's way to keep builds lexical without touching every call)."""
+    if os.environ.get("LENS_SEMANTIC", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return available()
 
 
 def has_vectors(index_dir: Path) -> bool:
@@ -74,20 +86,53 @@ def _bar(progress: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def build_for(index: Index, progress: Any = False, *, incremental: bool = False) -> dict[str, Any]:
+def build_for(
+    index: Index, progress: Any = False, *, incremental: bool = False, max_tokens: int | None = None
+) -> dict[str, Any]:
     """Embed `index`'s definitions (all, or with `incremental` the changed ones) and attach Stage-C."""
-    from .store import build_vectors
+    from .store import DOC_TOKENS, build_vectors
 
     report, bar = _bar(progress)
     try:
         meta = build_vectors(
-            index._native, index.index_dir, index.root, progress=report, incremental=incremental
+            index._native,
+            index.index_dir,
+            index.root,
+            progress=report,
+            incremental=incremental,
+            max_tokens=max_tokens or DOC_TOKENS,
         )
     finally:
         if bar is not None:
             bar.close()
     attach(index)
     return meta
+
+
+def embed_index(
+    index_dir: str | os.PathLike[str], progress: Any = False, *, incremental: bool = True
+) -> dict[str, Any]:
+    """Embed the definitions of the lens index directory `index_dir` (by default only those whose
+    document is not in its live vectors yet) and return the generation's figures (`CURRENT.json`).
+    An `Index` opened on it afterwards runs Stage-C."""
+    require()
+    from .. import _lens
+    from .store import DOC_TOKENS, build_vectors
+
+    native = _lens.NativeIndex.open(str(index_dir))
+    report, bar = _bar(progress)
+    try:
+        return build_vectors(
+            native,
+            Path(native.index_dir),
+            Path(native.root),
+            progress=report,
+            incremental=incremental,
+            max_tokens=DOC_TOKENS,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def refresh_for(index: Index, progress: Any = False) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -65,13 +66,14 @@ class Embedder:
         # The shipped tokenizer.json pads every text to 128 tokens; batches are padded here, to their
         # longest member, instead.
         self._tok.no_padding()
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            so.intra_op_num_threads = threads
-        so.log_severity_level = 3
         self.providers = _providers(ort.get_available_providers(), provider)
-        self._sess = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), so, providers=self.providers)
+        # One session, one thread per run: a query (10-20 tokens) is too little work to split across
+        # threads, and a build runs `workers` batches at once from a thread pool (a session may be run
+        # concurrently; onnxruntime releases the GIL), which cost 17 CPU-ms a 64-token document against
+        # 25 with two intra-op threads per batch (benches/embed_speed.py). Spinning is off: on a shared
+        # machine a spinning pool burns the CPU another process needs.
+        self.workers = threads or _build_threads()
+        self._sess = self._session(ort, 1, self.providers)
         self.providers = list(self._sess.get_providers())
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -79,6 +81,17 @@ class Embedder:
         self.query_cache_size = 1024
         self.query_cache_hits = 0
         self.query_cache_misses = 0
+
+    @staticmethod
+    def _session(ort: Any, threads: int, providers: Sequence[str]) -> Any:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        return ort.InferenceSession(str(MODEL_DIR / "model.onnx"), so, providers=providers)
 
     @property
     def device(self) -> str:
@@ -91,33 +104,60 @@ class Embedder:
         self,
         texts: Sequence[str],
         *,
-        batch_size: int = 32,
+        batch_size: int = 8,
+        max_tokens: int = MAX_TOKENS,
         progress: Callable[[int, int], object] | None = None,
     ) -> tuple[np.ndarray, int]:
-        """(float32 `(len(texts), DIM)` unit vectors, total tokens). Texts are batched by length, so
-        padding costs little; `progress(done, total)` is called after each batch."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        """(float32 `(len(texts), DIM)` unit vectors, tokens run through the model). Each text is cut at
+        `max_tokens` tokens (its closing [SEP] kept); identical texts are run once; texts are sorted by
+        length and each batch is padded only to its longest member, so padding costs little; `workers`
+        batches run at once. `progress(done, total)` is called after each batch, in order."""
         if not texts:
-            return out, 0
-        encs = self._tok.encode_batch(list(texts))
+            return np.zeros((0, DIM), dtype=np.float32), 0
+        first: dict[str, int] = {}
+        twin = [first.setdefault(t, i) for i, t in enumerate(texts)]
+        unique = list(first.values())
+        encs = self._tok.encode_batch([texts[i] for i in unique])
+        ids_of = []
+        for e in encs:
+            ids = e.ids
+            if len(ids) > max_tokens:
+                ids = [*ids[: max_tokens - 1], ids[-1]]
+            ids_of.append(ids)
         if progress is not None:
             progress(0, len(texts))  # a phase of its own, counted from 0 like the native ones
-        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        tokens = 0
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            width = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
-                mask[row, :n] = 1
-                tokens += n
-            out[idx] = self._run(ids, mask)
-            if progress is not None:
-                progress(min(s + batch_size, len(order)), len(order))
-        return out, tokens
+        order = sorted(range(len(ids_of)), key=lambda j: len(ids_of[j]))
+        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        tokens = sum(len(ids) for ids in ids_of)
+        vecs = np.zeros((len(unique), DIM), dtype=np.float32)
+        done = len(texts) - len(unique)  # the twins cost nothing
+
+        def run(rows: list[int]) -> np.ndarray:
+            width = max(len(ids_of[j]) for j in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, j in enumerate(rows):
+                n = len(ids_of[j])
+                ids[r, :n] = ids_of[j]
+                mask[r, :n] = 1
+            return self._run(ids, mask)
+
+        workers = 1 if self.device == "cuda" or len(batches) < 2 else min(self.workers, len(batches))
+        if workers == 1:
+            results: Any = map(run, batches)
+        else:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="lens-embed")
+            results = pool.map(run, batches)  # in order; at most `workers` batches run at once
+        try:
+            for rows, out in zip(batches, results, strict=True):
+                vecs[rows] = out
+                done += len(rows)
+                if progress is not None:
+                    progress(done, len(texts))
+        finally:
+            if workers > 1:
+                pool.shutdown(cancel_futures=True)
+        return vecs[_slots(twin, unique)], tokens
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query's vector, through an LRU cache of `query_cache_size` entries."""
@@ -146,6 +186,23 @@ class Embedder:
         norm = np.linalg.norm(vec, axis=1, keepdims=True)
         out: np.ndarray = (vec / np.maximum(norm, 1e-12)).astype(np.float32)
         return out
+
+
+def _slots(twin: list[int], unique: list[int]) -> np.ndarray:
+    """For each text, the row of its first occurrence among the unique texts."""
+    slot = {i: r for r, i in enumerate(unique)}
+    return np.fromiter((slot[t] for t in twin), dtype=np.int64, count=len(twin))
+
+
+def _build_threads() -> int:
+    """Batches embedded at once: `LENS_EMBED_THREADS`, else the CPUs this process may use."""
+    env = os.environ.get("LENS_EMBED_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _providers(offered: Sequence[str], forced: str | None) -> list[str]:

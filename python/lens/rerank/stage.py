@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,17 +40,21 @@ __all__ = ["FusionConfig", "SemanticStage"]
 @dataclasses.dataclass(slots=True)
 class FusionConfig:
     """The fusion's knobs, fit on the tuning set of `scripts/make_tune_set.py` (third-party packages,
-    never the dev set) with `scripts/tune_fusion.py`; BENCHMARKS.md (Stage-C) has the grid. The lexical
-    weight is low because Stage-A's line hits are a weak signal for questions: refit it when the
-    definition-level lexical ranking lands."""
+    never the dev set) with `scripts/tune_fusion.py` over the definition index's ranking (issue 10);
+    BENCHMARKS.md (Stage-C) has the grid. With definition-level lexical hits the two rankings are worth
+    the same weight (the 0.25 fit on Stage-A's line hits lost 0.03 nDCG@10 on the tuning set)."""
 
     rrf_k: float = 20.0
-    lexical_weight: float = 0.25
+    lexical_weight: float = 1.0
     dense_weight: float = 1.0
     #: How many nearest definitions of the whole index join the candidates.
     neighbours: int = 100
-    #: Skip when the top lexical score is at least this many times the second (1.5 cut 1.3 % of the
-    #: tuning questions and cost nDCG; 2.0 cut 0.3 % at no cost).
+    #: How deep the lexical ranking is read: beyond the hits Stage-C is given, it asks the snapshot for
+    #: more (one more lexical search) when this is larger, which happens when a search asks for fewer
+    #: than 50 hits (the fusion was fit on 50 lexical candidates). 100 and 200 gained < 0.002 nDCG@10 on
+    #: the tuning set, not worth a second search at k=50.
+    lexical_depth: int = 50
+    #: Skip when the top lexical score is at least this many times the second (see BENCHMARKS.md).
     margin_ratio: float = 2.0
     #: Below this much of its budget left, Stage-C gives way (embedding a query alone takes a few ms).
     min_budget_ms: float = 2.0
@@ -80,6 +85,11 @@ class SemanticStage:
         return self._store
 
     def __call__(self, call: StageCall) -> list[Hit] | None:
+        return self.rerank(call)
+
+    def rerank(self, call: StageCall, deeper: Callable[[int], list[Hit]] | None = None) -> list[Hit] | None:
+        """Stage-C for one call; `deeper(k)` gives the lexical ranking `k` deep (by default one more
+        search of the call's snapshot)."""
         if not is_natural_language(call.query):
             return None
         call.counters["gated"] = 1
@@ -94,7 +104,22 @@ class SemanticStage:
         from .embed import get_embedder
 
         query = get_embedder().embed_query(call.query)
-        return self._fuse(call.hits, query, store)
+        hits = call.hits
+        depth = self.config.lexical_depth
+        if depth > len(hits) and len(hits) >= min(call.k, depth):
+            more = deeper(depth) if deeper is not None else self._deeper(call, depth)
+            seen = {(h.path, h.byte_start) for h in hits}
+            hits = [*hits, *(h for h in more if (h.path, h.byte_start) not in seen)]
+        return self._fuse(hits, query, store)
+
+    @staticmethod
+    def _deeper(call: StageCall, k: int) -> list[Hit]:
+        if call.snapshot is None:
+            return []
+        from ..types import hits_from_rows
+
+        rows, _truncated, _info = call.snapshot.search(call.query, k, call.budget_ms, True)
+        return hits_from_rows(rows)
 
     # -- the cutoff -------------------------------------------------------------------------------
     def _confident(self, query: str, hits: list[Hit], store: VectorStore) -> bool:
@@ -109,8 +134,9 @@ class SemanticStage:
         on_header = row is not None and 0 <= top.byte_start - store.byte_start[row] < len(top.text.encode())
         if spelled and on_header:
             return True  # the top hit is the header of the definition the query spells
-        if len(hits) > 1 and hits[1].score > 0 and "bm25f" not in top.why:
-            # The margin was fit on Stage-A's line scores; BM25F scores are on another scale.
+        if len(hits) > 1 and hits[1].score > 0:
+            # Scores of one ranking (the definition index's BM25F for a question) compared by ratio,
+            # so the margin holds whatever that ranking's scale.
             return top.score >= self.config.margin_ratio * hits[1].score
         return False
 

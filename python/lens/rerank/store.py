@@ -48,8 +48,11 @@ _log = get_logger("lens.rerank")
 SEMANTIC_DIRNAME = "semantic"
 #: Symbol kinds that are not worth a document of their own (a constant's line is all there is).
 _SKIP_KINDS = frozenset({"constant", "variable", "field", "parameter", "local", "import"})
-#: Lines of a definition (after its header) that go into its document; MiniLM's 128 tokens cut it anyway.
+#: Lines of a definition (after its header) that go into its document; the token cap cuts it anyway.
 DOC_LINES = 12
+#: Tokens of a document that are embedded (MiniLM was trained on 128; see BENCHMARKS.md, Stage-C, for
+#: what a shorter cap costs in quality and saves in build time).
+DOC_TOKENS = 64
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SPACE = re.compile(r"[ \t]+")
 
@@ -100,8 +103,9 @@ def definition_document(d: Definition, source: bytes) -> str:
     return head + "\n" + "\n".join(lines)
 
 
-def _doc_hash(doc: str) -> str:
-    return hashlib.blake2b(doc.encode("utf-8"), digest_size=12).hexdigest()
+def _doc_hash(doc: str, max_tokens: int) -> str:
+    """A document's identity for reuse: its text and the token cap it was embedded under."""
+    return hashlib.blake2b(f"{max_tokens}\n{doc}".encode(), digest_size=12).hexdigest()
 
 
 def _quantize(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +273,7 @@ def build_vectors(
     *,
     progress: Callable[[int, int], object] | None = None,
     incremental: bool = False,
+    max_tokens: int = DOC_TOKENS,
 ) -> dict[str, Any]:
     """Embed every definition of the index (or, with `incremental`, only those whose document is not
     already in the live generation) and write a new generation. Returns its figures."""
@@ -294,7 +299,7 @@ def build_vectors(
                 src = b""
             cache[d.path] = src
         docs.append(definition_document(d, src))
-    hashes = [_doc_hash(doc) for doc in docs]
+    hashes = [_doc_hash(doc, max_tokens) for doc in docs]
     vecs = np.zeros((len(defs), DIM), dtype=np.float32)
     todo = [i for i, h in enumerate(hashes) if h not in previous]
     for i, h in enumerate(hashes):
@@ -304,7 +309,7 @@ def build_vectors(
     tokens = 0
     if todo:
         embedder = get_embedder()
-        new, tokens = embedder.embed([docs[i] for i in todo], progress=progress)
+        new, tokens = embedder.embed([docs[i] for i in todo], max_tokens=max_tokens, progress=progress)
         vecs[todo] = new
         device = embedder.device
     else:
@@ -314,6 +319,7 @@ def build_vectors(
         "embedded": len(todo),
         "reused": len(defs) - len(todo),
         "tokens": tokens,
+        "max_tokens": max_tokens,
         "tokens_per_chunk": round(tokens / len(todo), 1) if todo else 0.0,
         "embed_seconds": round(embed_s, 3),
         "chunks_per_second": round(len(todo) / embed_s, 1) if todo and embed_s > 0 else 0.0,
