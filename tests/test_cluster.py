@@ -29,6 +29,9 @@ from tests.conftest import shared_or_skip  # noqa: E402
 
 #: Deadline of the fault test's queries (this machine is shared; generous on purpose).
 FAULT_BUDGET_MS = 3000.0
+#: CPUs each test actor reserves: small, so that build and refresh tasks (1 CPU each) still fit beside
+#: the module's open sets on a 2-CPU Ray (a task waits for its CPUs; it never fails for want of them).
+ACTOR_CPUS = 0.1
 #: Allowance over a query's deadline for the driver's own work (merge, Python) on a loaded machine.
 SLACK_S = 2.0
 
@@ -96,7 +99,7 @@ ABLATE = {"LENS_TERMS_ABLATE": "files"}
 
 @pytest.fixture(scope="module")
 def small_set(small: dict[str, Any]) -> Iterator[lc.ClusterIndex]:
-    c = lc.open(small["set"], cpus_per_actor=0.25, actor_options={"runtime_env": {"env_vars": ABLATE}})
+    c = lc.open(small["set"], cpus_per_actor=ACTOR_CPUS, actor_options={"runtime_env": {"env_vars": ABLATE}})
     yield c
     c.close()
 
@@ -151,7 +154,7 @@ def test_questions_score_as_one_index(
 
 @pytest.mark.xfail(reason="rank.rs's files rule uses the pool's top score (issue 10 makes it per document)")
 def test_files_rule_breaks_equivalence(small: dict[str, Any]) -> None:
-    with lc.open(small["set"], cpus_per_actor=0.25) as c:
+    with lc.open(small["set"], cpus_per_actor=ACTOR_CPUS) as c:
         for q in ["read http response", "walk directory tree", "escape html entities"]:
             _same(small["one"].search(q, k=50), c.search(q, k=50, budget_ms=FAULT_BUDGET_MS))
 
@@ -186,7 +189,7 @@ def test_bad_queries_raise_as_index_does(small_set: lc.ClusterIndex) -> None:
 
 
 def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_session: Any) -> None:
-    c = lc.open(small["set"], actors=2, cpus_per_actor=0.25, max_restarts=5)
+    c = lc.open(small["set"], actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
     assert len(c._groups) == 2
     try:
         query = "parse http date header"
@@ -224,7 +227,7 @@ def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_sessio
 
 
 def test_replica_answers_for_a_dead_actor(small: dict[str, Any], ray_session: Any) -> None:
-    c = lc.open(small["set"], actors=1, replicas=2, cpus_per_actor=0.25, max_restarts=0)
+    c = lc.open(small["set"], actors=1, replicas=2, cpus_per_actor=ACTOR_CPUS, max_restarts=0)
     try:
         query = "walk directory tree"
         full = c.search(query, k=10, budget_ms=FAULT_BUDGET_MS)
@@ -244,10 +247,28 @@ def test_failed_shard_is_reported_and_the_rest_serve(small: dict[str, Any], ray_
     assert "FileNotFoundError" in report["failed"]["no-such-root"]
     assert report["attempts"]["no-such-root"] == 2, "retried once"
     assert report["shards"] == ["net", "fs"]
-    with lc.open(base / "partial", cpus_per_actor=0.25) as c:
+    with lc.open(base / "partial", cpus_per_actor=ACTOR_CPUS) as c:
         r = c.search("walk directory tree", k=5, budget_ms=FAULT_BUDGET_MS)
         assert r.hits and r.info["shards_missing"] == []
         assert c.stats()["failed_shards"] == report["failed"]
+
+
+def test_refresh_picks_up_changed_sources(small: dict[str, Any], ray_session: Any, tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    shutil.copytree(small["root"], root)
+    lc.build(root, tmp_path / "set", shards=2, progress=False, cpus_per_shard=1)
+    with lc.open(tmp_path / "set", cpus_per_actor=ACTOR_CPUS) as c:
+        before = lc.manifest.read(tmp_path / "set")
+        assert not c.search("decompress zstandard frame", k=5, budget_ms=FAULT_BUDGET_MS).hits
+        (root / "data" / "mod_9.py").write_text("def decompress_zstandard_frame(blob):\n    return blob\n")
+        counts = c.refresh(timeout_s=300)
+        assert sum(x["added"] for x in counts.values()) == 1
+        after = lc.manifest.read(tmp_path / "set")
+        assert after.generation == before.generation + 1
+        assert after.stats is not None and before.stats is not None
+        assert after.stats["docs"] > before.stats["docs"]
+        r = c.search("decompress zstandard frame", k=5, budget_ms=FAULT_BUDGET_MS)
+        assert r.hits[0].path == "data/mod_9.py" and r.info["shards_missing"] == []
 
 
 def test_bad_sets_raise_index_errors(small: dict[str, Any], ray_session: Any, tmp_path: Path) -> None:
@@ -279,42 +300,68 @@ def test_bad_sets_raise_index_errors(small: dict[str, Any], ray_session: Any, tm
     with pytest.raises(IndexCorruptError):
         lens.Index.open(shard)
     with pytest.raises(IndexCorruptError):
-        lc.open(bad, cpus_per_actor=0.25)
+        lc.open(bad, cpus_per_actor=ACTOR_CPUS)
 
 
 # -- the dev corpus ------------------------------------------------------------------------------------
 
+#: Dev queries whose answer from the 4-shard set differed from one index's (hits, order or a score beyond
+#: 1e-9) when this was written, with rank.rs's "files" rule off on both sides, by corpus and route. What
+#: is left, and why (README, "lens.cluster"): identifier queries, Stage-B's order of definitions and
+#: references rebuilt from what hits carry, and its fuzzy fallback; questions, the definition index's
+#: candidate pool of 200 (the rules re-rank only the pool, and a shard's pool is not the set's); union
+#: routes, a line the definition index and Stage-A both found is kept once per shard before the merge.
+#: The tests hold the line: more differences than these fail.
+KNOWN_DIFFERENCES = {
+    ("orig", "lexical"): 14,
+    ("nodoc", "terms"): 3,
+    ("nodoc", "lexical"): 0,
+    ("nodoc", "union"): 36,
+}
 
-@pytest.fixture(scope="module")
-def dev(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tar = shared_or_skip("corpora", "cpython-3.11.7-lib.tar.xz")
+
+@pytest.fixture(scope="module", params=["orig", "nodoc"])
+def dev(
+    request: pytest.FixtureRequest, ray_session: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    corpus = request.param
+    name = "cpython-3.11.7-lib.tar.xz" if corpus == "orig" else "cpython-3.11.7-lib-nodoc.tar.xz"
+    tar = shared_or_skip("corpora", name)
     queries = shared_or_skip("eval", "dev", "queries.jsonl")
-    base = tmp_path_factory.mktemp("dev-cluster")
+    base = tmp_path_factory.mktemp(f"dev-cluster-{corpus}")
     root = base / "lib"
     root.mkdir()
     with tarfile.open(tar) as t:
         t.extractall(root, filter="data")
     one = lens.Index.build(root, base / "one", semantic=False)
-    lc.build(root, base / "set", shards=4, progress=False, cpus_per_shard=2)
-    c = lc.open(base / "set", cpus_per_actor=0.25, actor_options={"runtime_env": {"env_vars": ABLATE}})
+    lc.build(root, base / "set", shards=4, progress=False, cpus_per_shard=1)
+    c = lc.open(base / "set", cpus_per_actor=ACTOR_CPUS, actor_options={"runtime_env": {"env_vars": ABLATE}})
     qs = [json.loads(line) for line in queries.read_text().splitlines() if line.strip()]
-    yield {"one": one, "set": c, "queries": [q["query"] for q in qs if q["corpus"] == "orig"]}
+    yield {
+        "corpus": corpus,
+        "one": one,
+        "set": c,
+        "queries": [q["query"] for q in qs if q["corpus"] == corpus],
+    }
     c.close()
 
 
 @pytest.mark.corpus
-def test_dev_questions_score_as_one_index(dev: dict[str, Any], ablated: None) -> None:
-    """Every dev query the definition index answers: the same hits in the same order, scores to 1e-9."""
-    checked = 0
+def test_dev_queries_answer_as_one_index(dev: dict[str, Any], ablated: None) -> None:
+    """Every dev query of the corpus, k=50: the same hits in the same order with scores equal to 1e-9,
+    but for at most the known differences per route (and none may lose a shard)."""
+    differ: dict[tuple[str, str], list[str]] = {}
     for q in dev["queries"]:
         a = dev["one"].search(q, k=50)
-        if a.info.get("query_route") != "terms":
-            continue
         b = dev["set"].search(q, k=50, budget_ms=10_000)
         assert b.info["shards_missing"] == [], q
-        _same(a, b)
-        checked += 1
-    assert checked >= 50
+        same = [(h.path, h.line) for h in a.hits] == [(h.path, h.line) for h in b.hits] and all(
+            abs(x.score - y.score) <= 1e-9 for x, y in zip(a.hits, b.hits, strict=True)
+        )
+        if not same:
+            differ.setdefault((dev["corpus"], a.info["query_route"]), []).append(q)
+    for key, qs in differ.items():
+        assert len(qs) <= KNOWN_DIFFERENCES.get(key, 0), (key, qs[:10])
 
 
 @pytest.mark.corpus

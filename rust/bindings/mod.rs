@@ -472,6 +472,41 @@ fn write_global_df(py: Python<'_>, index_dirs: Vec<PathBuf>, out: PathBuf) -> Py
     })
 }
 
+/// Stage-A's DFS phase for a set: per query term, the live chunks of `index` that may hold it, and its
+/// live chunks.
+#[pyfunction]
+fn lexical_document_frequencies(
+    py: Python<'_>,
+    index: PyRef<'_, NativeIndex>,
+    query: String,
+) -> PyResult<(Vec<u64>, u64)> {
+    let engine = index.engine.clone();
+    guarded(py, move || {
+        let scorer = crate::scan::rank::Scorer::new(&crate::query::terms::split(&query));
+        Ok(crate::scan::global::document_frequencies(&engine.snapshot(), &scorer))
+    })
+}
+
+/// Installs (None: clears) a set's Stage-A counts for this thread's next searches.
+#[pyfunction]
+#[pyo3(signature = (df, chunks=0))]
+fn set_lexical_stats(df: Option<Vec<u64>>, chunks: u64) {
+    crate::scan::global::set_lexical(df.map(|d| (d, chunks)));
+}
+
+/// A file's static rank (the order of files within a segment, before their paths): a set's coordinator
+/// breaks score ties between shards with it, as one index does.
+#[pyfunction]
+fn static_prior(rel: &str, size: u64) -> f32 {
+    crate::index::build::prior(rel, size)
+}
+
+/// Where a query goes: "lexical", "terms" or "union" (a function of the query alone).
+#[pyfunction]
+fn query_route(query: &str) -> &'static str {
+    crate::terms::route::classify(query).name()
+}
+
 #[pymodule]
 fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
@@ -483,6 +518,10 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(recorded_term_lengths, m)?,
         wrap_pyfunction!(rewrite_terms, m)?,
         wrap_pyfunction!(write_global_df, m)?,
+        wrap_pyfunction!(lexical_document_frequencies, m)?,
+        wrap_pyfunction!(set_lexical_stats, m)?,
+        wrap_pyfunction!(query_route, m)?,
+        wrap_pyfunction!(static_prior, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -31,7 +31,7 @@ from ..progress import ProgressBar
 from . import manifest as mf
 from ._ray import connect
 
-__all__ = ["ShardPlan", "build", "plan_shards"]
+__all__ = ["ShardPlan", "build", "plan_shards", "refresh_shard"]
 
 _log = get_logger("lens.cluster")
 
@@ -139,8 +139,10 @@ def _build_shard(
     """A Ray task: builds one shard's index; returns its counts and field-length sums."""
     from ..index import Index
 
+    import ray
+
     sid = entry["id"]
-    sink.attempt.remote(sid)
+    ray.get(sink.attempt.remote(sid))  # counted before the attempt can fail
     last = [0.0]
 
     def report(done: int, total: int, phase: str) -> None:
@@ -185,6 +187,19 @@ def _rewrite_terms(set_dir: str, shard_dir: str, stats: dict[str, Any]) -> int:
         _lens.clear_global_stats(d)
 
 
+def refresh_shard(set_dir: str, shard_dir: str, stats: dict[str, Any] | None) -> dict[str, int]:
+    """A Ray task: refreshes one shard, writing new term files with the set's statistics."""
+    from ..index import Index
+
+    d = str(Path(set_dir) / shard_dir)
+    if stats is not None:
+        _lens.set_global_stats(d, stats["docs"], str(Path(set_dir) / mf.DF_FILE), stats["len_sums"])
+    try:
+        return Index.open(d).refresh()
+    finally:
+        _lens.clear_global_stats(d)
+
+
 def gather_stats(set_dir: Path, entries: list[mf.ShardEntry]) -> dict[str, Any]:
     """Writes the set's df file over `entries` (the usable shards) and returns the set's statistics."""
     docs, terms = _lens.write_global_df([str(set_dir / e.dir) for e in entries], str(set_dir / mf.DF_FILE))
@@ -217,6 +232,8 @@ def build(
         raise NotADirectoryError(20, "Not a directory", str(set_dir))
     set_dir.mkdir(parents=True, exist_ok=True)
     entries = plan_shards(sources, set_dir, shards)
+    # No task may ask for more CPUs than the cluster has (it would wait for ever).
+    cpus_per_shard = max(1, min(cpus_per_shard, int(ray.cluster_resources().get("CPU", 1))))
     (set_dir / "shards").mkdir(exist_ok=True)
     started = time.perf_counter()
     sink = ray.remote(num_cpus=0)(_ProgressSink).remote()

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from ..types import Hit, SearchResult
 from . import manifest as mf
 from ._ray import connect
 
-__all__ = ["FANOUT_ALLOWANCE_MS", "ClusterIndex", "open_set"]
+__all__ = ["FANOUT_ALLOWANCE_MS", "ClusterIndex", "merge_hits", "open_set"]
 
 _log = get_logger("lens.cluster")
 
@@ -49,6 +50,7 @@ class _ShardServer:
         from ..index import Index
 
         self.indexes: dict[str, Any] = {}
+        self.sizes: dict[str, tuple[int, dict[str, int]]] = {}
         self.errors: dict[str, BaseException] = {}
         for sid, rel in shards:
             d = str(Path(set_dir) / rel)
@@ -61,14 +63,41 @@ class _ShardServer:
             except Exception as e:  # reported by `ready`, raised by the driver as it is
                 self.errors[sid] = e
 
+    def reload(self, set_dir: str, shards: list[tuple[str, str]], stats: dict[str, Any] | None) -> int:
+        """Re-registers the set's statistics and re-opens the shards (after a refresh)."""
+        self.__init__(set_dir, shards, stats)  # type: ignore[misc]
+        if self.errors:
+            raise next(iter(self.errors.values()))
+        return os.getpid()
+
     def ready(self) -> tuple[int, dict[str, BaseException]]:
         return os.getpid(), self.errors
 
+    def lexical_df(self, sid: str, query: str) -> tuple[list[int], int]:
+        return _lens.lexical_document_frequencies(self.indexes[sid]._native, query)
+
     def search(
-        self, sid: str, query: str, k: int, kw: dict[str, Any]
+        self, sid: str, query: str, k: int, kw: dict[str, Any], lexical: tuple[list[int], int] | None
     ) -> tuple[list[Hit], bool, dict[str, Any]]:
-        r = self.indexes[sid].search(query, k, **kw)
-        return r.hits, r.truncated, {"route": r.info.get("route"), "path": r.path, "mode": r.mode}
+        # The set's Stage-A counts, for this thread's search (the native call runs on this thread).
+        _lens.set_lexical_stats(*(lexical or (None, 0)))
+        try:
+            r = self.indexes[sid].search(query, k, **kw)
+        finally:
+            _lens.set_lexical_stats(None)
+        info = {"route": r.info.get("route"), "query_route": r.info.get("query_route"), "path": r.path}
+        # The definition index breaks score ties by file order (static rank, then path): the prior of each
+        # of its hits lets the coordinator do the same across shards.
+        idx = self.indexes[sid]
+        sizes = self.sizes.get(sid)
+        gen = idx._native.snapshot().generation
+        if sizes is None or sizes[0] != gen:
+            sizes = self.sizes[sid] = (gen, dict(idx._native.files()))
+        info["priors"] = [
+            _lens.static_prior(h.path, sizes[1].get(h.path, 0)) if h.why[:1] == ("bm25f",) else 0.0
+            for h in r.hits
+        ]
+        return r.hits, r.truncated, info
 
     def call(self, sid: str, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         return getattr(self.indexes[sid], method)(*args, **kw)
@@ -88,6 +117,134 @@ class _ShardWindow:
             return None
         s = sorted(self.ms)
         return s[min(len(s) - 1, int(q * len(s)))]
+
+
+#: As rust/terms/mod.rs's `UNION_EVERY`: a union route takes one Stage-A hit after every this many
+#: definition-index hits.
+UNION_EVERY = 3
+
+
+def _by_score(per_shard: list[tuple[int, list[Hit]]], priors: dict[int, float]) -> list[Hit]:
+    """The definition index's hits of every shard, best score first; ties in one index's order of
+    documents: file order (static rank, then path), then offset. `priors` maps `id(hit)` to its file's
+    static rank."""
+    hits = [h for _, hs in per_shard for h in hs]
+    hits.sort(key=lambda h: (-h.score, -priors.get(id(h), 0.0), h.path, h.byte_start))
+    return hits
+
+
+def _lexical(per_shard: list[tuple[int, list[Hit]]]) -> list[Hit]:
+    """Stage-A's hits of every shard in Stage-A's order: score, then path, then offset."""
+    hits = [h for _, hs in per_shard for h in hs]
+    hits.sort(key=lambda h: (-h.score, h.path, h.byte_start))
+    return hits
+
+
+def _interleave(a: list[Hit], b: list[Hit], k: int) -> list[Hit]:
+    """rust/terms/mod.rs's `interleave`: a union route's definition hits with one of Stage-A's after
+    every `UNION_EVERY`, then the rest of Stage-A's, the first of each (path, line) kept."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Hit] = []
+    ia, ib = iter(a), iter(b)
+    rnd = 0
+    while True:
+        rnd += 1
+        x = next(ia, None)
+        y = next(ib, None) if rnd % UNION_EVERY == 0 else None
+        if x is None and y is None:
+            for r in list(ib):
+                if len(out) < k and (r.path, r.line) not in seen:
+                    seen.add((r.path, r.line))
+                    out.append(r)
+            return out
+        for h in (x, y):
+            if h is not None and len(out) < k and (h.path, h.line) not in seen:
+                seen.add((h.path, h.line))
+                out.append(h)
+
+
+def _is_stage_b(h: Hit) -> bool:
+    return h.why[:1] in (("definition",), ("fuzzy",), ("reference",))
+
+
+#: rust/symbols/stage.rs's `kind_rank`: the kinds people look up by name first.
+_KIND_RANK = {
+    "function": 0,
+    "class": 0,
+    "method": 0,
+    "interface": 0,
+    "type": 0,
+    "enum": 0,
+    "module": 1,
+    "constant": 2,
+}
+
+
+def _stage_b_key(h: Hit, qual: str | None) -> tuple[Any, ...]:
+    """rust/symbols/stage.rs's order of definitions, from what a hit carries: exact name first, precise
+    first, a definition whose container or path names the qualifier, kind, larger body (log2 buckets),
+    shallower path, path, offset."""
+    sym = h.symbol
+    precise = bool(sym.precise) if sym is not None else False
+    size = max(1, (sym.def_end - sym.def_start) if sym is not None else 1)
+    qual_match = False
+    if qual and sym is not None:
+        parts = h.path.split("/")
+        qual_match = sym.container == qual or any(
+            c == qual or c.removesuffix(".py") == qual or c.split(".")[0] == qual for c in parts
+        )
+    kind = _KIND_RANK.get(sym.kind.lower(), 3) if sym is not None else 3
+    return (
+        h.why[:1] != ("definition",),
+        not precise,
+        not qual_match,
+        kind,
+        -(size.bit_length() - 1),
+        h.path.count("/"),
+        h.path,
+        h.byte_start,
+    )
+
+
+def _stage_b(per_shard: list[tuple[int, list[Hit]]], query: str, k: int) -> list[Hit]:
+    """Stage-B's hits of one index from each shard's: definitions (fuzzy ones only when no shard
+    defines the exact name, as one index looks for them only then) in Stage-B's order, then references
+    in path order, scored by position as Stage-B scores them."""
+    hits = [h for _, hs in per_shard for h in hs if _is_stage_b(h)]
+    if not hits:
+        return []
+    exact = any(h.why[:1] == ("definition",) for h in hits)
+    defs = [h for h in hits if h.why[:1] == (("definition",) if exact else ("fuzzy",))]
+    refs = [h for h in hits if h.why[:1] == ("reference",)]
+    quals = [p for p in query.strip().replace("::", ".").split(".") if p]
+    defs.sort(key=lambda h: _stage_b_key(h, quals[-2] if len(quals) > 1 else None))
+    refs.sort(key=lambda h: (not (h.symbol is not None and h.symbol.precise), h.path, h.byte_start))
+    out = [replace(h, score=(1000.0 if exact else 800.0) - i * 0.01) for i, h in enumerate(defs[:k])]
+    out += [replace(h, score=500.0 - i * 0.01) for i, h in enumerate(refs[: k - len(out)])]
+    return out
+
+
+def merge_hits(
+    per_shard: list[tuple[int, list[Hit]]],
+    k: int,
+    *,
+    union: bool = False,
+    query: str = "",
+    priors: dict[int, float] | None = None,
+) -> list[Hit]:
+    """The set's top `k` from each shard's answer (shard order, hits), ordered as one index orders them:
+    a union route's definition-index and Stage-A hits are merged apart and interleaved again; otherwise
+    Stage-B's hits (definitions, references) come first, as `lens.symbols.merge` puts them, then the
+    rest by score."""
+    if union:
+        d = [(o, [h for h in hits if h.why[:1] == ("bm25f",)]) for o, hits in per_shard]
+        a = [(o, [h for h in hits if h.why[:1] != ("bm25f",)]) for o, hits in per_shard]
+        return _interleave(_by_score(d, priors or {}), _lexical(a), k)
+    b = _stage_b(per_shard, query, k)
+    if any(h.why[:1] == ("bm25f",) for _, hs in per_shard for h in hs):
+        return (b + _by_score(per_shard, priors or {}))[:k]
+    rest = _lexical([(o, [h for h in hits if not _is_stage_b(h)]) for o, hits in per_shard])
+    return (b + rest)[:k]
 
 
 class ClusterIndex:
@@ -154,6 +311,43 @@ class ClusterIndex:
     def shard_ids(self) -> list[str]:
         return [s.id for s in self._shards]
 
+    def refresh(self, *, cpus_per_shard: float = 1.0, timeout_s: float = 3600.0) -> dict[str, dict[str, int]]:
+        """Refresh every shard whose sources changed (one Ray task per shard; new term files take the
+        set's statistics), then the set's document frequencies and counts, the manifest, and the actors.
+        Returns each shard's added / changed / removed / unchanged counts. The set's average field
+        lengths stay those of the build (scaled with the document count): term files already written
+        keep their impacts, as a refreshed single index keeps each segment's."""
+        from .build import refresh_shard
+
+        ray = self._ray
+        task = ray.remote(num_cpus=cpus_per_shard, max_retries=1, retry_exceptions=True)(refresh_shard)
+        stats = self.manifest.stats if len(self._shards) > 1 else None
+        refs = {s.id: task.remote(str(self.set_dir), s.dir, stats) for s in self._shards}
+        counts = dict(zip(refs, ray.get(list(refs.values()), timeout=timeout_s), strict=True))
+        if self.manifest.stats is not None:
+            old_docs = max(1, int(self.manifest.stats["docs"]))
+            docs, terms = _lens.write_global_df(
+                [str(self.set_dir / s.dir) for s in self._shards], str(self.set_dir / mf.DF_FILE)
+            )
+            self.manifest.stats = {
+                **self.manifest.stats,
+                "docs": int(docs),
+                "terms": int(terms),
+                "len_sums": [round(x * docs / old_docs) for x in self.manifest.stats["len_sums"]],
+            }
+        self.manifest.generation += 1
+        mf.write(self.set_dir, self.manifest)
+        by_id = {s.id: s for s in self._shards}
+        stats = self.manifest.stats if len(self._shards) > 1 else None
+        reloads = [
+            a.reload.remote(str(self.set_dir), [(i, by_id[i].dir) for i in ids], stats)
+            for row in self.actors
+            for a, ids in zip(row, self._groups, strict=True)
+        ]
+        ray.get(reloads, timeout=OPEN_TIMEOUT_S)
+        _log.info("set_refreshed", set_dir=str(self.set_dir), generation=self.manifest.generation)
+        return counts
+
     def default_budget_ms(self) -> float:
         from .._state import GLOBAL_GUARD
 
@@ -162,7 +356,7 @@ class ClusterIndex:
 
     # -- fan-out --------------------------------------------------------------------------------------
     def _fan_out(
-        self, budget_ms: float, submit: Callable[[Any, str], Any]
+        self, budget_ms: float, submit: Callable[[Any, str], Any], skip: set[str] | None = None
     ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
         """Calls `submit(actor, shard)` for every shard and collects answers until the deadline. A shard
         whose actor died is retried on the next replica while time is left. Returns answers by shard,
@@ -172,6 +366,8 @@ class ClusterIndex:
         deadline = t0 + budget_ms / 1000.0
         calls: dict[Any, tuple[str, int, float]] = {}
         for s in self._shards:
+            if skip and s.id in skip:
+                continue
             a = self.actors[0][self._group_of[s.id]]
             calls[submit(a, s.id)] = (s.id, 0, time.monotonic())
         got: dict[str, Any] = {}
@@ -222,16 +418,48 @@ class ClusterIndex:
         budget = self.default_budget_ms() if budget_ms is None else float(budget_ms)
         kw = dict(kwargs, mode=mode, budget_ms=budget_ms, key=key)
         t0 = time.perf_counter()
-        got, missing, errors = self._fan_out(budget, lambda a, sid: a.search.remote(sid, query, k, kw))
-        ranked: list[tuple[float, int, int, Hit]] = []
+        deadline = time.monotonic() + budget / 1000.0
+        lexical: tuple[list[int], int] | None = None
+        dfs_missing: list[str] = []
+        if len(self._shards) > 1 and _lens.query_route(query) != "terms":
+            # The DFS phase: Stage-A's counts over every shard, so each scores on the set's scale.
+            got_df, dfs_missing, _ = self._fan_out(budget, lambda a, sid: a.lexical_df.remote(sid, query))
+            if got_df:
+                parts = list(got_df.values())
+                df = [sum(col) for col in zip(*(p[0] for p in parts), strict=True)]
+                lexical = (df, sum(p[1] for p in parts))
+        left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
+        got, missing, errors = self._fan_out(
+            left_ms, lambda a, sid: a.search.remote(sid, query, k, kw, lexical), skip=set(dfs_missing)
+        )
+        fell_back = {i.get("query_route") for _, _, i in got.values()} - {"terms"}
+        if lexical is None and len(self._shards) > 1 and fell_back:
+            # A question of stop words only: the definition index declined and Stage-A answered with
+            # each shard's own counts. Once more, with the set's.
+            left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
+            got_df, dfs_missing, _ = self._fan_out(left_ms, lambda a, sid: a.lexical_df.remote(sid, query))
+            if got_df and not dfs_missing:
+                parts = list(got_df.values())
+                df = [sum(col) for col in zip(*(p[0] for p in parts), strict=True)]
+                lexical = (df, sum(p[1] for p in parts))
+                left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
+                again, missing2, errors2 = self._fan_out(
+                    left_ms, lambda a, sid: a.search.remote(sid, query, k, kw, lexical)
+                )
+                if not missing2:
+                    got, missing, errors = again, missing2, errors2
         truncated = bool(missing)
-        routes = set()
-        for sid, (hits, trunc, shard_info) in got.items():
+        routes: set[str] = set()
+        query_routes: set[str] = set()
+        per_shard: list[tuple[int, list[Hit]]] = []
+        priors: dict[int, float] = {}
+        for sid, (shard_hits, trunc, shard_info) in got.items():
             truncated |= trunc
-            routes.add(shard_info.get("route"))
-            ranked.extend((-h.score, self._order[sid], i, h) for i, h in enumerate(hits))
-        ranked.sort(key=lambda r: r[:3])
-        hits = [r[3] for r in ranked[:k]]
+            routes.add(shard_info.get("route") or "")
+            query_routes.add(shard_info.get("query_route") or "")
+            per_shard.append((self._order[sid], shard_hits))
+            priors.update(zip(map(id, shard_hits), shard_info.get("priors", ()), strict=False))
+        hits = merge_hits(per_shard, k, union=query_routes == {"union"}, query=query, priors=priors)
         ms = (time.perf_counter() - t0) * 1000
         info: dict[str, Any] = {
             "shards": len(self._shards),
@@ -239,6 +467,8 @@ class ClusterIndex:
             "shards_missing": missing,
             "shard_errors": errors,
             "routes": sorted(r for r in routes if r),
+            "query_route": "/".join(sorted(r for r in query_routes if r)),
+            "dfs": lexical is not None,
         }
         return SearchResult(
             hits=hits, timings_ms={"fanout": ms}, truncated=truncated, mode=mode, path="cluster", info=info
