@@ -1,8 +1,8 @@
 """Fan-out overhead of lens.cluster (issue 14): one Index against a sharded set of the same tree, at k=50,
 on a local Ray. Prints (and with --json writes) build seconds, p50 / p95 latency and q/s for each.
 
-    python benches/cluster_fanout.py --corpus /tmp/dev/cpython-lib --queries ../shared/eval/dev/queries.jsonl \
-        --shards 4 --work /tmp/lens-fanout --json fanout.json
+    python benches/cluster_fanout.py --corpus /tmp/dev/cpython-lib \
+        --queries ../shared/eval/dev/queries.jsonl --shards 4 --work /tmp/lens-fanout --json fanout.json
 
 Queries run one at a time from one client (q/s = 1 / mean latency); the set's latency includes Ray's
 submit and return for each shard call and the DFS round of lexical queries. Not a timed test.

@@ -271,6 +271,23 @@ def test_refresh_picks_up_changed_sources(small: dict[str, Any], ray_session: An
         assert r.hits[0].path == "data/mod_9.py" and r.info["shards_missing"] == []
 
 
+def test_embed_reports_chunks_per_second_per_worker(
+    small: dict[str, Any], ray_session: Any, tmp_path: Path
+) -> None:
+    from lens import rerank
+
+    if not rerank.available():
+        pytest.skip("the lens[semantic] extra (onnxruntime, tokenizers) is not installed")
+    roots = [small["root"] / "net", small["root"] / "text"]
+    lc.build(roots, tmp_path / "set", progress=False, cpus_per_shard=1, symbols=True)
+    report = lc.embed(tmp_path / "set", cpus_per_shard=1)
+    assert set(report["shards"]) == {"net", "text"}
+    assert report["chunks"] == sum(r["embedded"] for r in report["shards"].values()) > 0
+    for w in report["workers"].values():
+        assert w["chunks"] > 0 and w["chunks_per_second"] > 0
+    assert all(rerank.has_vectors(tmp_path / "set" / "shards" / sid) for sid in report["shards"])
+
+
 def test_bad_sets_raise_index_errors(small: dict[str, Any], ray_session: Any, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         lc.open(tmp_path / "nothing")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,9 +136,9 @@ def _build_shard(
     set_dir: str, entry: dict[str, Any], sink: Any, max_file_bytes: int, symbols: bool
 ) -> dict[str, Any]:
     """A Ray task: builds one shard's index; returns its counts and field-length sums."""
-    from ..index import Index
-
     import ray
+
+    from ..index import Index
 
     sid = entry["id"]
     ray.get(sink.attempt.remote(sid))  # counted before the attempt can fail
@@ -277,9 +276,8 @@ def build(
         except Exception as err:  # the task's own error, after its retry
             cause = getattr(err, "cause", None) or err
             e.status, e.error = "failed", f"{type(cause).__name__}: {cause}"
-            shutil.rmtree(set_dir / e.dir, ignore_errors=True) if not (
-                set_dir / e.dir / "LENS_INDEX"
-            ).exists() else None
+            with contextlib.suppress(OSError):  # an empty shard directory (lens deletes only its own)
+                (set_dir / e.dir).rmdir()
             _log.warning("shard_failed", shard=e.id, root=e.root, error=e.error, attempts=e.attempts)
             continue
         for k, v in got.items():
