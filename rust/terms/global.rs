@@ -128,8 +128,8 @@ pub fn recorded_lengths(snap: &Snapshot) -> Option<(u64, [u64; NFIELDS])> {
     for e in &snap.manifest.segments {
         let (n, s) = l.get(&file_key(&terms_path(&snap.dir.join(&e.name))))?;
         total.0 += n;
-        for f in 0..NFIELDS {
-            total.1[f] += s[f];
+        for (t, x) in total.1.iter_mut().zip(s) {
+            *t += x;
         }
     }
     Some(total)
