@@ -116,7 +116,8 @@ pub fn search(snap: &Snapshot, scorer: &mut Scorer, k: usize, deadline: Option<I
             df[t] += u64::from(holds(plan, &grams));
         }
     }
-    scorer.set_document_frequencies(&df, chunks.len() as u64);
+    let (df, n) = crate::scan::global::lexical(df.len()).unwrap_or((df, chunks.len() as u64));
+    scorer.set_document_frequencies(&df, n);
     let mut top = TopK::new(k);
     for &(f, cs, ce) in &chunks {
         if past(deadline) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ClusterUnavailableError",
     "IndexBusyError",
     "IndexCorruptError",
     "IndexLocationError",
@@ -120,3 +121,8 @@ class SymbolDataError(LensError, ValueError):
 class SemanticUnavailableError(LensError, ImportError):
     """Semantic search was asked for, but the `lens[semantic]` extra (onnxruntime, tokenizers) is not
     installed; the message says what to install."""
+
+
+class ClusterUnavailableError(LensError, ImportError):
+    """`lens.cluster` was used, but the `lens[ray]` extra (Ray) is not installed; the message says what
+    to install."""

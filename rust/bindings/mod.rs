@@ -576,6 +576,94 @@ fn is_identifier(query: &str) -> bool {
     identifier(query).is_some()
 }
 
+// -- a sharded set's global statistics (issue 14; `crate::terms::global`) -------------------------
+
+/// The snapshot of the index at `dir`, opened for one call.
+fn snapshot_of(dir: &std::path::Path) -> crate::error::Result<Arc<Snapshot>> {
+    Ok(Engine::open(dir)?.snapshot())
+}
+
+/// Makes searches of (and term files written into) the index at `index_dir` use a set's statistics,
+/// in this process: its document count, df file and per-field length sums.
+#[pyfunction]
+fn set_global_stats(
+    py: Python<'_>,
+    index_dir: PathBuf,
+    ndocs: u64,
+    df_path: PathBuf,
+    len_sums: [u64; 5],
+) -> PyResult<()> {
+    guarded(py, move || {
+        let g = crate::terms::global::GlobalStats::load(ndocs, &df_path, len_sums)?;
+        crate::terms::global::install(&index_dir, g);
+        Ok(())
+    })
+}
+
+/// Back to the index's own statistics.
+#[pyfunction]
+fn clear_global_stats(index_dir: PathBuf) {
+    crate::terms::global::remove(&index_dir);
+}
+
+/// Documents and per-field length sums of the index's term files, as this process wrote them (None if
+/// it did not write them all).
+#[pyfunction]
+fn recorded_term_lengths(py: Python<'_>, index_dir: PathBuf) -> PyResult<Option<(u64, [u64; 5])>> {
+    guarded(py, move || Ok(crate::terms::global::recorded_lengths(&*snapshot_of(&index_dir)?)))
+}
+
+/// Rewrites the index's term files with the statistics registered for it; returns the bytes written.
+#[pyfunction]
+fn rewrite_terms(py: Python<'_>, index_dir: PathBuf) -> PyResult<u64> {
+    guarded(py, move || crate::terms::global::rewrite(&*snapshot_of(&index_dir)?))
+}
+
+/// Sums the term statistics of the indexes `index_dirs` into the df file `out`; returns (documents,
+/// distinct terms).
+#[pyfunction]
+fn write_global_df(py: Python<'_>, index_dirs: Vec<PathBuf>, out: PathBuf) -> PyResult<(u64, u64)> {
+    guarded(py, move || {
+        let snaps = index_dirs.iter().map(|d| snapshot_of(d)).collect::<crate::error::Result<Vec<_>>>()?;
+        crate::terms::global::write_df(&snaps, &out)
+    })
+}
+
+/// Stage-A's DFS phase for a set: per query term, the live chunks of `index` that may hold it, and its
+/// live chunks.
+#[pyfunction]
+fn lexical_document_frequencies(
+    py: Python<'_>,
+    index: PyRef<'_, NativeIndex>,
+    query: String,
+) -> PyResult<(Vec<u64>, u64)> {
+    let engine = index.engine.clone();
+    guarded(py, move || {
+        let scorer = crate::scan::rank::Scorer::new(&crate::query::terms::split(&query));
+        Ok(crate::scan::global::document_frequencies(&engine.snapshot(), &scorer))
+    })
+}
+
+/// Installs (None: clears) a set's Stage-A counts for this thread's next searches.
+#[pyfunction]
+#[pyo3(signature = (df, chunks=0))]
+fn set_lexical_stats(df: Option<Vec<u64>>, chunks: u64) {
+    crate::scan::global::set_lexical(df.map(|d| (d, chunks)));
+}
+
+/// A file's static rank (the order of files within a segment, before their paths): a set's coordinator
+/// breaks score ties between shards with it, as one index does.
+#[pyfunction]
+fn static_prior(rel: &str, size: u64) -> f32 {
+    crate::index::build::prior(rel, size)
+}
+
+/// Where a query goes: "lexical", "terms" or "union" (a function of the query alone).
+#[pyfunction]
+fn query_route(query: &str) -> &'static str {
+    crate::terms::route::classify(query).name()
+}
+
 #[pymodule]
 fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
@@ -584,6 +672,19 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_query, m)?)?;
     m.add_function(wrap_pyfunction!(lang_type, m)?)?;
     m.add_function(wrap_pyfunction!(is_identifier, m)?)?;
+    for f in [
+        wrap_pyfunction!(set_global_stats, m)?,
+        wrap_pyfunction!(clear_global_stats, m)?,
+        wrap_pyfunction!(recorded_term_lengths, m)?,
+        wrap_pyfunction!(rewrite_terms, m)?,
+        wrap_pyfunction!(write_global_df, m)?,
+        wrap_pyfunction!(lexical_document_frequencies, m)?,
+        wrap_pyfunction!(set_lexical_stats, m)?,
+        wrap_pyfunction!(query_route, m)?,
+        wrap_pyfunction!(static_prior, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add("INDEX_FORMAT_VERSION", crate::index::format::FORMAT_VERSION)?;
     m.add("MAX_K", crate::query::MAX_K)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

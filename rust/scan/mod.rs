@@ -1,6 +1,7 @@
 //! Verification: confirming candidate files with SIMD searchers and turning
 //! matches into exact spans (line, code-point column, byte range).
 
+pub mod global;
 pub mod grep;
 pub mod rank;
 #[cfg(test)]

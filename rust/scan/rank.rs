@@ -646,6 +646,8 @@ pub fn search(
         }));
         exact_sets.push(exact_plan.eval_with(&view.seg, &mut cache));
     }
+    // A shard of a set scores with the set's counts (issue 14, `super::global`).
+    let (df, n) = super::global::lexical(nterms).unwrap_or((df, n));
     scorer.set_document_frequencies(&df, n);
 
     let scorer: &Scorer = scorer;

@@ -21,6 +21,7 @@
 //! manifest commits; the engine calls [`Terms::search`].
 
 pub mod docs;
+pub mod global;
 pub mod rank;
 pub mod route;
 pub mod score;
@@ -316,10 +317,16 @@ impl Terms {
         let files: Vec<Arc<SegFile>> = files.into_iter().flatten().collect();
         let mut an = Analyzer::default();
         let q = analyze_query(&mut an, query);
-        let ndocs: u64 = files.iter().map(|t| t.terms.ndocs() as u64).sum();
+        // A shard of a set scores with the set's statistics (issue 14).
+        let global = global::lookup(&snap.dir);
+        let ndocs: u64 =
+            global.as_ref().map_or_else(|| files.iter().map(|t| t.terms.ndocs() as u64).sum(), |g| g.ndocs);
         let mut weighted = Vec::new();
         for term in &q.terms {
-            let df: u64 = files.iter().filter_map(|t| t.terms.postings(term)).map(|p| p.len() as u64).sum();
+            let df: u64 = global.as_ref().map_or_else(
+                || files.iter().filter_map(|t| t.terms.postings(term)).map(|p| p.len() as u64).sum(),
+                |g| g.df(term),
+            );
             if df == 0 {
                 continue;
             }

@@ -88,6 +88,15 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     for a in &mut avg {
         *a = (*a / n).max(1.0);
     }
+    // A shard of a set normalises by the set's average lengths (issue 14, `global`).
+    let mut sums = [0u64; NFIELDS];
+    for (_, d) in docs {
+        for (s, &l) in sums.iter_mut().zip(&d.lens) {
+            *s += l as u64;
+        }
+    }
+    super::global::record_lengths(path, docs.len() as u64, sums);
+    let avg = super::global::avglen_for(path).unwrap_or(avg);
     // term -> postings (doc, impact, mask)
     type Posting = (u32, u8, u8);
     let mut inv: HashMap<&str, Vec<Posting>> = HashMap::new();
@@ -319,6 +328,12 @@ impl TermFile {
 
     pub fn bytes_on_disk(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    /// Each term with its document frequency, in term order.
+    pub fn for_each_df(&self, mut f: impl FnMut(&[u8], u64)) {
+        let terms = self.sec(S_TERMS);
+        super::global::stream_terms(&self.dict, |t, id| f(t, u32_at(&terms[id as usize * TERM_LEN..], 8) as u64));
     }
 
     pub fn postings(&self, term: &str) -> Option<Postings<'_>> {
