@@ -89,25 +89,11 @@ def small(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return {"base": base, "root": root, "one": one, "set": base / "set", "report": report}
 
 
-#: The definition index's "files" rule (rust/terms/rank.rs) boosts a file by how many of its definitions
-#: score within 0.4 of the candidate pool's top score: a statistic of the pool, not of the query, the
-#: document and the corpus, so a shard (whose pool top is its own) boosts differently from one index.
-#: Exact equivalence is checked with that rule off on both sides; `test_files_rule_breaks_equivalence`
-#: records the difference with it on.
-ABLATE = {"LENS_TERMS_ABLATE": "files"}
-
-
 @pytest.fixture(scope="module")
 def small_set(small: dict[str, Any]) -> Iterator[lc.ClusterIndex]:
-    c = lc.open(small["set"], cpus_per_actor=ACTOR_CPUS, actor_options={"runtime_env": {"env_vars": ABLATE}})
+    c = lc.open(small["set"], cpus_per_actor=ACTOR_CPUS)
     yield c
     c.close()
-
-
-@pytest.fixture
-def ablated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in ABLATE.items():
-        monkeypatch.setenv(k, v)
 
 
 def _same(a: lens.SearchResult, b: lens.SearchResult) -> None:
@@ -142,9 +128,7 @@ def test_build_writes_one_manifest_with_global_statistics(small: dict[str, Any])
     "query",
     [q for phrases in TOPICS.values() for q in phrases] + ["how to escape html", "json config loader"],
 )
-def test_questions_score_as_one_index(
-    small: dict[str, Any], small_set: lc.ClusterIndex, query: str, ablated: None
-) -> None:
+def test_questions_score_as_one_index(small: dict[str, Any], small_set: lc.ClusterIndex, query: str) -> None:
     a = small["one"].search(query, k=50)
     b = small_set.search(query, k=50, budget_ms=FAULT_BUDGET_MS)
     assert b.info["shards_missing"] == []
@@ -152,8 +136,10 @@ def test_questions_score_as_one_index(
     _same(a, b)
 
 
-@pytest.mark.xfail(reason="rank.rs's files rule uses the pool's top score (issue 10 makes it per document)")
-def test_files_rule_breaks_equivalence(small: dict[str, Any]) -> None:
+def test_files_rule_shards_exactly(small: dict[str, Any]) -> None:
+    """The definition index's rules depend only on the query, the document, its file and the set's
+    statistics (rust/terms/rank.rs), so questions that several definitions of one file match merge
+    exactly too."""
     with lc.open(small["set"], cpus_per_actor=ACTOR_CPUS) as c:
         for q in ["read http response", "walk directory tree", "escape html entities"]:
             _same(small["one"].search(q, k=50), c.search(q, k=50, budget_ms=FAULT_BUDGET_MS))
@@ -322,18 +308,17 @@ def test_bad_sets_raise_index_errors(small: dict[str, Any], ray_session: Any, tm
 
 # -- the dev corpus ------------------------------------------------------------------------------------
 
-#: Dev queries whose answer from the 4-shard set differed from one index's (hits, order or a score beyond
-#: 1e-9) when this was written, with rank.rs's "files" rule off on both sides, by corpus and route. What
-#: is left, and why (README, "lens.cluster"): identifier queries, Stage-B's order of definitions and
-#: references rebuilt from what hits carry, and its fuzzy fallback; questions, the definition index's
-#: candidate pool of 200 (the rules re-rank only the pool, and a shard's pool is not the set's); union
-#: routes, a line the definition index and Stage-A both found is kept once per shard before the merge.
-#: The tests hold the line: more differences than these fail.
+#: Dev queries whose answer from the 4-shard set differs from one index's (hits, order or a score beyond
+#: 1e-9), by corpus and route, with the default rules: questions on the definition index merge exactly
+#: (its rules are per document and its top k exact). What is left, and why (README, "lens.cluster"):
+#: identifier queries, Stage-B's order of definitions and references rebuilt from what hits carry, and
+#: its fuzzy fallback; union routes, a line the definition index and Stage-A both found is kept once per
+#: shard before the merge. The tests hold the line: more differences than these fail.
 KNOWN_DIFFERENCES = {
     ("orig", "lexical"): 14,
-    ("nodoc", "terms"): 3,
+    ("nodoc", "terms"): 0,
     ("nodoc", "lexical"): 0,
-    ("nodoc", "union"): 36,
+    ("nodoc", "union"): 34,
 }
 
 
@@ -352,7 +337,7 @@ def dev(
         t.extractall(root, filter="data")
     one = lens.Index.build(root, base / "one", semantic=False)
     lc.build(root, base / "set", shards=4, progress=False, cpus_per_shard=1)
-    c = lc.open(base / "set", cpus_per_actor=ACTOR_CPUS, actor_options={"runtime_env": {"env_vars": ABLATE}})
+    c = lc.open(base / "set", cpus_per_actor=ACTOR_CPUS)
     qs = [json.loads(line) for line in queries.read_text().splitlines() if line.strip()]
     yield {
         "corpus": corpus,
@@ -364,7 +349,7 @@ def dev(
 
 
 @pytest.mark.corpus
-def test_dev_queries_answer_as_one_index(dev: dict[str, Any], ablated: None) -> None:
+def test_dev_queries_answer_as_one_index(dev: dict[str, Any]) -> None:
     """Every dev query of the corpus, k=50: the same hits in the same order with scores equal to 1e-9,
     but for at most the known differences per route (and none may lose a shard)."""
     differ: dict[tuple[str, str], list[str]] = {}

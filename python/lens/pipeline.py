@@ -176,7 +176,10 @@ def run_search(
     key: str | bytes | None = None,
     paths: object = None,
     lang: object = None,
+    raw_scores: bool = False,
 ) -> SearchResult:
+    """One search through the stages. `raw_scores` keeps each stage's own scores instead of lifting
+    them to be monotonic in rank: a sharded set's coordinator merges shards by those and lifts once."""
     _check(query, k, mode, budget_ms)
     parsed = parse(query, paths, lang)
     guard = index.guard
@@ -297,7 +300,8 @@ def run_search(
         hits = [h for h in hits if parsed.allows_path(h.path)]
     if len(hits) > k:
         hits = hits[:k]
-    hits = monotonic(hits)
+    if not raw_scores:
+        hits = monotonic(hits)
     total_ms = (clock() - t0) * 1000
     timings["total"] = total_ms
     guard.record(QueryEvent(new, total_ms, ran, skipped or None, False, hits))

@@ -26,8 +26,8 @@ from .. import _lens
 from .._log import get_logger
 from .._validate import check_grep, check_search
 from ..errors import LensError, QueryError
-from ..pipeline import MODES
-from ..types import Hit, SearchResult
+from ..pipeline import MODES, monotonic, run_search
+from ..types import Hit, Mode, SearchResult
 from . import manifest as mf
 from ._ray import connect
 
@@ -82,7 +82,8 @@ class _ShardServer:
         # The set's Stage-A counts, for this thread's search (the native call runs on this thread).
         _lens.set_lexical_stats(*(lexical or (None, 0)))
         try:
-            r = self.indexes[sid].search(query, k, **kw)
+            # Unlifted scores: the coordinator merges shards by them, then lifts once as one index does.
+            r = run_search(self.indexes[sid], query, k, raw_scores=True, **kw)
         finally:
             _lens.set_lexical_stats(None)
         info = {"route": r.info.get("route"), "query_route": r.info.get("query_route"), "path": r.path}
@@ -406,7 +407,7 @@ class ClusterIndex:
         query: str,
         k: int = 10,
         *,
-        mode: str = "auto",
+        mode: Mode = "auto",
         budget_ms: float | None = None,
         key: str | bytes | None = None,
         **kwargs: Any,
@@ -421,7 +422,11 @@ class ClusterIndex:
         deadline = time.monotonic() + budget / 1000.0
         lexical: tuple[list[int], int] | None = None
         dfs_missing: list[str] = []
-        if len(self._shards) > 1 and _lens.query_route(query) != "terms":
+        route = _lens.query_route(query)
+        # A union route interleaves two lists two to one; a shard's top k holds only part of each, so it is
+        # asked for enough of both that the set's interleaving finds every hit it takes.
+        shard_k = k * (UNION_EVERY + 1) if route == "union" and len(self._shards) > 1 else k
+        if len(self._shards) > 1 and route != "terms":
             # The DFS phase: Stage-A's counts over every shard, so each scores on the set's scale.
             got_df, dfs_missing, _ = self._fan_out(budget, lambda a, sid: a.lexical_df.remote(sid, query))
             if got_df:
@@ -430,7 +435,7 @@ class ClusterIndex:
                 lexical = (df, sum(p[1] for p in parts))
         left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
         got, missing, errors = self._fan_out(
-            left_ms, lambda a, sid: a.search.remote(sid, query, k, kw, lexical), skip=set(dfs_missing)
+            left_ms, lambda a, sid: a.search.remote(sid, query, shard_k, kw, lexical), skip=set(dfs_missing)
         )
         fell_back = {i.get("query_route") for _, _, i in got.values()} - {"terms"}
         if lexical is None and len(self._shards) > 1 and fell_back:
@@ -444,7 +449,7 @@ class ClusterIndex:
                 lexical = (df, sum(p[1] for p in parts))
                 left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
                 again, missing2, errors2 = self._fan_out(
-                    left_ms, lambda a, sid: a.search.remote(sid, query, k, kw, lexical)
+                    left_ms, lambda a, sid: a.search.remote(sid, query, shard_k, kw, lexical)
                 )
                 if not missing2:
                     got, missing, errors = again, missing2, errors2
@@ -459,7 +464,9 @@ class ClusterIndex:
             query_routes.add(shard_info.get("query_route") or "")
             per_shard.append((self._order[sid], shard_hits))
             priors.update(zip(map(id, shard_hits), shard_info.get("priors", ()), strict=False))
-        hits = merge_hits(per_shard, k, union=query_routes == {"union"}, query=query, priors=priors)
+        # As one index: scores never rise down the merged list (`Index.search` lifts them the same way).
+        merged = merge_hits(per_shard, k, union=query_routes == {"union"}, query=query, priors=priors)
+        hits = monotonic(merged)
         ms = (time.perf_counter() - t0) * 1000
         info: dict[str, Any] = {
             "shards": len(self._shards),
