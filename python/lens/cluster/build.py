@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,17 @@ def gather_stats(set_dir: Path, entries: list[mf.ShardEntry]) -> dict[str, Any]:
     return {"docs": int(docs), "terms": int(terms), "len_sums": sums, "df_file": mf.DF_FILE}
 
 
+def shard_task(ray: Any, fn: Callable[..., Any], cpus: float) -> Any:
+    """`fn` as a Ray task over one shard: `cpus` CPUs reserved, the native build's thread pool sized to
+    match, and one retry of a task that raises."""
+    return ray.remote(
+        num_cpus=cpus,
+        max_retries=1,
+        retry_exceptions=True,
+        runtime_env={"env_vars": {"RAYON_NUM_THREADS": str(max(1, int(cpus)))}},
+    )(fn)
+
+
 def build(
     sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     dest: str | os.PathLike[str],
@@ -236,12 +247,7 @@ def build(
     (set_dir / "shards").mkdir(exist_ok=True)
     started = time.perf_counter()
     sink = ray.remote(num_cpus=0)(_ProgressSink).remote()
-    task = ray.remote(
-        num_cpus=cpus_per_shard,
-        max_retries=1,
-        retry_exceptions=True,
-        runtime_env={"env_vars": {"RAYON_NUM_THREADS": str(cpus_per_shard)}},
-    )(_build_shard)
+    task = shard_task(ray, _build_shard, cpus_per_shard)
     refs = {
         task.remote(
             str(set_dir),
@@ -288,12 +294,7 @@ def build(
     if ok:
         stats = gather_stats(set_dir, ok)
         if len(ok) > 1:
-            rewrite = ray.remote(
-                num_cpus=cpus_per_shard,
-                max_retries=1,
-                retry_exceptions=True,
-                runtime_env={"env_vars": {"RAYON_NUM_THREADS": str(cpus_per_shard)}},
-            )(_rewrite_terms)
+            rewrite = shard_task(ray, _rewrite_terms, cpus_per_shard)
             ray.get([rewrite.remote(str(set_dir), e.dir, stats) for e in ok])
     m = mf.SetManifest(shards=entries, index_format=int(_lens.INDEX_FORMAT_VERSION), stats=stats)
     with contextlib.suppress(OSError, ValueError):

@@ -318,10 +318,10 @@ class ClusterIndex:
         Returns each shard's added / changed / removed / unchanged counts. The set's average field
         lengths stay those of the build (scaled with the document count): term files already written
         keep their impacts, as a refreshed single index keeps each segment's."""
-        from .build import refresh_shard
+        from .build import refresh_shard, shard_task
 
         ray = self._ray
-        task = ray.remote(num_cpus=cpus_per_shard, max_retries=1, retry_exceptions=True)(refresh_shard)
+        task = shard_task(ray, refresh_shard, cpus_per_shard)
         stats = self.manifest.stats if len(self._shards) > 1 else None
         refs = {s.id: task.remote(str(self.set_dir), s.dir, stats) for s in self._shards}
         counts = dict(zip(refs, ray.get(list(refs.values()), timeout=timeout_s), strict=True))
