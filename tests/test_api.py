@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -235,3 +236,20 @@ def test_cli_index_search_grep(sample_root: Path, tmp_path: Path) -> None:
     assert doc["hits"][0]["path"] == "src/http_date.py" and "stage_a" in doc["timings_ms"]
     r = run("grep", "foo(", "--index", str(out))
     assert r.returncode == 2 and "position 3" in r.stderr
+
+
+def test_cli_index_no_semantic_overrides_the_default(sample_root: Path, tmp_path: Path) -> None:
+    """`lens index --no-semantic` builds no vectors even where the default would embed (the extra
+    installed, `LENS_SEMANTIC` unset); the suite's own default (`LENS_SEMANTIC=0`) is lifted for it."""
+    env = {k: v for k, v in os.environ.items() if k != "LENS_SEMANTIC"}
+    out = tmp_path / "no-sem"
+    r = subprocess.run(
+        [sys.executable, "-m", "lens", "index", str(sample_root), "--out", str(out), "-q", "--no-semantic"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert not (out / "semantic").exists()
+    assert lens.Index.open(out).search("parse http date", k=3).hits

@@ -81,7 +81,14 @@ def cmd_index(a: argparse.Namespace) -> int:
 
     root = Path(a.path)
     out = Path(a.out) if a.out else root / DEFAULT_INDEX_DIRNAME
-    idx = Index.build(root, out, max_file_bytes=a.max_file_bytes, progress=not a.quiet, exclude=a.exclude)
+    idx = Index.build(
+        root,
+        out,
+        max_file_bytes=a.max_file_bytes,
+        progress=not a.quiet,
+        exclude=a.exclude,
+        semantic=a.semantic,
+    )
     s = idx.stats()
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(s["skipped"].items())) or "none"
     print(
@@ -207,6 +214,12 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
     s.add_argument("--max-file-bytes", type=int, default=1 << 20)
     s.add_argument("--exclude", action="append", default=[], help="gitignore-style glob to leave out")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--semantic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="embed definitions for Stage-C (default: on when lens[semantic] is installed)",
+    )
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("search", help="ranked search")
