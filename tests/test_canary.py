@@ -246,3 +246,37 @@ def test_kill_switch_during_progress_wins(tmp_path: Path) -> None:
         c.progress()
     assert c.share == 0 and c.killed
     assert c.state_path is not None and json.loads(c.state_path.read_text())["killed"] is True
+
+
+def test_a_query_during_the_first_read_of_the_state_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lazily loaded canary (a restarted server's) gets its first queries on several threads at once:
+    the ones that arrive while the state file is being read must route by that state (here a kill
+    switch), not by the defaults."""
+    import importlib
+    import threading
+    import time
+
+    canary_mod = importlib.import_module("lens.canary")  # the module (`lens.canary` is also an attribute)
+
+    path = tmp_path / "state" / "canary.json"
+    _canary(tmp_path).kill_switch("a bad release")
+    assert json.loads(path.read_text())["killed"]
+    real_parse = canary_mod.parse_state
+    reading = threading.Event()
+
+    def slow_parse(raw: bytes) -> tuple[dict[str, object] | None, str]:
+        reading.set()
+        time.sleep(0.3)
+        return real_parse(raw)
+
+    monkeypatch.setattr(canary_mod, "parse_state", slow_parse)
+    lazy = Canary(Guard(), Flags(), path, lazy=True)
+    first: list[str] = []
+    t = threading.Thread(target=lambda: first.append(lazy.route("q")))
+    t.start()
+    assert reading.wait(5)
+    assert lazy.route("q") == "baseline"  # arrived mid-read: waits, then routes by the kill switch
+    t.join(5)
+    assert first == ["baseline"]

@@ -225,6 +225,37 @@ def test_replica_answers_for_a_dead_actor(small: dict[str, Any], ray_session: An
         c.close()
 
 
+def test_kill_switch_holds_the_whole_set_and_survives_a_restart(
+    small: dict[str, Any], ray_session: Any, tmp_path: Path
+) -> None:
+    set_dir = tmp_path / "set"
+    shutil.copytree(small["set"], set_dir)
+    c = lc.open(set_dir, actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
+    try:
+        query = "parse http date header"
+        assert c.search(query, k=5, budget_ms=FAULT_BUDGET_MS).info["routes"] == ["new"]
+        status = c.kill_switch("test: a bad release")
+        assert status["canary_deployment"]["killSwitch"]["active"]
+        assert (set_dir / lc.manifest.STATE_DIR / "canary.json").is_file()
+        # Every shard of every actor answers on the baseline path now.
+        assert c.search(query, k=5, budget_ms=FAULT_BUDGET_MS).info["routes"] == ["baseline"]
+        # A restarted actor reads the set's state back before its first query.
+        ray.kill(c.actors[0][0], no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:
+            r = c.search(query, k=5, budget_ms=FAULT_BUDGET_MS)
+            if not r.info["shards_missing"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert r.info["shards_missing"] == []
+        assert r.info["routes"] == ["baseline"]
+        assert c.canary_status()["canary_deployment"]["killSwitch"]["reason"] == "test: a bad release"
+    finally:
+        c.close()
+    # The set's state is its own: the one-index copy of the same corpus is untouched.
+    assert small["one"].search(query, k=5).info["route"] == "new"
+
+
 def test_failed_shard_is_reported_and_the_rest_serve(small: dict[str, Any], ray_session: Any) -> None:
     base: Path = small["base"]
     roots = [small["root"] / "net", base / "no-such-root", small["root"] / "fs"]

@@ -114,6 +114,11 @@ class Canary:
         # Serialises writers of the state file, each writing the state as of its turn, so an older
         # state never lands after a newer one.
         self._save_lock = threading.Lock()
+        # Held while the state file is read: a query that arrives meanwhile waits for the state rather than
+        # routing on the defaults (a restarted server's first queries come on several threads at once).
+        # Re-entrant, because reading a kill switch sets flags whose first use asks for the state again.
+        self._load_lock = threading.RLock()
+        self._loading = False
         self._share = 100
         self._killed = False
         self._kill_reason: str | None = None
@@ -129,12 +134,17 @@ class Canary:
             self._load()
 
     def ensure_loaded(self) -> None:
-        """Read the state file now if it has not been read yet."""
+        """Read the state file now if it has not been read yet; other threads wait until it has."""
         if self._pending_load:
-            with self._save_lock:
-                if self._pending_load:
-                    self._pending_load = False
-                    self._load()
+            with self._load_lock:
+                if self._pending_load and not self._loading:
+                    self._loading = True
+                    try:
+                        with self._save_lock:
+                            self._load()
+                    finally:
+                        self._loading = False
+                        self._pending_load = False
 
     # -- the hot path -------------------------------------------------------------------------
     def route(self, key: str | bytes) -> str:

@@ -24,6 +24,8 @@ __all__ = ["DF_FILE", "MANIFEST", "SET_FORMAT", "SetManifest", "ShardEntry", "re
 MANIFEST = "LENS_SET.json"
 #: The set-wide term -> document-frequency file (an `fst` map), beside the manifest.
 DF_FILE = "global.df"
+#: The set's canary state (share, kill switch), beside the manifest: it holds every shard's actor.
+STATE_DIR = "state"
 #: Version of this manifest's layout.
 SET_FORMAT = 1
 

@@ -47,8 +47,12 @@ class _ShardServer:
     """A Ray actor: a group of shards of one set, opened with the set's statistics."""
 
     def __init__(self, set_dir: str, shards: list[tuple[str, str]], stats: dict[str, Any] | None) -> None:
+        from .. import _state
         from ..index import Index
 
+        # The set's canary state lives beside its manifest: a kill switch thrown for the set holds every
+        # shard here, and an actor that restarts reads it back before its first query.
+        _state.set_state_dir(Path(set_dir) / mf.STATE_DIR)
         self.indexes: dict[str, Any] = {}
         self.sizes: dict[str, tuple[int, dict[str, int]]] = {}
         self.errors: dict[str, BaseException] = {}
@@ -72,6 +76,16 @@ class _ShardServer:
 
     def ready(self) -> tuple[int, dict[str, BaseException]]:
         return os.getpid(), self.errors
+
+    def kill_switch(self, reason: str) -> dict[str, Any]:
+        from .._state import GLOBAL_CANARY
+
+        return GLOBAL_CANARY.kill_switch(reason)
+
+    def canary_status(self) -> dict[str, Any]:
+        from .._state import GLOBAL_CANARY
+
+        return GLOBAL_CANARY.status()
 
     def lexical_df(self, sid: str, query: str) -> tuple[list[int], int]:
         return _lens.lexical_document_frequencies(self.indexes[sid]._native, query)
@@ -526,6 +540,20 @@ class ClusterIndex:
             "global_stats": self.manifest.stats,
             "generation": self.manifest.generation,
         }
+
+    def kill_switch(self, reason: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Throw the kill switch for the whole set: every actor of every replica sends its shards' queries
+        down the baseline path at once, and the state persists in `dest/state/canary.json` (the runbook's
+        kill switch, scoped to the set), so actors that restart keep it. Returns the canary status of
+        the first actor; an actor that cannot be reached raises (the switch holds on the others)."""
+        refs = [a.kill_switch.remote(reason) for row in self.actors for a in row]
+        done: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout_s)
+        return done[0]
+
+    def canary_status(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The set's canary status (share, kill switch, state file), as its first actor reads it."""
+        status: dict[str, Any] = self._ray.get(self.actors[0][0].canary_status.remote(), timeout=timeout_s)
+        return status
 
     def dashboard(self) -> dict[str, Any]:
         """Per-shard latency (p50, p95 in ms over the last calls), calls, errors and misses, slowest
