@@ -212,6 +212,37 @@ def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_sessio
         c.close()
 
 
+def test_flags_hold_the_whole_set_and_survive_a_restart(
+    small: dict[str, Any], ray_session: Any, tmp_path: Path
+) -> None:
+    set_dir = tmp_path / "set"
+    shutil.copytree(small["set"], set_dir)
+    c = lc.open(set_dir, actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
+    try:
+        assert c.flags()["stage_b.enabled"] is True
+        with pytest.raises(KeyError):
+            c.set_flags({"no.such.flag": True}, reason="typo")
+        assert not (set_dir / lc.manifest.STATE_DIR / lc.manifest.FLAGS_FILE).exists()
+        c.set_flags({"stage_b.enabled": False}, reason="test: Stage-B misbehaves")
+        assert lc.manifest.read_flags(set_dir) == {"stage_b.enabled": False}
+        every = [ray.get(a.flags.remote()) for row in c.actors for a in row]
+        assert [f["stage_b.enabled"] for f in every] == [False, False]
+        assert c.search("parse_http_date", k=10, budget_ms=FAULT_BUDGET_MS).hits
+        ray.kill(c.actors[0][0], no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                restarted = ray.get(c.actors[0][0].flags.remote(), timeout=5)
+                break
+            except Exception:  # the actor is restarting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert restarted["stage_b.enabled"] is False
+    finally:
+        c.close()
+
+
 def test_replica_answers_for_a_dead_actor(small: dict[str, Any], ray_session: Any) -> None:
     c = lc.open(small["set"], actors=1, replicas=2, cpus_per_actor=ACTOR_CPUS, max_restarts=0)
     try:

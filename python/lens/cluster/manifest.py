@@ -26,6 +26,8 @@ MANIFEST = "LENS_SET.json"
 DF_FILE = "global.df"
 #: The set's canary state (share, kill switch), beside the manifest: it holds every shard's actor.
 STATE_DIR = "state"
+#: The set's flag overrides (`ClusterIndex.set_flags`), in the state directory.
+FLAGS_FILE = "flags.json"
 #: Version of this manifest's layout.
 SET_FORMAT = 1
 
@@ -80,6 +82,32 @@ def write(set_dir: Path, m: SetManifest) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_flags(set_dir: Path) -> dict[str, Any]:
+    """The set's flag overrides; empty when none were set. A damaged file raises `IndexCorruptError`."""
+    path = set_dir / STATE_DIR / FLAGS_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexCorruptError(f"corrupt set flags {path}: {e}", path) from None
+    if not isinstance(raw, dict):
+        raise IndexCorruptError(f"corrupt set flags {path}: not an object", path)
+    return raw
+
+
+def write_flags(set_dir: Path, values: dict[str, Any]) -> None:
+    """Atomically replaces the set's flag overrides."""
+    state = set_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    tmp = state / (FLAGS_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(values, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, state / FLAGS_FILE)
 
 
 def read(set_dir: Path) -> SetManifest:

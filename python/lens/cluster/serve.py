@@ -53,6 +53,7 @@ class _ShardServer:
         # The set's canary state lives beside its manifest: a kill switch thrown for the set holds every
         # shard here, and an actor that restarts reads it back before its first query.
         _state.set_state_dir(Path(set_dir) / mf.STATE_DIR)
+        self._restore_flags(Path(set_dir))
         self.indexes: dict[str, Any] = {}
         self.sizes: dict[str, tuple[int, dict[str, int]]] = {}
         self.errors: dict[str, BaseException] = {}
@@ -76,6 +77,29 @@ class _ShardServer:
 
     def ready(self) -> tuple[int, dict[str, BaseException]]:
         return os.getpid(), self.errors
+
+    @staticmethod
+    def _restore_flags(set_dir: Path) -> None:
+        """The set's flag overrides, set again in a (re)started actor; a kill switch wins over them."""
+        from .._state import GLOBAL_CANARY, GLOBAL_FLAGS
+        from ..canary import STAGE_FLAGS
+
+        saved = mf.read_flags(set_dir)
+        if saved and GLOBAL_CANARY.killed:
+            saved = {k: v for k, v in saved.items() if k not in STAGE_FLAGS}
+        if saved:
+            GLOBAL_FLAGS.set_many(saved, reason="the set's flags (restored)", source="cluster")
+
+    def set_flags(self, values: dict[str, Any], reason: str) -> dict[str, Any]:
+        from .._state import GLOBAL_FLAGS
+
+        GLOBAL_FLAGS.set_many(values, reason=reason, source="cluster")
+        return dict(GLOBAL_FLAGS.snapshot())
+
+    def flags(self) -> dict[str, Any]:
+        from .._state import GLOBAL_FLAGS
+
+        return dict(GLOBAL_FLAGS.snapshot())
 
     def kill_switch(self, reason: str) -> dict[str, Any]:
         from .._state import GLOBAL_CANARY
@@ -549,6 +573,24 @@ class ClusterIndex:
         refs = [a.kill_switch.remote(reason) for row in self.actors for a in row]
         done: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout_s)
         return done[0]
+
+    def set_flags(self, values: dict[str, Any], *, reason: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Set flags for the whole set: checked first (an unknown flag or a bad value raises as
+        `Flags.set` does and changes nothing), written to `dest/state/flags.json` so that restarted
+        actors set them again, then set on every actor of every replica. Returns the first actor's
+        flags. A kill switch in force still holds the stages it turned off on restart."""
+        from ..flags import Flags
+
+        Flags().set_many(values)  # validation only: raises before anything is written
+        mf.write_flags(self.set_dir, {**mf.read_flags(self.set_dir), **values})
+        refs = [a.set_flags.remote(dict(values), reason) for row in self.actors for a in row]
+        done: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout_s)
+        return done[0]
+
+    def flags(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The set's flags, as its first actor holds them."""
+        got: dict[str, Any] = self._ray.get(self.actors[0][0].flags.remote(), timeout=timeout_s)
+        return got
 
     def canary_status(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
         """The set's canary status (share, kill switch, state file), as its first actor reads it."""
