@@ -75,6 +75,23 @@ def _j(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL (a no-op once the file is in WAL). SQLite answers "database is locked" at once,
+    without its busy handler, when two connections race to switch a new file: retry within the busy
+    timeout, as the handler would (two nightly runs start at once on a fresh state directory)."""
+    deadline = time.monotonic() + _BUSY_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 class OpsStore:
     """The SQLite record. Safe to share between threads and processes (a connection per operation)."""
 
@@ -98,7 +115,7 @@ class OpsStore:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             yield conn
         finally:
