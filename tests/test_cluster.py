@@ -212,12 +212,18 @@ def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_sessio
         c.close()
 
 
+def _own_set(small: dict[str, Any], tmp_path: Path) -> tuple[Path, lc.ClusterIndex]:
+    """A copy of the small set (its state directory is the test's own), served by 2 actors that
+    restart."""
+    set_dir = tmp_path / "set"
+    shutil.copytree(small["set"], set_dir)
+    return set_dir, lc.open(set_dir, actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
+
+
 def test_flags_hold_the_whole_set_and_survive_a_restart(
     small: dict[str, Any], ray_session: Any, tmp_path: Path
 ) -> None:
-    set_dir = tmp_path / "set"
-    shutil.copytree(small["set"], set_dir)
-    c = lc.open(set_dir, actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
+    set_dir, c = _own_set(small, tmp_path)
     try:
         assert c.flags()["stage_b.enabled"] is True
         with pytest.raises(KeyError):
@@ -259,9 +265,7 @@ def test_replica_answers_for_a_dead_actor(small: dict[str, Any], ray_session: An
 def test_kill_switch_holds_the_whole_set_and_survives_a_restart(
     small: dict[str, Any], ray_session: Any, tmp_path: Path
 ) -> None:
-    set_dir = tmp_path / "set"
-    shutil.copytree(small["set"], set_dir)
-    c = lc.open(set_dir, actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
+    set_dir, c = _own_set(small, tmp_path)
     try:
         query = "parse http date header"
         assert c.search(query, k=5, budget_ms=FAULT_BUDGET_MS).info["routes"] == ["new"]
