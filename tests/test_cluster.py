@@ -174,6 +174,16 @@ def test_bad_queries_raise_as_index_does(small_set: lc.ClusterIndex) -> None:
         small_set.grep("(unclosed")
 
 
+def _search_until_complete(c: lc.ClusterIndex, query: str, k: int) -> lens.SearchResult:
+    """Searches until no shard is missing (a killed actor is back) or 60 s have passed; the last answer."""
+    deadline = time.monotonic() + 60
+    while True:
+        r = c.search(query, k=k, budget_ms=FAULT_BUDGET_MS)
+        if not r.info["shards_missing"] or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
 def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_session: Any) -> None:
     c = lc.open(small["set"], actors=2, cpus_per_actor=ACTOR_CPUS, max_restarts=5)
     assert len(c._groups) == 2
@@ -198,12 +208,7 @@ def test_killed_actor_costs_at_most_a_deadline(small: dict[str, Any], ray_sessio
                 _same(full, r)
             outcomes.append(bool(missing))
         # The actor restarts; later queries are complete again.
-        deadline = time.monotonic() + 60
-        while True:
-            r = c.search(query, k=10, budget_ms=FAULT_BUDGET_MS)
-            if not r.info["shards_missing"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        r = _search_until_complete(c, query, 10)
         assert r.info["shards_missing"] == []
         _same(full, r)
         rows = c.dashboard()["shards"]
@@ -276,12 +281,7 @@ def test_kill_switch_holds_the_whole_set_and_survives_a_restart(
         assert c.search(query, k=5, budget_ms=FAULT_BUDGET_MS).info["routes"] == ["baseline"]
         # A restarted actor reads the set's state back before its first query.
         ray.kill(c.actors[0][0], no_restart=False)
-        deadline = time.monotonic() + 60
-        while True:
-            r = c.search(query, k=5, budget_ms=FAULT_BUDGET_MS)
-            if not r.info["shards_missing"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        r = _search_until_complete(c, query, 5)
         assert r.info["shards_missing"] == []
         assert r.info["routes"] == ["baseline"]
         assert c.canary_status()["canary_deployment"]["killSwitch"]["reason"] == "test: a bad release"
