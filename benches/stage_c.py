@@ -2,6 +2,8 @@
 gate's and the cutoff's rates, and the semantic build's throughput.
 
     python benches/stage_c.py [--nodoc .lens-eval/cpython-lib-nodoc] [--index DIR] [--rounds 3]
+    python benches/stage_c.py --index DIR --uncached --compare-scan   # the dense scan, before/after
+
 
 Opens `--index` when it already holds vectors, else builds the docstring-blanked dev corpus there (the
 tree the `nl` queries run on) and reports the build. Then each of the dev set's 600 queries runs once
@@ -9,15 +11,25 @@ cold (fills the query-vector cache) and `--rounds` times warm in mode "auto", k=
 the warm ones. Percentiles are nearest-rank (`lens.guard.percentile`). The guard's Stage-A SLO is raised
 for the run (as in the kernel benches), so a busy machine cannot trip Stage-A to the reference scanner
 and hide Stage-C's own cost.
+
+`--compare-scan` times the exact dense scan two ways in the same run, query by query, alternating
+which goes first: "float32" (the previous scan: a float32 copy of the matrix in memory, numpy's
+einsum matrix-vector product, argpartition) and "native-int8" (the int8 rows read in place by
+`rust/vectors.rs`, the default). Each gets Stage-C and end-to-end percentiles and the process CPU
+time spent in its searches; the load average is recorded at the start and the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 import lens
 from lens.guard import percentile
@@ -34,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--uncached", action="store_true", help="empty the query-vector cache before each query")
+    ap.add_argument(
+        "--compare-scan", action="store_true", help="the float32 scan against the native int8 one"
+    )
     a = ap.parse_args(argv)
     out: dict[str, object] = {}
     lens.guard.slos.stage_a.p95_ms = 1e6
@@ -46,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         out["build_seconds"] = round(time.perf_counter() - t, 1)
     out["semantic_build"] = json.loads((a.index / "semantic" / "CURRENT.json").read_text())
     queries = [json.loads(x) for x in a.queries.read_text().splitlines() if x.strip()]
+    if a.compare_scan:
+        out.update(compare_scan(idx, queries, a.rounds, a.uncached))
+        print(json.dumps(out, indent=1))
+        if a.json:
+            a.json.write_text(json.dumps(out, indent=1) + "\n")
+        return 0
     for q in queries:  # cold pass: model warm-up, the query-vector cache filled
         idx.search(q["query"], k=50)
     counters0 = dict(idx.guard.stage_counters()["stage_c"])
@@ -80,6 +101,80 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         a.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+class _Float32Scan:
+    """The previous exact scan, for comparison: a float32 copy of the matrix, numpy's einsum."""
+
+    def __init__(self, store: Any) -> None:
+        self.dense = np.asarray(store.vectors, dtype=np.float32) * store.scales[:, None]
+
+    def scores(self, query: np.ndarray, rows: list[int] | None = None) -> np.ndarray:
+        m = self.dense if rows is None else self.dense[rows]
+        out: np.ndarray = np.einsum("ij,j->i", m, query)
+        return out
+
+    def nearest(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        sims = self.scores(query)
+        n = min(n, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return top, sims[top]
+
+
+def compare_scan(
+    idx: lens.Index, queries: list[dict[str, Any]], rounds: int, uncached: bool
+) -> dict[str, Any]:
+    from lens.rerank.embed import get_embedder
+
+    stage = idx.stages["stage_c"]
+    store = stage.store()
+    old = _Float32Scan(store)
+    native = (store.scores, store.nearest)
+    variants = {"float32": (old.scores, old.nearest), "native-int8": native}
+    nl = [q for q in queries if q["kind"] == "nl"]
+    for q in nl:  # warm-up: the model, the cache, both scans
+        idx.search(q["query"], k=50)
+    store.scores, store.nearest = variants["float32"]
+    for q in nl[:20]:
+        idx.search(q["query"], k=50)
+    times: dict[str, dict[str, list[float]]] = {v: {"stage_c": [], "total": []} for v in variants}
+    cpu = dict.fromkeys(variants, 0.0)
+    load0 = os.getloadavg()
+    wall0 = time.perf_counter()
+    for r in range(rounds):
+        for i, q in enumerate(nl):
+            order = list(variants) if (i + r) % 2 == 0 else list(variants)[::-1]
+            for v in order:
+                store.scores, store.nearest = variants[v]
+                if uncached:
+                    get_embedder()._qcache.clear()
+                c0 = time.process_time()
+                res = idx.search(q["query"], k=50)
+                cpu[v] += time.process_time() - c0
+                times[v]["total"].append(res.timings_ms["total"])
+                if "stage_c" in res.timings_ms:
+                    times[v]["stage_c"].append(res.timings_ms["stage_c"])
+    store.scores, store.nearest = native
+    out: dict[str, Any] = {
+        "load_average_start": [round(x, 2) for x in load0],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "wall_seconds": round(time.perf_counter() - wall0, 1),
+        "vectors": store.count,
+        "uncached": uncached,
+    }
+    for v, d in times.items():
+        sc, tot = sorted(d["stage_c"]), sorted(d["total"])
+        out[v] = {
+            "searches": len(tot),
+            "stage_c_p50_ms": round(percentile(sc, 50), 3),
+            "stage_c_p95_ms": round(percentile(sc, 95), 3),
+            "end_to_end_p50_ms": round(percentile(tot, 50), 3),
+            "end_to_end_p95_ms": round(percentile(tot, 95), 3),
+            "cpu_seconds": round(cpu[v], 2),
+            "cpu_ms_per_search": round(1000 * cpu[v] / max(1, len(tot)), 2),
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 //!   symbol files at each commit.
 //! - [`terms`]: definition-level retrieval for plain-English questions
 //!   (definitions as BM25F documents, code-aware ranking, query routing).
+//! - [`vectors`]: Stage-C's exact dense search (int8 rows, float query).
 //! - [`engine`]: one snapshot per query; orchestrates the index, Stage-A and
 //!   Stage-B. The bindings wrap it.
 //!
@@ -41,6 +42,7 @@ pub mod run;
 pub mod scan;
 pub mod symbols;
 pub mod terms;
+pub mod vectors;
 
 #[cfg(feature = "python")]
 mod bindings;

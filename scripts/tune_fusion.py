@@ -2,6 +2,7 @@
 set that is not the dev set (`scripts/make_tune_set.py`), and print nDCG@10 / recall@50 per setting.
 
     python scripts/tune_fusion.py /tmp/lens-tune [--index /tmp/lens-tune-idx] [--reuse OLD_INDEX]
+    python scripts/tune_fusion.py /tmp/lens-tune --index /tmp/lens-tune-idx --feedback   # the tail's feedback
 
 Stage-A/B run once per query (mode "symbol": what Stage-C receives; for a question that is the
 definition index's ranking), at k=50 and at the deepest lexical depth tried; each setting then reruns
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc-tokens", type=int, help="the document token cap to embed under (a new index)")
     ap.add_argument("--quick", action="store_true", help="a smaller grid")
     ap.add_argument("--margins-only", action="store_true", help="only the cutoff margins, at the defaults")
+    ap.add_argument("--feedback", action="store_true", help="only the tail's pseudo-relevance feedback grid")
     args = ap.parse_args(argv)
     queries = [json.loads(x) for x in (args.tune / "queries.jsonl").read_text().splitlines() if x.strip()]
     queries = [q for q in queries if q["kind"] == "nl"]
@@ -105,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         return score(runs), cut / n
 
     print(json.dumps({"setting": "lex (Stage-C's input)", "n": n, "ndcg10_recall50": score(base)}))
+    if args.feedback:
+        # The tail's feedback (FusionConfig.feedback_*), the rest at the defaults; 0 definitions is off.
+        for defs, weight in [(0, 0.0), *itertools.product((3, 5, 10), (0.5, 1.0, 2.0))]:
+            s, _ = run(FusionConfig(feedback_defs=defs, feedback_weight=weight, margin_ratio=1e9))
+            setting = {"feedback_defs": defs, "feedback_weight": weight}
+            print(json.dumps({"setting": setting, "ndcg10_recall50": s}), flush=True)
+        return 0
     if args.margins_only:
         grid: Any = ()
     elif args.quick:

@@ -340,3 +340,62 @@ def test_semantic_true_without_the_extra_says_what_to_install(code_root: Path, t
     assert out.returncode == 0, out.stderr
     assert "ERR True" in out.stdout and "lens[semantic]" in out.stdout
     assert not (tmp_path / "idx").exists()  # nothing was built
+
+
+# -- exact dense search and the tail's feedback ---------------------------------------------------
+@needs_extra
+def test_exact_search_matches_numpy_over_the_stored_int8_vectors(code_root: Path, tmp_path: Path) -> None:
+    from lens.rerank.embed import DIM
+    from lens.rerank.store import VectorStore
+
+    lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    store = VectorStore.load(tmp_path / "idx")
+    assert store is not None and store.count >= 8
+    want_all = np.asarray(store.vectors, dtype=np.float64) * store.scales[:, None]
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        q = rng.standard_normal(DIM).astype(np.float32)
+        q /= np.linalg.norm(q)
+        want = want_all @ q.astype(np.float64)
+        assert np.allclose(store.scores(q), want, atol=1e-5)
+        assert np.allclose(store.scores(q, [3, 0, 3]), want[[3, 0, 3]], atol=1e-5)
+        rows, sims = store.nearest(q, 4)
+        assert rows.tolist() == np.argsort(-want, kind="stable")[:4].tolist()
+        assert np.allclose(sims, want[rows], atol=1e-5)
+    assert store.nearest(q, 0)[0].size == 0 and store.nearest(q, 10_000)[0].size == store.count
+    with pytest.raises(ValueError):
+        store.scores(np.zeros(DIM + 1, dtype=np.float32))
+    with pytest.raises(lens.LensError):
+        store._native.scores_of(q.tobytes(), [store.count])
+
+
+@needs_extra
+def test_feedback_reranks_the_tail_and_keeps_the_head(
+    code_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.pipeline import StageCall
+    from lens.rerank.stage import FusionConfig, SemanticStage
+
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    query = "read one member out of an archive"
+    hits = idx.search(query, k=50, mode="symbol").hits
+
+    def rerank(cfg: FusionConfig) -> tuple[list[tuple[str, int]], int]:
+        stage = SemanticStage(idx.index_dir, cfg)
+        store = stage.store()
+        assert store is not None
+        searches = []
+        nearest = store.nearest
+        monkeypatch.setattr(store, "nearest", lambda q, n: searches.append(n) or nearest(q, n))
+        call = StageCall(query, 50, "auto", list(hits), 300.0, idx.flags.snapshot(), {}, None, "stage_c")
+        out = stage.rerank(call)
+        assert out is not None
+        scores = [h.score for h in out]
+        assert scores == sorted(scores, reverse=True)
+        return [(h.path, h.line) for h in out], len(searches)
+
+    off, n_off = rerank(FusionConfig(feedback_defs=0, feedback_head=2, margin_ratio=1e9))
+    on, n_on = rerank(FusionConfig(feedback_defs=2, feedback_head=2, margin_ratio=1e9))
+    assert (n_off, n_on) == (1, 2)  # the feedback is one more search of the whole index
+    assert on[:2] == off[:2]
+    assert sorted(on) == sorted(off)  # a corpus this small: every definition is in both lists

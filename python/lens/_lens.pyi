@@ -19,6 +19,18 @@ def is_identifier(query: str) -> bool:
     """Whether Stage-B reads `query` as a symbol name (one identifier, possibly qualified with `.` or `::`,
     optionally followed by `()`; Unicode letters count as letters)."""
 
+class NativeVectors:
+    """Stage-C's exact dense search over one generation's int8 vectors (`rust/vectors.rs`); query
+    vectors are the bytes of a float32 array."""
+
+    @staticmethod
+    def open(vectors: str, scales: str, dim: int) -> NativeVectors: ...
+    @property
+    def count(self) -> int: ...
+    def scores(self, query: bytes) -> bytes: ...
+    def scores_of(self, query: bytes, rows: list[int]) -> list[float]: ...
+    def nearest(self, query: bytes, n: int) -> tuple[list[int], list[float]]: ...
+
 class NativeQuery:
     """A ranked-search query parsed once (`parse_query`), with the filter it runs under."""
 

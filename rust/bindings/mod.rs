@@ -30,6 +30,8 @@ use crate::symbols::hooks::Format;
 use crate::symbols::stage::{identifier, SymHit};
 use crate::symbols::SymbolOptions;
 
+mod vectors;
+
 fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     Ok(py.import("lens.errors")?.getattr(name)?.cast_into::<PyType>()?)
 }
@@ -669,6 +671,7 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
     m.add_class::<NativeSnapshot>()?;
     m.add_class::<NativeQuery>()?;
+    m.add_class::<vectors::NativeVectors>()?;
     m.add_function(wrap_pyfunction!(parse_query, m)?)?;
     m.add_function(wrap_pyfunction!(lang_type, m)?)?;
     m.add_function(wrap_pyfunction!(is_identifier, m)?)?;

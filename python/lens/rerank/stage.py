@@ -13,6 +13,10 @@ For one query (`lens.pipeline.StageCall`):
 4. Reciprocal rank fusion of the lexical order (by definition, best hit first) and the dense order.
    Lexical hits outside any definition keep their lexical term. A dense-only definition enters as a hit
    on its header line, with `why` "semantic".
+5. Optionally (`FusionConfig.feedback_defs`, off by default), the tail below the first `feedback_head`
+   places is re-ranked by pseudo-relevance feedback in the vector space: the query vector plus the mean
+   of the best fused definitions' vectors searches the whole index again, and that third list joins
+   the fusion for the tail only, so the top ten cannot move.
 
 `gated` / `cutoff` are added to `StageCall.counters` once per call, so the dashboard's
 `semantic_gating_rate` is the share of Stage-C calls that reached the model's side of the gate and
@@ -54,6 +58,14 @@ class FusionConfig:
     #: than 50 hits (the fusion was fit on 50 lexical candidates). 100 and 200 gained < 0.002 nDCG@10 on
     #: the tuning set, not worth a second search at k=50.
     lexical_depth: int = 50
+    #: Pseudo-relevance feedback for the tail: the fused places kept as they are, how many of the best
+    #: fused definitions are added to the query vector (0: off) and with what weight. Off by default:
+    #: on the tuning set 3 / 1.0 gained 1 of 300 questions' recall@50 with the default 64-token vectors
+    #: (5 with 128-token ones), on the dev set's check it lost 1 (BENCHMARKS.md, Stage-C), so it does
+    #: not pay for its second scan of the index.
+    feedback_head: int = 10
+    feedback_defs: int = 0
+    feedback_weight: float = 1.0
     #: Skip when the top lexical score is at least this many times the second (see BENCHMARKS.md).
     margin_ratio: float = 2.0
     #: Below this much of its budget left, Stage-C gives way (embedding a query alone takes a few ms).
@@ -170,13 +182,18 @@ class SemanticStage:
             if isinstance(key, int) and key in dense_rank:
                 score += cfg.dense_weight / (cfg.rrf_k + dense_rank[key] + 1)
             fused[key] = score
-        order = sorted(
-            fused, key=lambda k: (-fused[k], lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0)
-        )
+
+        def tie(k: Any) -> tuple[int, int]:
+            return lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0
+
+        order = sorted(fused, key=lambda k: (-fused[k], *tie(k)))
+        order = self._feedback_tail(order, fused, query, store, tie)
         out: list[Hit] = []
         extra: list[Hit] = []
+        ceiling = float("inf")
         for key in order:
-            score = round(fused[key] * 1000, 4)
+            # Scores never rise down the list (the tail's feedback term can lift one above the head's).
+            score = ceiling = min(ceiling, round(fused[key] * 1000, 4))
             if key in groups:
                 first, *rest = groups[key]
                 why = (*first.why, "semantic") if isinstance(key, int) else first.why
@@ -200,3 +217,30 @@ class SemanticStage:
         floor = out[-1].score if out else 0.0
         out.extend(dataclasses.replace(h, score=min(h.score, floor)) for h in extra)
         return out
+
+    def _feedback_tail(
+        self,
+        order: list[Any],
+        fused: dict[Any, float],
+        query: Any,
+        store: VectorStore,
+        tie: Callable[[Any], tuple[int, int]],
+    ) -> list[Any]:
+        """`order` with its tail re-ranked by pseudo-relevance feedback (see the module's step 5);
+        `fused` gains the tail's scores and the definitions the feedback search brought in."""
+        cfg = self.config
+        head = order[: cfg.feedback_head]
+        best = [k for k in order[: cfg.feedback_defs] if isinstance(k, int)]
+        if cfg.feedback_defs <= 0 or not best or len(order) <= cfg.feedback_head:
+            return order
+        import numpy as np
+
+        moved = query + cfg.feedback_weight * store.vectors_of(best).mean(axis=0)
+        moved = (moved / max(float(np.linalg.norm(moved)), 1e-12)).astype(np.float32)
+        rows, _sims = store.nearest(moved, cfg.neighbours)
+        placed = set(head)
+        for rank, r in enumerate(rows.tolist()):
+            if r not in placed:
+                fused[r] = fused.get(r, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
+        tail = sorted((k for k in fused if k not in placed), key=lambda k: (-fused[k], *tie(k)))
+        return head + tail
