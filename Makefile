@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.deps-installed
 DEPS   := "maturin>=1.7,<2" "numpy>=1.24" "structlog>=23.1" "prometheus_client>=0.20" "tomli>=2; python_version < '3.11'" "pytest>=8" "hypothesis>=6.100" \
           "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" \
           "starlette>=0.37" "uvicorn>=0.29" "httpx>=0.27" "ripgrep==14.1.0" \
-          "onnxruntime>=1.17" "tokenizers>=0.15" \
+          "onnxruntime>=1.17" "tokenizers>=0.15" "usearch>=2.12" \
           "ray==2.60.0"
 
 .PHONY: run test develop rust-test py-test gate lint bench bench-kernel bench-stage-b bench-guard eval clean

@@ -399,3 +399,58 @@ def test_feedback_reranks_the_tail_and_keeps_the_head(
     assert (n_off, n_on) == (1, 2)  # the feedback is one more search of the whole index
     assert on[:2] == off[:2]
     assert sorted(on) == sorted(off)  # a corpus this small: every definition is in both lists
+
+
+@needs_extra
+def test_large_generations_get_a_graph_searched_with_exact_rescoring(
+    code_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.rerank import ann
+    from lens.rerank.embed import DIM
+    from lens.rerank.store import VectorStore
+
+    if not ann.available():
+        pytest.skip("usearch (part of the lens[semantic] extra) is not installed")
+    # Below the threshold: exact search, no graph.
+    lens.Index.build(code_root, tmp_path / "exact", semantic=True)
+    exact = VectorStore.load(tmp_path / "exact")
+    assert exact is not None and exact._ann is None and "ann" not in exact.meta
+    # The threshold forced down to this small corpus: the build writes the graph, search goes through it.
+    monkeypatch.setenv("LENS_ANN_MIN_VECTORS", "1")
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    store = VectorStore.load(tmp_path / "idx")
+    assert store is not None and store._ann is not None and store.meta["ann"]["kind"] == "usearch-hnsw"
+    gen = store.meta["generation"]
+    assert (tmp_path / "idx" / "semantic" / f"ann-{gen}.usearch").is_file()
+    calls = []
+    search = ann.search
+    monkeypatch.setattr(ann, "search", lambda *a: calls.append(a) or search(*a))
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        q = rng.standard_normal(DIM).astype(np.float32)
+        q /= np.linalg.norm(q)
+        rows, sims = store.nearest(q, 3)
+        want_rows, want_sims = exact.nearest(q, 3)  # same documents, same vectors: same answer
+        assert rows.tolist() == want_rows.tolist() and np.allclose(sims, want_sims)
+    assert len(calls) == 5
+    assert idx.search("read one member out of an archive", k=5).info["stages"]["stage_c"] == "ran"
+    # A fresh process whose first question loads the graph before the model (usearch imported before
+    # onnxruntime crashed the process; see lens.rerank.ann).
+    code = (
+        "import lens\n"
+        f"idx = lens.Index.open({str(tmp_path / 'idx')!r})\n"
+        "r = idx.search('read one member out of an archive', k=5)\n"
+        "print(r.info['stages']['stage_c'], r.hits[0].path)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "ran"
+    # A refresh writes a new generation with its own graph and drops the old one.
+    (code_root / "net" / "dates.py").write_bytes(
+        (code_root / "net" / "dates.py").read_bytes() + b"\ndef g(): pass\n"
+    )
+    idx.refresh()
+    files = sorted(f.name for f in (tmp_path / "idx" / "semantic").iterdir() if f.name.startswith("ann-"))
+    assert files == [f"ann-{gen + 1}.usearch"]
+    lens.rerank.remove_vectors(tmp_path / "idx")
+    assert not (tmp_path / "idx" / "semantic").exists()

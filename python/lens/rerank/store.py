@@ -7,7 +7,9 @@ Layout (under `<index_dir>/semantic/`):
 - `vectors-<gen>.i8`: `count x DIM` int8, each row scaled by its own `scales-<gen>.f32` entry (read with a
   numpy memmap);
 - `defs-<gen>.json`: per vector, where its definition is (path, header line, byte spans) and the hash of
-  its document, which `refresh` uses to embed only definitions whose document changed.
+  its document, which `refresh` uses to embed only definitions whose document changed;
+- `ann-<gen>.usearch`: for large generations only (`ann.min_vectors()`), an HNSW graph of the same
+  vectors; `nearest` then rescores the graph's candidates exactly (`ann`).
 
 Definitions come from Stage-B's symbol data (the native index's tree-sitter / SCIP definitions);
 `definition_document` is the one place a document is made, so another source of documents (the
@@ -151,6 +153,11 @@ class VectorStore:
         self._native = _lens.NativeVectors.open(
             str(directory / f"vectors-{gen}.i8"), str(directory / f"scales-{gen}.f32"), DIM
         )
+        self._ann: Any = None
+        if meta.get("ann") and (directory / f"ann-{gen}.usearch").is_file():
+            from . import ann
+
+            self._ann = ann.load(directory / f"ann-{gen}.usearch", DIM)
         # Per path: definitions sorted by start, for "which definition holds this byte".
         spans: dict[str, list[tuple[int, int, int]]] = {}
         for i in range(self.count):
@@ -189,7 +196,16 @@ class VectorStore:
 
     def nearest(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The `n` best rows for `query` and their cosines, best first, ties by row (exact search)."""
-        rows, sims = self._native.nearest(_query_bytes(query), max(0, int(n)))
+        n = max(0, int(n))
+        if self._ann is not None and n < self.count:
+            from . import ann
+
+            found = [int(r) for r in ann.search(self._ann, query, n) if 0 <= r < self.count]
+            sims_all = np.asarray(self._native.scores_of(_query_bytes(query), found), dtype=np.float32)
+            rows_all = np.asarray(found, dtype=np.int64)
+            best = np.lexsort((rows_all, -sims_all))[:n]
+            return rows_all[best], sims_all[best]
+        rows, sims = self._native.nearest(_query_bytes(query), n)
         return np.asarray(rows, dtype=np.int64), np.asarray(sims, dtype=np.float32)
 
     def enclosing(self, path: str, byte: int) -> int | None:
@@ -245,11 +261,22 @@ def _write_generation(
     scale.tofile(directory / f"scales-{gen}.f32")
     (directory / f"defs-{gen}.json").write_text(json.dumps(table, separators=(",", ":")))
     meta = {"generation": gen, "model_sha256": model_sha256(), "dim": DIM, "count": len(defs), **figures}
+    from . import ann
+
+    if len(defs) and len(defs) >= ann.min_vectors():
+        if ann.available():
+            started = time.perf_counter()
+            ann.build(directory / f"ann-{gen}.usearch", q.astype(np.float32) * scale[:, None])
+            meta["ann"] = {"kind": "usearch-hnsw", "seconds": round(time.perf_counter() - started, 3)}
+        else:
+            _log.warning(
+                "semantic_ann_skipped", count=len(defs), reason="usearch is not installed: exact search"
+            )
     tmp = directory / "CURRENT.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, directory / "CURRENT.json")
     for f in directory.iterdir():
-        m = re.match(r"(?:vectors|scales|defs)-(\d+)\.", f.name)
+        m = re.match(r"(?:vectors|scales|defs|ann)-(\d+)\.", f.name)
         if m and int(m.group(1)) != gen:
             f.unlink(missing_ok=True)
     return meta
@@ -329,7 +356,7 @@ def remove_vectors(index_dir: Path) -> None:
         return
     (directory / "CURRENT.json").unlink(missing_ok=True)
     for f in directory.iterdir():
-        if re.match(r"(?:vectors|scales|defs)-\d+\.", f.name) or f.name == "CURRENT.json.tmp":
+        if re.match(r"(?:vectors|scales|defs|ann)-\d+\.", f.name) or f.name == "CURRENT.json.tmp":
             f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         directory.rmdir()
