@@ -32,12 +32,15 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ._log import get_logger
 from .errors import LensError
 from .flags import Flags
 from .guard import Guard
+
+TYPE_CHECKING = False  # typing is not imported at run time (its import is a cost `import lens` avoids)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SHARES",
