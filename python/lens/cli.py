@@ -219,7 +219,8 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
         epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
     )
     p.add_argument("--version", action="version", version=f"lens {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+    # prog given: argparse would otherwise build a help formatter to work it out (importing shutil).
+    sub = p.add_subparsers(dest="command", required=True, prog="lens")
 
     s = sub.add_parser("index", help="index a source tree")
     s.add_argument("path")
