@@ -73,7 +73,8 @@ impl Engine {
         if !prep.narrows() {
             return Ok(None);
         }
-        let mut narrowed = snap.restricted(|_, path| prep.filter.allows(path));
+        let allows = prep.filter.allows_each();
+        let mut narrowed = snap.restricted(|_, path| allows(path));
         let q = &prep.query;
         if !q.negated.is_empty() {
             let mut out: HashSet<String> = HashSet::new();
@@ -214,7 +215,8 @@ impl Engine {
         let p = self.patterns.get(pattern, options)?;
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.checked_snapshot()?;
-        let narrowed = snap.restricted(|_, path| filter.allows(path));
+        let allows = filter.allows_each();
+        let narrowed = snap.restricted(|_, path| allows(path));
         self.grep_in(&narrowed, &p, limit.unwrap_or(usize::MAX), native)
     }
 }
