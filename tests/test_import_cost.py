@@ -79,3 +79,48 @@ print(names["flags"], names["Index"], names["dashboard"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Flags", "type", "function"]
     assert isinstance(lens.dashboard(), dict) and "lens_" in lens.metrics_text()
+
+
+def test_plain_records_keep_their_dataclass_manners() -> None:
+    """The flags' and the guard's records are plain classes now (`lens._record`): same reprs, equality,
+    immutability where they were frozen, `as_dict`, and they survive pickle and deepcopy."""
+    import copy
+    import pickle
+
+    import pytest
+
+    from lens.flags import FlagChange
+    from lens.guard import Alert, GuardConfig, QueryEvent, SLOs, StageSLO
+
+    change = FlagChange("stage_a.native", True, False, "why", "api", 1.5)
+    assert repr(change) == (
+        "FlagChange(name='stage_a.native', old=True, new=False, reason='why', source='api', at=1.5)"
+    )
+    assert change.as_dict()["flag"] == "stage_a.native"
+    alert = Alert("stage_tripped", "critical", "firing", "m", stage="stage_a")
+    assert alert.as_dict() == {
+        "name": "stage_tripped",
+        "severity": "critical",
+        "state": "firing",
+        "message": "m",
+        "value": None,
+        "threshold": None,
+        "stage": "stage_a",
+        "at": 0.0,
+    }
+    for frozen in (change, alert):
+        with pytest.raises(AttributeError):
+            frozen.name = "x"  # type: ignore[misc]
+        assert hash(frozen) == hash(copy.copy(frozen))
+    slos = SLOs()
+    assert slos.stage_a == StageSLO(p95_ms=5.0, tail_ratio=2.0) and slos == SLOs() and slos != GuardConfig()
+    slos.stage_a.p95_ms = 3.0  # edited in place, as the runbook says
+    assert slos != SLOs() and slos.as_dict()["stage_a"]["p95_ms"] == 3.0
+    assert repr(GuardConfig(min_samples=3)).startswith(
+        "GuardConfig(window_size=1024, window_s=60.0, min_samples=3"
+    )
+    with pytest.raises(TypeError):
+        hash(slos)
+    for value in (change, alert, slos, GuardConfig(), QueryEvent(True, 2.0, {"stage_a": (2.0, False, None)})):
+        assert pickle.loads(pickle.dumps(value)) == value
+        assert copy.deepcopy(value) == value

@@ -60,6 +60,11 @@ class Frozen(Record):
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(self._values())
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled by value and rebuilt through `__init__` (which takes the fields in `_FIELDS` order):
+        # the default would restore the slots with the `__setattr__` that refuses.
+        return (type(self), self._values())
+
 
 def _plain(v: Any) -> Any:
     if isinstance(v, Record):
