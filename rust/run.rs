@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Hit, SearchResult};
 use crate::error::Result;
-use crate::index::Snapshot;
+use crate::index::{FileRef, Snapshot};
 use crate::query::filter::PathFilter;
 use crate::query::syntax::{Case, Query};
 use crate::query::{check_query, check_search, GrepOptions, Pattern};
@@ -59,12 +59,12 @@ impl Prepared {
     }
 }
 
-/// Paths of the files in `snap` where `text` occurs (a literal): a
-/// files-only grep, which stops at each file's first match.
-fn files_with(engine: &Engine, snap: &Snapshot, text: &str, ignore_case: bool) -> Result<HashSet<String>> {
+/// The files of `snap` where `text` occurs (a literal): a files-only grep,
+/// which stops at each file's first match. A narrowed snapshot keeps its
+/// parent's segments, so a `FileRef` names the same file in both.
+fn files_with(engine: &Engine, snap: &Snapshot, text: &str, ignore_case: bool) -> Result<HashSet<FileRef>> {
     let p = Pattern::compile(text, GrepOptions { regex: false, ignore_case, word: false })?;
-    let files = engine.files_matching(snap, &p)?;
-    Ok(files.into_iter().map(|f| snap.path(f).to_string()).collect())
+    Ok(engine.files_matching(snap, &p)?.into_iter().collect())
 }
 
 impl Engine {
@@ -77,25 +77,25 @@ impl Engine {
         let mut narrowed = snap.restricted(|_, path| allows(path));
         let q = &prep.query;
         if !q.negated.is_empty() {
-            let mut out: HashSet<String> = HashSet::new();
+            let mut out: HashSet<FileRef> = HashSet::new();
             for t in &q.negated {
                 out.extend(files_with(self, &narrowed, t, q.case != Case::Yes)?);
             }
-            narrowed = narrowed.restricted(|_, path| !out.contains(path));
+            narrowed = narrowed.restricted(|f, _| !out.contains(&f));
         }
         if prep.phrases_required() {
             for p in &q.phrases {
                 let keep = files_with(self, &narrowed, p, q.case != Case::Yes)?;
-                narrowed = narrowed.restricted(|_, path| keep.contains(path));
+                narrowed = narrowed.restricted(|f, _| keep.contains(&f));
             }
         }
         if q.case == Case::Yes && q.sym.is_none() {
             // Files holding at least one word or phrase in its exact case.
-            let mut keep: HashSet<String> = HashSet::new();
+            let mut keep: HashSet<FileRef> = HashSet::new();
             for t in q.branch_terms.iter().flatten() {
                 keep.extend(files_with(self, &narrowed, t, false)?);
             }
-            narrowed = narrowed.restricted(|_, path| keep.contains(path));
+            narrowed = narrowed.restricted(|f, _| keep.contains(&f));
         }
         Ok(Some(narrowed))
     }
@@ -267,6 +267,22 @@ mod tests {
                 e.files_matching(&snap, &p).unwrap().into_iter().map(|f| snap.path(f).to_string()).collect();
             assert_eq!(only, full, "ignore_case={ignore_case}");
         }
+    }
+
+    #[test]
+    fn negated_terms_leave_out_their_files_after_the_path_filter() {
+        let files = [("a.txt", "needle\nother\n"), ("b/c.txt", "needle\n"), ("d.txt", "needle\n"), ("e.txt", "x\n")];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        let kept = |q: &str| -> Vec<String> {
+            let prep = Prepared::new(q, PathFilter::default()).unwrap();
+            let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+            n.path_order().iter().map(|&f| n.path(f).to_string()).collect()
+        };
+        assert_eq!(kept("needle -other"), vec!["b/c.txt", "d.txt", "e.txt"]);
+        assert_eq!(kept("needle -other -file:d.txt"), vec!["b/c.txt", "e.txt"]);
+        assert_eq!(kept("needle -OTHER -x"), vec!["b/c.txt", "d.txt"]);
+        assert_eq!(kept("\"needle\" -other"), vec!["b/c.txt", "d.txt"]);
     }
 
     #[test]
