@@ -160,6 +160,10 @@ pub struct PathFilter {
     /// `-lang:` / `-T`: none of these.
     not_langs: Option<Arc<Types>>,
     not_lang_names: Vec<&'static str>,
+    /// Every glob of those languages is `*.` and no other `*` (`*.py`,
+    /// `*.[chH].in`), so a file name's verdict depends on its extensions
+    /// alone (from its first dot), and a pass remembers it per extension.
+    by_extension: bool,
     /// `file:`: every one of these must match.
     pub include: Vec<PathMatch>,
     /// `-file:`: none of these may match.
@@ -199,6 +203,11 @@ impl PathFilter {
             self.not_lang_names.extend(excluded.iter().filter_map(|a| lang_type(a)));
             self.not_langs = types_of(&self.not_lang_names)?;
         }
+        let types = self.langs.iter().chain(&self.not_langs);
+        let names: Vec<&str> = self.lang_names.iter().chain(&self.not_lang_names).copied().collect();
+        self.by_extension = types.flat_map(|t| t.definitions()).filter(|d| names.contains(&d.name())).all(|d| {
+            d.globs().iter().all(|g| g.strip_prefix("*.").is_some_and(|rest| !rest.contains('*') && !rest.is_empty()))
+        });
         Ok(())
     }
 
@@ -213,7 +222,7 @@ impl PathFilter {
 
     /// Whether a search may answer from the file at root-relative `path`.
     pub fn allows(&self, path: &str) -> bool {
-        self.allows_with(path, &RefCell::default())
+        self.allows_with(path, &Memo::default())
     }
 
     /// `allows` for a pass over many files (a file table): each directory's
@@ -222,11 +231,11 @@ impl PathFilter {
     /// ancestor of every file (on the kernel's 78 k files, most of the cost
     /// of a `paths=` filter).
     pub fn allows_each(&self) -> impl Fn(&str) -> bool + '_ {
-        let dirs = RefCell::default();
-        move |path| self.allows_with(path, &dirs)
+        let memo = Memo::default();
+        move |path| self.allows_with(path, &memo)
     }
 
-    fn allows_with(&self, path: &str, dirs: &RefCell<HashMap<String, bool>>) -> bool {
+    fn allows_with(&self, path: &str, memo: &Memo) -> bool {
         if let Some(o) = &self.globs {
             let rel = if self.base.is_empty() {
                 path
@@ -234,26 +243,48 @@ impl PathFilter {
                 path.strip_prefix(self.base.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
             };
             // As rg's walk: an excluded directory is never entered.
-            if rel.rfind('/').is_some_and(|i| dir_excluded(o, &rel[..i], dirs)) {
+            if rel.rfind('/').is_some_and(|i| dir_excluded(o, &rel[..i], &memo.dirs)) {
                 return false;
             }
             if o.matched(format!("/{rel}"), false).is_ignore() {
                 return false;
             }
         }
-        let name = path.rsplit('/').next().unwrap_or(path);
-        if let Some(t) = &self.langs {
-            if !t.matched(name, false).is_whitelist() {
-                return false;
-            }
-        }
-        if let Some(t) = &self.not_langs {
-            if t.matched(name, false).is_whitelist() {
+        if self.langs.is_some() || self.not_langs.is_some() {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let ok = if self.by_extension {
+                let ext = name.find('.').map_or("", |i| &name[i..]);
+                let known = memo.extensions.borrow().get(ext).copied();
+                known.unwrap_or_else(|| {
+                    let v = self.lang_allows(name);
+                    memo.extensions.borrow_mut().insert(ext.to_string(), v);
+                    v
+                })
+            } else {
+                self.lang_allows(name)
+            };
+            if !ok {
                 return false;
             }
         }
         self.include.iter().all(|m| m.matches(path)) && !self.exclude.iter().any(|m| m.matches(path))
     }
+}
+
+impl PathFilter {
+    /// Whether the languages allow a file named `name`.
+    fn lang_allows(&self, name: &str) -> bool {
+        self.langs.as_ref().is_none_or(|t| t.matched(name, false).is_whitelist())
+            && !self.not_langs.as_ref().is_some_and(|t| t.matched(name, false).is_whitelist())
+    }
+}
+
+/// What a pass over many files remembers: each directory's verdict under
+/// the globs, and each extension's under the languages (`by_extension`).
+#[derive(Default)]
+struct Memo {
+    dirs: RefCell<HashMap<String, bool>>,
+    extensions: RefCell<HashMap<String, bool>>,
 }
 
 /// Whether the globs exclude directory `dir` or one above it, remembered
@@ -330,6 +361,48 @@ mod tests {
         }
         let f = globs(&["!x/y/"]);
         assert!(!f.allows("x/y/z/w.c") && f.allows("x/a.c"));
+    }
+
+    #[test]
+    fn a_pass_remembers_languages_per_extension_only_where_that_is_exact() {
+        let names = [
+            "a.c",
+            "b/x.h",
+            "a.c.in",
+            "y/a.h.in",
+            "a.cats",
+            "a.b.c",
+            "Makefile",
+            "x/Makefile",
+            "a.mk",
+            "c",
+            ".c",
+            "a.py",
+            "a.pyi",
+            "x.PY",
+            "Kconfig",
+            "a.in",
+            "GNUmakefile",
+            "a.txt",
+        ];
+        for (langs, not_langs, by_ext) in [
+            (vec!["c"], vec![], true),
+            (vec!["py"], vec!["c"], true),
+            (vec!["make"], vec![], false),
+            (vec![], vec!["make", "c"], false),
+        ] {
+            let langs: Vec<String> = langs.into_iter().map(String::from).collect();
+            let not_langs: Vec<String> = not_langs.into_iter().map(String::from).collect();
+            let f = PathFilter::new(&[], "", &langs, &not_langs).unwrap();
+            assert_eq!(f.by_extension, by_ext, "{langs:?} {not_langs:?}");
+            let each = f.allows_each();
+            for n in names.iter().chain(names.iter().rev()) {
+                assert_eq!(each(n), f.allows(n), "{langs:?} -{not_langs:?} {n}");
+            }
+        }
+        let f = PathFilter::new(&[], "", &["c".into()], &[]).unwrap();
+        let each = f.allows_each();
+        assert!(each("a.c") && each("b.h.in") && !each("a.b.py") && !each("Makefile"));
     }
 
     #[test]
