@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn a_narrowed_snapshot_keeps_its_parents_order_and_sees_only_its_files() {
+        let files = [("z.py", "x\n"), ("a/b.py", "x\n"), ("a/a.txt", "x\n"), ("m.py", "x\n"), ("b.txt", "x\n")];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        let prep = Prepared::new("x lang:py", PathFilter::default()).unwrap();
+        let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+        let order: Vec<&str> = n.path_order().iter().map(|&f| n.path(f)).collect();
+        assert_eq!(order, vec!["a/b.py", "m.py", "z.py"]);
+        assert!(n.file_by_path("m.py").is_some() && n.file_by_path("b.txt").is_none());
+        assert!(snap.file_by_path("b.txt").is_some());
+        // Narrowed again (a -term after the filter): the same order, fewer files.
+        let prep = Prepared::new("x lang:py -file:m.py", PathFilter::default()).unwrap();
+        let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+        let n2 = n.restricted(|_, p| p != "z.py");
+        let order: Vec<&str> = n2.path_order().iter().map(|&f| n2.path(f)).collect();
+        assert_eq!(order, vec!["a/b.py"]);
+        assert!(n2.file_by_path("z.py").is_none() && n2.file_by_path("m.py").is_none());
+    }
+
+    #[test]
     fn or_runs_stage_b_for_each_branch() {
         let files = [
             ("pkg/__init__.py", "__all__ = ['alpha_fn', 'beta_fn', 'alpha_fn', 'beta_fn']\n"),
