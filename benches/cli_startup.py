@@ -4,7 +4,8 @@
 
 Builds DIR/.lens if missing, then times, in fresh processes: `python -c pass`; `import lens` (the
 cumulative `-X importtime` figure for `lens`, and the wall time of `python -c "import lens"`); `lens grep
-PATTERN` (wall, output to a pipe); and `rg PATTERN`. `--before` names the `python/` tree of an older
+PATTERN` (wall, output to a pipe); `import lens; lens.Index.open(".lens")` (what a host pays before its
+first query); and `rg PATTERN`. `--before` names the `python/` tree of an older
 lens (its PYTHONPATH entry wins over the installed one) to time the same way. Each run takes every
 command once, in turn, so a busy machine weighs on all of them alike. Reports min and median.
 """
@@ -84,6 +85,10 @@ def main() -> None:
             # -P: the corpus may be a copy of the standard library, which must not shadow the real one.
             k = f"python -c 'import lens' (wall, {name})"
             times[k].append(_wall([sys.executable, "-P", "-c", "import lens"], corpus, e, k))
+            # What a host pays before its first query: the import and opening the index.
+            k = f"python -c 'import lens; lens.Index.open(...)' (wall, {name})"
+            opened = "import lens; lens.Index.open('.lens')"
+            times[k].append(_wall([sys.executable, "-P", "-c", opened], corpus, e, k))
             grep = [str(BIN / "lens"), "grep", a.pattern, "--index", ".lens"]
             k = f"lens grep {a.pattern!r} (wall, {name})"
             times[k].append(_wall(grep, corpus, e, k))

@@ -353,14 +353,16 @@ impl Engine {
 
     /// Exhaustive grep of a compiled pattern on one (perhaps narrowed) snapshot.
     pub fn grep_in(&self, snap: &Snapshot, p: &Pattern, limit: usize, native: bool) -> Result<Vec<Hit>> {
-        let raw = if native { self.grep_native(snap, p, limit)? } else { reference::grep(snap, p, limit)? };
+        let raw = if native { self.grep_native(snap, p, limit, usize::MAX)? } else { reference::grep(snap, p, limit)? };
         Ok(raw.into_iter().map(|h| render(snap, h)).collect())
     }
 
-    /// The native grep's unrendered hits (the query language's `-term` and
-    /// `case:yes` ask only which files hold a text).
-    pub fn grep_raw(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
-        self.grep_native(snap, p, limit)
+    /// The files of `snap` with a match of `p`, in path order: the native
+    /// grep stopping at each file's first match (rg's `-l`). The query
+    /// language's `-term`, phrases and `case:yes` ask only which files hold a
+    /// text, so they never collect every matching line.
+    pub fn files_matching(&self, snap: &Snapshot, p: &Pattern) -> Result<Vec<FileRef>> {
+        Ok(self.grep_native(snap, p, usize::MAX, 1)?.into_iter().map(|h| h.file).collect())
     }
 
     /// Every live file as (path, size in bytes), in path order: what a
@@ -370,7 +372,8 @@ impl Engine {
         Ok(snap.path_order().iter().map(|&f| (snap.path(f).to_string(), snap.content(f).len() as u64)).collect())
     }
 
-    fn grep_native(&self, snap: &Snapshot, p: &Pattern, limit: usize) -> Result<Vec<RawHit>> {
+    /// At most `limit` hits in all, and at most `per_file` from each file.
+    fn grep_native(&self, snap: &Snapshot, p: &Pattern, limit: usize, per_file: usize) -> Result<Vec<RawHit>> {
         let matcher = Matcher::new(p)?;
         let sets: Vec<_> = snap.segments.iter().map(|v| p.plan.eval(&v.seg)).collect();
         // Files in path order with at least one candidate chunk.
@@ -387,7 +390,7 @@ impl Engine {
             .collect();
         let mut out = Vec::new();
         for chunk in files.chunks(GREP_CHUNK) {
-            let remaining = limit - out.len();
+            let remaining = (limit - out.len()).min(per_file);
             let parts: Vec<Vec<RawHit>> = chunk
                 .par_iter()
                 .map(|&f| {

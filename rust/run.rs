@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Hit, SearchResult};
 use crate::error::Result;
-use crate::index::Snapshot;
+use crate::index::{FileRef, Snapshot};
 use crate::query::filter::PathFilter;
 use crate::query::syntax::{Case, Query};
 use crate::query::{check_query, check_search, GrepOptions, Pattern};
@@ -59,11 +59,12 @@ impl Prepared {
     }
 }
 
-/// Paths of the files in `snap` where `text` occurs (a literal).
-fn files_with(engine: &Engine, snap: &Snapshot, text: &str, ignore_case: bool) -> Result<HashSet<String>> {
+/// The files of `snap` where `text` occurs (a literal): a files-only grep,
+/// which stops at each file's first match. A narrowed snapshot keeps its
+/// parent's segments, so a `FileRef` names the same file in both.
+fn files_with(engine: &Engine, snap: &Snapshot, text: &str, ignore_case: bool) -> Result<HashSet<FileRef>> {
     let p = Pattern::compile(text, GrepOptions { regex: false, ignore_case, word: false })?;
-    let hits = engine.grep_raw(snap, &p, usize::MAX)?;
-    Ok(hits.into_iter().map(|h| snap.path(h.file).to_string()).collect())
+    Ok(engine.files_matching(snap, &p)?.into_iter().collect())
 }
 
 impl Engine {
@@ -72,28 +73,29 @@ impl Engine {
         if !prep.narrows() {
             return Ok(None);
         }
-        let mut narrowed = snap.restricted(|_, path| prep.filter.allows(path));
+        let allows = prep.filter.allows_each();
+        let mut narrowed = snap.restricted(|_, path| allows(path));
         let q = &prep.query;
         if !q.negated.is_empty() {
-            let mut out: HashSet<String> = HashSet::new();
+            let mut out: HashSet<FileRef> = HashSet::new();
             for t in &q.negated {
                 out.extend(files_with(self, &narrowed, t, q.case != Case::Yes)?);
             }
-            narrowed = narrowed.restricted(|_, path| !out.contains(path));
+            narrowed = narrowed.restricted(|f, _| !out.contains(&f));
         }
         if prep.phrases_required() {
             for p in &q.phrases {
                 let keep = files_with(self, &narrowed, p, q.case != Case::Yes)?;
-                narrowed = narrowed.restricted(|_, path| keep.contains(path));
+                narrowed = narrowed.restricted(|f, _| keep.contains(&f));
             }
         }
         if q.case == Case::Yes && q.sym.is_none() {
             // Files holding at least one word or phrase in its exact case.
-            let mut keep: HashSet<String> = HashSet::new();
+            let mut keep: HashSet<FileRef> = HashSet::new();
             for t in q.branch_terms.iter().flatten() {
                 keep.extend(files_with(self, &narrowed, t, false)?);
             }
-            narrowed = narrowed.restricted(|_, path| keep.contains(path));
+            narrowed = narrowed.restricted(|f, _| keep.contains(&f));
         }
         Ok(Some(narrowed))
     }
@@ -175,17 +177,27 @@ impl Engine {
         if let Some(name) = &prep.query.sym {
             return Ok((self.definitions_within(snap, within, name, k, narrowed.is_some()), false));
         }
-        if prep.query.branches.len() != 1 {
-            return Ok((Vec::new(), false));
+        // Each `or` branch is looked up on its own (a branch that is no
+        // identifier finds nothing), and the branches' hits merge by score:
+        // every branch's definitions (1000 down) before any reference (500).
+        let ask = if narrowed.is_none() { k } else { k.saturating_mul(8).max(64) };
+        let mut all: Vec<SymHit> = Vec::new();
+        let mut cached = true;
+        for branch in &prep.query.branches {
+            let (hits, c) = self.stage_b.search(snap, branch, ask);
+            cached &= c;
+            all.extend(
+                hits.iter().filter(|h| narrowed.is_none() || within.file_by_path(&h.hit.path).is_some()).cloned(),
+            );
         }
-        if narrowed.is_none() {
-            let (hits, cached) = self.stage_b.search(snap, prep.query.text(), k);
-            return Ok((hits.as_ref().clone(), cached));
+        if prep.query.branches.len() > 1 {
+            // A stable sort: ties keep the branches' order.
+            all.sort_by(|x, y| y.hit.score.total_cmp(&x.hit.score));
+            let mut seen = HashSet::new();
+            all.retain(|h| seen.insert((h.hit.path.clone(), h.hit.line)));
         }
-        // Ask for more, then keep the allowed files' hits.
-        let (hits, cached) = self.stage_b.search(snap, prep.query.text(), k.saturating_mul(8).max(64));
-        let kept = hits.iter().filter(|h| within.file_by_path(&h.hit.path).is_some()).take(k).cloned().collect();
-        Ok((kept, cached))
+        all.truncate(k);
+        Ok((all, cached))
     }
 
     /// Exhaustive grep over the files `filter` allows.
@@ -203,7 +215,8 @@ impl Engine {
         let p = self.patterns.get(pattern, options)?;
         self.counters.greps.fetch_add(1, Relaxed);
         let snap = self.index.checked_snapshot()?;
-        let narrowed = snap.restricted(|_, path| filter.allows(path));
+        let allows = filter.allows_each();
+        let narrowed = snap.restricted(|_, path| allows(path));
         self.grep_in(&narrowed, &p, limit.unwrap_or(usize::MAX), native)
     }
 }
@@ -221,6 +234,99 @@ fn merge_by_score(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::build::BuildOptions;
+
+    fn engine(files: &[(&str, &str)]) -> (tempfile::TempDir, Engine) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        for (rel, text) in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let e = Engine::build(&root, &tmp.path().join("idx"), &BuildOptions::default(), &mut |_, _, _| {}).unwrap();
+        (tmp, e)
+    }
+
+    #[test]
+    fn files_only_grep_finds_the_files_the_full_grep_finds() {
+        let many = "needle\n".repeat(50) + "x\n";
+        let files = [("a.txt", many.as_str()), ("b/c.txt", "x\nNeedle\n"), ("d.txt", "nothing\n"), ("e.txt", "needle")];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        for ignore_case in [false, true] {
+            let p = Pattern::compile("needle", GrepOptions { regex: false, ignore_case, word: false }).unwrap();
+            let full: Vec<String> = crate::reference::grep(&snap, &p, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|h| snap.path(h.file).to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let only: Vec<String> =
+                e.files_matching(&snap, &p).unwrap().into_iter().map(|f| snap.path(f).to_string()).collect();
+            assert_eq!(only, full, "ignore_case={ignore_case}");
+        }
+    }
+
+    #[test]
+    fn negated_terms_leave_out_their_files_after_the_path_filter() {
+        let files = [("a.txt", "needle\nother\n"), ("b/c.txt", "needle\n"), ("d.txt", "needle\n"), ("e.txt", "x\n")];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        let kept = |q: &str| -> Vec<String> {
+            let prep = Prepared::new(q, PathFilter::default()).unwrap();
+            let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+            n.path_order().iter().map(|&f| n.path(f).to_string()).collect()
+        };
+        assert_eq!(kept("needle -other"), vec!["b/c.txt", "d.txt", "e.txt"]);
+        assert_eq!(kept("needle -other -file:d.txt"), vec!["b/c.txt", "e.txt"]);
+        assert_eq!(kept("needle -OTHER -x"), vec!["b/c.txt", "d.txt"]);
+        assert_eq!(kept("\"needle\" -other"), vec!["b/c.txt", "d.txt"]);
+    }
+
+    #[test]
+    fn a_narrowed_snapshot_keeps_its_parents_order_and_sees_only_its_files() {
+        let files = [("z.py", "x\n"), ("a/b.py", "x\n"), ("a/a.txt", "x\n"), ("m.py", "x\n"), ("b.txt", "x\n")];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        let prep = Prepared::new("x lang:py", PathFilter::default()).unwrap();
+        let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+        let order: Vec<&str> = n.path_order().iter().map(|&f| n.path(f)).collect();
+        assert_eq!(order, vec!["a/b.py", "m.py", "z.py"]);
+        assert!(n.file_by_path("m.py").is_some() && n.file_by_path("b.txt").is_none());
+        assert!(snap.file_by_path("b.txt").is_some());
+        // Narrowed again (a -term after the filter): the same order, fewer files.
+        let prep = Prepared::new("x lang:py -file:m.py", PathFilter::default()).unwrap();
+        let n = e.narrowed(&snap, &prep).unwrap().unwrap();
+        let n2 = n.restricted(|_, p| p != "z.py");
+        let order: Vec<&str> = n2.path_order().iter().map(|&f| n2.path(f)).collect();
+        assert_eq!(order, vec!["a/b.py"]);
+        assert!(n2.file_by_path("z.py").is_none() && n2.file_by_path("m.py").is_none());
+    }
+
+    #[test]
+    fn or_runs_stage_b_for_each_branch() {
+        let files = [
+            ("pkg/__init__.py", "__all__ = ['alpha_fn', 'beta_fn', 'alpha_fn', 'beta_fn']\n"),
+            ("pkg/a.py", "def alpha_fn():\n    return 1\n"),
+            ("pkg/b.py", "def beta_fn():\n    return 2\n"),
+            ("pkg/use.py", "from pkg.a import alpha_fn\nfrom pkg.b import beta_fn\nalpha_fn(); beta_fn()\n"),
+        ];
+        let (_tmp, e) = engine(&files);
+        let snap = e.snapshot();
+        let prep = Prepared::new("alpha_fn or beta_fn", PathFilter::default()).unwrap();
+        let (hits, _) = e.stage_b_prepared(&snap, &prep, 10).unwrap();
+        let top: Vec<&str> = hits.iter().take(2).map(|h| h.hit.path.as_str()).collect();
+        assert_eq!(top, vec!["pkg/a.py", "pkg/b.py"], "{hits:?}");
+        assert!(hits.iter().take(2).all(|h| h.hit.why.contains(&"definition")));
+        assert!(hits.len() > 2, "references follow the definitions");
+        // Filters still apply to every branch.
+        let prep = Prepared::new("alpha_fn or beta_fn -file:pkg/a.py", PathFilter::default()).unwrap();
+        let (hits, _) = e.stage_b_prepared(&snap, &prep, 10).unwrap();
+        assert_eq!(hits.first().map(|h| h.hit.path.as_str()), Some("pkg/b.py"));
+        assert!(hits.iter().all(|h| h.hit.path != "pkg/a.py"));
+    }
 
     fn hit(path: &str, line: u32, score: f64) -> Hit {
         Hit { path: path.into(), line, column: 0, byte_start: 0, byte_end: 0, text: String::new(), score, why: vec![] }

@@ -103,9 +103,13 @@ def test_python_leaves_and_arrows() -> None:
     graph = _graph()
     assert graph["lens.types"] == set()
     assert graph["lens._log"] == set()  # the event log is a leaf every layer may use
+    assert graph["lens._record"] == set()  # so are the plain value records
     for m, deps in graph.items():
         if m.startswith("lens.guard"):
-            assert all(d.startswith("lens.guard") or d == "lens._log" for d in deps), (m, deps)
+            assert all(d.startswith("lens.guard") or d in ("lens._log", "lens._record") for d in deps), (
+                m,
+                deps,
+            )
     assert not {"lens.index", "lens.pipeline"} & graph["lens.symbols"]
     assert "lens.index" not in graph["lens.pipeline"]
 

@@ -62,6 +62,16 @@ def test_or_returns_either_side(sample_index: lens.Index) -> None:
     assert [h.score for h in res.hits] == sorted((h.score for h in res.hits), reverse=True)
 
 
+def test_or_ranks_each_branchs_definition_first(stdlib_index: lens.Index) -> None:
+    """Stage-B runs for every `or` branch: both definitions come before the `__all__` line naming both."""
+    for q in ("urlsplit or urlparse", "urlparse or urlsplit"):
+        res = stdlib_index.search(q, k=10)
+        top = {(h.path, h.text.split("(")[0]) for h in res.hits[:2]}
+        want = {("urllib/parse.py", "def urlsplit"), ("urllib/parse.py", "def urlparse")}
+        assert top == want, (q, res.hits[:3])
+        assert all("definition" in h.why for h in res.hits[:2])
+
+
 def test_case_yes_keeps_exact_case(sample_index: lens.Index) -> None:
     folded = sample_index.search("pm_resume", k=20, mode="lex")
     assert any("PM_RESUME" in h.text and "pm_resume" not in h.text for h in folded.hits)

@@ -12,19 +12,36 @@ Path arguments choose what is shown; `-g`, `-t` and `-T` go to the native filter
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from ._discover import NO_INDEX, find_index
 
+TYPE_CHECKING = False  # typing's constant without importing typing: the grep path stays lean
 if TYPE_CHECKING:
-    from .index import Hit, Index
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import BinaryIO, Protocol
+
+    from .index import Index
+
+    class Match(Protocol):
+        """What the printers read of a hit: `lens.Hit`, or the grep command's `_Row`."""
+
+        @property
+        def path(self) -> str: ...
+        @property
+        def line(self) -> int: ...
+        @property
+        def column(self) -> int: ...
+        @property
+        def byte_start(self) -> int: ...
+        @property
+        def byte_end(self) -> int: ...
+        @property
+        def text(self) -> str: ...
+
 
 __all__ = ["NoIndexError", "add_grep_parser", "cmd_grep", "open_index"]
 
@@ -179,12 +196,23 @@ class Style:
         return b"".join(out)
 
 
+class _Row:
+    """One native grep row with `lens.Hit`'s names for the fields the printers read: the grep command
+    builds no `Hit` (the dataclass module and lens.types stay unloaded)."""
+
+    __slots__ = ("byte_end", "byte_start", "column", "line", "path", "text")
+
+    def __init__(self, path: str, line: int, column: int, byte_start: int, byte_end: int, text: str) -> None:
+        self.path, self.line, self.column, self.text = path, line, column, text
+        self.byte_start, self.byte_end = byte_start, byte_end
+
+
 class FileHits:
     """One file's matching lines (first match each, from the native grep), and the file when needed."""
 
     __slots__ = ("_data", "abs_path", "hits", "rel", "shown", "size")
 
-    def __init__(self, rel: str, shown: str, hits: list[Hit], size: int, abs_path: str) -> None:
+    def __init__(self, rel: str, shown: str, hits: Sequence[Match], size: int, abs_path: str) -> None:
         self.rel, self.shown, self.hits, self.size, self.abs_path = rel, shown, hits, size, abs_path
         self._data: bytes | None = None
 
@@ -195,7 +223,7 @@ class FileHits:
         return self._data
 
 
-def line_of(fh: FileHits, h: Hit) -> tuple[bytes, int, bool]:
+def line_of(fh: FileHits, h: Match) -> tuple[bytes, int, bool]:
     """(line bytes without its newline, byte offset of its start, whether a newline ends it)."""
     if "\ufffd" in h.text:  # not UTF-8 on disk: the native text is lossy, the file is not
         data = fh.data()
@@ -359,6 +387,8 @@ class JsonPrinter:
         self.elapsed = 0.0
 
     def _emit(self, doc: Mapping[str, object]) -> int:
+        import json  # --json alone
+
         b = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         self.out.write(b)
         return len(b)
@@ -486,7 +516,6 @@ def cmd_grep(a: argparse.Namespace) -> int:
     root = str(idx.root)
     tgts = targets(root, paths, cwd)
     from .errors import QueryError
-    from .types import hits_from_rows
 
     check_types([*a.type, *a.type_not])
     # -g / -t / -T narrow the files natively, before the search (rg matches globs relative to the
@@ -532,10 +561,9 @@ def cmd_grep(a: argparse.Namespace) -> int:
         not_langs,
         base,
     )
-    hits = hits_from_rows(rows)
-    by_file: dict[str, list[Hit]] = {}
-    for h in hits:
-        by_file.setdefault(h.path, []).append(h)
+    by_file: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_file.setdefault(row[0], []).append(_Row(*row[:6]))
     files = [
         FileHits(r, s, by_file[r], sizes.get(r, 0), os.path.join(root, r)) for r, s in shown_paths(by_file)
     ]
@@ -598,6 +626,6 @@ def open_index(index: str | os.PathLike[str] | None) -> Index:
         if found is None:
             raise NoIndexError(NO_INDEX)
         return Index.open(found)
-    if not Path(index).exists():
+    if not os.path.exists(index):
         raise NoIndexError(f"{index}: no such directory; {NO_INDEX}")
     return Index.open(index)

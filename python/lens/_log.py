@@ -6,17 +6,44 @@ and with no configuration at all nothing but warnings reaches stderr (the standa
 resort) and nothing ever reaches stdout. Where the host has configured structlog (its processors,
 or `structlog.testing.capture_logs()` in tests), events run through that configuration instead, as
 structlog's guidance for libraries asks. structlog itself is imported on the first event that will be
-seen, not at `import lens`.
+seen, and the standard library's `logging` on the first event at all, not at `import lens`.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any
 
-__all__ = ["get_logger"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, MutableMapping
+    from typing import Any
+
+__all__ = ["get_logger", "when_logging_loads"]
+
+# logging's levels, as constants here so that an event below the host's level costs no import.
+_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = 10, 20, 30, 40, 50
+_ON_LOAD: list[Callable[[], object]] | None = []
+
+
+def when_logging_loads(fn: Callable[[], object]) -> None:
+    """Call `fn` when lens first needs the standard library's `logging` (at once if it already has):
+    the `lens` command configures logging this way, so a command that logs nothing never imports it."""
+    if _ON_LOAD is None:
+        fn()
+    else:
+        _ON_LOAD.append(fn)
+
+
+def _logging() -> Any:
+    global _ON_LOAD
+    import logging
+
+    if _ON_LOAD is not None:
+        hooks, _ON_LOAD = _ON_LOAD, None
+        for fn in hooks:
+            fn()
+    return logging
 
 
 def _structlog_configured() -> bool:
@@ -44,42 +71,44 @@ def _route(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> An
 class Logger:
     """A structlog bound logger over `logging.getLogger(name)`, built on the first event that will be seen."""
 
-    __slots__ = ("_bound", "_name", "_stdlib")
+    __slots__ = ("_bound", "_name", "_std")
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._stdlib = logging.getLogger(name)
+        self._std: logging.Logger | None = None
         self._bound: Any = None
 
     def _emit(self, level: int, method: str, event: str, kw: dict[str, Any]) -> None:
-        if not _structlog_configured() and not self._stdlib.isEnabledFor(level):
+        if not _structlog_configured() and not self.stdlib.isEnabledFor(level):
             return
         if self._bound is None:
             import structlog
 
             self._bound = structlog.wrap_logger(
-                self._stdlib, processors=[_route], wrapper_class=structlog.stdlib.BoundLogger
+                self.stdlib, processors=[_route], wrapper_class=structlog.stdlib.BoundLogger
             )
         getattr(self._bound, method)(event, **kw)
 
     def debug(self, event: str, **kw: Any) -> None:
-        self._emit(logging.DEBUG, "debug", event, kw)
+        self._emit(_DEBUG, "debug", event, kw)
 
     def info(self, event: str, **kw: Any) -> None:
-        self._emit(logging.INFO, "info", event, kw)
+        self._emit(_INFO, "info", event, kw)
 
     def warning(self, event: str, **kw: Any) -> None:
-        self._emit(logging.WARNING, "warning", event, kw)
+        self._emit(_WARNING, "warning", event, kw)
 
     def error(self, event: str, **kw: Any) -> None:
-        self._emit(logging.ERROR, "error", event, kw)
+        self._emit(_ERROR, "error", event, kw)
 
     def critical(self, event: str, **kw: Any) -> None:
-        self._emit(logging.CRITICAL, "critical", event, kw)
+        self._emit(_CRITICAL, "critical", event, kw)
 
     @property
     def stdlib(self) -> logging.Logger:
-        return self._stdlib
+        if self._std is None:
+            self._std = _logging().getLogger(self._name)
+        return self._std
 
 
 def get_logger(name: str) -> Logger:

@@ -5,11 +5,12 @@ that says what is wrong, before anything reaches the native core (where a wrong 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ._lens import MAX_K
 from .errors import QueryError
 
-__all__ = ["check_grep", "check_search", "check_text"]
+__all__ = ["check_grep", "check_search", "check_text", "names"]
 
 #: The largest count the native core takes (a `usize`); a `limit` above it is a mistake.
 _MAX_LIMIT = 2**63 - 1
@@ -49,3 +50,14 @@ def check_grep(pattern: object, limit: object) -> None:
         not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= _MAX_LIMIT
     ):
         raise QueryError(f"limit must be an int from 0 to {_MAX_LIMIT}, or None; not {limit!r}")
+
+
+def names(what: str, value: object) -> list[str]:
+    """`paths=` / `lang=`: one str or a sequence of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise QueryError(f"{what} must be a str or a sequence of str, not {value!r}")

@@ -24,7 +24,6 @@ holds every index of the process.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -32,12 +31,15 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ._log import get_logger
 from .errors import LensError
 from .flags import Flags
 from .guard import Guard
+
+TYPE_CHECKING = False  # typing is not imported at run time (its import is a cost `import lens` avoids)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SHARES",
@@ -332,6 +334,7 @@ class Canary:
             return  # in memory only: no state directory named
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import json
             import tempfile  # here, not at import: it costs `import lens` ~10 ms (random, shutil)
 
             fd, tmp = tempfile.mkstemp(prefix=".canary.", suffix=".tmp", dir=path.parent)
@@ -411,6 +414,8 @@ def parse_state(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     try:
         if len(raw) > _MAX_STATE_BYTES:
             return None, f"{len(raw)} bytes, more than a state file holds"
+        import json  # a state file is read once per process, when there is one
+
         doc = json.loads(raw.decode("utf-8"))
         if not isinstance(doc, dict):
             return None, f"the top level is a {type(doc).__name__}, not an object"

@@ -8,21 +8,21 @@ command line (lens._grepcli). The index is found upward from the current directo
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
-import sysconfig
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ._discover import DEFAULT_INDEX_DIRNAME
 from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, open_index, targets
+from ._log import when_logging_loads
 from .errors import LensError
 
+# typing's constant without importing typing: `lens grep` imports what grep needs and little else.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
     from .index import Index
     from .types import FileGroup, Hit
 
@@ -48,6 +48,8 @@ DEMO_GREPS: list[tuple[str, dict[str, Any]]] = [
 
 def _configure_logging() -> None:
     # lens's events go through the standard library's logging (lens._log): warnings and up to stderr.
+    import logging
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="lens: %(levelname)s: %(message)s")
 
 
@@ -77,6 +79,8 @@ def _open(index: str | None) -> Index:
 
 
 def cmd_index(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .index import Index
 
     root = Path(a.path)
@@ -99,6 +103,8 @@ def cmd_index(a: argparse.Namespace) -> int:
 
 
 def cmd_search(a: argparse.Namespace) -> int:
+    import json
+
     idx = _open(a.index)
     group = a.group if a.group is not None else (not a.json and sys.stdout.isatty())
     res = idx.search(
@@ -135,6 +141,8 @@ def cmd_search(a: argparse.Namespace) -> int:
 
 
 def cmd_stats(a: argparse.Namespace) -> int:
+    import json
+
     print(json.dumps(_open(a.index).stats(stale=True), indent=2, default=str))
     return 0
 
@@ -151,12 +159,17 @@ def _warn_stale(idx: Index) -> None:
 
 
 def cmd_refresh(a: argparse.Namespace) -> int:
+    import json
+
     counts = _open(a.index).refresh(progress=not a.quiet)
     print(json.dumps(counts))
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
+    import sysconfig
+    from pathlib import Path
+
     from .index import Index
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -206,7 +219,8 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
         epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
     )
     p.add_argument("--version", action="version", version=f"lens {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+    # prog given: argparse would otherwise build a help formatter to work it out (importing shutil).
+    sub = p.add_subparsers(dest="command", required=True, prog="lens")
 
     s = sub.add_parser("index", help="index a source tree")
     s.add_argument("path")
@@ -263,9 +277,12 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _configure_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     command = next((x for x in args if not x.startswith("-")), None)
+    if command in CORE_COMMANDS:
+        when_logging_loads(_configure_logging)  # a grep that logs nothing never imports logging
+    else:
+        _configure_logging()  # the ops commands' servers and libraries log through it directly
     parser = build_parser(ops=command not in CORE_COMMANDS)
     a, extra = parser.parse_known_args(args)
     # rg takes paths anywhere among the flags; argparse stops filling a positional at the first flag.

@@ -6,7 +6,9 @@ Each error also subclasses the built-in exception that fits, so callers that alr
 
 from __future__ import annotations
 
-from pathlib import Path
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "ClusterUnavailableError",
@@ -21,6 +23,13 @@ __all__ = [
     "SemanticUnavailableError",
     "SymbolDataError",
 ]
+
+
+def _path(path: str | Path | None) -> Path | None:
+    # pathlib is imported when an error carries a path, not at `import lens`.
+    from pathlib import Path
+
+    return Path(path) if path is not None else None
 
 
 class LensError(Exception):
@@ -48,7 +57,7 @@ class IndexCorruptError(IndexStorageError):
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -61,7 +70,7 @@ class IndexBusyError(IndexStorageError, TimeoutError):
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -74,7 +83,7 @@ class IndexLocationError(LensError, ValueError):
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -97,7 +106,7 @@ class IndexVersionError(IndexStorageError):
         supported: int | None = None,
     ) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path)
         self.found = found
         self.supported = supported
 
@@ -111,7 +120,7 @@ class SymbolDataError(LensError, ValueError):
 
     def __init__(self, message: str, path: str | Path | None = None, record: str | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path)
         self.record = record
 
     def __str__(self) -> str:

@@ -19,13 +19,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from ._log import get_logger
+from ._record import Frozen
 from .errors import LensError
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    _FlagsBase = Mapping[str, Any]
+else:
+    _FlagsBase = Mapping
 
 __all__ = [
     "DEFAULTS",
@@ -69,10 +76,12 @@ class FlagError(LensError, ValueError):
     """A flag source (TOML file or environment variable) holds a value lens cannot use."""
 
 
-@dataclass(frozen=True)
-class FlagChange:
+class FlagChange(Frozen):
     """One recorded flag change: what, old, new, why and who (`source`: "api", "env:NAME", "file:PATH",
-    "kill_switch", ...), at a wall-clock time."""
+    "kill_switch", ...), at a wall-clock time. Immutable, compared and printed by value."""
+
+    __slots__ = ("at", "name", "new", "old", "reason", "source")
+    _FIELDS = ("name", "old", "new", "reason", "source", "at")
 
     name: str
     old: Any
@@ -80,6 +89,9 @@ class FlagChange:
     reason: str | None
     source: str
     at: float
+
+    def __init__(self, name: str, old: Any, new: Any, reason: str | None, source: str, at: float) -> None:
+        self._set(name=name, old=old, new=new, reason=reason, source=source, at=at)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,7 +165,7 @@ def default_flags_file(environ: Mapping[str, str] | None = None) -> Path:
     return base / "lens" / "flags.toml"
 
 
-class Flags(Mapping[str, Any]):
+class Flags(_FlagsBase):
     """A thread-safe set of flag values, optionally layered over a parent set."""
 
     def __init__(

@@ -13,27 +13,42 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
 
 from . import _lens, rerank
 from ._log import get_logger
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD, canary_for
 from ._validate import check_grep, check_search
-from .canary import Canary
-from .dashboard import build_dashboard, render_metrics
+from ._validate import names as _names
 from .errors import QueryError
 from .flags import Flags
-from .guard import Guard
-from .pipeline import MODES, StageHook, _names, run_search
-from .progress import ProgressBar, as_reporter
-from .symbols import SymbolName, rows_to_hits
-from .types import Hit, Mode, SearchResult, group_by_file, hits_from_rows
+
+# Imported where they are used: opening an index and grepping (the `lens` command's grep) load neither
+# the search pipeline, Stage-B's helpers, progress bars nor the dashboard.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Literal
+
+    from .canary import Canary
+    from .guard import Guard
+    from .pipeline import StageHook
+    from .progress import ProgressBar
+    from .symbols import SymbolName
+    from .types import Hit, Mode, SearchResult
 
 # `Hit` and `SearchResult` are re-exported from `lens.types` for callers that import them from here.
 __all__ = ["DEFAULT_INDEX_DIRNAME", "Hit", "Index", "SearchResult"]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("Hit", "SearchResult"):
+        from . import types
+
+        return getattr(types, name)
+    raise AttributeError(f"module 'lens.index' has no attribute {name!r}")
+
 
 _log = get_logger("lens.index")
 _symlog = get_logger("lens.symbols")
@@ -64,6 +79,8 @@ def _name(name: object) -> str:
 def _reporter(
     progress: Progress, label: str
 ) -> tuple[Callable[[int, int, str], object] | None, ProgressBar | None]:
+    from .progress import ProgressBar, as_reporter
+
     if progress is True:
         bar = ProgressBar(label)
         return bar, bar
@@ -223,6 +240,8 @@ class Index:
         `group_by="file"` returns the best `k` files instead of lines: `result.groups` holds each file's
         hits and how many of the ranked hits it holds (lines are ranked `GROUP_DEPTH` times deeper), and
         `result.hits` those hits in turn."""
+        from .pipeline import MODES, run_search
+
         self._auto_refresh()
         if group_by is None:
             return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key, paths=paths, lang=lang)
@@ -231,6 +250,10 @@ class Index:
         check_search(query, k, mode, MODES, budget_ms)
         deep = min(k * GROUP_DEPTH, _lens.MAX_K)
         res = run_search(self, query, deep, mode=mode, budget_ms=budget_ms, key=key, paths=paths, lang=lang)
+        from dataclasses import replace
+
+        from .types import group_by_file
+
         groups = group_by_file(res.hits, k)
         return replace(res, hits=[h for g in groups for h in g.hits], groups=groups)
 
@@ -253,17 +276,23 @@ class Index:
         rows = self._native.grep(
             pattern, regex, ignore_case, word, limit, native, _names("paths", paths), _names("lang", lang)
         )
+        from .types import hits_from_rows
+
         return hits_from_rows(rows)
 
     # -- Stage-B: symbols (lens.symbols) -------------------------------------------------------
     def definitions(self, name: str) -> list[Hit]:
         """Every definition of `name` (exact), precise (SCIP / LSIF) first, then in path order."""
+        from .symbols import rows_to_hits
+
         return rows_to_hits(self._native.definitions(_name(name)))
 
     def references(self, name: str, *, limit: int = 1000) -> list[Hit]:
         """References to `name` (exact), precise first, then in path order, at most `limit`."""
         if limit < 0:
             raise ValueError("limit must be >= 0")
+        from .symbols import rows_to_hits
+
         return rows_to_hits(self._native.references(_name(name), limit))
 
     def symbols(
@@ -278,6 +307,8 @@ class Index:
         text = prefix if prefix is not None else fuzzy
         assert text is not None
         rows = self._native.symbols(text, fuzzy is not None, limit)
+        from .symbols import SymbolName
+
         return [SymbolName(*row) for row in rows]
 
     def attach_scip(self, path: str | os.PathLike[str]) -> dict[str, int]:
@@ -368,10 +399,14 @@ class Index:
 
     def dashboard(self) -> dict[str, Any]:
         """The runbook's dashboard document for this index's guard, canary and flags."""
+        from .dashboard import build_dashboard
+
         return build_dashboard(self.guard, self.canary, self.flags)
 
     def metrics_text(self) -> str:
         """The same metrics in the Prometheus text format."""
+        from .dashboard import render_metrics
+
         return render_metrics(self.guard, self.canary, self.flags)
 
     def verify(self) -> None:

@@ -34,9 +34,11 @@ from typing import Any, Protocol, cast
 from . import _lens
 from ._log import get_logger
 from ._validate import check_search
+from ._validate import names as _names
 from .errors import QueryError
 from .guard import HALF_OPEN, LATENCY, QueryEvent
 from .guard import register_stage as _guard_register
+from .symbols import stage_b_hook
 from .types import Hit, Mode, SearchResult, hits_from_rows
 
 __all__ = [
@@ -107,8 +109,9 @@ class StageCall:
 
 StageHook = Callable[[StageCall], "Sequence[Hit] | None"]
 
-# name -> hook, in registration order (Stage-B and Stage-C hold their places even while unhooked).
-_HOOKS: dict[str, StageHook | None] = {"stage_b": None, "stage_c": None}
+# name -> hook, in registration order (Stage-B and Stage-C hold their places even while unhooked). Stage-B
+# is built in: every index runs it (in the modes that want it, while `stage_b.enabled`).
+_HOOKS: dict[str, StageHook | None] = {"stage_b": stage_b_hook, "stage_c": None}
 _ORDER: list[str] = ["stage_b", "stage_c"]
 _BUILTIN = frozenset(_ORDER)
 
@@ -147,17 +150,6 @@ class _Index(Protocol):
     canary: Any
     flags: Any
     stages: dict[str, StageHook]
-
-
-def _names(what: str, value: object) -> list[str]:
-    """`paths=` / `lang=`: one str or a sequence of them."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise QueryError(f"{what} must be a str or a sequence of str, not {value!r}")
 
 
 def parse(query: str, paths: object = None, lang: object = None) -> Any:

@@ -400,7 +400,8 @@ impl NativeIndex {
     ) -> PyResult<Vec<(String, u64)>> {
         let filter = filter_of(py, paths, lang, not_lang, base)?;
         let all = guarded(py, || self.engine.files())?;
-        Ok(all.into_iter().filter(|(p, _)| filter.allows(p)).collect())
+        let allows = filter.allows_each();
+        Ok(all.into_iter().filter(|(p, _)| allows(p)).collect())
     }
 
     /// Every live file as (path, size), in path order.

@@ -71,7 +71,9 @@ pub struct Snapshot {
     /// What the companion opened for this generation (Stage-B's symbol set), if anything.
     companion: Option<Arc<dyn Any + Send + Sync>>,
     path_order: OnceLock<Vec<FileRef>>,
-    path_ids: OnceLock<HashMap<String, FileRef>>,
+    /// Path -> file, over the snapshot's files or (in a narrowed one) its
+    /// parent's, shared: a lookup then checks that the file is live here.
+    path_ids: OnceLock<Arc<HashMap<String, FileRef>>>,
 }
 
 /// The companion files of one commit, for the manifest: a base file, and
@@ -279,22 +281,34 @@ impl Snapshot {
                 SegmentView { seg: v.seg.clone(), live, live_chunks }
             })
             .collect();
-        Snapshot {
+        let narrowed = Snapshot {
             dir: self.dir.clone(),
             manifest: self.manifest.clone(),
             segments,
             companion: self.companion.clone(),
             path_order: OnceLock::new(),
             path_ids: OnceLock::new(),
-        }
+        };
+        // The parent's path order, kept where kept (the parent sorts once per
+        // generation; a narrowed snapshot would sort its own files again per
+        // query), and the parent's path map.
+        let order: Vec<FileRef> = self.path_order().iter().copied().filter(|f| narrowed.is_live(*f)).collect();
+        let _ = narrowed.path_order.set(order);
+        let _ = narrowed.path_ids.set(self.ids().clone());
+        narrowed
+    }
+
+    fn is_live(&self, f: FileRef) -> bool {
+        self.segments[f.seg as usize].live.contains(f.id)
+    }
+
+    fn ids(&self) -> &Arc<HashMap<String, FileRef>> {
+        self.path_ids.get_or_init(|| Arc::new(self.live_files().map(|f| (self.path(f).to_string(), f)).collect()))
     }
 
     /// The live file at `path`, if any (Stage-B maps symbol paths through this).
     pub fn file_by_path(&self, path: &str) -> Option<FileRef> {
-        self.path_ids
-            .get_or_init(|| self.live_files().map(|f| (self.path(f).to_string(), f)).collect())
-            .get(path)
-            .copied()
+        self.ids().get(path).copied().filter(|f| self.is_live(*f))
     }
 
     pub fn segment(&self, f: FileRef) -> &Segment {

@@ -8,6 +8,7 @@
 //! its decisions into a narrowed snapshot before anything is scored, so a
 //! filter never costs a search its `k` hits.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -159,6 +160,10 @@ pub struct PathFilter {
     /// `-lang:` / `-T`: none of these.
     not_langs: Option<Arc<Types>>,
     not_lang_names: Vec<&'static str>,
+    /// Every glob of those languages is `*.` and no other `*` (`*.py`,
+    /// `*.[chH].in`), so a file name's verdict depends on its extensions
+    /// alone (from its first dot), and a pass remembers it per extension.
+    by_extension: bool,
     /// `file:`: every one of these must match.
     pub include: Vec<PathMatch>,
     /// `-file:`: none of these may match.
@@ -198,6 +203,11 @@ impl PathFilter {
             self.not_lang_names.extend(excluded.iter().filter_map(|a| lang_type(a)));
             self.not_langs = types_of(&self.not_lang_names)?;
         }
+        let types = self.langs.iter().chain(&self.not_langs);
+        let names: Vec<&str> = self.lang_names.iter().chain(&self.not_lang_names).copied().collect();
+        self.by_extension = types.flat_map(|t| t.definitions()).filter(|d| names.contains(&d.name())).all(|d| {
+            d.globs().iter().all(|g| g.strip_prefix("*.").is_some_and(|rest| !rest.contains('*') && !rest.is_empty()))
+        });
         Ok(())
     }
 
@@ -212,6 +222,20 @@ impl PathFilter {
 
     /// Whether a search may answer from the file at root-relative `path`.
     pub fn allows(&self, path: &str) -> bool {
+        self.allows_with(path, &Memo::default())
+    }
+
+    /// `allows` for a pass over many files (a file table): each directory's
+    /// verdict under the globs is decided once and remembered for the files
+    /// and directories below it, where `allows` asks the globs about every
+    /// ancestor of every file (on the kernel's 78 k files, most of the cost
+    /// of a `paths=` filter).
+    pub fn allows_each(&self) -> impl Fn(&str) -> bool + '_ {
+        let memo = Memo::default();
+        move |path| self.allows_with(path, &memo)
+    }
+
+    fn allows_with(&self, path: &str, memo: &Memo) -> bool {
         if let Some(o) = &self.globs {
             let rel = if self.base.is_empty() {
                 path
@@ -219,30 +243,60 @@ impl PathFilter {
                 path.strip_prefix(self.base.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
             };
             // As rg's walk: an excluded directory is never entered.
-            let mut at = 0;
-            while let Some(i) = rel[at..].find('/') {
-                if o.matched(format!("/{}", &rel[..at + i]), true).is_ignore() {
-                    return false;
-                }
-                at += i + 1;
+            if rel.rfind('/').is_some_and(|i| dir_excluded(o, &rel[..i], &memo.dirs)) {
+                return false;
             }
             if o.matched(format!("/{rel}"), false).is_ignore() {
                 return false;
             }
         }
-        let name = path.rsplit('/').next().unwrap_or(path);
-        if let Some(t) = &self.langs {
-            if !t.matched(name, false).is_whitelist() {
-                return false;
-            }
-        }
-        if let Some(t) = &self.not_langs {
-            if t.matched(name, false).is_whitelist() {
+        if self.langs.is_some() || self.not_langs.is_some() {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let ok = if self.by_extension {
+                let ext = name.find('.').map_or("", |i| &name[i..]);
+                let known = memo.extensions.borrow().get(ext).copied();
+                known.unwrap_or_else(|| {
+                    let v = self.lang_allows(name);
+                    memo.extensions.borrow_mut().insert(ext.to_string(), v);
+                    v
+                })
+            } else {
+                self.lang_allows(name)
+            };
+            if !ok {
                 return false;
             }
         }
         self.include.iter().all(|m| m.matches(path)) && !self.exclude.iter().any(|m| m.matches(path))
     }
+}
+
+impl PathFilter {
+    /// Whether the languages allow a file named `name`.
+    fn lang_allows(&self, name: &str) -> bool {
+        self.langs.as_ref().is_none_or(|t| t.matched(name, false).is_whitelist())
+            && !self.not_langs.as_ref().is_some_and(|t| t.matched(name, false).is_whitelist())
+    }
+}
+
+/// What a pass over many files remembers: each directory's verdict under
+/// the globs, and each extension's under the languages (`by_extension`).
+#[derive(Default)]
+struct Memo {
+    dirs: RefCell<HashMap<String, bool>>,
+    extensions: RefCell<HashMap<String, bool>>,
+}
+
+/// Whether the globs exclude directory `dir` or one above it, remembered
+/// in `memo` per directory.
+fn dir_excluded(o: &Override, dir: &str, memo: &RefCell<HashMap<String, bool>>) -> bool {
+    if let Some(&v) = memo.borrow().get(dir) {
+        return v;
+    }
+    let above = dir.rfind('/').is_some_and(|i| dir_excluded(o, &dir[..i], memo));
+    let v = above || o.matched(format!("/{dir}"), true).is_ignore();
+    memo.borrow_mut().insert(dir.to_string(), v);
+    v
 }
 
 /// Type names for languages as typed; an unknown one is a query error.
@@ -278,6 +332,77 @@ mod tests {
         let f = globs(&["*.py", "!test_*"]);
         assert!(f.allows("x.py") && !f.allows("t/test_x.py"));
         assert!(PathFilter::new(&["a[b".to_string()], "", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn a_pass_over_many_files_decides_as_each_file_alone() {
+        let paths = [
+            "docs/a.md",
+            "docs/x/b.py",
+            "src/a.py",
+            "src/docs/c.py",
+            "src/test_a.py",
+            "src/t/test_b.py",
+            "a.py",
+            "x/y/z/w.c",
+            "x/y/z.py",
+            "docs",
+            "tests/x/y/test_z.py",
+        ];
+        let sets: [&[&str]; 6] =
+            [&["!docs"], &["*.py", "!test_*"], &["!x/y/"], &["x/**", "!x/y/z/"], &["!/src/docs"], &[]];
+        for g in sets {
+            let f = globs(g);
+            let each = f.allows_each();
+            // Twice over, in two orders: a remembered directory answers as a fresh one.
+            for p in paths.iter().chain(paths.iter().rev()) {
+                assert_eq!(each(p), f.allows(p), "{g:?} {p}");
+            }
+        }
+        let f = globs(&["!x/y/"]);
+        assert!(!f.allows("x/y/z/w.c") && f.allows("x/a.c"));
+    }
+
+    #[test]
+    fn a_pass_remembers_languages_per_extension_only_where_that_is_exact() {
+        let names = [
+            "a.c",
+            "b/x.h",
+            "a.c.in",
+            "y/a.h.in",
+            "a.cats",
+            "a.b.c",
+            "Makefile",
+            "x/Makefile",
+            "a.mk",
+            "c",
+            ".c",
+            "a.py",
+            "a.pyi",
+            "x.PY",
+            "Kconfig",
+            "a.in",
+            "GNUmakefile",
+            "a.txt",
+        ];
+        for (langs, not_langs, by_ext) in [
+            (vec!["c"], vec![], true),
+            (vec!["py"], vec!["c"], true),
+            (vec!["make"], vec![], false),
+            (vec![], vec!["make", "c"], false),
+        ] {
+            let langs: Vec<String> = langs.into_iter().map(String::from).collect();
+            let not_langs: Vec<String> = not_langs.into_iter().map(String::from).collect();
+            let f = PathFilter::new(&[], "", &langs, &not_langs).unwrap();
+            assert_eq!(f.by_extension, by_ext, "{langs:?} {not_langs:?}");
+            let each = f.allows_each();
+            for n in names.iter().chain(names.iter().rev()) {
+                assert_eq!(each(n), f.allows(n), "{langs:?} -{not_langs:?} {n}");
+            }
+        }
+        let f = PathFilter::new(&[], "", &["c".into()], &[]).unwrap();
+        let each = f.allows_each();
+        assert!(each("a.c") && each("b.h.in") && !each("a.b.py") && !each("Makefile"));
     }
 
     #[test]

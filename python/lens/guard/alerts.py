@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
+from .._record import Frozen
 from .windows import WindowStats
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from .core import GuardConfig, SLOs
 
@@ -27,21 +27,41 @@ _log = get_logger("lens.guard")
 Condition = tuple[str, str, bool | None, float | None, float | None, str | None, str]
 
 
-@dataclass(frozen=True)
-class Alert:
+class Alert(Frozen):
     """A structured alert. `state` is "firing" or "resolved"."""
+
+    __slots__ = _FIELDS = ("name", "severity", "state", "message", "value", "threshold", "stage", "at")
 
     name: str
     severity: str
     state: str
     message: str
-    value: float | None = None
-    threshold: float | None = None
-    stage: str | None = None
-    at: float = 0.0
+    value: float | None
+    threshold: float | None
+    stage: str | None
+    at: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def __init__(
+        self,
+        name: str,
+        severity: str,
+        state: str,
+        message: str,
+        value: float | None = None,
+        threshold: float | None = None,
+        stage: str | None = None,
+        at: float = 0.0,
+    ) -> None:
+        self._set(
+            name=name,
+            severity=severity,
+            state=state,
+            message=message,
+            value=value,
+            threshold=threshold,
+            stage=stage,
+            at=at,
+        )
 
 
 def ratio(counters: Mapping[str, float], good: str, bad: str) -> float | None:

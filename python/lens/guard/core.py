@@ -16,15 +16,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from .._log import get_logger
+from .._record import Record
 from . import reporting
 from .alerts import Alert, AlertBook, conditions
 from .breakers import CLOSED, ERRORS, HALF_OPEN, LATENCY, OPEN, Breaker
 from .windows import Sample, WindowStats, percentile
+
+TYPE_CHECKING = False  # typing is not imported at run time (its import is a cost `import lens` avoids)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BUILTIN_STAGES",
@@ -77,40 +80,71 @@ def registered_stages() -> tuple[str, ...]:
     return tuple(_REGISTERED)
 
 
-@dataclass
-class StageSLO:
+class StageSLO(Record):
     """One stage's objective over the window. `tail_ratio`: the p99 may be at most this many times the
     p95 *target* (Stage-A: 2 x 5 ms = 10 ms, the runbook's p99 line); None turns the tail check off."""
 
-    p95_ms: float
-    tail_ratio: float | None = None
-    max_error_rate: float = 0.05
+    _FIELDS = ("p95_ms", "tail_ratio", "max_error_rate")
+
+    def __init__(self, p95_ms: float, tail_ratio: float | None = None, max_error_rate: float = 0.05) -> None:
+        self.p95_ms = p95_ms
+        self.tail_ratio = tail_ratio
+        self.max_error_rate = max_error_rate
 
     def p99_limit_ms(self) -> float | None:
         return None if self.tail_ratio is None else self.tail_ratio * self.p95_ms
 
 
-@dataclass
-class SLOs:
+class SLOs(Record):
     """Every threshold the guard and its alerts use (the runbook's defaults). Edit in place at runtime:
     `lens.guard.slos.stage_a.p95_ms = 3.0`; the next evaluation uses it. A stage with no SLO of its own
-    gets `default_stage` (a copy, kept in `others`, editable the same way)."""
+    gets `default_stage` (a copy, kept in `others`, editable the same way).
 
-    stage_a: StageSLO = field(default_factory=lambda: StageSLO(p95_ms=5.0, tail_ratio=2.0))
-    stage_b: StageSLO = field(default_factory=lambda: StageSLO(p95_ms=300.0))
-    stage_c: StageSLO = field(default_factory=lambda: StageSLO(p95_ms=300.0))
-    #: End-to-end p95 of the new route may be at most this much above the baseline route's (0.10 = +10 %).
-    e2e_max_regression: float = 0.10
-    #: Share of queries with any error, over the window.
-    max_error_rate: float = 0.05
-    #: Share of errors on the canary (new) route that raises the runbook's canary warning.
-    canary_max_error_rate: float = 0.03
-    min_cache_hit_rate: float = 0.80
-    min_span_coverage: float = 0.98
-    #: The tail-latency alert (p99 > 2 x p95) ignores a p99 below this; 0 gives the runbook's bare ratio.
-    tail_alert_floor_ms: float = 5.0
-    default_stage: StageSLO = field(default_factory=lambda: StageSLO(p95_ms=300.0))
-    others: dict[str, StageSLO] = field(default_factory=dict)
+    `e2e_max_regression`: the new route's end-to-end p95 may be at most this much above the baseline
+    route's (0.10 = +10 %). `max_error_rate`: the share of queries with any error, over the window.
+    `canary_max_error_rate`: the share of errors on the canary (new) route that raises the runbook's
+    canary warning. `tail_alert_floor_ms`: the tail-latency alert (p99 > 2 x p95) ignores a p99 below
+    this; 0 gives the runbook's bare ratio."""
+
+    _FIELDS = (
+        "stage_a",
+        "stage_b",
+        "stage_c",
+        "e2e_max_regression",
+        "max_error_rate",
+        "canary_max_error_rate",
+        "min_cache_hit_rate",
+        "min_span_coverage",
+        "tail_alert_floor_ms",
+        "default_stage",
+        "others",
+    )
+
+    def __init__(
+        self,
+        stage_a: StageSLO | None = None,
+        stage_b: StageSLO | None = None,
+        stage_c: StageSLO | None = None,
+        e2e_max_regression: float = 0.10,
+        max_error_rate: float = 0.05,
+        canary_max_error_rate: float = 0.03,
+        min_cache_hit_rate: float = 0.80,
+        min_span_coverage: float = 0.98,
+        tail_alert_floor_ms: float = 5.0,
+        default_stage: StageSLO | None = None,
+        others: dict[str, StageSLO] | None = None,
+    ) -> None:
+        self.stage_a = stage_a if stage_a is not None else StageSLO(p95_ms=5.0, tail_ratio=2.0)
+        self.stage_b = stage_b if stage_b is not None else StageSLO(p95_ms=300.0)
+        self.stage_c = stage_c if stage_c is not None else StageSLO(p95_ms=300.0)
+        self.e2e_max_regression = e2e_max_regression
+        self.max_error_rate = max_error_rate
+        self.canary_max_error_rate = canary_max_error_rate
+        self.min_cache_hit_rate = min_cache_hit_rate
+        self.min_span_coverage = min_span_coverage
+        self.tail_alert_floor_ms = tail_alert_floor_ms
+        self.default_stage = default_stage if default_stage is not None else StageSLO(p95_ms=300.0)
+        self.others: dict[str, StageSLO] = others if others is not None else {}
 
     def stage(self, name: str) -> StageSLO:
         slo = getattr(self, name, None) if name in BUILTIN_STAGES else None
@@ -123,30 +157,55 @@ class SLOs:
         return got
 
 
-@dataclass
-class GuardConfig:
-    """How the guard measures: window bounds, evaluation cadence and breaker timing."""
+class GuardConfig(Record):
+    """How the guard measures: window bounds, evaluation cadence and breaker timing.
+    `span_sample_every`: span coverage is checked on one query in this many (it walks every hit, too
+    slow for each query)."""
 
-    window_size: int = 1024
-    window_s: float = 60.0
-    min_samples: int = 50
-    eval_every: int = 256
-    eval_interval_s: float = 1.0
-    cooldown_s: float = 30.0
-    max_cooldown_s: float = 600.0
-    probes: int = 5
-    #: Span coverage is checked on one query in this many (it walks every hit, too slow for each query).
-    span_sample_every: int = 16
-    recent_alerts: int = 50
+    _FIELDS = (
+        "window_size",
+        "window_s",
+        "min_samples",
+        "eval_every",
+        "eval_interval_s",
+        "cooldown_s",
+        "max_cooldown_s",
+        "probes",
+        "span_sample_every",
+        "recent_alerts",
+    )
+
+    def __init__(
+        self,
+        window_size: int = 1024,
+        window_s: float = 60.0,
+        min_samples: int = 50,
+        eval_every: int = 256,
+        eval_interval_s: float = 1.0,
+        cooldown_s: float = 30.0,
+        max_cooldown_s: float = 600.0,
+        probes: int = 5,
+        span_sample_every: int = 16,
+        recent_alerts: int = 50,
+    ) -> None:
+        self.window_size = window_size
+        self.window_s = window_s
+        self.min_samples = min_samples
+        self.eval_every = eval_every
+        self.eval_interval_s = eval_interval_s
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self.probes = probes
+        self.span_sample_every = span_sample_every
+        self.recent_alerts = recent_alerts
 
 
 #: One stage's part of a query: (latency ms, raised, extra). `extra` is Stage-A's early-termination bit
 #: or a later stage's counters dict (or None).
-StageSample = tuple[float, bool, Any]
+StageSample = tuple[float, bool, "Any"]
 
 
-@dataclass(slots=True)
-class QueryEvent:
+class QueryEvent(Record):
     """What one query did, as the pipeline tells the guard.
 
     `stages`: the stages whose new implementation ran (Stage-A's native path included, also when it
@@ -154,12 +213,23 @@ class QueryEvent:
     stages left out and why ("budget": the per-call budget was spent; "shed": a Stage-A latency trip shed
     it). `failed`: the query as a whole raised. `hits`: what it returned (sampled for span coverage)."""
 
-    new_route: bool
-    total_ms: float
-    stages: dict[str, StageSample] = field(default_factory=dict)
-    skipped: dict[str, str] | None = None
-    failed: bool = False
-    hits: Sequence[Any] | None = None
+    __slots__ = _FIELDS = ("new_route", "total_ms", "stages", "skipped", "failed", "hits")
+
+    def __init__(
+        self,
+        new_route: bool,
+        total_ms: float,
+        stages: dict[str, StageSample] | None = None,
+        skipped: dict[str, str] | None = None,
+        failed: bool = False,
+        hits: Sequence[Any] | None = None,
+    ) -> None:
+        self.new_route = new_route
+        self.total_ms = total_ms
+        self.stages: dict[str, StageSample] = stages if stages is not None else {}
+        self.skipped = skipped
+        self.failed = failed
+        self.hits = hits
 
 
 class _Series:

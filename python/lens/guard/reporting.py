@@ -7,14 +7,15 @@ check without enough samples is None too, never a pass.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
 
 from .alerts import conditions, span_coverage
 from .breakers import HALF_OPEN, OPEN
 from .windows import WindowStats
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from .core import Guard
 
 __all__ = ["health", "span_coverage", "status"]
@@ -57,7 +58,7 @@ def status(guard: Guard, stats: Mapping[str, WindowStats]) -> dict[str, Any]:
             "samples_total": totals.get(f"samples.{stage}", 0),
             "skipped_budget": totals.get(f"skips.{stage}.budget"),
             "skipped_shed": totals.get(f"skips.{stage}.shed"),
-            "slo": asdict(slo),
+            "slo": slo.as_dict(),
             "compliant": (guard.stage_breach(stage, st) is None) if measured else None,
             "window_counters": dict(st.counters),
         }

@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (its import is a cost `import lens` avoids)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Sample", "WindowStats", "percentile"]
 
 #: (clock time, latency ms, error, extra). `extra` is Stage-A's early-termination bit, a later stage's
 #: counters dict, or None.
-Sample = tuple[float, float, bool, Any]
+Sample = tuple[float, float, bool, "Any"]
 _LATENCY = operator.itemgetter(1)
 _ERROR = operator.itemgetter(2)
 

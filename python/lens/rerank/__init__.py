@@ -16,10 +16,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
 
 from .extra import available, require
-from .gate import is_natural_language, nl_probability
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from .gate import is_natural_language, nl_probability
+else:
+    Protocol = object
+
+
+def __getattr__(name: str) -> object:
+    # The gate (its regexes compiled at import) is loaded when a search asks, not when an index opens.
+    if name in ("is_natural_language", "nl_probability"):
+        from . import gate
+
+        return getattr(gate, name)
+    raise AttributeError(f"module 'lens.rerank' has no attribute {name!r}")
 
 
 class Index(Protocol):

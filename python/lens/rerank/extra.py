@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from ..errors import SemanticUnavailableError
@@ -15,6 +14,8 @@ _EXTRA = "pip install 'lens[semantic]' (onnxruntime and tokenizers)"
 
 
 def _installed(module: str) -> bool:
+    import importlib.util  # asked only of an index with vectors, or by a build
+
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a module blocked in sys.modules, or a broken install

@@ -79,9 +79,13 @@ def run_stage_b(
     identifier-like and the index knows the symbol. `counters`, when given, gets `cache_hits` /
     `cache_misses` and `lsif_total` / `lsif_resolved` (identifier queries, and those whose first
     definition is precise)."""
-    # A parsed query (the pipeline's) keeps its filters and `sym:` on the way to the native Stage-B.
-    text = query if isinstance(query, str) else query.text
-    if not is_identifier(text) and (isinstance(query, str) or query.sym is None):
+    # A parsed query (the pipeline's) keeps its filters and `sym:` on the way to the native Stage-B, which
+    # looks up each `or` branch on its own (`urlsplit or urlparse`: both definitions first).
+    if isinstance(query, str):
+        wanted = is_identifier(query)
+    else:
+        wanted = query.sym is not None or any(is_identifier(b) for b in query.branches)
+    if not wanted:
         return list(stage_a)
     rows, cached = snapshot.stage_b(query, k)
     if counters is not None:
