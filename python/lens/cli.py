@@ -57,7 +57,7 @@ def _print_hit(h: Hit, root: str, here: Target) -> None:
     """`path:line:column:text` as rg prints it: the path relative to the current directory, the column
     1-based and in bytes (`Hit.column` is 0-based, in code points)."""
     shown = here.display(h.path) or os.path.relpath(os.path.join(root, h.path))
-    fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
+    fh = FileHits(h.path, shown, [h], os.path.join(root, h.path), h.byte_end)
     _, start, _ = line_of(fh, h)
     print(f"{shown}:{h.line}:{h.byte_start - start + 1}:{h.text}")
 
@@ -69,7 +69,7 @@ def _print_groups(groups: list[FileGroup], root: str, here: Target) -> None:
         plural = "es" if g.matches != 1 else ""
         print(("\n" if n else "") + f"{shown} ({g.matches} match{plural}, best {g.score:.2f})")
         for h in g.hits:
-            fh = FileHits(h.path, shown, [h], h.byte_end, os.path.join(root, h.path))
+            fh = FileHits(h.path, shown, [h], os.path.join(root, h.path), h.byte_end)
             _, start, _ = line_of(fh, h)
             print(f"{h.line}:{h.byte_start - start + 1}: [{h.score:.2f} {','.join(h.why)}] {h.text}")
 
