@@ -122,6 +122,7 @@ pub const DEFINES_MIN_BYTES: usize = 64 << 10;
 pub fn defines_only(content: &[u8]) -> Option<FileSymbols> {
     let mut out = FileSymbols { parsed: true, ..FileSymbols::default() };
     let mut in_comment = false;
+    let mut depth = 0u32;
     let (mut pos, mut line) = (0usize, 0u32);
     while pos < content.len() {
         let end = memchr::memchr(b'\n', &content[pos..]).map_or(content.len(), |i| pos + i);
@@ -177,7 +178,18 @@ pub fn defines_only(content: &[u8]) -> Option<FileSymbols> {
                 line,
                 container: None,
             });
-        } else if t.starts_with(b"#ifndef ") || t.starts_with(b"#endif") {
+        } else if t.starts_with(b"#ifndef ")
+            || (t.starts_with(b"#endif") && t[6..].first().is_none_or(|c| matches!(c, b' ' | b'\t' | b'/')))
+        {
+            // Guards balance, as the parse would otherwise recover from an
+            // error rather than see plain nesting.
+            if t[1] == b'i' {
+                depth += 1;
+            } else if depth == 0 {
+                return None;
+            } else {
+                depth -= 1;
+            }
             // A comment after the directive must close on its line.
             if let Some(i) = find(t, b"/*") {
                 if !find(&t[i + 2..], b"*/").is_some_and(|j| t[i + 4 + j..].iter().all(u8::is_ascii_whitespace)) {
@@ -189,7 +201,7 @@ pub fn defines_only(content: &[u8]) -> Option<FileSymbols> {
         }
         pos = next;
     }
-    if in_comment {
+    if in_comment || depth != 0 {
         return None;
     }
     assign_containers(&mut out.defs);
@@ -338,7 +350,10 @@ mod tests {
             b"#define 9A 1\n",
             b"#include <x.h>\n#define A 1\n",
             b"/* open\n",
-            b"#endif /* open\n */\n",
+            b"#ifndef A\n#define A 1\n#endif /* open\n */\n",
+            b"#ifndef A\n#define A 1\n",
+            b"#define A 1\n#endif\n",
+            b"#ifndef A\n#define A 1\n#endifX\n",
         ] {
             assert!(defines_only(src).is_none(), "{:?}", String::from_utf8_lossy(src));
         }
