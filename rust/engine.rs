@@ -441,8 +441,16 @@ impl Companion for EngineFiles {
         names: &[String],
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
-        let files = self.symbols.on_build(dir, generation, names, progress)?;
-        crate::terms::build_for_segments(dir, names, files.base.as_deref().map(|s| (s, files.deltas.as_slice())))?;
+        let mut files = self.symbols.on_build(dir, generation, names, progress)?;
+        let mut clock = crate::index::progress::Clock::default();
+        crate::terms::build_for_segments(
+            dir,
+            names,
+            files.base.as_deref().map(|s| (s, files.deltas.as_slice())),
+            progress,
+        )?;
+        clock.lap("terms");
+        files.phases.extend(clock.laps);
         Ok(files)
     }
 
@@ -461,7 +469,12 @@ impl Companion for EngineFiles {
             old.manifest.segments.iter().map(|s| s.name.as_str()).collect();
         let new_names: Vec<String> =
             segments.iter().filter(|s| !old_names.contains(s.name.as_str())).map(|s| s.name.clone()).collect();
-        crate::terms::build_for_segments(dir, &new_names, files.base.as_deref().map(|s| (s, files.deltas.as_slice())))?;
+        crate::terms::build_for_segments(
+            dir,
+            &new_names,
+            files.base.as_deref().map(|s| (s, files.deltas.as_slice())),
+            progress,
+        )?;
         Ok(files)
     }
 

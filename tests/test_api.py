@@ -34,6 +34,11 @@ def test_stats_count_files_skips_and_format(sample_index: lens.Index, sample_roo
     assert s["format_version"] == lens.INDEX_FORMAT_VERSION
     assert s["index_bytes"] > s["bytes"]
     assert s["build_seconds"] > 0
+    # Each step of the build, timed (wall and process CPU); together at most the whole build.
+    phases = s["build_phases"]
+    assert list(phases) == ["walk", "reading", "symbols", "symbol_file", "terms"]
+    assert all(p["wall_s"] >= 0 and p["cpu_s"] >= 0 for p in phases.values())
+    assert sum(p["wall_s"] for p in phases.values()) <= s["build_seconds"] + 0.01
 
 
 def test_too_large_files_are_skipped_and_counted(sample_root: Path, tmp_path: Path) -> None:
@@ -195,14 +200,14 @@ def test_many_threads_share_one_index(sample_index: lens.Index) -> None:
 def test_progress_callback_reports_bytes(sample_root: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     lens.Index.build(sample_root, tmp_path / "p", progress=lambda d, t: seen.append((d, t)), semantic=False)
-    # Two phases (reading every file, then parsing the ones in supported languages), each from 0
-    # up to its own total.
+    # Three phases (reading every file, parsing the ones in supported languages, then the definition
+    # index over every file), each from 0 up to its own total.
     starts = [i for i, (done, _) in enumerate(seen) if done == 0]
-    assert starts[0] == 0 and len(starts) == 2
-    for phase in (seen[: starts[1]], seen[starts[1] :]):
+    assert starts[0] == 0 and len(starts) == 3
+    for phase in (seen[: starts[1]], seen[starts[1] : starts[2]], seen[starts[2] :]):
         dones = [d for d, _ in phase]
         assert dones == sorted(dones) and phase[-1][0] == phase[-1][1] > 0
-    assert seen[starts[1] - 1][1] > seen[-1][1]  # the sample has files tree-sitter does not parse
+    assert seen[starts[1] - 1][1] > seen[starts[2] - 1][1]  # the sample has files tree-sitter does not parse
 
 
 def test_progress_bar_draws_one_line_per_phase(sample_root: Path, tmp_path: Path) -> None:
@@ -214,7 +219,8 @@ def test_progress_bar_draws_one_line_per_phase(sample_root: Path, tmp_path: Path
     lines = out.getvalue().split("\n")
     assert "(reading)" in lines[0] and "100.0%" in lines[0]
     assert "(symbols)" in lines[1] and "100.0%" in lines[1]
-    assert lines[2:] == [""]
+    assert "(terms)" in lines[2] and "100.0%" in lines[2]
+    assert lines[3:] == [""]
 
 
 def test_cli_index_search_grep(sample_root: Path, tmp_path: Path) -> None:

@@ -85,7 +85,9 @@ def test_progress_off_a_terminal_is_one_line_per_phase(sample_root: Path, tmp_pa
     bar.close()
     lines = out.getvalue().split("\n")
     assert "\r" not in out.getvalue() and "[#" not in out.getvalue()
-    assert "(reading)" in lines[0] and "100.0%" in lines[0] and "(symbols)" in lines[1] and lines[2:] == [""]
+    assert "(reading)" in lines[0] and "100.0%" in lines[0]
+    assert "(symbols)" in lines[1] and "(terms)" in lines[2]
+    assert lines[3:] == [""]
     live = io.StringIO()
     bar = ProgressBar("indexing", stream=live, live=True)
     lens._lens.NativeIndex.build(str(sample_root), str(tmp_path / "q"), 1 << 20, bar)
@@ -98,8 +100,8 @@ def test_progress_callables_get_the_phase_and_old_ones_still_work(sample_root: P
     two: list[tuple[int, int]] = []
     lens.Index.build(sample_root, tmp_path / "a", progress=lambda d, t, phase: three.append((d, t, phase)))
     lens.Index.build(sample_root, tmp_path / "b", progress=lambda d, t: two.append((d, t)))
-    assert [p for _, _, p in three] == sorted(p for _, _, p in three)  # "reading", then "symbols"
-    assert {p for _, _, p in three} == {"reading", "symbols"}
+    assert [p for _, _, p in three] == sorted(p for _, _, p in three)  # "reading", "symbols", then "terms"
+    assert {p for _, _, p in three} == {"reading", "symbols", "terms"}
     # Steps come as parallel work finishes; each phase ends at its total, the same for both callables.
     ends = [(d, t) for d, t, p in three if d == t and t > 0]
     assert ends[-1] == two[-1] and {t for _, t in two} == {t for _, t, _ in three}
@@ -113,4 +115,4 @@ def test_cli_index_off_a_terminal_writes_a_line_per_phase(sample_root: Path, tmp
         text=True,
     )
     assert r.returncode == 0 and r.stdout.startswith("indexed 8 files")
-    assert r.stderr.count("\n") == 2 and "\r" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 3 and "\r" not in r.stderr, r.stderr

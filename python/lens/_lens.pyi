@@ -96,7 +96,8 @@ class NativeIndex:
         symbols: bool = True,
     ) -> NativeIndex:
         """Index `root` into `index_dir`; `progress(done_bytes, total_bytes, phase)` is called as files are
-        read (phase "reading") and then parsed for symbols (phase "symbols"), each phase counting from 0;
+        read (phase "reading"), parsed for symbols (phase "symbols") and indexed as definitions (phase
+        "terms"), each phase counting from 0;
         `exclude` holds extra gitignore-style globs to leave out.
         Symbols are extracted unless `symbols` is false; `scip` is ingested in the same commit."""
 

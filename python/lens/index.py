@@ -65,8 +65,8 @@ DEFAULT_INDEX_DIRNAME = ".lens"
 
 #: `True` draws a bar on stderr when it is a terminal (else one line per phase); a callable is called as
 #: `progress(done, total, phase)` (or `progress(done, total)` if it takes two arguments) per step of each
-#: phase: "reading" files and "symbols" count bytes, "embedding" (when `semantic`) counts definitions;
-#: each phase counts from 0 to its own total.
+#: phase: "reading" files, "symbols" and "terms" (the definition index) count bytes, "embedding" (when
+#: `semantic`) counts definitions; each phase counts from 0 to its own total.
 Progress = bool | Callable[[int, int, str], object] | Callable[[int, int], object]
 
 
@@ -380,8 +380,10 @@ class Index:
 
     def stats(self, *, stale: bool = False) -> dict[str, Any]:
         """Files, bytes, skipped files (by reason, with examples), index bytes, build seconds,
-        format version, and what searches have done so far; with `stale=True` also `stale`, the files
-        moved since the last build or refresh (`staleness()`, at most one walk per `STALE_CHECK_S`)."""
+        `build_phases` (each step of the last full build as `{"wall_s", "cpu_s"}`, the CPU being the
+        whole process's), format version, and what searches have done so far; with `stale=True` also
+        `stale`, the files moved since the last build or refresh (`staleness()`, at most one walk per
+        `STALE_CHECK_S`)."""
         s = dict(self._native.stats())
         if stale:
             s["stale"] = self.staleness()

@@ -1,8 +1,8 @@
 """Progress for long native work (index builds and refreshes), on stderr.
 
 lens reports progress through a `(done, total, phase)` callback; `ProgressBar` turns it into one bar per
-phase ("reading", then "symbols") that redraws at most ten times a second when its stream is a terminal,
-and into one line per phase, written when the phase ends, when it is not (a log, a pipe, CI).
+phase ("reading", "symbols", then "terms") that redraws at most ten times a second when its stream is a
+terminal, and into one line per phase, written when the phase ends, when it is not (a log, a pipe, CI).
 `as_reporter` adapts a user's callable: `(done, total, phase)`, or the older `(done, total)`.
 """
 

@@ -456,6 +456,14 @@ impl NativeIndex {
         }
         d.set_item("skipped", counts)?;
         d.set_item("skipped_examples", examples)?;
+        let phases = PyDict::new(py);
+        for p in &s.phases {
+            let t = PyDict::new(py);
+            t.set_item("wall_s", p.wall)?;
+            t.set_item("cpu_s", p.cpu)?;
+            phases.set_item(&p.name, t)?;
+        }
+        d.set_item("build_phases", phases)?;
         Ok(d)
     }
 

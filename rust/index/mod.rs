@@ -82,6 +82,8 @@ pub struct Snapshot {
 pub struct CompanionFiles {
     pub base: Option<String>,
     pub deltas: Vec<SymbolDelta>,
+    /// How long the companion's steps took, for the manifest.
+    pub phases: Vec<progress::PhaseTime>,
 }
 
 /// Data that rides along with each generation, written and read by the
@@ -113,6 +115,10 @@ pub trait Companion: Send + Sync {
     /// corruption of the index.
     fn open(&self, dir: &Path, manifest: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>>;
 }
+
+/// The manifest's `extra` key for the last build's phase times
+/// ([`progress::format_phases`]).
+pub const PHASES_KEY: &str = "build_phases";
 
 /// No companion: an index of segments alone (it keeps whatever companion
 /// files an earlier commit named, and opens none of them).
@@ -404,6 +410,9 @@ pub struct Stats {
     pub format_version: u32,
     pub max_file_bytes: u64,
     pub skipped: Vec<Skipped>,
+    /// The last full build's steps (walk, reading, symbols, ...), wall and
+    /// process CPU seconds; empty for an index built before they were kept.
+    pub phases: Vec<progress::PhaseTime>,
 }
 
 impl Stats {
@@ -528,16 +537,22 @@ impl Index {
         started: Instant,
     ) -> Result<()> {
         let (root, dir) = (root.to_path_buf(), dir.to_path_buf());
+        let mut clock = progress::Clock::default();
         let (found, mut skipped) = build::walk(&root, &dir, opts)?;
+        clock.lap("walk");
         let generation = next_generation(&dir);
         let sink = build::SegmentSink { dir: &dir, index_id, max_file_bytes: opts.max_file_bytes };
         let (names, read_skipped) = build::write_segments(&sink, &found, segment_namer(generation), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        clock.lap("reading");
         let companion_started = Instant::now();
         let files = companion.on_build(&dir, generation, &names, progress)?;
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("symbols_seconds".to_string(), format!("{:.3}", companion_started.elapsed().as_secs_f64()));
+        let mut phases = clock.laps;
+        phases.extend(files.phases);
+        extra.insert(PHASES_KEY.to_string(), progress::format_phases(&phases));
         let mut manifest = Manifest {
             format_version: format::FORMAT_VERSION,
             generation,
@@ -808,6 +823,7 @@ impl Index {
             format_version: snap.manifest.format_version,
             max_file_bytes: snap.manifest.max_file_bytes,
             skipped: snap.manifest.skipped.clone(),
+            phases: snap.manifest.extra.get(PHASES_KEY).map(|t| progress::parse_phases(t)).unwrap_or_default(),
         }
     }
 

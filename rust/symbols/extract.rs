@@ -50,6 +50,11 @@ thread_local! {
 
 /// Extracts the symbols of `content`, a file in `lang`.
 pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
+    if matches!(lang, Lang::C | Lang::Cpp) && content.len() >= DEFINES_MIN_BYTES {
+        if let Some(s) = defines_only(content) {
+            return s;
+        }
+    }
     let Some(config) = lang.tags() else {
         return FileSymbols::default();
     };
@@ -99,6 +104,112 @@ pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
         assign_containers(&mut out.defs);
         out
     })
+}
+
+/// Size from which a C or C++ file is checked for being only `#define`s.
+/// Generated register headers (the kernel's `amd/include/asic_reg/`, 373 MB
+/// of 1.27 GB) are such files; small headers are left to tree-sitter.
+pub const DEFINES_MIN_BYTES: usize = 64 << 10;
+
+/// The symbols of a C file made only of object- and function-like
+/// `#define`s, include guards, blank lines and whole-line comments, found by
+/// a line scan instead of a parse (tree-sitter's 30 MB/s is ~10% of a kernel
+/// build for these files alone). The result is the same definitions the
+/// tags query gives (kind, name span, whole span with its newline, line); no
+/// references, as the tags query finds none in macro bodies. `None` when any
+/// line is something else (a continuation, a declaration, a trailing block
+/// comment), and the caller parses the file.
+pub fn defines_only(content: &[u8]) -> Option<FileSymbols> {
+    let mut out = FileSymbols { parsed: true, ..FileSymbols::default() };
+    let mut in_comment = false;
+    let mut depth = 0u32;
+    let (mut pos, mut line) = (0usize, 0u32);
+    while pos < content.len() {
+        let end = memchr::memchr(b'\n', &content[pos..]).map_or(content.len(), |i| pos + i);
+        let next = (end + 1).min(content.len());
+        let raw = &content[pos..end];
+        line += 1;
+        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let lead = text.iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+        let t = &text[lead..];
+        if text.ends_with(b"\\") || t.contains(&0) {
+            return None;
+        }
+        if in_comment {
+            if let Some(i) = find(t, b"*/") {
+                if !t[i + 2..].iter().all(u8::is_ascii_whitespace) {
+                    return None;
+                }
+                in_comment = false;
+            }
+        } else if t.is_empty() || t.starts_with(b"//") {
+        } else if t.starts_with(b"/*") {
+            match find(&t[2..], b"*/") {
+                Some(i) if t[2 + i + 2..].iter().all(u8::is_ascii_whitespace) => {}
+                Some(_) => return None,
+                None => in_comment = true,
+            }
+        } else if let Some(rest) = t.strip_prefix(b"#define") {
+            // `#define` then at least one blank, the name, then the end of
+            // the line, a blank or `(` (function-like, no blank before it).
+            let blanks = rest.iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+            let name_at = pos + lead + 7 + blanks;
+            let name_len = rest[blanks..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            if blanks == 0 || name_len == 0 || rest[blanks].is_ascii_digit() {
+                return None;
+            }
+            let after = &rest[blanks + name_len..];
+            let function_like = after.first() == Some(&b'(');
+            if !(after.is_empty() || function_like || matches!(after[0], b' ' | b'\t')) {
+                return None;
+            }
+            // A comment in the value could hide a `*/` or open a block.
+            if find(after, b"/*").is_some() || find(after, b"//").is_some() || after.contains(&b'"') {
+                return None;
+            }
+            let name = std::str::from_utf8(&content[name_at..name_at + name_len]).ok()?;
+            out.defs.push(RawDef {
+                name: name.to_string(),
+                kind: if function_like { Kind::Function } else { Kind::Constant },
+                name_start: name_at as u32,
+                name_end: (name_at + name_len) as u32,
+                def_start: (pos + lead) as u32,
+                def_end: next as u32,
+                line,
+                container: None,
+            });
+        } else if t.starts_with(b"#ifndef ")
+            || (t.starts_with(b"#endif") && t[6..].first().is_none_or(|c| matches!(c, b' ' | b'\t' | b'/')))
+        {
+            // Guards balance, as the parse would otherwise recover from an
+            // error rather than see plain nesting.
+            if t[1] == b'i' {
+                depth += 1;
+            } else if depth == 0 {
+                return None;
+            } else {
+                depth -= 1;
+            }
+            // A comment after the directive must close on its line.
+            if let Some(i) = find(t, b"/*") {
+                if !find(&t[i + 2..], b"*/").is_some_and(|j| t[i + 4 + j..].iter().all(u8::is_ascii_whitespace)) {
+                    return None;
+                }
+            }
+        } else {
+            return None;
+        }
+        pos = next;
+    }
+    if in_comment || depth != 0 {
+        return None;
+    }
+    assign_containers(&mut out.defs);
+    Some(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
 }
 
 /// Sets each definition's container to the innermost definition enclosing it.
@@ -167,6 +278,114 @@ mod tests {
         assert_eq!(def(&s, "MAX").kind, Kind::Function);
         assert!(s.refs.iter().any(|r| r.name == "add" && r.line == 1));
         assert!(s.refs.iter().any(|r| r.name == "mk" && r.line == 8));
+    }
+
+    /// The tree-sitter route, whatever the file's size.
+    fn parsed(content: &[u8]) -> FileSymbols {
+        let config = Lang::C.tags().unwrap();
+        CONTEXT.with(|ctx| {
+            let mut ctx = ctx.borrow_mut();
+            let (tags, _) = ctx.generate_tags(config, content, None).unwrap();
+            let mut out = FileSymbols { parsed: true, ..FileSymbols::default() };
+            for tag in tags {
+                let tag = tag.unwrap();
+                let name = std::str::from_utf8(&content[tag.name_range.clone()]).unwrap().to_string();
+                let line = tag.span.start.row as u32 + 1;
+                let kind = Kind::from_tag(config.syntax_type_name(tag.syntax_type_id));
+                if tag.is_definition {
+                    out.defs.push(RawDef {
+                        name,
+                        kind,
+                        name_start: tag.name_range.start as u32,
+                        name_end: tag.name_range.end as u32,
+                        def_start: tag.range.start as u32,
+                        def_end: tag.range.end as u32,
+                        line,
+                        container: None,
+                    });
+                } else {
+                    out.refs.push(RawRef {
+                        name,
+                        start: tag.name_range.start as u32,
+                        end: tag.name_range.end as u32,
+                        line,
+                    });
+                }
+            }
+            assign_containers(&mut out.defs);
+            out
+        })
+    }
+
+    fn same_as_parsed(content: &[u8]) {
+        let fast = defines_only(content).expect("a defines-only file");
+        let slow = parsed(content);
+        assert_eq!(fast.defs, slow.defs);
+        assert_eq!(fast.refs, slow.refs);
+    }
+
+    #[test]
+    fn defines_only_files_match_the_parse() {
+        let header = b"/*\n * Copyright\n */\n\n#ifndef _gc_H\n#define _gc_H\n\n// registers\n#define mmGRBM_CNTL   0x2000\n#define mmGRBM_CNTL_BASE_IDX 0\r\n  #define\tREG_FIELD(x) ((x) << 4)\n#define EMPTY\n/* one */ \n#endif /* _gc_H */\n";
+        same_as_parsed(header);
+        let mut big = Vec::new();
+        for i in 0..3000 {
+            big.extend_from_slice(format!("#define regX_{i}_MASK 0x{i:08x}L\n").as_bytes());
+        }
+        assert!(big.len() >= DEFINES_MIN_BYTES);
+        same_as_parsed(&big);
+        let s = extract(Lang::C, &big);
+        assert_eq!(s.defs.len(), 3000);
+        assert_eq!(s.defs[2999].kind, Kind::Constant);
+    }
+
+    #[test]
+    fn anything_else_goes_to_the_parser() {
+        for src in [
+            &b"#define A 1\nint x;\n"[..],
+            b"#define A(x) \\\n  (x)\n",
+            b"#define A 1 /* open\n  more */\n",
+            b"#define A \"s\"\n",
+            b"# define A 1\n",
+            b"#define 9A 1\n",
+            b"#include <x.h>\n#define A 1\n",
+            b"/* open\n",
+            b"#ifndef A\n#define A 1\n#endif /* open\n */\n",
+            b"#ifndef A\n#define A 1\n",
+            b"#define A 1\n#endif\n",
+            b"#ifndef A\n#define A 1\n#endifX\n",
+        ] {
+            assert!(defines_only(src).is_none(), "{:?}", String::from_utf8_lossy(src));
+        }
+    }
+
+    /// `LENS_DEFINES_DIR=<dir> cargo test --lib defines_only_matches_in -- --ignored`
+    /// compares the two routes on every defines-only C header under a tree
+    /// (run on the kernel's `amd/include/asic_reg`).
+    #[test]
+    #[ignore]
+    fn defines_only_matches_in_a_tree() {
+        let dir = std::env::var("LENS_DEFINES_DIR").expect("LENS_DEFINES_DIR");
+        let (mut checked, mut other) = (0, 0);
+        let mut stack = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "h") {
+                    let content = std::fs::read(&p).unwrap();
+                    if defines_only(&content).is_some() {
+                        same_as_parsed(&content);
+                        checked += 1;
+                    } else {
+                        other += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("{checked} defines-only headers match the parse; {other} others");
+        assert!(checked > 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
 use crate::index::manifest::{Manifest, SegmentEntry, SymbolDelta};
-use crate::index::progress::Progress;
+use crate::index::progress::{Clock, Progress};
 use crate::index::{Companion, CompanionFiles, FileRef, Snapshot};
 
 /// Stage-B as the index's companion: symbol files written at each commit
@@ -36,8 +36,9 @@ impl Companion for SymbolFiles {
         if self.opts.disabled {
             return Ok(CompanionFiles::default());
         }
-        let base = for_build(dir, generation, names, &self.opts, progress)?;
-        Ok(CompanionFiles { base: Some(base), deltas: Vec::new() })
+        let mut clock = crate::index::progress::Clock::default();
+        let base = for_build(dir, generation, names, &self.opts, progress, &mut clock)?;
+        Ok(CompanionFiles { base: Some(base), deltas: Vec::new(), phases: clock.laps })
     }
 
     fn on_refresh(
@@ -50,7 +51,7 @@ impl Companion for SymbolFiles {
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
         let (base, deltas) = for_refresh(dir, generation, old, segments, dead, progress)?;
-        Ok(CompanionFiles { base, deltas })
+        Ok(CompanionFiles { base, deltas, phases: Vec::new() })
     }
 
     fn open(&self, dir: &Path, manifest: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>> {
@@ -72,19 +73,23 @@ pub fn for_build(
     names: &[String],
     opts: &SymbolOptions,
     progress: &mut Progress<'_>,
+    clock: &mut Clock,
 ) -> Result<String> {
     let segs = open_segments(dir, names)?;
     let files: Vec<(&str, &[u8])> =
         segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
     let mut b = Builder::default();
     store::extract_into(&mut b, &files, progress);
+    clock.lap("symbols");
     if let Some(scip_path) = &opts.scip {
         let by_path: HashMap<&str, &[u8]> = files.iter().copied().collect();
         let (data, _skipped) = scip::read(scip_path, &|p| by_path.get(p).copied())?;
         precise::apply(&mut b, &data);
+        clock.lap("scip");
     }
     let name = store::file_name(generation);
     b.write(&dir.join(&name))?;
+    clock.lap("symbol_file");
     Ok(name)
 }
 

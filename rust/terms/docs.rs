@@ -3,6 +3,11 @@
 //! file with none is cut into windows of lines instead. Licence headers,
 //! import lists and URLs are not content.
 
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::DefaultHashBuilder;
+
 use super::rank::spell_keys;
 use super::tokenize::{name_key, Analyzer};
 use crate::symbols::lang::Lang;
@@ -128,33 +133,49 @@ struct Acc<'a> {
     an: &'a mut Analyzer,
     terms: Vec<(String, [u8; NFIELDS])>,
     lens: [u32; NFIELDS],
+    /// Positions in `terms`, by the term's hash: each term is pushed once.
+    seen: HashTable<u32>,
+    hasher: DefaultHashBuilder,
 }
 
-impl Acc<'_> {
+impl<'a> Acc<'a> {
+    fn new(an: &'a mut Analyzer) -> Self {
+        Acc { an, terms: Vec::new(), lens: [0; NFIELDS], seen: HashTable::new(), hasher: DefaultHashBuilder::default() }
+    }
+
     fn add(&mut self, text: &[u8], field: Field) {
-        let (terms, lens) = (&mut self.terms, &mut self.lens);
-        self.an.terms(text, &mut |t| push(terms, lens, t, field));
+        let (terms, lens, seen, hasher) = (&mut self.terms, &mut self.lens, &mut self.seen, &self.hasher);
+        self.an.terms(text, &mut |t| push(terms, lens, seen, hasher, t, field));
     }
 }
 
-fn push(terms: &mut Vec<(String, [u8; NFIELDS])>, lens: &mut [u32; NFIELDS], t: &str, field: Field) {
+fn push(
+    terms: &mut Vec<(String, [u8; NFIELDS])>,
+    lens: &mut [u32; NFIELDS],
+    seen: &mut HashTable<u32>,
+    hasher: &DefaultHashBuilder,
+    t: &str,
+    field: Field,
+) {
     lens[field as usize] += 1;
-    // Documents are small; a linear probe beats hashing below ~64 terms and
-    // the vector is sorted once at the end otherwise.
-    match terms.iter_mut().rev().take(64).find(|(x, _)| x == t) {
-        Some((_, c)) => c[field as usize] = c[field as usize].saturating_add(1),
-        None => {
-            let mut c = [0u8; NFIELDS];
-            c[field as usize] = 1;
-            terms.push((t.to_string(), c));
-        }
-    }
+    let at =
+        match seen.entry(hasher.hash_one(t), |&i| terms[i as usize].0 == t, |&i| hasher.hash_one(&terms[i as usize].0))
+        {
+            Entry::Occupied(e) => *e.get() as usize,
+            Entry::Vacant(e) => {
+                e.insert(terms.len() as u32);
+                terms.push((t.to_string(), [0u8; NFIELDS]));
+                terms.len() - 1
+            }
+        };
+    let c = &mut terms[at].1[field as usize];
+    *c = c.saturating_add(1);
 }
 
 fn finish(acc: Acc<'_>, mut doc: Doc) -> Doc {
     let mut terms = acc.terms;
     terms.sort_by(|a, b| a.0.cmp(&b.0));
-    // Merge duplicates the bounded probe missed.
+    // Each term is in `terms` once (the hash table); sorting is all that is left.
     let mut merged: Vec<(String, [u8; NFIELDS])> = Vec::with_capacity(terms.len());
     for (t, c) in terms {
         match merged.last_mut() {
@@ -197,7 +218,7 @@ pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) 
             .filter(|n| n.def_end <= d.def_end)
             .copied()
             .collect();
-        let mut acc = Acc { an: &mut *an, terms: Vec::new(), lens: [0; NFIELDS] };
+        let mut acc = Acc::new(&mut *an);
         acc.add(d.name.as_bytes(), Field::Name);
         // A compound name counts one more name token (its whole), as when
         // the whole was a term of its own.
@@ -299,7 +320,7 @@ fn windows(an: &mut Analyzer, path: &str, content: &[u8], lines: &[(usize, usize
     }
     for win in lines[from..].chunks(WINDOW_LINES) {
         let Some(&(hs, he, _)) = win.iter().find(|l| l.2 != LineKind::Skip) else { continue };
-        let mut acc = Acc { an: &mut *an, terms: Vec::new(), lens: [0; NFIELDS] };
+        let mut acc = Acc::new(&mut *an);
         acc.add(place_text(path).as_bytes(), Field::Place);
         for &(s, e, k) in win {
             match k {

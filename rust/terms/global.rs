@@ -171,7 +171,7 @@ pub fn rewrite(snap: &Snapshot) -> Result<u64> {
     let _lock = crate::index::dir::lock_writer(&snap.dir)?;
     let names: Vec<String> = snap.manifest.segments.iter().map(|e| e.name.clone()).collect();
     let symbols = snap.manifest.symbols.as_deref().map(|b| (b, snap.manifest.symbol_deltas.as_slice()));
-    super::build_for_segments(&snap.dir, &names, symbols)
+    super::build_for_segments(&snap.dir, &names, symbols, &mut crate::index::progress::silent())
 }
 
 /// Streams a term dictionary's terms in order (for [`TermFile::for_each_df`]).

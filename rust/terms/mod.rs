@@ -38,6 +38,7 @@ use crate::error::Result;
 use crate::hit::Hit;
 use crate::index::format::Segment;
 use crate::index::manifest::SymbolDelta;
+use crate::index::progress::{Phase, Progress};
 use crate::index::Snapshot;
 use crate::symbols::layers::SymbolSet;
 use crate::symbols::store::NONE;
@@ -79,15 +80,25 @@ fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, Vec<D
 
 /// Writes the term file of each segment in `names` (files of `dir`), taking
 /// definitions from the symbol files `symbols` (base, deltas) of the same
-/// generation; without symbols every file is windowed.
-pub fn build_for_segments(dir: &Path, names: &[String], symbols: Option<(&str, &[SymbolDelta])>) -> Result<u64> {
+/// generation; without symbols every file is windowed. Reports
+/// [`Phase::Terms`] progress in bytes of the segments' files.
+pub fn build_for_segments(
+    dir: &Path,
+    names: &[String],
+    symbols: Option<(&str, &[SymbolDelta])>,
+    progress: &mut Progress<'_>,
+) -> Result<u64> {
     let set = match symbols {
         Some((base, deltas)) => Some(SymbolSet::open(dir, base, deltas)?),
         None => None,
     };
+    let segs = names.iter().map(|n| Segment::open(&dir.join(n))).collect::<Result<Vec<_>>>()?;
+    let content_bytes = |seg: &Segment| (0..seg.nfiles()).map(|id| seg.content(id).len() as u64).sum::<u64>();
+    let total: u64 = segs.iter().map(content_bytes).sum();
+    let mut done = 0;
+    progress(Phase::Terms, 0, total);
     let mut bytes = 0;
-    for name in names {
-        let seg = Segment::open(&dir.join(name))?;
+    for (name, seg) in names.iter().zip(&segs) {
         let paths: HashSet<&str> = (0..seg.nfiles()).map(|id| seg.path(id)).collect();
         let defs = set.as_ref().map(|s| defs_by_path(s, &paths)).unwrap_or_default();
         let docs: Vec<(u32, docs::Doc)> = (0..seg.nfiles())
@@ -100,6 +111,8 @@ pub fn build_for_segments(dir: &Path, names: &[String], symbols: Option<(&str, &
             .flatten()
             .collect();
         bytes += store::write(&terms_path(&dir.join(name)), &docs)?;
+        done += content_bytes(seg);
+        progress(Phase::Terms, done, total);
     }
     Ok(bytes)
 }

@@ -3,7 +3,7 @@
 //! Snowball-stemmed (English), so that "parsing dates" meets `parse_date`.
 //! URLs are not words. The same analysis runs at build and at query time.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
