@@ -45,8 +45,10 @@ fn main() -> tantivy::Result<()> {
 
     let mut sb = Schema::builder();
     let indexing = TextFieldIndexing::default().set_tokenizer("ws").set_index_option(IndexRecordOption::WithFreqs);
-    let fields: Vec<_> =
-        FIELDS.iter().map(|n| sb.add_text_field(n, TextOptions::default().set_indexing_options(indexing.clone()))).collect();
+    let fields: Vec<_> = FIELDS
+        .iter()
+        .map(|n| sb.add_text_field(n, TextOptions::default().set_indexing_options(indexing.clone())))
+        .collect();
     let id = sb.add_u64_field("id", FAST);
     let schema = sb.build();
     let idx_dir = out.join("tantivy");
