@@ -72,6 +72,32 @@ def test_a_question_finds_the_definition_header(idx: lens.Index) -> None:
     assert paths.index("tests/test_http.py") > 0
 
 
+def test_a_question_hit_spans_to_its_best_matching_line(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    job = (
+        "def run_nightly(jobs):\n"
+        "    started = now()\n"
+        "    for job in jobs:\n"
+        "        job.retry_failed_uploads_with_backoff()  \n"
+        "    return started\n"
+    )
+    (root / "job.py").write_text(job)
+    idx = lens.Index.build(root, tmp_path / "index")
+    res = idx.search("retry the failed uploads with a backoff", k=5, mode="lex")
+    assert res.info["query_route"] == "terms"
+    top = res.hits[0]
+    # The hit points at the header line; its span runs from the name to the end of the line that
+    # matches best (trailing blanks left out), so line and column still describe byte_start.
+    assert (top.path, top.line, top.column) == ("job.py", 1, 4)
+    assert top.text == "def run_nightly(jobs):"
+    span = job.encode()[top.byte_start : top.byte_end]
+    assert span.startswith(b"run_nightly(") and span.endswith(b"job.retry_failed_uploads_with_backoff()")
+    # Where the header line matches best, the span is the name alone.
+    top = idx.search("run the nightly jobs", k=5, mode="lex").hits[0]
+    assert job.encode()[top.byte_start : top.byte_end] == b"run_nightly"
+
+
 def test_methods_are_documents_and_words_meet_stems(idx: lens.Index) -> None:
     res = idx.search("removing expired cookies", k=5, mode="lex")
     assert (res.hits[0].path, res.hits[0].line) == ("web/http.py", 20)

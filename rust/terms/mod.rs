@@ -51,9 +51,16 @@ use tokenize::{analyze_query, Analyzer};
 /// Integer scale of query-term weights.
 const WEIGHT_SCALE: f64 = 1000.0;
 
+/// A query term's integer weight: its BM25 idf over `ndocs` documents of
+/// which `df` hold it, scaled by [`WEIGHT_SCALE`].
+pub fn term_weight(ndocs: u64, df: u64) -> u64 {
+    let idf = (1.0 + (ndocs as f64 - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
+    (idf * WEIGHT_SCALE).round().max(1.0) as u64
+}
+
 /// The document-kind definitions of the files in `paths`, by path, from the
 /// symbol file(s) of the generation being committed.
-fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, Vec<DefIn>> {
+pub fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, Vec<DefIn>> {
     let mut out: HashMap<String, Vec<DefIn>> = HashMap::new();
     for layer in &set.layers {
         let t = &layer.table;
@@ -334,18 +341,22 @@ impl Terms {
         let global = global::lookup(&snap.dir);
         let ndocs: u64 =
             global.as_ref().map_or_else(|| files.iter().map(|t| t.terms.ndocs() as u64).sum(), |g| g.ndocs);
+        // Each term's postings in each segment, looked up once: they give the
+        // document frequency, the scan's lists and the rules' counts.
+        let found: Vec<Vec<Option<store::Postings<'_>>>> =
+            files.iter().map(|f| q.terms.iter().map(|t| f.terms.postings(t)).collect()).collect();
         let mut weighted = Vec::new();
-        for term in &q.terms {
+        let mut kept = Vec::new();
+        for (ti, term) in q.terms.iter().enumerate() {
             let df: u64 = global.as_ref().map_or_else(
-                || files.iter().filter_map(|t| t.terms.postings(term)).map(|p| p.len() as u64).sum(),
+                || found.iter().filter_map(|lists| lists[ti].as_ref()).map(|p| p.len() as u64).sum(),
                 |g| g.df(term),
             );
             if df == 0 {
                 continue;
             }
-            let idf = (1.0 + (ndocs as f64 - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
-            let weight = (idf * WEIGHT_SCALE).round().max(1.0) as u64;
-            weighted.push(WeightedTerm { term: term.clone(), weight });
+            weighted.push(WeightedTerm { term: term.clone(), weight: term_weight(ndocs, df) });
+            kept.push(ti);
         }
         // Nothing but stop words ("return None"): not a question after all.
         if weighted.is_empty() {
@@ -361,16 +372,24 @@ impl Terms {
                 Box::new(move |doc| v.live.contains(t.terms.file_of(doc)))
             })
             .collect();
-        let segs: Vec<SegTerms<'_>> =
-            files.iter().zip(&lives).map(|(t, l)| SegTerms { terms: &t.terms, live: l.as_ref() }).collect();
+        let segs: Vec<SegTerms<'_>> = files
+            .iter()
+            .zip(&lives)
+            .zip(&found)
+            .map(|((t, l), lists)| SegTerms {
+                terms: &t.terms,
+                live: l.as_ref(),
+                lists: kept.iter().map(|&ti| lists[ti]).collect(),
+            })
+            .collect();
         let qset: HashSet<&str> = q.terms.iter().map(String::as_str).collect();
         let total: u64 = weighted.iter().map(|w| w.weight).sum();
         let mut boost = RuleBoost {
             rules,
             files: &files,
-            postings: files
+            postings: segs
                 .iter()
-                .map(|f| weighted.iter().filter_map(|w| Some((f.terms.postings(&w.term)?, w.weight))).collect())
+                .map(|s| s.lists.iter().zip(&weighted).filter_map(|(p, w)| Some(((*p)?, w.weight))).collect())
                 .collect(),
             cover: (total as f64 * rank::FILE_COVER).ceil() as u64,
             spelled: HashSet::new(),
@@ -417,16 +436,102 @@ impl Terms {
                 why.push("spelled");
             }
             let score = s.score as f64 / (WEIGHT_SCALE * rank::SCALE as f64);
-            hits.push(render(seg.content(row.file), seg.path(row.file), &row, score, why));
+            let content = seg.content(row.file);
+            let best = if hits.len() < BEST_LINE_HITS { best_line(&mut an, &weighted, content, &row) } else { None };
+            hits.push(render(content, seg.path(row.file), &row, best, score, why));
         }
         Ok(Some((hits, out)))
     }
 }
 
-/// A hit at the definition's name on its header line (a window's first line).
-fn render(content: &[u8], path: &str, row: &store::DocRow, score: f64, why: Vec<&'static str>) -> Hit {
+/// The most bytes of a definition [`best_line`] reads (a long struct or
+/// table is cut short: the span is a pointer, not a score).
+const BEST_LINE_SCAN: usize = 4 << 10;
+
+/// How many of the first hits get their best-matching line (the ones a
+/// reader looks at): each costs a tokenization of its definition, which
+/// for all 50 of a kernel question's hits was a third of the search.
+pub const BEST_LINE_HITS: usize = 10;
+
+/// The end of the line inside the definition `row` that holds the most of
+/// the query's weight (each term counted once per line; the first such line
+/// on a tie), or None when no line past the header line holds any.
+pub fn best_line(an: &mut Analyzer, query: &[WeightedTerm], content: &[u8], row: &store::DocRow) -> Option<usize> {
+    let header = (row.start as usize).min(content.len());
+    let end = (row.def_end as usize).clamp(header, content.len()).min(header + BEST_LINE_SCAN);
+    // A stem starts with its word's first letter: only words starting like
+    // a query term are stemmed.
+    let mut firsts = [false; 256];
+    for q in query {
+        if let Some(&b) = q.term.as_bytes().first() {
+            firsts[b as usize] = true;
+        }
+    }
+    let header_end = memchr::memchr(b'\n', &content[header..end]).map_or(end, |i| header + i);
+    let mut best: Option<(u64, usize)> = None;
+    let mut at = header_end;
+    let mut seen: Vec<bool> = vec![false; query.len()];
+    while at < end {
+        let line_start = at + 1;
+        let line_end = memchr::memchr(b'\n', &content[line_start.min(end)..end]).map_or(end, |i| line_start + i);
+        seen.iter_mut().for_each(|x| *x = false);
+        let mut weight = 0u64;
+        tokenize::runs(&content[line_start.min(end)..line_end], |run| {
+            tokenize::subtokens(run, |tok| {
+                if !firsts[tok.as_bytes()[0] as usize] {
+                    return;
+                }
+                if let Some(t) = an.term(tok) {
+                    if let Some(i) = query.iter().position(|q| q.term == t) {
+                        if !seen[i] {
+                            seen[i] = true;
+                            weight += query[i].weight;
+                        }
+                    }
+                }
+            })
+        });
+        if weight > 0 && best.is_none_or(|(w, _)| weight > w) {
+            best = Some((weight, line_end));
+        }
+        at = line_end;
+    }
+    // The header line itself may hold as much: then the name is the span.
+    let mut head = 0u64;
+    seen.iter_mut().for_each(|x| *x = false);
+    tokenize::runs(&content[memchr::memrchr(b'\n', &content[..header]).map_or(0, |i| i + 1)..header_end], |run| {
+        tokenize::subtokens(run, |tok| {
+            if let Some(i) = an.term(tok).and_then(|t| query.iter().position(|q| q.term == t)) {
+                if !seen[i] {
+                    seen[i] = true;
+                    head += query[i].weight;
+                }
+            }
+        })
+    });
+    best.filter(|&(w, _)| w > head).map(|(_, e)| e)
+}
+
+/// A hit at the definition's name on its header line (a window's first
+/// line). Its span runs from the name to the end of `best`, the line inside
+/// the definition that matches the question best (the name alone when none
+/// matches better than the header line).
+fn render(
+    content: &[u8],
+    path: &str,
+    row: &store::DocRow,
+    best: Option<usize>,
+    score: f64,
+    why: Vec<&'static str>,
+) -> Hit {
     let start = (row.start as usize).min(content.len());
-    let end = (row.end as usize).clamp(start, content.len());
+    let mut end = (row.end as usize).clamp(start, content.len());
+    if let Some(b) = best {
+        // Trailing blanks (and a CR) are not part of the line's text.
+        let trimmed =
+            content[..b.min(content.len())].iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |i| i + 1);
+        end = end.max(trimmed);
+    }
     let line_start = memchr::memrchr(b'\n', &content[..start]).map_or(0, |i| i + 1);
     let line_end = memchr::memchr(b'\n', &content[start..]).map_or(content.len(), |i| start + i);
     let column = String::from_utf8_lossy(&content[line_start..start]).chars().count() as u32;
