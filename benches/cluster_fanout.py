@@ -34,6 +34,17 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def _lift_slos(_actor: Any = None) -> None:
+    """The process's guard never trips: on a loaded machine Stage-A's 5 ms SLO trips in whichever
+    process runs first and sheds Stage-B there, and the two sides would no longer do the same work."""
+    from lens._state import GLOBAL_GUARD
+
+    for name in ("stage_a", "stage_b", "stage_c"):
+        slo = GLOBAL_GUARD.slos.stage(name)
+        slo.p95_ms, slo.tail_ratio, slo.max_error_rate = 1e9, None, 1.0
+    GLOBAL_GUARD.reset()
+
+
 def _run(search: Any, queries: list[str], repeat: int) -> dict[str, Any]:
     for q in queries[:20]:  # warm caches and actors
         search(q)
@@ -76,7 +87,8 @@ def main() -> None:
     ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"shards": a.shards, "load_avg_start": os.getloadavg()}
+    out: dict[str, Any] = {"load_avg_start": os.getloadavg()}
+    _lift_slos()
     if a.one:
         one = lens.Index.open(a.one)
     else:
@@ -99,7 +111,8 @@ def main() -> None:
 
         kinds["identifiers"] = function_names(one, a.kernel_names)
     c = lc.open(set_dir, actors=a.actors)
-    out["actors"] = len(c._groups)
+    ray.get([actor.__ray_call__.remote(_lift_slos) for row in c.actors for actor in row])
+    out["shards"], out["actors"] = len(c.shard_ids), len(c._groups)
     for kind, queries in kinds.items():
         queries = queries[: a.limit] if a.limit else queries
         out[f"one.{kind}"] = _run(lambda q: one.search(q, k=50), queries, a.repeat)

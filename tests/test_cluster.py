@@ -136,6 +136,29 @@ def test_questions_score_as_one_index(small: dict[str, Any], small_set: lc.Clust
     _same(a, b)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "parse_http_date_header",
+        "sortRecordsByKey",
+        "parse_http_date_headr",
+        "wrap_long_line",
+        "net.mod_0",
+        "run",
+    ],
+)
+def test_identifiers_answer_as_one_index(
+    small: dict[str, Any], small_set: lc.ClusterIndex, query: str
+) -> None:
+    """Defined names, names only their sub-tokens match (`sortRecordsByKey`) and names within edits of
+    defined ones: Stage-B's fallback is decided over the set, as one index decides it."""
+    a = small["one"].search(query, k=50)
+    b = small_set.search(query, k=50, budget_ms=FAULT_BUDGET_MS)
+    assert b.info["shards_missing"] == []
+    assert any(h.why[:1] in (("definition",), ("fuzzy",)) for h in a.hits) or query == "net.mod_0"
+    _same(a, b)
+
+
 def test_files_rule_shards_exactly(small: dict[str, Any]) -> None:
     """The definition index's rules depend only on the query, the document, its file and the set's
     statistics (rust/terms/rank.rs), so questions that several definitions of one file match merge

@@ -35,6 +35,9 @@ def test_fallback_candidates_and_names(idx: lens.Index) -> None:
     assert (name, defs, same) == ("parse_dat", 0, [])
     assert {n for n, d, c in near if c} >= {"parse_date", "parse_data", "parse_dale"}
     assert _lens.stage_b_fallback_candidates(idx._native, "parse the date") is None
+    # Without the scan, only the count (what a set's first round asks every shard).
+    assert _lens.stage_b_fallback_candidates(idx._native, "parse_dat", False) == ("parse_dat", 0, [], [])
+    assert _lens.stage_b_fallback_candidates(idx._native, "parse_date", True) == ("parse_date", 1, [], [])
     plain = idx.search("parse_dat", k=10)
     assert {t for _, t in _defs(plain)} == {"def parse_date(s):", "def parse_data(s):", "def parse_dale(s):"}
     try:

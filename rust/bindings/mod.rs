@@ -652,17 +652,19 @@ fn set_lexical_stats(df: Option<Vec<u64>>, chunks: u64) {
 }
 
 /// Stage-B's fallback inputs for a set's coordinator (None: not an identifier): the name, its
-/// definitions in `index`, the other names sharing its sub-tokens, and the names within the fallback's
-/// edits with (distance, definitions).
+/// definitions in `index`, and with `scan` (when it has none) the other names sharing its sub-tokens
+/// and the names within the fallback's edits with (distance, definitions).
 #[pyfunction]
+#[pyo3(signature = (index, query, scan=true))]
 #[allow(clippy::type_complexity)]
 fn stage_b_fallback_candidates(
     py: Python<'_>,
     index: PyRef<'_, NativeIndex>,
     query: String,
+    scan: bool,
 ) -> PyResult<Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)>> {
     let engine = index.engine.clone();
-    guarded(py, move || Ok(crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query)))
+    guarded(py, move || Ok(crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan)))
 }
 
 /// Installs (None: clears) the names this thread's Stage-B lookups fall back to: a set's decision.

@@ -143,13 +143,17 @@ fn fallback_distance(name: &str) -> Option<u32> {
 }
 
 /// One shard's part of the fallback decision for `query` (None: not an
-/// identifier): the looked-up name, its definitions here, and (only when
-/// there are none) the other names sharing its sub-tokens and every name
-/// within the fallback's edits with its distance and definitions here.
+/// identifier): the looked-up name, its definitions here, and (only with
+/// `scan` and when there are none) the other names sharing its sub-tokens
+/// and every name within the fallback's edits with its distance and
+/// definitions here. The edit scan walks the whole name table (tens of ms
+/// on a kernel-sized shard), so a set asks for it only once no shard
+/// defines the name.
 #[allow(clippy::type_complexity)]
 pub fn fallback_candidates(
     snap: &Snapshot,
     query: &str,
+    scan: bool,
 ) -> Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)> {
     let parts = identifier(query)?;
     let name = hyphens_to_underscores(parts[parts.len() - 1]);
@@ -157,7 +161,7 @@ pub fn fallback_candidates(
         return Some((name, 0, Vec::new(), Vec::new()));
     };
     let defs = set.defs(&name).len() as u64;
-    if defs > 0 {
+    if defs > 0 || !scan {
         // Defined here, so defined in the set: no fallback, whatever the other names.
         return Some((name, defs, Vec::new(), Vec::new()));
     }

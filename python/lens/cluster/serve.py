@@ -187,12 +187,14 @@ class _ShardServer:
             out = dict(zip(sids, self.pool.map(one, sids), strict=True))
         return out, (time.perf_counter() - t0) * 1000
 
-    def _prepare(self, sid: str, query: str, df: bool, fallback: bool) -> tuple[Any, Any]:
-        """The set's first round for a query: Stage-A's counts (the DFS phase) and Stage-B's fallback
-        candidates, each when asked."""
+    def _prepare(self, sid: str, query: str, df: bool, fallback: str | None) -> tuple[Any, Any]:
+        """The set's first round for a query: Stage-A's counts (the DFS phase) when `df`, and Stage-B's
+        fallback inputs: "count" the definitions of the name, "scan" also the stand-in candidates."""
         native = self.indexes[sid]._native
         counts = _lens.lexical_document_frequencies(native, query) if df else None
-        names = _lens.stage_b_fallback_candidates(native, query) if fallback else None
+        names = None
+        if fallback is not None:
+            names = _lens.stage_b_fallback_candidates(native, query, fallback == "scan")
         return counts, names
 
     def _search(
@@ -500,12 +502,18 @@ class ClusterIndex:
             # The first round: Stage-A's counts over every shard (the DFS phase), so each scores on the
             # set's scale, and for an identifier the names Stage-B falls back to over the whole set.
             got1, first_missing, _ = self._fan_out(
-                budget, "prepare", (query, route != "terms", ident), acc=samples
+                budget, "prepare", (query, route != "terms", "count" if ident else None), acc=samples
             )
             lexical = self._sum_df(got1)
-            if ident and got1:
-                cands = [v[1] for v in got1.values() if v[1] is not None]
-                fallback = fallback_names(cands) if cands else None
+            cands = [v[1] for v in got1.values() if v[1] is not None]
+            if cands and not any(c[1] for c in cands):
+                # No shard defines the name: one index falls back to stand-ins, chosen over the whole set
+                # (the candidates' scan is costly, so only now).
+                left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
+                got2, missing2, _ = self._fan_out(left_ms, "prepare", (query, False, "scan"), acc=samples)
+                first_missing = sorted(set(first_missing) | set(missing2), key=self._order.__getitem__)
+                cands = [v[1] for v in got2.values() if v[1] is not None]
+            fallback = fallback_names(cands) if cands else None
         left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
         args = (query, k, kw, lexical, fallback, union_k)
         got, missing, errors = self._fan_out(left_ms, "search", args, skip=set(first_missing), acc=samples)
