@@ -635,14 +635,32 @@ class ClusterIndex:
         done: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout_s)
         return done[0]
 
+    def _ask_any(self, method: str, timeout_s: float) -> Any:
+        """`method()` of the first actor that answers: each actor in turn, again while `timeout_s` lasts
+        (an actor that is restarting answers `ActorUnavailableError` for a moment; the set's state is
+        the same on every actor)."""
+        ray = self._ray
+        deadline = time.monotonic() + timeout_s
+        actors = [a for row in self.actors for a in row]
+        while True:
+            for a in actors:
+                left = deadline - time.monotonic()
+                try:
+                    return ray.get(getattr(a, method).remote(), timeout=max(0.1, left))
+                except (ray.exceptions.RayError, TimeoutError):
+                    if time.monotonic() >= deadline:
+                        raise
+            time.sleep(0.2)
+
     def flags(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The set's flags, as its first actor holds them."""
-        got: dict[str, Any] = self._ray.get(self.actors[0][0].flags.remote(), timeout=timeout_s)
+        """The set's flags, as its first actor that answers holds them."""
+        got: dict[str, Any] = self._ask_any("flags", timeout_s)
         return got
 
     def canary_status(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The set's canary status (share, kill switch, state file), as its first actor reads it."""
-        status: dict[str, Any] = self._ray.get(self.actors[0][0].canary_status.remote(), timeout=timeout_s)
+        """The set's canary status (share, kill switch, state file), as its first actor that answers
+        reads it."""
+        status: dict[str, Any] = self._ask_any("canary_status", timeout_s)
         return status
 
     def dashboard(self) -> dict[str, Any]:
