@@ -215,8 +215,10 @@ impl Engine {
         // identifier to both (interleaved), everything else to Stage-A.
         let route = if lexical { crate::terms::route::Route::Lexical } else { crate::terms::route::classify(query) };
         let mut answered = None;
+        // A shard of a set may want a union route's two lists apart, n each.
+        let parts = crate::scan::global::union_parts().filter(|_| route == crate::terms::route::Route::Union);
         if route != crate::terms::route::Route::Lexical {
-            answered = self.terms.search(snap, query, k, !native)?;
+            answered = self.terms.search(snap, query, parts.unwrap_or(k), !native)?;
         }
         let route = if answered.is_some() { route } else { crate::terms::route::Route::Lexical };
         if let (crate::terms::route::Route::Terms, Some((hits, t))) = (route, &answered) {
@@ -228,6 +230,12 @@ impl Engine {
                 route: route.name(),
                 terms: Some(*t),
             });
+        }
+        if let (Some(n), Some((questions, t))) = (parts, &answered) {
+            let (lexical, truncated, outcome) = self.lexical(snap, query, n, budget, native, started);
+            let hits = questions.iter().cloned().chain(lexical).collect();
+            let (route, terms) = (route.name(), Some(*t));
+            return Ok(SearchResult { hits, truncated, outcome, generation: snap.manifest.generation, route, terms });
         }
         // A union route asks Stage-A for the few hits the interleaving takes
         // first, and for all k only when those were not enough: the answer

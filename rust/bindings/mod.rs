@@ -662,6 +662,36 @@ fn set_lexical_stats(df: Option<Vec<u64>>, chunks: u64) {
     crate::scan::global::set_lexical(df.map(|d| (d, chunks)));
 }
 
+/// Stage-B's fallback inputs for a set's coordinator (None: not an identifier): the name, its
+/// definitions in `index`, and with `scan` (when it has none) the other names sharing its sub-tokens
+/// and the names within the fallback's edits with (distance, definitions).
+#[pyfunction]
+#[pyo3(signature = (index, query, scan=true))]
+#[allow(clippy::type_complexity)]
+fn stage_b_fallback_candidates(
+    py: Python<'_>,
+    index: PyRef<'_, NativeIndex>,
+    query: String,
+    scan: bool,
+) -> PyResult<Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)>> {
+    let engine = index.engine.clone();
+    guarded(py, move || Ok(crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan)))
+}
+
+/// Installs (None: clears) the names this thread's Stage-B lookups fall back to: a set's decision.
+#[pyfunction]
+#[pyo3(signature = (names=None))]
+fn set_stage_b_fallback(names: Option<Vec<String>>) {
+    crate::symbols::stage::set_fallback_names(names);
+}
+
+/// Has this thread's union routes answer with their two lists apart, `n` hits each (None: interleaved).
+#[pyfunction]
+#[pyo3(signature = (n=None))]
+fn set_union_parts(n: Option<usize>) {
+    crate::scan::global::set_union_parts(n);
+}
+
 /// A file's static rank (the order of files within a segment, before their paths): a set's coordinator
 /// breaks score ties between shards with it, as one index does.
 #[pyfunction]
@@ -692,6 +722,9 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(write_global_df, m)?,
         wrap_pyfunction!(lexical_document_frequencies, m)?,
         wrap_pyfunction!(set_lexical_stats, m)?,
+        wrap_pyfunction!(stage_b_fallback_candidates, m)?,
+        wrap_pyfunction!(set_stage_b_fallback, m)?,
+        wrap_pyfunction!(set_union_parts, m)?,
         wrap_pyfunction!(query_route, m)?,
         wrap_pyfunction!(static_prior, m)?,
     ] {

@@ -9,8 +9,14 @@
 //! calling thread ([`set_lexical`]); the native search releases the GIL on
 //! that same thread. With nothing installed (every embedded use) nothing
 //! changes.
+//!
+//! A union route's answer interleaves two lists and keeps a line once; a
+//! shard that interleaves its own part of each loses lines the set's
+//! interleaving counts. [`set_union_parts`] has this thread's union routes
+//! answer with the two lists apart (the definition index's top n, then
+//! Stage-A's top n), for the coordinator to interleave once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::rank::Scorer;
 use crate::index::Snapshot;
@@ -18,6 +24,18 @@ use crate::query::plan::GramSets;
 
 thread_local! {
     static LEXICAL: RefCell<Option<(Vec<u64>, u64)>> = const { RefCell::new(None) };
+    static UNION_PARTS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Has this thread's union routes answer with their two lists apart, `n`
+/// hits each at most (None: interleaved, as always).
+pub fn set_union_parts(n: Option<usize>) {
+    UNION_PARTS.with(|u| u.set(n));
+}
+
+/// The per-list length installed by [`set_union_parts`].
+pub fn union_parts() -> Option<usize> {
+    UNION_PARTS.with(Cell::get)
 }
 
 /// Installs (or with None clears) the set-wide (df per query term, live

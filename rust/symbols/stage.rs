@@ -7,7 +7,14 @@
 //!
 //! Also here: the direct lookups (`definitions`, `references`, `symbols`)
 //! and coverage statistics.
+//!
+//! A shard of a sharded set sees only its own names, so it cannot decide
+//! the fallback alone: the set's coordinator gathers every shard's
+//! [`fallback_candidates`], decides as one index would, and installs the
+//! names for the calling thread ([`set_fallback_names`]) before the shard's
+//! lookup. With nothing installed (every embedded use) nothing changes.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::lang::{Lang, NO_LANG};
@@ -114,6 +121,62 @@ pub struct StageB {
 
 /// Default bound of each cache.
 pub const CACHE_BYTES: u64 = 32 << 20;
+
+thread_local! {
+    static FALLBACK: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Installs (None: clears) the names this thread's next lookups fall back
+/// to when the shard does not define the queried name: a set's decision.
+pub fn set_fallback_names(names: Option<Vec<String>>) {
+    FALLBACK.with(|f| *f.borrow_mut() = names);
+}
+
+/// Edits the fallback allows for `name`: none under 4 characters, 1 under
+/// 8, else 2.
+fn fallback_distance(name: &str) -> Option<u32> {
+    match name.chars().count() {
+        0..=3 => None,
+        4..=7 => Some(1),
+        _ => Some(2),
+    }
+}
+
+/// One shard's part of the fallback decision for `query` (None: not an
+/// identifier): the looked-up name, its definitions here, and (only with
+/// `scan` and when there are none) the other names sharing its sub-tokens
+/// and every name within the fallback's edits with its distance and
+/// definitions here. The edit scan walks the whole name table (tens of ms
+/// on a kernel-sized shard), so a set asks for it only once no shard
+/// defines the name.
+#[allow(clippy::type_complexity)]
+pub fn fallback_candidates(
+    snap: &Snapshot,
+    query: &str,
+    scan: bool,
+) -> Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)> {
+    let parts = identifier(query)?;
+    let name = hyphens_to_underscores(parts[parts.len() - 1]);
+    let Some(set) = snap.companion::<SymbolSet>() else {
+        return Some((name, 0, Vec::new(), Vec::new()));
+    };
+    let defs = set.defs(&name).len() as u64;
+    if defs > 0 || !scan {
+        // Defined here, so defined in the set: no fallback, whatever the other names.
+        return Some((name, defs, Vec::new(), Vec::new()));
+    }
+    let same = set.same_subtokens(&name).into_iter().filter(|n| *n != name).collect();
+    let near = fallback_distance(&name).map_or_else(Vec::new, |d| {
+        let all = set.fuzzy(&name, d, usize::MAX / 8);
+        all.into_iter()
+            .map(|(n, dist)| {
+                let c = set.ndefs(&n) as u64;
+                (n, dist, c)
+            })
+            .collect()
+    });
+    Some((name, defs, same, near))
+}
 
 /// The components of an identifier-like query (`pkg.Name`, `Type::method`,
 /// `name`, a trailing `()` allowed), or `None`.
@@ -231,7 +294,15 @@ impl StageB {
         let Some(parts) = identifier(query) else {
             return (Arc::new(Vec::new()), false);
         };
-        let key = Key::Search(snap.manifest.generation, query.trim().to_string(), k);
+        let mut text = query.trim().to_string();
+        // A set's fallback decision is part of the answer: a NUL (never in an identifier), then the names.
+        FALLBACK.with(|f| {
+            if let Some(names) = f.borrow().as_ref() {
+                text.push('\0');
+                text.push_str(&names.join("\0"));
+            }
+        });
+        let key = Key::Search(snap.manifest.generation, text, k);
         self.cached_hits_with(key, || lookup(snap, &parts, k))
     }
 
@@ -319,11 +390,17 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
     let mut defs: Vec<(usize, DefRec, &'static str)> =
         set.defs(name).into_iter().map(|(l, d)| (l, d, "definition")).collect();
     if defs.is_empty() {
-        // Not defined under this exact name: same sub-tokens, then edits.
-        let mut others: Vec<String> = set.same_subtokens(name).into_iter().filter(|n| n != name).collect();
-        if others.is_empty() && name.chars().count() >= 4 {
-            let d = if name.chars().count() >= 8 { 2 } else { 1 };
-            others = set.fuzzy(name, d, 8).into_iter().map(|(n, _)| n).filter(|n| n != name).collect();
+        // Not defined under this exact name: same sub-tokens, then edits (or
+        // the names a set's coordinator decided on).
+        let mut others: Vec<String> = match FALLBACK.with(|f| f.borrow().clone()) {
+            Some(names) => names,
+            None => set.same_subtokens(name),
+        };
+        others.retain(|n| n != name);
+        if others.is_empty() && FALLBACK.with(|f| f.borrow().is_none()) {
+            if let Some(d) = fallback_distance(name) {
+                others = set.fuzzy(name, d, 8).into_iter().map(|(n, _)| n).filter(|n| n != name).collect();
+            }
         }
         for other in others {
             defs.extend(set.defs(&other).into_iter().map(|(l, d)| (l, d, "fuzzy")));

@@ -2,22 +2,29 @@
 
 Each actor (`_ShardServer`) opens a group of shards (read-only, mmapped by the native core) with the
 set's global statistics registered for them, so every shard scores on the set's scale. A query fans
-out one actor call per shard, waits with `ray.wait` until the deadline (`budget_ms`, by default the
-Stage-A SLO's p99 limit plus `FANOUT_ALLOWANCE_MS` for Ray's round trips), retries a shard whose actor
-died on the next replica while time is left, and merges the per-shard top k by score (ties: shard
-order, then rank within the shard, which is the single index's order when shards are cut by path).
-A shard that did not answer in time, or whose actor was dead on every replica, is listed in
-`result.info["shards_missing"]` and the result has `truncated=True`; the call never waits past its
-deadline. Actors restart by themselves (`max_restarts`).
+out one actor call per actor (the call carries every shard the actor holds, answered on the actor's
+threads, each shard's outcome apart), waits with `ray.wait` until the deadline (`budget_ms`, by default
+the Stage-A SLO's p99 limit plus `FANOUT_ALLOWANCE_MS` for Ray's round trips), retries the shards of an
+actor that died on the next replica while time is left, and merges the shards' answers as one index
+orders them (`lens.cluster.merge`). A shard that did not answer in time, or whose actor was dead on
+every replica, is listed in `result.info["shards_missing"]` and the result has `truncated=True`; the
+call never waits past its deadline. Actors restart by themselves (`max_restarts`).
+
+Every shard's latency and errors go to the set's guard (a `lens.guard.Guard` of its own, or the one
+`open(guard=)` names) as a stage named `shard.<id>`: a shard that is repeatedly slow or failing trips its
+own breaker and raises the guard's alerts as a stage does, and `dashboard()` shows the slowest shards
+with their breaker state. (The set's guard is not the process's: a set's fan-out times in the process's
+end-to-end window would read as a regression of the new route to its canary.)
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,12 +33,15 @@ from .. import _lens
 from .._log import get_logger
 from .._validate import check_grep, check_search
 from ..errors import LensError, QueryError
+from ..guard import Guard, QueryEvent
 from ..pipeline import MODES, monotonic, run_search
+from ..symbols import is_identifier, rows_to_hits, stage_b_hook
 from ..types import Hit, Mode, SearchResult
 from . import manifest as mf
 from ._ray import connect
+from .merge import UNION_EVERY, fallback_names, identifier_hits, merge_hits
 
-__all__ = ["FANOUT_ALLOWANCE_MS", "ClusterIndex", "merge_hits", "open_set"]
+__all__ = ["FANOUT_ALLOWANCE_MS", "SHARD_STAGE", "UNION_EVERY", "ClusterIndex", "merge_hits", "open_set"]
 
 _log = get_logger("lens.cluster")
 
@@ -41,6 +51,48 @@ FANOUT_ALLOWANCE_MS = 250.0
 OPEN_TIMEOUT_S = 120.0
 #: Per-shard latency samples kept for `dashboard()`.
 WINDOW = 512
+#: The guard's stage name for a shard: `shard.<id>`.
+SHARD_STAGE = "shard.{}"
+
+#: A shard search's Stage-B and Stage-A hits, apart, as the query's Stage-B hook saw them (per thread).
+_parts = threading.local()
+
+
+class _Recorder:
+    """A query's snapshot handle that keeps the Stage-B rows it hands the Stage-B hook."""
+
+    __slots__ = ("_snap", "rows")
+
+    def __init__(self, snap: Any) -> None:
+        self._snap = snap
+        self.rows: list[Any] | None = None
+
+    def stage_b(self, query: Any, k: int) -> tuple[list[Any], bool]:
+        rows, cached = self._snap.stage_b(query, k)
+        self.rows = rows
+        return rows, cached
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._snap, name)
+
+
+def _stage_b_apart(call: Any) -> Any:
+    """Stage-B on a shard (its per-index hook): the usual hook, with the Stage-B rows and Stage-A hits it
+    was given kept for the coordinator, which merges them once over the set."""
+    rec = _Recorder(call.snapshot)
+    hits = stage_b_hook(replace(call, snapshot=rec))
+    if rec.rows is not None:
+        _parts.value = (rows_to_hits(rec.rows), list(call.hits))
+    return hits
+
+
+def _portable(e: BaseException) -> BaseException:
+    """`e`, or a RuntimeError saying what it was when it cannot travel back through Ray."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RuntimeError(f"{type(e).__name__}: {e}")
 
 
 class _ShardServer:
@@ -64,12 +116,15 @@ class _ShardServer:
                     _lens.set_global_stats(
                         d, stats["docs"], str(Path(set_dir) / mf.DF_FILE), stats["len_sums"]
                     )
-                self.indexes[sid] = Index.open(d)
+                self.indexes[sid] = idx = Index.open(d)
+                idx.stages["stage_b"] = _stage_b_apart
             except Exception as e:  # reported by `ready`, raised by the driver as it is
                 self.errors[sid] = e
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(shards)), thread_name_prefix="lens-shard")
 
     def reload(self, set_dir: str, shards: list[tuple[str, str]], stats: dict[str, Any] | None) -> int:
         """Re-registers the set's statistics and re-opens the shards (after a refresh)."""
+        self.pool.shutdown(wait=False)
         self.__init__(set_dir, shards, stats)  # type: ignore[misc]
         if self.errors:
             raise next(iter(self.errors.values()))
@@ -111,20 +166,71 @@ class _ShardServer:
 
         return GLOBAL_CANARY.status()
 
-    def lexical_df(self, sid: str, query: str) -> tuple[list[int], int]:
-        return _lens.lexical_document_frequencies(self.indexes[sid]._native, query)
+    def run(
+        self, sids: list[str], op: str, args: tuple[Any, ...]
+    ) -> tuple[dict[str, tuple[bool, Any, float]], float]:
+        """One call for several shards: `op` ("prepare", "search" or "call") on each of `sids`, on this
+        actor's threads. Returns each shard's (ok, answer or error, ms) and the call's own ms."""
+        t0 = time.perf_counter()
 
-    def search(
-        self, sid: str, query: str, k: int, kw: dict[str, Any], lexical: tuple[list[int], int] | None
+        def one(sid: str) -> tuple[bool, Any, float]:
+            t = time.perf_counter()
+            try:
+                got = getattr(self, "_" + op)(sid, *args)
+                return True, got, (time.perf_counter() - t) * 1000
+            except Exception as e:
+                return False, _portable(e), (time.perf_counter() - t) * 1000
+
+        if len(sids) == 1:
+            out = {sids[0]: one(sids[0])}
+        else:
+            out = dict(zip(sids, self.pool.map(one, sids), strict=True))
+        return out, (time.perf_counter() - t0) * 1000
+
+    def _prepare(self, sid: str, query: str, df: bool, fallback: str | None) -> tuple[Any, Any]:
+        """The set's first round for a query: Stage-A's counts (the DFS phase) when `df`, and Stage-B's
+        fallback inputs: "count" the definitions of the name, "scan" also the stand-in candidates."""
+        native = self.indexes[sid]._native
+        counts = _lens.lexical_document_frequencies(native, query) if df else None
+        names = None
+        if fallback is not None:
+            names = _lens.stage_b_fallback_candidates(native, query, fallback == "scan")
+        return counts, names
+
+    def _search(
+        self,
+        sid: str,
+        query: str,
+        k: int,
+        kw: dict[str, Any],
+        lexical: tuple[list[int], int] | None,
+        fallback: list[str] | None,
+        union_k: int | None,
     ) -> tuple[list[Hit], bool, dict[str, Any]]:
-        # The set's Stage-A counts, for this thread's search (the native call runs on this thread).
+        # The set's decisions, for this thread's search (the native calls run on this thread): Stage-A's
+        # counts, Stage-B's fallback names, and a union route's two lists apart (k each).
         _lens.set_lexical_stats(*(lexical or (None, 0)))
+        _lens.set_stage_b_fallback(fallback)
+        _lens.set_union_parts(union_k)
+        _parts.value = None
         try:
             # Unlifted scores: the coordinator merges shards by them, then lifts once as one index does.
-            r = run_search(self.indexes[sid], query, k, raw_scores=True, **kw)
+            want = min(2 * union_k, int(_lens.MAX_K)) if union_k else k
+            r = run_search(self.indexes[sid], query, want, raw_scores=True, **kw)
+            parts = _parts.value
         finally:
+            _parts.value = None
+            _lens.set_union_parts(None)
+            _lens.set_stage_b_fallback(None)
             _lens.set_lexical_stats(None)
-        info = {"route": r.info.get("route"), "query_route": r.info.get("query_route"), "path": r.path}
+        info: dict[str, Any] = {
+            "route": r.info.get("route"),
+            "query_route": r.info.get("query_route"),
+            "path": r.path,
+        }
+        hits = r.hits
+        if parts is not None:  # Stage-B ran: its hits and Stage-A's, apart and whole
+            info["stage_b"], hits = parts
         # The definition index breaks score ties by file order (static rank, then path): the prior of each
         # of its hits lets the coordinator do the same across shards.
         idx = self.indexes[sid]
@@ -134,11 +240,11 @@ class _ShardServer:
             sizes = self.sizes[sid] = (gen, dict(idx._native.files()))
         info["priors"] = [
             _lens.static_prior(h.path, sizes[1].get(h.path, 0)) if h.why[:1] == ("bm25f",) else 0.0
-            for h in r.hits
+            for h in hits
         ]
-        return r.hits, r.truncated, info
+        return hits, r.truncated, info
 
-    def call(self, sid: str, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    def _call(self, sid: str, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         return getattr(self.indexes[sid], method)(*args, **kw)
 
 
@@ -158,134 +264,6 @@ class _ShardWindow:
         return s[min(len(s) - 1, int(q * len(s)))]
 
 
-#: As rust/terms/mod.rs's `UNION_EVERY`: a union route takes one Stage-A hit after every this many
-#: definition-index hits.
-UNION_EVERY = 3
-
-
-def _by_score(per_shard: list[tuple[int, list[Hit]]], priors: dict[int, float]) -> list[Hit]:
-    """The definition index's hits of every shard, best score first; ties in one index's order of
-    documents: file order (static rank, then path), then offset. `priors` maps `id(hit)` to its file's
-    static rank."""
-    hits = [h for _, hs in per_shard for h in hs]
-    hits.sort(key=lambda h: (-h.score, -priors.get(id(h), 0.0), h.path, h.byte_start))
-    return hits
-
-
-def _lexical(per_shard: list[tuple[int, list[Hit]]]) -> list[Hit]:
-    """Stage-A's hits of every shard in Stage-A's order: score, then path, then offset."""
-    hits = [h for _, hs in per_shard for h in hs]
-    hits.sort(key=lambda h: (-h.score, h.path, h.byte_start))
-    return hits
-
-
-def _interleave(a: list[Hit], b: list[Hit], k: int) -> list[Hit]:
-    """rust/terms/mod.rs's `interleave`: a union route's definition hits with one of Stage-A's after
-    every `UNION_EVERY`, then the rest of Stage-A's, the first of each (path, line) kept."""
-    seen: set[tuple[str, int]] = set()
-    out: list[Hit] = []
-    ia, ib = iter(a), iter(b)
-    rnd = 0
-    while True:
-        rnd += 1
-        x = next(ia, None)
-        y = next(ib, None) if rnd % UNION_EVERY == 0 else None
-        if x is None and y is None:
-            for r in list(ib):
-                if len(out) < k and (r.path, r.line) not in seen:
-                    seen.add((r.path, r.line))
-                    out.append(r)
-            return out
-        for h in (x, y):
-            if h is not None and len(out) < k and (h.path, h.line) not in seen:
-                seen.add((h.path, h.line))
-                out.append(h)
-
-
-def _is_stage_b(h: Hit) -> bool:
-    return h.why[:1] in (("definition",), ("fuzzy",), ("reference",))
-
-
-#: rust/symbols/stage.rs's `kind_rank`: the kinds people look up by name first.
-_KIND_RANK = {
-    "function": 0,
-    "class": 0,
-    "method": 0,
-    "interface": 0,
-    "type": 0,
-    "enum": 0,
-    "module": 1,
-    "constant": 2,
-}
-
-
-def _stage_b_key(h: Hit, qual: str | None) -> tuple[Any, ...]:
-    """rust/symbols/stage.rs's order of definitions, from what a hit carries: exact name first, precise
-    first, a definition whose container or path names the qualifier, kind, larger body (log2 buckets),
-    shallower path, path, offset."""
-    sym = h.symbol
-    precise = bool(sym.precise) if sym is not None else False
-    size = max(1, (sym.def_end - sym.def_start) if sym is not None else 1)
-    qual_match = False
-    if qual and sym is not None:
-        parts = h.path.split("/")
-        qual_match = sym.container == qual or any(
-            c == qual or c.removesuffix(".py") == qual or c.split(".")[0] == qual for c in parts
-        )
-    kind = _KIND_RANK.get(sym.kind.lower(), 3) if sym is not None else 3
-    return (
-        h.why[:1] != ("definition",),
-        not precise,
-        not qual_match,
-        kind,
-        -(size.bit_length() - 1),
-        h.path.count("/"),
-        h.path,
-        h.byte_start,
-    )
-
-
-def _stage_b(per_shard: list[tuple[int, list[Hit]]], query: str, k: int) -> list[Hit]:
-    """Stage-B's hits of one index from each shard's: definitions (fuzzy ones only when no shard
-    defines the exact name, as one index looks for them only then) in Stage-B's order, then references
-    in path order, scored by position as Stage-B scores them."""
-    hits = [h for _, hs in per_shard for h in hs if _is_stage_b(h)]
-    if not hits:
-        return []
-    exact = any(h.why[:1] == ("definition",) for h in hits)
-    defs = [h for h in hits if h.why[:1] == (("definition",) if exact else ("fuzzy",))]
-    refs = [h for h in hits if h.why[:1] == ("reference",)]
-    quals = [p for p in query.strip().replace("::", ".").split(".") if p]
-    defs.sort(key=lambda h: _stage_b_key(h, quals[-2] if len(quals) > 1 else None))
-    refs.sort(key=lambda h: (not (h.symbol is not None and h.symbol.precise), h.path, h.byte_start))
-    out = [replace(h, score=(1000.0 if exact else 800.0) - i * 0.01) for i, h in enumerate(defs[:k])]
-    out += [replace(h, score=500.0 - i * 0.01) for i, h in enumerate(refs[: k - len(out)])]
-    return out
-
-
-def merge_hits(
-    per_shard: list[tuple[int, list[Hit]]],
-    k: int,
-    *,
-    union: bool = False,
-    query: str = "",
-    priors: dict[int, float] | None = None,
-) -> list[Hit]:
-    """The set's top `k` from each shard's answer (shard order, hits), ordered as one index orders them:
-    a union route's definition-index and Stage-A hits are merged apart and interleaved again; otherwise
-    Stage-B's hits (definitions, references) come first, as `lens.symbols.merge` puts them, then the
-    rest by score."""
-    if union:
-        d = [(o, [h for h in hits if h.why[:1] == ("bm25f",)]) for o, hits in per_shard]
-        a = [(o, [h for h in hits if h.why[:1] != ("bm25f",)]) for o, hits in per_shard]
-        return _interleave(_by_score(d, priors or {}), _lexical(a), k)
-    b = _stage_b(per_shard, query, k)
-    if any(h.why[:1] == ("bm25f",) for _, hs in per_shard for h in hs):
-        return (b + _by_score(per_shard, priors or {}))[:k]
-    rest = _lexical([(o, [h for h in hits if not _is_stage_b(h)]) for o, hits in per_shard])
-    return (b + rest)[:k]
-
-
 class ClusterIndex:
     """A sharded set, searched like one `Index`: `search`, `grep`, `definitions`, `stats`."""
 
@@ -297,8 +275,12 @@ class ClusterIndex:
         groups: list[list[str]],
         replicas: int,
         actor_opts: dict[str, Any],
+        guard: Guard | None = None,
     ) -> None:
         self.set_dir = set_dir
+        #: The set's own guard (unless `open(guard=)` names one): every shard's latency and errors, as
+        #: stage `shard.<id>`, and each query's end-to-end time, as the process's guard keeps an index's.
+        self.guard = Guard() if guard is None else guard
         self.manifest = m
         self._ray = ray
         self._shards = [s for s in m.ok_shards()]
@@ -395,50 +377,98 @@ class ClusterIndex:
 
     # -- fan-out --------------------------------------------------------------------------------------
     def _fan_out(
-        self, budget_ms: float, submit: Callable[[Any, str], Any], skip: set[str] | None = None
+        self,
+        budget_ms: float,
+        op: str,
+        args: tuple[Any, ...],
+        skip: set[str] | None = None,
+        acc: dict[str, tuple[float, bool]] | None = None,
     ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
-        """Calls `submit(actor, shard)` for every shard and collects answers until the deadline. A shard
-        whose actor died is retried on the next replica while time is left. Returns answers by shard,
-        the shards missing (in shard order) and the errors seen."""
+        """Runs `op(shard, *args)` on every shard, one call per actor, and collects answers until the
+        deadline. The shards of an actor that died are retried on the next replica while time is left.
+        Returns answers by shard, the shards missing (in shard order) and the errors seen. Every shard's
+        latency (its own time in the actor plus its call's transport; a shard that missed the deadline,
+        the wait it cost) and outcome go to the dashboard's window and the guard, or, with `acc`, are
+        added there for the caller to record once per query. A `QueryError` (the caller's mistake) is
+        raised as it is."""
         ray = self._ray
         t0 = time.monotonic()
         deadline = t0 + budget_ms / 1000.0
-        calls: dict[Any, tuple[str, int, float]] = {}
-        for s in self._shards:
-            if skip and s.id in skip:
-                continue
-            a = self.actors[0][self._group_of[s.id]]
-            calls[submit(a, s.id)] = (s.id, 0, time.monotonic())
+        calls: dict[Any, tuple[list[str], int, float]] = {}
+
+        def submit(sids: list[str], replica: int) -> None:
+            actor = self.actors[replica][self._group_of[sids[0]]]
+            calls[actor.run.remote(sids, op, args)] = (sids, replica, time.monotonic())
+
+        for ids in self._groups:
+            sids = [sid for sid in ids if not (skip and sid in skip)]
+            if sids:
+                submit(sids, 0)
         got: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        samples: dict[str, tuple[float, bool]] = {}
+        query_error: QueryError | None = None
         while calls:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             ready, _ = ray.wait(list(calls), num_returns=1, timeout=left)
             for ref in ready:
-                sid, replica, sent = calls.pop(ref)
-                w = self.windows[sid]
-                w.calls += 1
+                sids, replica, sent = calls.pop(ref)
+                rtt = (time.monotonic() - sent) * 1000
                 try:
-                    got[sid] = ray.get(ref, timeout=0)
-                    w.ms.append((time.monotonic() - sent) * 1000)
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.cause if getattr(e, "cause", None) is not None else e
-                    if isinstance(cause, QueryError):
-                        raise cause from None
-                    w.errors += 1
-                    errors[sid] = f"{type(cause).__name__}: {cause}"
+                    outcomes, call_ms = ray.get(ref, timeout=0)
                 except (ray.exceptions.RayError, TimeoutError) as e:  # the actor died or is restarting
-                    w.errors += 1
-                    errors[sid] = f"{type(e).__name__}"
+                    for sid in sids:
+                        errors[sid] = f"{type(e).__name__}"
+                        samples[sid] = (rtt, True)
                     if replica + 1 < self._replicas and time.monotonic() < deadline:
-                        a = self.actors[replica + 1][self._group_of[sid]]
-                        calls[submit(a, sid)] = (sid, replica + 1, time.monotonic())
-        missing = [s.id for s in self._shards if s.id not in got]
+                        submit(sids, replica + 1)
+                    continue
+                transport = max(0.0, rtt - call_ms)
+                for sid in sids:
+                    ok, value, ms = outcomes[sid]
+                    samples[sid] = (ms + transport, not ok)
+                    if ok:
+                        got[sid] = value
+                        errors.pop(sid, None)
+                    elif isinstance(value, QueryError):
+                        query_error = value
+                    else:
+                        errors[sid] = f"{type(value).__name__}: {value}"
+        missing = [s.id for s in self._shards if s.id not in got and not (skip and s.id in skip)]
+        waited = (time.monotonic() - t0) * 1000
         for sid in missing:
+            if sid not in samples:  # late: as slow as the deadline it missed
+                samples[sid] = (waited, False)
             self.windows[sid].missing += 1
+        if acc is None:
+            self._record(samples, waited)
+        else:
+            for sid, (ms, err) in samples.items():
+                before = acc.get(sid, (0.0, False))
+                acc[sid] = (before[0] + ms, before[1] or err)
+        if query_error is not None:
+            raise query_error
         return got, missing, errors
+
+    def _record(self, samples: dict[str, tuple[float, bool]], total_ms: float) -> None:
+        """Every shard's part of one query, to the dashboard's windows and the guard: one event with a
+        stage per shard, as a query's stages are."""
+        for sid, (ms, err) in samples.items():
+            w = self.windows[sid]
+            w.calls += 1
+            w.ms.append(ms)
+            w.errors += int(err)
+        stages = {SHARD_STAGE.format(sid): (ms, err, None) for sid, (ms, err) in samples.items()}
+        self.guard.record(QueryEvent(True, total_ms, stages, None, False, None))
+
+    def _sum_df(self, got: dict[str, Any]) -> tuple[list[int], int] | None:
+        parts = [v[0] for v in got.values() if v[0] is not None]
+        if not parts:
+            return None
+        df = [sum(col) for col in zip(*(p[0] for p in parts), strict=True)]
+        return df, sum(p[1] for p in parts)
 
     def search(
         self,
@@ -450,62 +480,80 @@ class ClusterIndex:
         key: str | bytes | None = None,
         **kwargs: Any,
     ) -> SearchResult:
-        """Ranked search over every shard, merged by score; keyword arguments beyond `Index.search`'s
-        own are passed to each shard's `Index.search` as they are. `budget_ms` is the deadline for the
-        whole fan-out; shards that miss it are in `info["shards_missing"]` (and `truncated` is set)."""
+        """Ranked search over every shard, merged as one index orders its hits; keyword arguments beyond
+        `Index.search`'s own are passed to each shard's `Index.search` as they are. `budget_ms` is the
+        deadline for the whole fan-out; shards that miss it are in `info["shards_missing"]` (and
+        `truncated` is set)."""
         check_search(query, k, mode, MODES, budget_ms)
         budget = self.default_budget_ms() if budget_ms is None else float(budget_ms)
         kw = dict(kwargs, mode=mode, budget_ms=budget_ms, key=key)
         t0 = time.perf_counter()
         deadline = time.monotonic() + budget / 1000.0
         lexical: tuple[list[int], int] | None = None
-        dfs_missing: list[str] = []
+        fallback: list[str] | None = None
+        first_missing: list[str] = []
+        samples: dict[str, tuple[float, bool]] = {}
         route = _lens.query_route(query)
-        # A union route interleaves two lists two to one; a shard's top k holds only part of each, so it is
-        # asked for enough of both that the set's interleaving finds every hit it takes.
-        shard_k = k * (UNION_EVERY + 1) if route == "union" and len(self._shards) > 1 else k
-        if len(self._shards) > 1 and route != "terms":
-            # The DFS phase: Stage-A's counts over every shard, so each scores on the set's scale.
-            got_df, dfs_missing, _ = self._fan_out(budget, lambda a, sid: a.lexical_df.remote(sid, query))
-            if got_df:
-                parts = list(got_df.values())
-                df = [sum(col) for col in zip(*(p[0] for p in parts), strict=True)]
-                lexical = (df, sum(p[1] for p in parts))
+        # A union route's two lists come back apart (k each) and are interleaved here once.
+        union_k = k if route == "union" else None
+        several = len(self._shards) > 1
+        ident = several and mode != "lex" and is_identifier(query)
+        if several and (route != "terms" or ident):
+            # The first round: Stage-A's counts over every shard (the DFS phase), so each scores on the
+            # set's scale, and for an identifier the names Stage-B falls back to over the whole set.
+            got1, first_missing, _ = self._fan_out(
+                budget, "prepare", (query, route != "terms", "count" if ident else None), acc=samples
+            )
+            lexical = self._sum_df(got1)
+            cands = [v[1] for v in got1.values() if v[1] is not None]
+            if cands and not any(c[1] for c in cands):
+                # No shard defines the name: one index falls back to stand-ins, chosen over the whole set
+                # (the candidates' scan is costly, so only now).
+                left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
+                got2, missing2, _ = self._fan_out(left_ms, "prepare", (query, False, "scan"), acc=samples)
+                first_missing = sorted(set(first_missing) | set(missing2), key=self._order.__getitem__)
+                cands = [v[1] for v in got2.values() if v[1] is not None]
+            fallback = fallback_names(cands) if cands else None
         left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
-        got, missing, errors = self._fan_out(
-            left_ms, lambda a, sid: a.search.remote(sid, query, shard_k, kw, lexical), skip=set(dfs_missing)
-        )
+        args = (query, k, kw, lexical, fallback, union_k)
+        got, missing, errors = self._fan_out(left_ms, "search", args, skip=set(first_missing), acc=samples)
+        missing = [s.id for s in self._shards if s.id in set(missing) | set(first_missing)]
         fell_back = {i.get("query_route") for _, _, i in got.values()} - {"terms"}
-        if lexical is None and len(self._shards) > 1 and fell_back:
+        if lexical is None and several and fell_back:
             # A question of stop words only: the definition index declined and Stage-A answered with
             # each shard's own counts. Once more, with the set's.
             left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
-            got_df, dfs_missing, _ = self._fan_out(left_ms, lambda a, sid: a.lexical_df.remote(sid, query))
-            if got_df and not dfs_missing:
-                parts = list(got_df.values())
-                df = [sum(col) for col in zip(*(p[0] for p in parts), strict=True)]
-                lexical = (df, sum(p[1] for p in parts))
+            got_df, df_missing, _ = self._fan_out(left_ms, "prepare", (query, True, False), acc=samples)
+            if got_df and not df_missing:
+                lexical = self._sum_df(got_df)
                 left_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
-                again, missing2, errors2 = self._fan_out(
-                    left_ms, lambda a, sid: a.search.remote(sid, query, shard_k, kw, lexical)
-                )
+                args = (query, k, kw, lexical, fallback, union_k)
+                again, missing2, errors2 = self._fan_out(left_ms, "search", args, acc=samples)
                 if not missing2:
                     got, missing, errors = again, missing2, errors2
         truncated = bool(missing)
         routes: set[str] = set()
         query_routes: set[str] = set()
         per_shard: list[tuple[int, list[Hit]]] = []
+        stage_b: list[list[Hit]] = []
         priors: dict[int, float] = {}
-        for sid, (shard_hits, trunc, shard_info) in got.items():
+        for sid in sorted(got, key=self._order.__getitem__):
+            shard_hits, trunc, shard_info = got[sid]
             truncated |= trunc
             routes.add(shard_info.get("route") or "")
             query_routes.add(shard_info.get("query_route") or "")
             per_shard.append((self._order[sid], shard_hits))
+            if "stage_b" in shard_info:
+                stage_b.append(shard_info["stage_b"])
             priors.update(zip(map(id, shard_hits), shard_info.get("priors", ()), strict=False))
+        if stage_b:
+            merged = identifier_hits(stage_b, per_shard, k, query)
+        else:
+            merged = merge_hits(per_shard, k, union=query_routes == {"union"}, query=query, priors=priors)
         # As one index: scores never rise down the merged list (`Index.search` lifts them the same way).
-        merged = merge_hits(per_shard, k, union=query_routes == {"union"}, query=query, priors=priors)
         hits = monotonic(merged)
         ms = (time.perf_counter() - t0) * 1000
+        self._record(samples, ms)
         info: dict[str, Any] = {
             "shards": len(self._shards),
             "shards_answered": len(got),
@@ -523,7 +571,7 @@ class ClusterIndex:
         self, method: str, args: tuple[Any, ...], kw: dict[str, Any], budget_ms: float | None
     ) -> dict[str, Any]:
         budget = self.default_budget_ms() * 4 if budget_ms is None else budget_ms
-        got, missing, errors = self._fan_out(budget, lambda a, sid: a.call.remote(sid, method, args, kw))
+        got, missing, errors = self._fan_out(budget, "call", (method, args, kw))
         if missing:
             late = ", ".join(missing)
             raise TimeoutError(
@@ -587,21 +635,43 @@ class ClusterIndex:
         done: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout_s)
         return done[0]
 
+    def _ask_any(self, method: str, timeout_s: float) -> Any:
+        """`method()` of the first actor that answers: each actor in turn, again while `timeout_s` lasts
+        (an actor that is restarting answers `ActorUnavailableError` for a moment; the set's state is
+        the same on every actor)."""
+        ray = self._ray
+        deadline = time.monotonic() + timeout_s
+        actors = [a for row in self.actors for a in row]
+        while True:
+            for a in actors:
+                left = deadline - time.monotonic()
+                try:
+                    return ray.get(getattr(a, method).remote(), timeout=max(0.1, left))
+                except (ray.exceptions.RayError, TimeoutError):
+                    if time.monotonic() >= deadline:
+                        raise
+            time.sleep(0.2)
+
     def flags(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The set's flags, as its first actor holds them."""
-        got: dict[str, Any] = self._ray.get(self.actors[0][0].flags.remote(), timeout=timeout_s)
+        """The set's flags, as its first actor that answers holds them."""
+        got: dict[str, Any] = self._ask_any("flags", timeout_s)
         return got
 
     def canary_status(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The set's canary status (share, kill switch, state file), as its first actor reads it."""
-        status: dict[str, Any] = self._ray.get(self.actors[0][0].canary_status.remote(), timeout=timeout_s)
+        """The set's canary status (share, kill switch, state file), as its first actor that answers
+        reads it."""
+        status: dict[str, Any] = self._ask_any("canary_status", timeout_s)
         return status
 
     def dashboard(self) -> dict[str, Any]:
-        """Per-shard latency (p50, p95 in ms over the last calls), calls, errors and misses, slowest
-        shards first."""
+        """Per-shard latency (p50, p95 in ms over the last calls), calls, errors and misses, and the state
+        of the shard's breaker in the guard ("closed", "open", "half_open"; with why it opened), slowest
+        shards first; `tripped` lists the shards whose breaker is not closed."""
+        self.guard.evaluate()
+        breakers = self.guard.breakers()
         rows: list[dict[str, Any]] = []
         for sid, w in self.windows.items():
+            b = breakers.get(SHARD_STAGE.format(sid))
             rows.append(
                 {
                     "shard": sid,
@@ -610,10 +680,16 @@ class ClusterIndex:
                     "calls": w.calls,
                     "errors": w.errors,
                     "missing": w.missing,
+                    "breaker": b[0] if b is not None else "closed",
+                    "breaker_reason": b[5] if b is not None else None,
                 }
             )
         rows.sort(key=lambda r: -float(r["p95_ms"] or 0.0))
-        return {"shards": rows, "slowest": [r["shard"] for r in rows[:3]]}
+        return {
+            "shards": rows,
+            "slowest": [r["shard"] for r in rows[:3]],
+            "tripped": [r["shard"] for r in rows if r["breaker"] != "closed"],
+        }
 
     def __repr__(self) -> str:
         return f"ClusterIndex({str(self.set_dir)!r}, shards={len(self._shards)}, replicas={self._replicas})"
@@ -628,10 +704,12 @@ def open_set(
     cpus_per_actor: float = 0.5,
     max_restarts: int = 3,
     actor_options: dict[str, Any] | None = None,
+    guard: Guard | None = None,
 ) -> ClusterIndex:
     """Serve the set at `dest`: `actors` actors per replica (default one per shard, at most what the
     cluster's CPUs allow), each holding a group of shards; `actor_options` go to Ray's `.options()` (a
-    `runtime_env`, custom resources). Raises what `Index.open` raises for a
+    `runtime_env`, custom resources). Every shard's latency and errors go to `guard` (default: a guard
+    of the set's own, `ClusterIndex.guard`) as stage `shard.<id>`. Raises what `Index.open` raises for a
     missing (`FileNotFoundError`) or damaged (`IndexCorruptError`, `IndexVersionError`) set or shard."""
     if not isinstance(replicas, int) or replicas < 1:
         raise ValueError("replicas must be an int >= 1")
@@ -669,7 +747,7 @@ def open_set(
         "max_concurrency": 4,
     }
     opts.update(actor_options or {})
-    c = ClusterIndex(set_dir, m, ray, groups, replicas, opts)
+    c = ClusterIndex(set_dir, m, ray, groups, replicas, opts, guard)
     c._start()
     _log.info(
         "set_opened",
