@@ -57,6 +57,8 @@ def test_grep_command_loads_what_grep_needs(tmp_path: Path) -> None:
     loaded = _modules_after(code, cwd=tmp_path / "repo")
     assert not NEVER & loaded, NEVER & loaded
     assert {"lens.index", "lens._state", "lens._grepcli"} <= loaded  # it did open the index
+    # argparse's default help formatter imports shutil (and bz2, lzma, zlib) for the terminal width.
+    assert "shutil" not in loaded
 
 
 def test_lazy_names_resolve_as_before() -> None:

@@ -22,7 +22,7 @@ from ._discover import NO_INDEX, find_index
 TYPE_CHECKING = False  # typing's constant without importing typing: the grep path stays lean
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from typing import BinaryIO, Protocol
+    from typing import Any, BinaryIO, Protocol
 
     from .index import Index
 
@@ -50,7 +50,7 @@ _RESET = "\x1b[0m"
 _PATH, _LINE, _COL, _MATCH = "\x1b[0m\x1b[35m", "\x1b[0m\x1b[32m", "\x1b[0m", "\x1b[0m\x1b[1m\x1b[31m"
 
 
-def add_grep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_grep_parser(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser(
         "grep",
         help="exhaustive search with ripgrep's flags and output",

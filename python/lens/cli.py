@@ -212,8 +212,43 @@ def _version() -> str:
 CORE_COMMANDS = frozenset({"index", "search", "grep", "stats", "refresh", "demo"})
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as `shutil.get_terminal_size` finds it ($COLUMNS, then stdout's terminal,
+    else 80), without importing shutil (and with it bz2, lzma and zlib) on every command's start."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse builds a help formatter for every `add_argument` (to check the metavar), and the default
+    one asks shutil for the terminal width each time; this one asks `_terminal_columns`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        super().__init__(
+            prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width
+        )
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose subcommands' parsers (made with its class) share `_Formatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="lens",
         description="Embedded code search.",
         epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
