@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use tree_sitter_tags::TagsContext;
+use tree_sitter_tags::{TagsConfiguration, TagsContext};
 
 use super::lang::Lang;
 use super::Kind;
@@ -62,6 +62,13 @@ pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
     if content.len() >= u32::MAX as usize {
         return FileSymbols::default();
     }
+    parse_tags(config, content)
+}
+
+/// The tree-sitter route: the tags query's definitions and references of
+/// `content`, containers assigned (empty and not `parsed` when the parse or a
+/// tag fails).
+fn parse_tags(config: &TagsConfiguration, content: &[u8]) -> FileSymbols {
     CONTEXT.with(|ctx| {
         let mut ctx = ctx.borrow_mut();
         let mut out = FileSymbols::default();
@@ -282,39 +289,9 @@ mod tests {
 
     /// The tree-sitter route, whatever the file's size.
     fn parsed(content: &[u8]) -> FileSymbols {
-        let config = Lang::C.tags().unwrap();
-        CONTEXT.with(|ctx| {
-            let mut ctx = ctx.borrow_mut();
-            let (tags, _) = ctx.generate_tags(config, content, None).unwrap();
-            let mut out = FileSymbols { parsed: true, ..FileSymbols::default() };
-            for tag in tags {
-                let tag = tag.unwrap();
-                let name = std::str::from_utf8(&content[tag.name_range.clone()]).unwrap().to_string();
-                let line = tag.span.start.row as u32 + 1;
-                let kind = Kind::from_tag(config.syntax_type_name(tag.syntax_type_id));
-                if tag.is_definition {
-                    out.defs.push(RawDef {
-                        name,
-                        kind,
-                        name_start: tag.name_range.start as u32,
-                        name_end: tag.name_range.end as u32,
-                        def_start: tag.range.start as u32,
-                        def_end: tag.range.end as u32,
-                        line,
-                        container: None,
-                    });
-                } else {
-                    out.refs.push(RawRef {
-                        name,
-                        start: tag.name_range.start as u32,
-                        end: tag.name_range.end as u32,
-                        line,
-                    });
-                }
-            }
-            assign_containers(&mut out.defs);
-            out
-        })
+        let s = parse_tags(Lang::C.tags().unwrap(), content);
+        assert!(s.parsed);
+        s
     }
 
     fn same_as_parsed(content: &[u8]) {
