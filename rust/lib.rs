@@ -42,6 +42,8 @@ pub mod run;
 pub mod scan;
 pub mod symbols;
 pub mod terms;
+#[cfg(test)]
+mod test_tree;
 pub mod vectors;
 
 #[cfg(feature = "python")]

@@ -239,11 +239,7 @@ mod tests {
     fn engine(files: &[(&str, &str)]) -> (tempfile::TempDir, Engine) {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
-        for (rel, text) in files {
-            let p = root.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
+        crate::test_tree::write_tree(&root, files.iter().copied());
         let e = Engine::build(&root, &tmp.path().join("idx"), &BuildOptions::default(), &mut |_, _, _| {}).unwrap();
         (tmp, e)
     }

@@ -19,11 +19,7 @@ const FILES: &[(&str, &str)] = &[
 
 fn sample(tmp: &Path) -> (PathBuf, PathBuf) {
     let root = tmp.join("root");
-    for (rel, text) in FILES {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
+    crate::test_tree::write_tree(&root, FILES.iter().copied());
     let dir = tmp.join("idx");
     Index::build(&root, &dir, &BuildOptions::default(), &mut |_, _, _| {}).unwrap();
     (root, dir)

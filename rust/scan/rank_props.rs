@@ -60,12 +60,7 @@ fn query() -> impl Strategy<Value = String> {
 fn build(files: &[(String, String)]) -> (tempfile::TempDir, Index) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    for (rel, text) in files {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    std::fs::create_dir_all(&root).unwrap();
+    crate::test_tree::write_tree(&root, files.iter().map(|(rel, text)| (rel, text)));
     let index = Index::build(&root, &tmp.path().join("idx"), &BuildOptions::default(), &mut |_, _, _| {}).unwrap();
     (tmp, index)
 }
