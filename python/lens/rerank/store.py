@@ -57,6 +57,8 @@ DOC_LINES = 12
 DOC_TOKENS = 64
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SPACE = re.compile(r"[ \t]+")
+#: A generation's files (`vectors-<gen>.i8`, `scales-`, `defs-`, `ann-`), the generation captured.
+_GENERATION_FILE = re.compile(r"(?:vectors|scales|defs|ann)-(\d+)\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,7 @@ def _write_generation(
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, directory / "CURRENT.json")
     for f in directory.iterdir():
-        m = re.match(r"(?:vectors|scales|defs|ann)-(\d+)\.", f.name)
+        m = _GENERATION_FILE.match(f.name)
         if m and int(m.group(1)) != gen:
             f.unlink(missing_ok=True)
     return meta
@@ -356,7 +358,7 @@ def remove_vectors(index_dir: Path) -> None:
         return
     (directory / "CURRENT.json").unlink(missing_ok=True)
     for f in directory.iterdir():
-        if re.match(r"(?:vectors|scales|defs|ann)-\d+\.", f.name) or f.name == "CURRENT.json.tmp":
+        if _GENERATION_FILE.match(f.name) or f.name == "CURRENT.json.tmp":
             f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         directory.rmdir()
