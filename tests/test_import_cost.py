@@ -56,7 +56,11 @@ def test_grep_command_loads_what_grep_needs(tmp_path: Path) -> None:
     code = "from lens.cli import main\nimport sys\nsys.stdout.flush()\nmain(['grep', 'def needle', '-n'])"
     loaded = _modules_after(code, cwd=tmp_path / "repo")
     assert not NEVER & loaded, NEVER & loaded
-    assert {"lens.index", "lens._state", "lens._grepcli"} <= loaded  # it did open the index
+    assert {"lens._grepcli", "lens._grepindex"} <= loaded  # it did open the index ...
+    # ... natively, reading its one flag from the flags' sources and the canary's state file: not through
+    # `lens.index` (the flags, canary and guard registries, threading) nor pathlib.
+    assert not {"lens.index", "lens._state", "lens.flags", "lens.canary", "lens.guard"} & loaded
+    assert not {"pathlib", "threading"} & loaded
     # argparse's default help formatter imports shutil (and bz2, lzma, zlib) for the terminal width.
     assert "shutil" not in loaded
 

@@ -17,14 +17,12 @@ import re
 import sys
 import time
 
-from ._discover import NO_INDEX, find_index
+from ._grepindex import open_for_grep
 
 TYPE_CHECKING = False  # typing's constant without importing typing: the grep path stays lean
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, BinaryIO, Protocol
-
-    from .index import Index
 
     class Match(Protocol):
         """What the printers read of a hit: `lens.Hit`, or the grep command's `_Row`."""
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
         def text(self) -> str: ...
 
 
-__all__ = ["NoIndexError", "add_grep_parser", "cmd_grep", "open_index"]
+__all__ = ["UsageError", "add_grep_parser", "cmd_grep"]
 
 # rg's default colors (path magenta, line number green, match bold red; columns reset only).
 _RESET = "\x1b[0m"
@@ -525,9 +523,9 @@ def cmd_grep(a: argparse.Namespace) -> int:
     ):
         if v is not None and v < 0:
             raise UsageError(f"{name} needs a number >= 0")
-    idx = open_index(a.index)
+    idx = open_for_grep(a.index)
     cwd = os.getcwd()
-    root = str(idx.root)
+    root = idx.root
     tgts = targets(root, paths, cwd)
     from .errors import QueryError
 
@@ -552,7 +550,7 @@ def cmd_grep(a: argparse.Namespace) -> int:
     if a.files:
         try:
             listed_files = (
-                idx._native.files_filtered(globs, langs, not_langs, base) if filtered else idx._native.files()
+                idx.native.files_filtered(globs, langs, not_langs, base) if filtered else idx.native.files()
             )
         except QueryError as e:
             raise UsageError(e.reason) from None
@@ -562,14 +560,13 @@ def cmd_grep(a: argparse.Namespace) -> int:
         return 0 if listed else 1
 
     ignore_case = a.case == "ignore" or (a.case == "smart" and a.pattern == a.pattern.lower())
-    native = bool(idx.flags["stage_a.native"])
-    rows = idx._native.grep(
+    rows = idx.native.grep(
         a.pattern,
         not a.fixed_strings,
         ignore_case,
         a.word_regexp,
         a.limit,
-        native,
+        idx.stage_a_native,
         globs,
         langs,
         not_langs,
@@ -622,22 +619,3 @@ def cmd_grep(a: argparse.Namespace) -> int:
             printer.file(fh, a.max_count)
     out.flush()
     return 0 if files else 1
-
-
-class NoIndexError(FileNotFoundError):
-    """No index where one was looked for (the CLI's exit status 2)."""
-
-
-def open_index(index: str | os.PathLike[str] | None) -> Index:
-    """The index `index` names (its directory or the repository root), else the nearest `.lens` upward
-    from the current directory; `NoIndexError` ("no index here; run `lens index`") when there is none."""
-    from .index import Index
-
-    if index is None:
-        found = find_index()
-        if found is None:
-            raise NoIndexError(NO_INDEX)
-        return Index.open(found)
-    if not os.path.exists(index):
-        raise NoIndexError(f"{index}: no such directory; {NO_INDEX}")
-    return Index.open(index)

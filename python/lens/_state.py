@@ -54,7 +54,9 @@ def canary_for(index_dir: Path) -> Canary:
     with _BY_DIR_LOCK:
         c = _BY_DIR.get(key)
         if c is None:
-            flags = Flags(parent=GLOBAL_FLAGS)
-            c = Canary(GLOBAL_GUARD, flags, Path(key) / STATE_FILE, lazy=True, parent=GLOBAL_CANARY)
-            _BY_DIR[key] = c
+            # The first read of these flags reads the state file, so that its kill switch holds for a
+            # grep (which reads the flags and never routes through the canary) as for a search.
+            flags = Flags(parent=GLOBAL_FLAGS, on_first_use=lambda _flags: canary.ensure_loaded())
+            canary = Canary(GLOBAL_GUARD, flags, Path(key) / STATE_FILE, lazy=True, parent=GLOBAL_CANARY)
+            _BY_DIR[key] = c = canary
         return c

@@ -24,7 +24,6 @@ holds every index of the process.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -32,6 +31,7 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from ._canarystate import SHARES, STAGE_FLAGS, STATE_FILE, named_state_file, parse_state, read_state
 from ._log import get_logger
 from .errors import LensError
 from .flags import Flags
@@ -53,9 +53,6 @@ __all__ = [
 
 _log = get_logger("lens.canary")
 
-SHARES: tuple[int, ...] = (0, 5, 25, 100)
-#: The flags a kill switch turns off: everything that makes the new path new.
-STAGE_FLAGS: tuple[str, ...] = ("stage_a.native", "stage_b.enabled", "stage_c.enabled")
 _STATE_VERSION = 1
 _HISTORY = 50
 
@@ -68,18 +65,12 @@ class CanaryError(LensError, RuntimeError):
         self.reasons = reasons or []
 
 
-#: The state file's name, in the state directory the host names or in an index directory.
-STATE_FILE = "canary.json"
-
-
 def default_state_path(environ: Mapping[str, str] | None = None) -> Path | None:
     """`$LENS_STATE_DIR/canary.json` when the host names a state directory; else None: the process-wide
     canary then keeps its state in memory, and each index keeps its own in its index directory (an
     embedded library does not reach across the applications of a user)."""
-    env = os.environ if environ is None else environ
-    if env.get("LENS_STATE_DIR"):
-        return Path(env["LENS_STATE_DIR"]) / STATE_FILE
-    return None
+    named = named_state_file(environ)
+    return Path(named) if named is not None else None
 
 
 def bucket(key: str | bytes) -> int:
@@ -358,16 +349,10 @@ class Canary:
         path = self.state_path
         if path is None:
             return
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self._fail_safe(f"unreadable: {exc}")
-            return
-        state, why = parse_state(raw)
+        state, why = read_state(path, parse_state)
         if state is None:
-            self._fail_safe(f"corrupt: {why}")
+            if why:
+                self._fail_safe(why)
             return
         self._share = state["share"]
         self._killed = state["killed"]
@@ -397,56 +382,3 @@ class Canary:
             value=0.0,
             threshold=0.0,
         )
-
-
-_MAX_STATE_BYTES = 1 << 20
-
-
-def _number_or_none(v: object) -> bool:
-    return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
-
-
-def parse_state(raw: bytes) -> tuple[dict[str, Any] | None, str]:
-    """The canary state in `raw` (the state file's bytes), checked field by field, or None and why not.
-
-    Self-contained and total: it never raises, whatever the bytes (not UTF-8, not JSON, nested past the
-    parser's depth, fields of the wrong type), so that a damaged file can only fail safe."""
-    try:
-        if len(raw) > _MAX_STATE_BYTES:
-            return None, f"{len(raw)} bytes, more than a state file holds"
-        import json  # a state file is read once per process, when there is one
-
-        doc = json.loads(raw.decode("utf-8"))
-        if not isinstance(doc, dict):
-            return None, f"the top level is a {type(doc).__name__}, not an object"
-        share = doc.get("share")
-        if isinstance(share, bool) or not isinstance(share, int) or share not in SHARES:
-            return None, f"share {share!r} is not one of {SHARES}"
-        killed = doc.get("killed", False)
-        if not isinstance(killed, bool):
-            return None, f"killed {killed!r} is not a bool"
-        reason = doc.get("kill_reason")
-        if reason is not None and not isinstance(reason, str):
-            return None, f"kill_reason {reason!r} is not a str"
-        for name in ("killed_at", "updated_at"):
-            if not _number_or_none(doc.get(name)):
-                return None, f"{name} {doc.get(name)!r} is not a number"
-        before = doc.get("flags_before_kill") or {}
-        if not isinstance(before, dict) or not all(
-            k in STAGE_FLAGS and isinstance(v, bool) for k, v in before.items()
-        ):
-            return None, f"flags_before_kill {before!r} is not a map of stage flags to bools"
-        history = doc.get("history") or []
-        if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
-            return None, "history is not a list of events"
-        return {
-            "share": share,
-            "killed": killed,
-            "kill_reason": reason,
-            "killed_at": doc.get("killed_at"),
-            "flags_before_kill": dict(before),
-            "updated_at": doc.get("updated_at"),
-            "history": list(history),
-        }, ""
-    except Exception as exc:  # total by design: any failure to parse is "corrupt"
-        return None, f"{type(exc).__name__}: {exc}"[:200]

@@ -12,15 +12,15 @@ import os
 import sys
 import time
 
-from ._discover import DEFAULT_INDEX_DIRNAME
-from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, open_index, targets
+from ._discover import DEFAULT_INDEX_DIRNAME, locate_index
+from ._grepcli import FileHits, Target, UsageError, add_grep_parser, line_of, targets
 from ._log import when_logging_loads
 from .errors import LensError
 
 # typing's constant without importing typing: `lens grep` imports what grep needs and little else.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from .index import Index
@@ -75,7 +75,10 @@ def _print_groups(groups: list[FileGroup], root: str, here: Target) -> None:
 
 
 def _open(index: str | None) -> Index:
-    return open_index(index)
+    """The index --index names (its directory or the repository root), else the nearest `.lens` upward."""
+    from .index import Index
+
+    return Index.open(locate_index(index))
 
 
 def cmd_index(a: argparse.Namespace) -> int:
@@ -208,10 +211,6 @@ def _version() -> str:
     return str(_lens.__version__)
 
 
-#: The commands defined here; for them the ops commands (and their imports) are left out of the parser.
-CORE_COMMANDS = frozenset({"index", "search", "grep", "stats", "refresh", "demo"})
-
-
 def _terminal_columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it ($COLUMNS, then stdout's terminal,
     else 80), without importing shutil (and with it bz2, lzma and zlib) on every command's start."""
@@ -247,16 +246,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="lens",
-        description="Embedded code search.",
-        epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
-    )
-    p.add_argument("--version", action="version", version=f"lens {_version()}")
-    # prog given: argparse would otherwise build a help formatter to work it out (importing shutil).
-    sub = p.add_subparsers(dest="command", required=True, prog="lens")
-
+def _add_index(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser("index", help="index a source tree")
     s.add_argument("path")
     s.add_argument("--out", help=f"index directory (default: PATH/{DEFAULT_INDEX_DIRNAME})")
@@ -271,6 +261,8 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_index)
 
+
+def _add_search(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser("search", help="ranked search")
     s.add_argument("query")
     s.add_argument("--index", help=_INDEX_HELP)
@@ -288,23 +280,56 @@ def build_parser(*, ops: bool = True) -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_search)
 
-    add_grep_parser(sub)
 
+def _add_stats(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser("stats", help="index statistics as JSON")
     s.add_argument("--index", help=_INDEX_HELP)
     s.set_defaults(func=cmd_stats)
 
+
+def _add_refresh(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser("refresh", help="re-index what changed")
     s.add_argument("--index", help=_INDEX_HELP)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_refresh)
 
+
+def _add_demo(sub: argparse._SubParsersAction[Any]) -> None:
     s = sub.add_parser("demo", help="index the stdlib and run example queries (make run)")
     s.add_argument("--out", default=".lens-demo")
     s.add_argument("--semantic", action="store_true", help="also embed definitions (Stage-C; slow)")
     s.set_defaults(func=cmd_demo)
 
-    if ops:
+
+#: The commands defined here, in the order `lens --help` lists them; for them the ops commands (and their
+#: imports) are left out of the parser.
+CORE_COMMANDS: dict[str, Callable[[argparse._SubParsersAction[Any]], None]] = {
+    "index": _add_index,
+    "search": _add_search,
+    "grep": add_grep_parser,
+    "stats": _add_stats,
+    "refresh": _add_refresh,
+    "demo": _add_demo,
+}
+
+
+def build_parser(*, ops: bool = True, only: str | None = None) -> argparse.ArgumentParser:
+    """The `lens` parser. `only` (a core command) builds that command's parser alone: an argparse parser
+    costs about a millisecond to build, and a command line that starts with its command reaches no other
+    (its usage names them all, as the whole parser's does)."""
+    p = _Parser(
+        prog="lens",
+        description="Embedded code search.",
+        epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
+    )
+    p.add_argument("--version", action="version", version=f"lens {_version()}")
+    # prog given: argparse would otherwise build a help formatter to work it out (importing shutil).
+    metavar = "{" + ",".join(CORE_COMMANDS) + "}" if only is not None else None
+    sub = p.add_subparsers(dest="command", required=True, prog="lens", metavar=metavar)
+    for name, add in CORE_COMMANDS.items():
+        if only is None or name == only:
+            add(sub)
+    if ops and only is None:
         from .ops.cli import add_ops_commands  # the runbook's operations commands (lens.ops)
 
         add_ops_commands(sub)
@@ -318,7 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         when_logging_loads(_configure_logging)  # a grep that logs nothing never imports logging
     else:
         _configure_logging()  # the ops commands' servers and libraries log through it directly
-    parser = build_parser(ops=command not in CORE_COMMANDS)
+    # A command line that starts with a core command reaches that command's parser alone (top-level flags
+    # before it, such as -h, need them all).
+    only = command if command in CORE_COMMANDS and args[0] == command else None
+    parser = build_parser(ops=command not in CORE_COMMANDS, only=only)
     a, extra = parser.parse_known_args(args)
     # rg takes paths anywhere among the flags; argparse stops filling a positional at the first flag.
     if extra and command == "grep" and not any(x.startswith("-") for x in extra):

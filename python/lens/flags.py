@@ -14,20 +14,29 @@ files; see `load_initial` and `Flags(on_first_use=...)`).
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from types import MappingProxyType
 
+from ._flagsource import (
+    DEFAULTS,
+    ENV_PREFIX,
+    FlagError,
+    env_name,
+    flags_file,
+    initial_values,
+    read_env,
+    read_toml,
+)
+from ._flagsource import coerce as _coerce
 from ._log import get_logger
 from ._record import Frozen
-from .errors import LensError
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     _FlagsBase = Mapping[str, Any]
@@ -47,33 +56,7 @@ __all__ = [
 
 _log = get_logger("lens.flags")
 
-#: Every flag lens knows, with its default. A flag not named here is an error. The type of the default
-#: is the type the flag takes (an int is accepted where a float is wanted).
-DEFAULTS: dict[str, Any] = {
-    # Stage-A: the n-gram index + SIMD path; off means the reference scanner (the baseline path).
-    "stage_a.native": True,
-    # Stage-B: symbol lookups (definitions first).
-    "stage_b.enabled": True,
-    # Stage-C: semantic rerank of natural-language queries.
-    "stage_c.enabled": True,
-    # Tunables handed to the stages with every call (see `lens.pipeline.StageCall`).
-    # How many of the best hits so far Stage-C may rerank.
-    "stage_c.rerank_depth": 50,
-    # The most time each later stage may spend on one query; the per-call `budget_ms` can only shrink it.
-    "stage_b.budget_ms": 300.0,
-    "stage_c.budget_ms": 300.0,
-}
-
-#: `LENS_FLAG_STAGE_A_NATIVE=0` sets `stage_a.native`; see `env_name`.
-ENV_PREFIX = "LENS_FLAG_"
-
 _HISTORY = 256
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-class FlagError(LensError, ValueError):
-    """A flag source (TOML file or environment variable) holds a value lens cannot use."""
 
 
 class FlagChange(Frozen):
@@ -104,65 +87,11 @@ class FlagChange(Frozen):
         }
 
 
-def env_name(flag: str) -> str:
-    """The variable that sets `flag`: `stage_c.rerank_depth` -> `LENS_FLAG_STAGE_C_RERANK_DEPTH`."""
-    return ENV_PREFIX + flag.replace(".", "_").upper()
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """Check `value` against the flag's type; returns the value to store (ints widen to float)."""
-    if name not in DEFAULTS:
-        raise KeyError(f"unknown flag {name!r}; known flags: {', '.join(sorted(DEFAULTS))}")
-    want = type(DEFAULTS[name])
-    if want is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"flag {name!r} takes a bool, not {type(value).__name__}")
-        return value
-    # bool is an int subclass; `True` as a depth is a bug, not a value.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"flag {name!r} takes a {want.__name__}, not {type(value).__name__}")
-    if want is int and not isinstance(value, int):
-        raise TypeError(f"flag {name!r} takes an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"flag {name!r} must be >= 0, not {value!r}")
-    return want(value)
-
-
-def _parse_text(name: str, text: str) -> Any:
-    """Turn an environment variable's text into a value of the flag's type."""
-    want = type(DEFAULTS[name])
-    raw = text.strip().lower()
-    if want is bool:
-        if raw in _TRUE:
-            return True
-        if raw in _FALSE:
-            return False
-        raise FlagError(f"{env_name(name)}={text!r}: expected one of {sorted(_TRUE | _FALSE)}")
-    try:
-        return _coerce(name, int(raw) if want is int else float(raw))
-    except (TypeError, ValueError) as exc:
-        raise FlagError(f"{env_name(name)}={text!r}: {exc}") from exc
-
-
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    # Both `[stage_a] native = false` and `"stage_a.native" = false` name the same flag.
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def default_flags_file(environ: Mapping[str, str] | None = None) -> Path:
     """`$LENS_FLAGS_FILE`, else `$XDG_CONFIG_HOME/lens/flags.toml` (`~/.config/lens/flags.toml`)."""
-    env = os.environ if environ is None else environ
-    if env.get("LENS_FLAGS_FILE"):
-        return Path(env["LENS_FLAGS_FILE"])
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
-    return base / "lens" / "flags.toml"
+    from pathlib import Path
+
+    return Path(flags_file(environ))
 
 
 class Flags(_FlagsBase):
@@ -299,41 +228,17 @@ class Flags(_FlagsBase):
     def load_toml(self, path: str | os.PathLike[str]) -> int:
         """Apply a TOML file of flag values; returns how many it set. Raises `FlagError` for a bad file
         (unknown flag, wrong type, invalid TOML); nothing is applied then."""
-        if sys.version_info >= (3, 11):  # imported here: most processes never read a flags file
-            import tomllib
-        else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib
-
-        p = Path(path)
-        try:
-            with p.open("rb") as fh:
-                table = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise FlagError(f"{p}: invalid TOML: {exc}") from exc
-        # A `[flags]` table lets the file hold other settings too.
-        flat = _flatten(table["flags"] if isinstance(table.get("flags"), dict) else table)
-        try:
-            checked = {name: _coerce(name, value) for name, value in flat.items()}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FlagError(f"{p}: {exc.args[0] if exc.args else exc}") from exc
+        checked = read_toml(path)
         if checked:
-            self.set_many(checked, reason="initial value", source=f"file:{p}")
+            self.set_many(checked, reason="initial value", source=f"file:{os.fspath(path)}")
         return len(checked)
 
     def load_env(self, environ: Mapping[str, str] | None = None) -> int:
         """Apply `LENS_FLAG_*` variables; returns how many it set. Raises `FlagError` for a variable
         that names no flag or holds a value of the wrong type; nothing is applied then."""
-        env = os.environ if environ is None else environ
-        known = {env_name(name): name for name in DEFAULTS}
-        values: dict[str, Any] = {}
-        for var, text in env.items():
-            if not var.startswith(ENV_PREFIX):
-                continue
-            if var not in known:
-                raise FlagError(f"{var} names no flag; known: {', '.join(sorted(known))}")
-            values[known[var]] = _parse_text(known[var], text)
-        for name, value in values.items():
-            self.set(name, value, reason="initial value", source=f"env:{env_name(name)}")
+        values = read_env(environ)
+        for name, (value, var) in values.items():
+            self.set(name, value, reason="initial value", source=f"env:{var}")
         return len(values)
 
 
@@ -341,15 +246,8 @@ def load_initial(
     flags: Flags, *, toml_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> None:
     """Defaults, then the TOML file (`default_flags_file()` unless given; absent is fine), then
-    `LENS_FLAG_*` variables. A bad source is logged and skipped rather than raised: it runs on the
-    flags' first use, and an unusable flags file must not make a search fail."""
-    path = Path(toml_path) if toml_path is not None else default_flags_file(environ)
-    if path.is_file():
-        try:
-            flags.load_toml(path)
-        except (OSError, FlagError) as exc:
-            _log.error("flags_file_ignored", path=str(path), error=str(exc))
-    try:
-        flags.load_env(environ)
-    except FlagError as exc:
-        _log.error("flags_env_ignored", error=str(exc))
+    `LENS_FLAG_*` variables (`lens._flagsource.initial_values`). A bad source is logged and skipped rather
+    than raised: it runs on the flags' first use, and an unusable flags file must not make a search
+    fail."""
+    for values, source in initial_values(toml_path, environ):
+        flags.set_many(values, reason="initial value", source=source)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import _lens, rerank
+from ._discover import DEFAULT_INDEX_DIRNAME, index_dir_to_open
 from ._log import get_logger
 from ._state import GLOBAL_CANARY, GLOBAL_FLAGS, GLOBAL_GUARD, canary_for
 from ._validate import check_grep, check_search
@@ -58,10 +59,6 @@ STALE_CHECK_S = 5.0
 
 #: With `group_by="file"`, how many lines per wanted file are ranked before grouping.
 GROUP_DEPTH = 10
-
-#: Where `Index.build(root)` puts the index when no `index_dir` is given: inside the root, hidden, and
-#: left out of the walk.
-DEFAULT_INDEX_DIRNAME = ".lens"
 
 #: `True` draws a bar on stderr when it is a terminal (else one line per phase); a callable is called as
 #: `progress(done, total, phase)` (or `progress(done, total)` if it takes two arguments) per step of each
@@ -204,16 +201,9 @@ class Index:
         `refresh="auto"` refreshes the index before its first query (search or grep) when any file under
         the root moved since the last build or refresh (`staleness()`); "never" (the default) leaves it
         as it is."""
-        from ._discover import resolve_index_dir
-
         if refresh not in ("auto", "never"):
             raise ValueError(f"refresh takes 'auto' or 'never', not {refresh!r}")
-        path = resolve_index_dir(index_dir)
-        if not path.exists():
-            raise FileNotFoundError(2, "No such file or directory", str(path))
-        if not path.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(path))
-        idx = cls(_lens.NativeIndex.open(str(path)))
+        idx = cls(_lens.NativeIndex.open(index_dir_to_open(index_dir)))
         idx._refresh_pending = refresh == "auto"
         return idx
 
