@@ -70,6 +70,18 @@ def _native_flag_restored() -> Iterator[None]:
     lens.flags.set("stage_a.native", before, reason="test teardown", source="test")
 
 
+@pytest.fixture(autouse=True)
+def _stages_left_as_found() -> Iterator[None]:
+    """No test may leave a later stage registered process-wide (the pipeline's and the guard's registries
+    have no unregister: a name, once added, keeps its place, its window and its flags for the process)."""
+    from lens.guard.core import registered_stages as guard_stages
+    from lens.pipeline import registered_stages
+
+    before = (registered_stages(), guard_stages())
+    yield
+    assert (registered_stages(), guard_stages()) == before, "the test left a stage registered"
+
+
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The guard / flags / canary / dashboard tests' small corpus, indexed once per test module."""

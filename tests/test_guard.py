@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -466,7 +467,24 @@ def test_global_guard_is_exported() -> None:
     assert lens.guard.percentile([1.0, 2.0, 3.0], 50) == 2.0  # as `lens.guard.percentile` from the module
 
 
-def test_a_registered_stage_gets_window_breaker_and_counters(index_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def scratch_stages() -> Iterator[None]:
+    """Puts the process-wide stage registries back as they were: `register_stage(name, None)` only unhooks
+    a stage, and a name left behind would show in every later test's guard status."""
+    from lens import pipeline
+    from lens.guard import core
+
+    saved = (list(pipeline._ORDER), dict(pipeline._HOOKS), list(core._REGISTERED))
+    yield
+    pipeline._ORDER[:] = saved[0]
+    pipeline._HOOKS.clear()
+    pipeline._HOOKS.update(saved[1])
+    core._REGISTERED[:] = saved[2]
+
+
+def test_a_registered_stage_gets_window_breaker_and_counters(
+    index_dir: Path, tmp_path: Path, scratch_stages: None
+) -> None:
     """A stage the guard was never edited for: registered by name, it is timed, counted, tripped and shed
     like the built-in ones."""
     rig = make_rig(index_dir, tmp_path)

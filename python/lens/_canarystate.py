@@ -7,7 +7,6 @@ guard, their locks or `pathlib` (see `lens._grepindex`).
 
 from __future__ import annotations
 
-import math
 import os
 
 TYPE_CHECKING = False  # typing is not imported at run time
@@ -54,6 +53,8 @@ _MAX_STATE_BYTES = 1 << 20
 
 
 def _number_or_none(v: object) -> bool:
+    import math  # here: a grep that finds no state file never needs it
+
     return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
 
 
