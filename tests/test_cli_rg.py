@@ -157,6 +157,28 @@ def test_globs_from_a_subdirectory_are_relative_to_it_as_in_rg(repo: Path) -> No
         assert (got, got_rc) == (want, want_rc), flags
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-g", "a/*.py", "-l", "needle", "../a", "."],
+        ["-g", "../a/*.py", "-l", "needle", "../a", "."],
+        ["-g", "!/a/b.py", "-l", "needle", "../a", "."],
+        ["-g", "!a", "-l", "needle", "../a"],
+        ["-g", "!sub", "-l", "needle", "sub", "../docs"],
+        ["-g", "/sub/*.rs", "--files", ".."],
+        ["-g", "!*.rs", "-n", "needle", "sub/deep.rs"],
+        ["-t", "py", "-n", "needle", "sub/deep.rs", "../a"],
+    ],
+    ids=" ".join,
+)
+def test_globs_match_paths_as_rg_spells_them_under_each_path_argument(repo: Path, flags: list[str]) -> None:
+    # rg matches -g against the path as it walks it (`../a/b.py`), never filters a path argument
+    # itself, and searches a file it is given whatever -g and -t say.
+    want, want_rc = _run([RG, "--sort", "path", *flags], repo / "src")
+    got, got_rc = _run([LENS, "grep", *flags], repo / "src")
+    assert (got, got_rc) == (want, want_rc)
+
+
 def test_a_bad_glob_is_an_error_as_in_rg(repo: Path) -> None:
     want = subprocess.run([str(RG), "-g", "a[b", "needle"], cwd=repo, capture_output=True, text=True)
     got = subprocess.run([str(LENS), "grep", "-g", "a[b", "needle"], cwd=repo, capture_output=True, text=True)

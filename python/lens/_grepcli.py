@@ -530,10 +530,9 @@ def cmd_grep(a: argparse.Namespace) -> int:
     from .errors import QueryError
 
     check_types([*a.type, *a.type_not])
-    # -g / -t / -T narrow the files natively, before the search (rg matches globs relative to the
-    # current directory: `base` is where that is within the root).
-    rel_cwd = os.path.relpath(cwd, root)
-    base = "" if rel_cwd == "." or rel_cwd.startswith("..") else rel_cwd.replace(os.sep, "/")
+    # -g / -t / -T narrow the files natively, before the search, matched as rg matches them: against
+    # each path as spelled under the path argument that reaches it.
+    roots = [(t.prefix, t.shown, t.is_file) for t in tgts]
     globs, langs, not_langs = list(a.glob), list(a.type), list(a.type_not)
     filtered = bool(globs or langs or not_langs)
     out = sys.stdout.buffer
@@ -550,7 +549,7 @@ def cmd_grep(a: argparse.Namespace) -> int:
     if a.files:
         try:
             listed_files = (
-                idx.native.files_filtered(globs, langs, not_langs, base) if filtered else idx.native.files()
+                idx.native.files_filtered(globs, langs, not_langs, roots) if filtered else idx.native.files()
             )
         except QueryError as e:
             raise UsageError(e.reason) from None
@@ -570,7 +569,7 @@ def cmd_grep(a: argparse.Namespace) -> int:
         globs,
         langs,
         not_langs,
-        base,
+        roots,
     )
     by_file: dict[str, list[_Row]] = {}
     for row in rows:

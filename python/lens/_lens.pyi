@@ -58,9 +58,10 @@ def parse_query(
     paths: list[str] = ...,
     lang: list[str] = ...,
     not_lang: list[str] = ...,
-    base: str = "",
+    roots: list[tuple[str, str, bool]] = ...,
 ) -> NativeQuery:
-    """Parse a query and its filters (gitignore-style `paths` relative to `base`, languages); raises
+    """Parse a query and its filters (gitignore-style `paths`, root-relative or matched as rg matches
+    them under the CLI's path arguments `roots`: (root-relative path, as typed, is a file); languages); raises
     `lens.QueryError` with the position of malformed syntax."""
 
 def lang_type(name: str) -> str | None:
@@ -125,16 +126,20 @@ class NativeIndex:
         paths: list[str] = ...,
         lang: list[str] = ...,
         not_lang: list[str] = ...,
-        base: str = "",
+        roots: list[tuple[str, str, bool]] = ...,
     ) -> list[HitTuple]:
         """Exhaustive grep, one hit per matching line, in path then offset order, over the files the
-        gitignore-style `paths` (relative to `base`) and the languages allow."""
+        gitignore-style `paths` (as in `parse_query`, under `roots`) and the languages allow."""
 
     def files(self) -> list[tuple[str, int]]:
         """Every live file as (path relative to the root, size in bytes), in path order."""
 
     def files_filtered(
-        self, paths: list[str] = ..., lang: list[str] = ..., not_lang: list[str] = ..., base: str = ""
+        self,
+        paths: list[str] = ...,
+        lang: list[str] = ...,
+        not_lang: list[str] = ...,
+        roots: list[tuple[str, str, bool]] = ...,
     ) -> list[tuple[str, int]]:
         """`files()` narrowed by the same filter as `grep`."""
 

@@ -23,7 +23,7 @@ use crate::hit::Hit;
 use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
 use crate::index::Snapshot;
-use crate::query::filter::PathFilter;
+use crate::query::filter::{PathFilter, WalkRoot};
 use crate::query::GrepOptions;
 use crate::run::Prepared;
 use crate::symbols::hooks::Format;
@@ -238,27 +238,30 @@ fn filter_of(
     paths: Vec<String>,
     lang: Vec<String>,
     not_lang: Vec<String>,
-    base: String,
+    roots: Vec<(String, String, bool)>,
 ) -> PyResult<PathFilter> {
-    guarded(py, move || PathFilter::new(&paths, &base, &lang, &not_lang))
+    let roots: Vec<WalkRoot> =
+        roots.into_iter().map(|(prefix, shown, is_file)| WalkRoot { prefix, shown, is_file }).collect();
+    guarded(py, move || PathFilter::new(&paths, &roots, &lang, &not_lang))
 }
 
 /// Parses a ranked-search query and its filters once: `paths` are
-/// gitignore-style globs (`!` excludes) relative to `base` (a root-relative
-/// directory), `lang` languages (ripgrep type names or python, javascript,
+/// gitignore-style globs (`!` excludes; root-relative, or as rg matches them
+/// under the CLI's path arguments `roots`: (root-relative path, as typed, is
+/// a file)), `lang` languages (ripgrep type names or python, javascript,
 /// ...), `not_lang` languages left out. Malformed syntax raises
 /// `lens.QueryError` with the position.
 #[pyfunction]
-#[pyo3(signature = (query, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
+#[pyo3(signature = (query, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), roots=Vec::new()))]
 fn parse_query(
     py: Python<'_>,
     query: String,
     paths: Vec<String>,
     lang: Vec<String>,
     not_lang: Vec<String>,
-    base: String,
+    roots: Vec<(String, String, bool)>,
 ) -> PyResult<NativeQuery> {
-    let filter = filter_of(py, paths, lang, not_lang, base)?;
+    let filter = filter_of(py, paths, lang, not_lang, roots)?;
     let prep = guarded(py, move || Prepared::new(&query, filter))?;
     Ok(NativeQuery { prep: Arc::new(prep) })
 }
@@ -365,8 +368,8 @@ impl NativeIndex {
     }
 
     /// Exhaustive grep over the files `paths` (gitignore-style globs,
-    /// relative to `base`), `lang` and `not_lang` allow.
-    #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false, limit=None, native=true, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
+    /// matched as in `parse_query`), `lang` and `not_lang` allow.
+    #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false, limit=None, native=true, paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), roots=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn grep<'py>(
         &self,
@@ -380,25 +383,25 @@ impl NativeIndex {
         paths: Vec<String>,
         lang: Vec<String>,
         not_lang: Vec<String>,
-        base: String,
+        roots: Vec<(String, String, bool)>,
     ) -> PyResult<Bound<'py, PyList>> {
         let options = GrepOptions { regex, ignore_case, word };
-        let filter = filter_of(py, paths, lang, not_lang, base)?;
+        let filter = filter_of(py, paths, lang, not_lang, roots)?;
         let hits = guarded(py, || self.engine.grep_filtered(&pattern, options, limit, native, &filter))?;
         hits_list(py, hits)
     }
 
     /// Every live file the filter allows as (path, size), in path order.
-    #[pyo3(signature = (paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), base=String::new()))]
+    #[pyo3(signature = (paths=Vec::new(), lang=Vec::new(), not_lang=Vec::new(), roots=Vec::new()))]
     fn files_filtered(
         &self,
         py: Python<'_>,
         paths: Vec<String>,
         lang: Vec<String>,
         not_lang: Vec<String>,
-        base: String,
+        roots: Vec<(String, String, bool)>,
     ) -> PyResult<Vec<(String, u64)>> {
-        let filter = filter_of(py, paths, lang, not_lang, base)?;
+        let filter = filter_of(py, paths, lang, not_lang, roots)?;
         let all = guarded(py, || self.engine.files())?;
         let allows = filter.allows_each();
         Ok(all.into_iter().filter(|(p, _)| allows(p)).collect())

@@ -144,6 +144,34 @@ fn first_line(s: &str) -> String {
     s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
 }
 
+/// One path the CLI was given: rg walks it, matches the globs against
+/// each path as it spells it under that argument (`../json/a.py`), never
+/// filters the argument itself, and searches a named file whatever the
+/// globs and types say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalkRoot {
+    /// Root-relative path of the argument ("" for the root itself).
+    pub prefix: String,
+    /// How paths under it are spelled ("" for bare root-relative rests).
+    pub shown: String,
+    /// Whether the argument names a file.
+    pub is_file: bool,
+}
+
+impl WalkRoot {
+    /// `path` (root-relative) as the globs see it under this argument, and
+    /// how many leading bytes of that are the argument itself (never
+    /// matched), or None when `path` is not under it.
+    fn spell(&self, path: &str) -> Option<(String, usize)> {
+        let rest =
+            if self.prefix.is_empty() { path } else { path.strip_prefix(self.prefix.as_str())?.strip_prefix('/')? };
+        // ignore strips a leading "./" before matching, as rg's walk of "." does.
+        let shown = self.shown.strip_prefix("./").unwrap_or(&self.shown);
+        let shown = if shown == "." { "" } else { shown.trim_end_matches('/') };
+        Some(if shown.is_empty() { (rest.to_string(), 0) } else { (format!("{shown}/{rest}"), shown.len()) })
+    }
+}
+
 /// Which files a search may answer from. The default allows every file.
 #[derive(Clone, Debug, Default)]
 pub struct PathFilter {
@@ -151,9 +179,9 @@ pub struct PathFilter {
     /// excludes, any include glob leaves out what no glob matches, an
     /// excluded directory takes its files with it).
     globs: Option<Override>,
-    /// Stripped from a path before the globs see it (the CLI's current
-    /// directory within the root, as rg matches globs relative to it).
-    base: String,
+    /// The paths the CLI was given, as rg walks them (empty: the root,
+    /// spelled root-relative, as the API's `paths=` means).
+    roots: Vec<WalkRoot>,
     /// `lang=` / `lang:` / `-t`: any of these file types.
     langs: Option<Arc<Types>>,
     lang_names: Vec<&'static str>,
@@ -171,10 +199,11 @@ pub struct PathFilter {
 }
 
 impl PathFilter {
-    /// A filter from gitignore-style `globs` (relative to `base`, a
-    /// root-relative directory, "" for the root), and language names.
-    pub fn new(globs: &[String], base: &str, langs: &[String], not_langs: &[String]) -> Result<PathFilter> {
-        let mut f = PathFilter { base: base.trim_matches('/').to_string(), ..Default::default() };
+    /// A filter from gitignore-style `globs` (matched as rg matches them
+    /// under the CLI's path arguments `roots`; none: root-relative), and
+    /// language names.
+    pub fn new(globs: &[String], roots: &[WalkRoot], langs: &[String], not_langs: &[String]) -> Result<PathFilter> {
+        let mut f = PathFilter { roots: roots.to_vec(), ..Default::default() };
         f.set_globs(globs)?;
         f.add_langs(&resolve_langs(langs)?, &resolve_langs(not_langs)?)?;
         Ok(f)
@@ -236,17 +265,27 @@ impl PathFilter {
     }
 
     fn allows_with(&self, path: &str, memo: &Memo) -> bool {
-        if let Some(o) = &self.globs {
-            let rel = if self.base.is_empty() {
-                path
+        if self.roots.is_empty() {
+            return self.allows_under(path, (path.to_string(), 0), memo);
+        }
+        self.roots.iter().any(|r| {
+            if r.is_file {
+                r.prefix == path
             } else {
-                path.strip_prefix(self.base.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
-            };
+                r.spell(path).is_some_and(|spelled| self.allows_under(path, spelled, memo))
+            }
+        })
+    }
+
+    /// `allows_with` for `path` as spelled under one walk root (`floor`
+    /// leading bytes of it being the root's own spelling).
+    fn allows_under(&self, path: &str, (spelled, floor): (String, usize), memo: &Memo) -> bool {
+        if let Some(o) = &self.globs {
             // As rg's walk: an excluded directory is never entered.
-            if rel.rfind('/').is_some_and(|i| dir_excluded(o, &rel[..i], &memo.dirs)) {
+            if spelled.rfind('/').is_some_and(|i| dir_excluded(o, &spelled[..i], floor, &memo.dirs)) {
                 return false;
             }
-            if o.matched(format!("/{rel}"), false).is_ignore() {
+            if o.matched(format!("/{spelled}"), false).is_ignore() {
                 return false;
             }
         }
@@ -288,12 +327,16 @@ struct Memo {
 }
 
 /// Whether the globs exclude directory `dir` or one above it, remembered
-/// in `memo` per directory.
-fn dir_excluded(o: &Override, dir: &str, memo: &RefCell<HashMap<String, bool>>) -> bool {
+/// in `memo` per directory; its first `floor` bytes are a path rg was given
+/// (never filtered itself).
+fn dir_excluded(o: &Override, dir: &str, floor: usize, memo: &RefCell<HashMap<String, bool>>) -> bool {
+    if dir.len() <= floor {
+        return false;
+    }
     if let Some(&v) = memo.borrow().get(dir) {
         return v;
     }
-    let above = dir.rfind('/').is_some_and(|i| dir_excluded(o, &dir[..i], memo));
+    let above = dir.rfind('/').is_some_and(|i| dir_excluded(o, &dir[..i], floor, memo));
     let v = above || o.matched(format!("/{dir}"), true).is_ignore();
     memo.borrow_mut().insert(dir.to_string(), v);
     v
@@ -316,7 +359,7 @@ mod tests {
     use super::*;
 
     fn globs(g: &[&str]) -> PathFilter {
-        PathFilter::new(&g.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "", &[], &[]).unwrap()
+        PathFilter::new(&g.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &[], &[], &[]).unwrap()
     }
 
     #[test]
@@ -331,7 +374,7 @@ mod tests {
         assert!(f.allows("a/x/y.c") && !f.allows("b/a/x.c"));
         let f = globs(&["*.py", "!test_*"]);
         assert!(f.allows("x.py") && !f.allows("t/test_x.py"));
-        assert!(PathFilter::new(&["a[b".to_string()], "", &[], &[]).is_err());
+        assert!(PathFilter::new(&["a[b".to_string()], &[], &[], &[]).is_err());
     }
 
     #[test]
@@ -393,22 +436,42 @@ mod tests {
         ] {
             let langs: Vec<String> = langs.into_iter().map(String::from).collect();
             let not_langs: Vec<String> = not_langs.into_iter().map(String::from).collect();
-            let f = PathFilter::new(&[], "", &langs, &not_langs).unwrap();
+            let f = PathFilter::new(&[], &[], &langs, &not_langs).unwrap();
             assert_eq!(f.by_extension, by_ext, "{langs:?} {not_langs:?}");
             let each = f.allows_each();
             for n in names.iter().chain(names.iter().rev()) {
                 assert_eq!(each(n), f.allows(n), "{langs:?} -{not_langs:?} {n}");
             }
         }
-        let f = PathFilter::new(&[], "", &["c".into()], &[]).unwrap();
+        let f = PathFilter::new(&[], &[], &["c".into()], &[]).unwrap();
         let each = f.allows_each();
         assert!(each("a.c") && each("b.h.in") && !each("a.b.py") && !each("Makefile"));
     }
 
     #[test]
-    fn base_makes_globs_relative() {
-        let f = PathFilter::new(&["/x/*.py".to_string()], "lib", &[], &[]).unwrap();
-        assert!(f.allows("lib/x/a.py") && !f.allows("lib/y/x/a.py"));
+    fn globs_match_paths_as_spelled_under_each_walk_root() {
+        let root =
+            |prefix: &str, shown: &str, is_file| WalkRoot { prefix: prefix.into(), shown: shown.into(), is_file };
+        let g = |globs: &[&str], roots: &[WalkRoot]| {
+            PathFilter::new(&globs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), roots, &[], &[]).unwrap()
+        };
+        // From lib/ with no path argument: globs are relative to lib/.
+        let f = g(&["/x/*.py"], &[root("lib", "", false)]);
+        assert!(f.allows("lib/x/a.py") && !f.allows("lib/y/x/a.py") && !f.allows("x/a.py"));
+        // From email/, searching ../json and .: the walk spells ../json/a.py.
+        let roots = [root("json", "../json", false), root("email", ".", false)];
+        let f = g(&["../json/*.py"], &roots);
+        assert!(f.allows("json/a.py") && !f.allows("json/a.txt") && !f.allows("email/a.py"));
+        let f = g(&["json/*.py"], &roots);
+        assert!(!f.allows("json/a.py"));
+        let f = g(&["/sub/*.py"], &roots);
+        assert!(f.allows("email/sub/b.py") && !f.allows("email/a.py"));
+        // The argument itself is never filtered; a directory below it is.
+        let f = g(&["!json", "!sub"], &roots);
+        assert!(f.allows("json/a.py") && f.allows("email/a.py") && !f.allows("email/sub/b.py"));
+        // A named file is searched whatever the globs and types say.
+        let f = g(&["!*.py"], &[root("email/a.py", "a.py", true)]);
+        assert!(f.allows("email/a.py") && !f.allows("email/b.py"));
     }
 
     #[test]
@@ -416,11 +479,11 @@ mod tests {
         assert_eq!(lang_type("Python"), Some("py"));
         assert_eq!(lang_type("rust"), Some("rust"));
         assert_eq!(lang_type("nosuch"), None);
-        let f = PathFilter::new(&[], "", &["python".into()], &[]).unwrap();
+        let f = PathFilter::new(&[], &[], &["python".into()], &[]).unwrap();
         assert!(f.allows("a/b.py") && f.allows("a/b.pyi") && !f.allows("a/b.c"));
-        let f = PathFilter::new(&[], "", &[], &["py".into()]).unwrap();
+        let f = PathFilter::new(&[], &[], &[], &["py".into()]).unwrap();
         assert!(!f.allows("a/b.py") && f.allows("a/b.c"));
-        assert!(PathFilter::new(&[], "", &["klingon".into()], &[]).is_err());
+        assert!(PathFilter::new(&[], &[], &["klingon".into()], &[]).is_err());
     }
 
     #[test]
