@@ -43,6 +43,7 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
     lat: list[float] = []
     cpu: list[float] = []
     by_route: dict[str, list[float]] = {}
+    cpu_by_route: dict[str, list[float]] = {}
     routes: Counter[str] = Counter()
     slowest = (0.0, "")
     for _ in range(repeat):
@@ -50,11 +51,13 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
             t, c = time.perf_counter(), time.thread_time()
             res = idx.search(q, k=50, mode="lex")
             ms = (time.perf_counter() - t) * 1000
-            cpu.append((time.thread_time() - c) * 1000)
+            cpu_ms = (time.thread_time() - c) * 1000
+            cpu.append(cpu_ms)
             lat.append(ms)
             route = str(res.info.get("query_route"))
             routes[route] += 1
             by_route.setdefault(route, []).append(ms)
+            cpu_by_route.setdefault(route, []).append(cpu_ms)
             slowest = max(slowest, (ms, q))
     lat.sort()
     cpu.sort()
@@ -74,6 +77,10 @@ def run(idx: lens.Index, queries: list[str], repeat: int) -> dict[str, object]:
         "by_route": {
             r: {f"p{p}_ms": percentile(sorted(v), p) for p in (50, 95, 99)}
             for r, v in sorted(by_route.items())
+        },
+        "cpu_by_route": {
+            r: {f"p{p}_ms": percentile(sorted(v), p) for p in (50, 95, 99)}
+            for r, v in sorted(cpu_by_route.items())
         },
     }
 

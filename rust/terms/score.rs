@@ -1,5 +1,5 @@
-//! Top-k BM25F over the term files of a snapshot, with block-max WAND
-//! early termination, and the exhaustive scorer it is tested against.
+//! Top-k BM25F over the term files of a snapshot, with MaxScore and
+//! block-max early termination, and the exhaustive scorer it is tested against.
 //!
 //! A document's score is its BM25F score (integer: term weight times stored
 //! impact) times an integer multiplier (the ranking rules, [`Boost`]), so
@@ -7,9 +7,12 @@
 //! and the fast path and the oracle agree exactly, ties included (score,
 //! then segment, then document id). The multiplier enters the pruning
 //! through its bounds, so the top k are exact for any k: no pool re-ranked
-//! afterwards. Besides each list's bound, each block of 128 postings has its
-//! own maximum impact (block-max), so runs of documents that cannot enter
-//! the top k are skipped a block at a time.
+//! afterwards. The search is MaxScore: candidates come only from the lists
+//! that could lift a document into the top k on their own account (the
+//! rarer terms), the others are probed per candidate. Besides each list's
+//! bound, each block of 128 postings of a list has its own maximum impact
+//! (block-max), so runs of documents that cannot enter the top k are
+//! skipped a block at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -179,18 +182,6 @@ fn sorted(heap: BinaryHeap<Reverse<Scored>>) -> Vec<Scored> {
     v
 }
 
-/// Restores the order by current document after the first `moved`
-/// cursors advanced (the rest are still in order).
-fn resort(cur: &mut [Cursor<'_>], moved: usize) {
-    for i in (0..moved).rev() {
-        let mut j = i;
-        while j + 1 < cur.len() && cur[j].cur > cur[j + 1].cur {
-            cur.swap(j, j + 1);
-            j += 1;
-        }
-    }
-}
-
 /// The BM25F score of one document (a binary search per query term).
 pub fn doc_score(seg: &SegTerms<'_>, query: &[WeightedTerm], doc: u32) -> u64 {
     query
@@ -203,14 +194,20 @@ pub fn doc_score(seg: &SegTerms<'_>, query: &[WeightedTerm], doc: u32) -> u64 {
         .sum()
 }
 
-/// The top `k` documents by block-max WAND: a document is scored only
-/// when the bounds of the lists that may hold it (times the largest
-/// multiplier) can reach the current k-th score, and runs of documents
-/// whose block maxima cannot are skipped a block at a time; a document's
-/// exact multiplier is asked for only when its score times its own bound
-/// beats the k-th. `direct` (segment, doc) pairs, sorted and distinct, are
-/// scored first by lookup and skipped by the scan: documents whose
-/// multiplier may exceed [`Boost::max`] (the spelled names).
+/// The top `k` documents by MaxScore with block maxima. Lists are ordered
+/// by their bound (weight times largest impact); the longest prefix whose
+/// bounds together (times the largest multiplier) cannot reach the current
+/// k-th score is *non-essential*: a document found only there cannot enter
+/// the top k, so candidates come from the other (essential, rarer) lists
+/// alone, and the non-essential ones are probed by search for each
+/// candidate, largest bound first, until the rest cannot lift it over the
+/// k-th. Runs of the essential lists whose block maxima (with every
+/// non-essential bound) cannot reach the k-th are skipped a block at a
+/// time. A document's exact multiplier is asked for only when its score
+/// times its own bound beats the k-th. `direct` (segment, doc) pairs,
+/// sorted and distinct, are scored first by lookup and skipped by the
+/// scan: documents whose multiplier may exceed [`Boost::max`] (the spelled
+/// names).
 pub fn top_k(
     segs: &[SegTerms<'_>],
     query: &[WeightedTerm],
@@ -244,87 +241,74 @@ pub fn top_k(
             .collect();
         stats.postings += cur.iter().map(|c| c.p.len() as u64).sum::<u64>();
         let key = |score: u64, doc: u32| Scored { score, seg: Reverse(si as u32), doc: Reverse(doc) };
-        cur.sort_unstable_by_key(|c| c.doc());
+        cur.sort_unstable_by_key(|c| c.bound);
+        // `upto[i]`: the bounds of lists `0..i` together.
+        let mut upto = vec![0u64; cur.len() + 1];
+        for i in 0..cur.len() {
+            upto[i + 1] = upto[i] + cur[i].bound;
+        }
+        // Lists `0..ess` are non-essential; the essential ones' block
+        // window is known to hold candidates up to `window` (inclusive).
+        let mut ess = 0;
+        let mut window: Option<u32> = None;
         loop {
-            // Lists by their current document; the pivot is the first list
-            // at which the bounds so far (times the largest multiplier) could
-            // reach the threshold: a document before the pivot's is only in
-            // the lists before it, so it cannot enter the top k.
             let thr = threshold(&heap, k);
-            let mut acc = 0u64;
-            let mut pivot = None;
-            for (i, c) in cur.iter().enumerate() {
-                if c.doc() == u32::MAX {
-                    break;
-                }
-                acc += c.bound;
-                if thr.is_none_or(|t| acc * max >= t.score) {
-                    pivot = Some(i);
-                    break;
-                }
-            }
-            let Some(pi) = pivot else { break };
-            let pd = cur[pi].doc();
-            if cur[0].doc() != pd {
-                // Block-max: the lists before the pivot, at `pd`, can add at
-                // most their block maxima; when even that (with every list
-                // from the pivot on at its bound) cannot reach the threshold,
-                // no document up to the nearest block end can.
-                for c in &mut cur[..pi] {
-                    c.seek(pd);
-                }
-                resort(&mut cur, pi);
-                if let Some(t) = thr {
-                    // Lists whose current document lies past `last` hold
-                    // nothing up to it.
-                    let last = cur.iter().map(|c| c.block_last()).min().unwrap_or(u32::MAX);
-                    let ub: u64 = cur.iter().filter(|c| c.doc() <= last).map(|c| c.block_bound()).sum();
-                    if ub * max < t.score && last != u32::MAX {
-                        for c in cur.iter_mut() {
-                            c.seek(last + 1);
-                        }
-                        cur.sort_unstable_by_key(|c| c.doc());
-                    }
-                }
-                continue;
-            }
             if let Some(t) = thr {
-                // Block-max at the pivot: up to `last` (the nearest end of a
-                // current block of the lists on `pd`, and short of the next
-                // list's document) only the lists on `pd` hold documents, each
-                // adding at most its block maximum; when that cannot reach the
-                // threshold, those lists move past `last` unscored.
-                let on = cur.iter().take_while(|c| c.doc() == pd).count();
-                let ub: u64 = cur[..on].iter().map(|c| c.block_bound()).sum();
-                if ub * max < t.score {
-                    let mut last = cur[..on].iter().map(|c| c.block_last()).min().unwrap_or(pd);
-                    if let Some(c) = cur.get(on) {
-                        last = last.min(c.doc() - 1);
-                    }
-                    for c in cur[..on].iter_mut() {
+                while ess < cur.len() && upto[ess + 1] * max < t.score {
+                    ess += 1;
+                    window = None;
+                }
+            }
+            if ess == cur.len() {
+                break;
+            }
+            let d = cur[ess..].iter().map(Cursor::doc).min().unwrap_or(u32::MAX);
+            if d == u32::MAX {
+                break;
+            }
+            if let Some(t) = thr.filter(|_| window.is_none_or(|w| d > w)) {
+                // Block-max over the essential lists: up to `last` (the
+                // nearest end of their current blocks) each adds at most its
+                // block maximum; when that and every non-essential bound
+                // cannot reach the threshold, no document up to `last` can.
+                let last = cur[ess..].iter().map(Cursor::block_last).min().unwrap_or(u32::MAX);
+                let ub: u64 = cur[ess..].iter().filter(|c| c.doc() <= last).map(Cursor::block_bound).sum();
+                if (ub + upto[ess]) * max < t.score && last != u32::MAX {
+                    for c in cur[ess..].iter_mut() {
                         c.seek(last + 1);
                     }
-                    resort(&mut cur, on);
                     continue;
                 }
+                window = Some(last);
             }
             let mut score = 0u64;
-            let mut moved = 0;
-            for c in cur.iter_mut() {
-                if c.doc() != pd {
+            for c in cur[ess..].iter_mut() {
+                if c.doc() == d {
+                    score += c.weight * c.p.impacts[c.pos] as u64;
+                    c.next();
+                }
+            }
+            stats.scored += 1;
+            // The non-essential lists, largest bound first, while the rest
+            // could still lift the document over the threshold.
+            let mut alive = true;
+            for j in (0..ess).rev() {
+                if thr.is_some_and(|t| (score + upto[j + 1]) * max < t.score) {
+                    alive = false;
                     break;
                 }
-                score += c.weight * c.p.impacts[c.pos] as u64;
-                c.next();
-                moved += 1;
+                let c = &mut cur[j];
+                c.seek(d);
+                if c.doc() == d {
+                    score += c.weight * c.p.impacts[c.pos] as u64;
+                }
             }
-            resort(&mut cur, moved);
-            stats.scored += 1;
-            if thr.is_none_or(|t| key(score * max, pd) > t && key(score * boost.bound(si, pd), pd) > t)
-                && (seg.live)(pd)
-                && skip.binary_search(&(si as u32, pd)).is_err()
+            if alive
+                && thr.is_none_or(|t| key(score * max, d) > t && key(score * boost.bound(si, d), d) > t)
+                && (seg.live)(d)
+                && skip.binary_search(&(si as u32, d)).is_err()
             {
-                push(&mut heap, k, key(score * boost.exact(si, pd), pd));
+                push(&mut heap, k, key(score * boost.exact(si, d), d));
             }
         }
     }
@@ -499,5 +483,57 @@ mod tests {
             assert_eq!(fast, top_k_exhaustive(&segs, &q, k, &mut boost), "query {q:?} k {k} boosted");
         }
         assert!(skipped > 30, "the fast path skips most postings often ({skipped} of 300)");
+    }
+
+    /// Lists whose blocks of [`super::super::store::BLOCK`] postings are
+    /// skipped whole, with the best documents right after a block's end and
+    /// right before it: a skip one posting too far or too short, or a bound
+    /// taken from the wrong block, changes the answer.
+    #[test]
+    fn block_skips_stop_exactly_at_a_block_boundary() {
+        use super::super::store::BLOCK;
+        let dir = tempfile::tempdir().unwrap();
+        let n = BLOCK * 8;
+        // Term "b" in every document: in the name (a large impact) at a few
+        // documents on either side of block ends, in a long body elsewhere;
+        // "a" (before it in the file, so "b"'s list does not start at a
+        // block of the file) in the first 50; "c" in every third.
+        let strong = [5, BLOCK * 3 - 1, BLOCK * 6 + 1, n - 1, BLOCK * 4];
+        let docs: Vec<(u32, Doc)> = (0..n)
+            .map(|i| {
+                let mut terms = Vec::new();
+                if i < 50 {
+                    terms.push(("a".to_string(), [0, 0, 0, 0, 1]));
+                }
+                let name = strong.iter().position(|&s| s == i);
+                terms.push((
+                    "b".to_string(),
+                    if let Some(r) = name { [r as u8 + 1, 0, 0, 0, 0] } else { [0, 0, 0, 0, 1] },
+                ));
+                if i % 3 == 0 {
+                    terms.push(("c".to_string(), [0, 0, 0, 0, 1]));
+                }
+                (i as u32, Doc { terms, lens: [1, 1, 1, 1, 40], ..Doc::default() })
+            })
+            .collect();
+        let p = dir.path().join("b.terms");
+        write(&p, &docs).unwrap();
+        let file = TermFile::open(&p).unwrap();
+        let live = |_: u32| true;
+        let queries =
+            [(&["b"][..], 1), (&["b"][..], 3), (&["a", "b", "c"][..], 1), (&["b", "c"][..], 1), (&["b", "c"][..], 4)];
+        for (terms, k) in queries {
+            // "b" weighs most, so that its low blocks cannot win even with the others' bounds.
+            let weight = |t: &str| if t == "b" { 30 } else { 10 };
+            let q: Vec<WeightedTerm> =
+                terms.iter().map(|t| WeightedTerm { term: t.to_string(), weight: weight(t) }).collect();
+            let segs = vec![SegTerms::new(&file, &live, &q)];
+            let mut st = ScoreStats::default();
+            let fast = top_k(&segs, &q, k, &mut NoBoost, &[], &mut st);
+            assert_eq!(fast, top_k_exhaustive(&segs, &q, k, &mut NoBoost), "{terms:?} k {k}");
+            if k == 1 {
+                assert!(st.scored <= (n - 2 * BLOCK) as u64, "whole blocks are skipped ({} of {n} scored)", st.scored);
+            }
+        }
     }
 }

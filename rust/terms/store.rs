@@ -192,9 +192,8 @@ pub struct Postings<'a> {
     pub impacts: &'a [u8],
     pub masks: &'a [u8],
     pub max_impact: u8,
-    /// The global index of the first posting, and the file's block maxima
-    /// ([`BLOCK`] postings each; see [`Postings::block_max`]).
-    first: usize,
+    /// This term's block maxima: the largest impact of each [`BLOCK`]
+    /// postings of its list (see [`Postings::block_max`]).
     block_max: &'a [u8],
 }
 
@@ -209,15 +208,15 @@ impl Postings<'_> {
         u32_at(self.docs, i * 4)
     }
     /// An upper bound of the impacts at positions `i..self.block_end(i)`:
-    /// the largest impact of the file's block of [`BLOCK`] postings that
-    /// holds posting `i` (blocks are cut over the file's postings section,
-    /// not per term, so a block may span two terms: still a bound).
+    /// the largest impact of the block of [`BLOCK`] postings of this list
+    /// that holds posting `i` (blocks are cut per term list, so a short
+    /// list's bound is its own maximum, not a neighbour's).
     pub fn block_max(&self, i: usize) -> u8 {
-        self.block_max.get((self.first + i) / BLOCK).copied().unwrap_or(self.max_impact)
+        self.block_max.get(i / BLOCK).copied().unwrap_or(self.max_impact)
     }
     /// The end (exclusive) of the block that holds posting `i`.
     pub fn block_end(&self, i: usize) -> usize {
-        (((self.first + i) / BLOCK + 1) * BLOCK - self.first).min(self.len())
+        ((i / BLOCK + 1) * BLOCK).min(self.len())
     }
     /// The index of the first posting with a doc id >= `doc`.
     pub fn lower_bound(&self, doc: u32) -> usize {
@@ -242,9 +241,12 @@ impl Postings<'_> {
 /// An opened term file.
 pub struct TermFile {
     map: Mmap,
-    /// The largest impact of each [`BLOCK`] postings of the file, computed
-    /// when it is opened (one pass over the impacts; not stored).
+    /// The largest impact of each [`BLOCK`] postings of each term's list,
+    /// the terms' blocks one after another, computed when the file is
+    /// opened (one pass over the impacts; not stored).
     block_max: Vec<u8>,
+    /// Each term's first block in `block_max`.
+    block_start: Vec<u32>,
     /// Whether the file holds spell keys (version 2).
     spell_keys: bool,
     sections: [(usize, usize); NSECTIONS],
@@ -287,16 +289,32 @@ impl TermFile {
         }
         let (o, l) = sections[S_DICT];
         let dict = Map::new(b[o..o + l].to_vec()).map_err(|e| bad(&format!("dictionary: {e}")))?;
-        let (o, l) = sections[S_IMPACTS];
-        let block_max = b[o..o + l].chunks(BLOCK).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
-        let t = TermFile { map, block_max, spell_keys: version >= 2, sections, dict, ndocs, nterms };
-        // Every term's postings and every doc's name must lie inside the file.
+        let mut t = TermFile {
+            map,
+            block_max: Vec::with_capacity(npost / BLOCK + nterms as usize),
+            block_start: Vec::with_capacity(nterms as usize),
+            spell_keys: version >= 2,
+            sections,
+            dict,
+            ndocs,
+            nterms,
+        };
+        // Every term's postings and every doc's name must lie inside the
+        // file; each term's list gets its own blocks.
+        let (o, _) = sections[S_IMPACTS];
+        let (mut block_max, mut block_start) = (std::mem::take(&mut t.block_max), std::mem::take(&mut t.block_start));
         for i in 0..nterms as usize {
             let r = &t.sec(S_TERMS)[i * TERM_LEN..];
-            if u64_at(r, 0).checked_add(u32_at(r, 8) as u64).is_none_or(|e| e > npost as u64) {
+            let (off, df) = (u64_at(r, 0), u32_at(r, 8) as u64);
+            if off.checked_add(df).is_none_or(|e| e > npost as u64) {
                 return Err(bad("postings out of bounds"));
             }
+            let Ok(first) = u32::try_from(block_max.len()) else { return Err(bad("too many postings")) };
+            block_start.push(first);
+            let list = &t.map[o + off as usize..o + (off + df) as usize];
+            block_max.extend(list.chunks(BLOCK).map(|c| c.iter().copied().max().unwrap_or(0)));
         }
+        (t.block_max, t.block_start) = (block_max, block_start);
         let blob = t.sec(S_BLOB).len();
         for i in 0..ndocs {
             let r = t.row(i);
@@ -345,8 +363,7 @@ impl TermFile {
             impacts: &self.sec(S_IMPACTS)[off..off + df],
             masks: &self.sec(S_MASKS)[off..off + df],
             max_impact: max,
-            first: off,
-            block_max: &self.block_max,
+            block_max: &self.block_max[self.block_start[id] as usize..][..df.div_ceil(BLOCK)],
         })
     }
 
