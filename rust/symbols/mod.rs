@@ -24,6 +24,7 @@
 //! knows nothing of them. A snapshot carries the opened
 //! [`layers::SymbolSet`] as its companion.
 
+pub mod c_scan;
 pub mod extract;
 pub mod hooks;
 pub mod lang;
