@@ -945,23 +945,20 @@ impl Parser<'_> {
         }
         // tree-sitter recovers from the extra identifiers by skipping the
         // fewest characters: the longest stays the declarator.
-        let longest = |later: bool| {
-            let mut best = run[0];
-            for &t in &run[1..] {
-                let (lt, lb) = (self.t[t].end - self.t[t].start, self.t[best].end - self.t[best].start);
-                if lt > lb || (later && lt == lb) {
-                    best = t;
-                }
+        let mut first = run[0];
+        for &t in &run[1..] {
+            if self.t[t].end - self.t[t].start > self.t[first].end - self.t[first].start {
+                first = t;
             }
-            best
-        };
-        let first = longest(false);
+        }
         if is_typedef {
             self.def(first, Kind::Type, start, end);
         } else if ctx == Ctx::Fields {
             self.def(first, Kind::Field, start, end);
-        } else if ctx == Ctx::Top && next == b'=' && self.t[first].pp == 0 {
-            self.def(longest(true), Kind::Variable, start, end);
+        } else if ctx == Ctx::Top && next == b'=' && self.t[first].pp == 0 && run.len() == 1 {
+            // With macros beside the name (`int x __read_mostly = 1;`)
+            // tree-sitter's recovery keeps no variable, or another name.
+            self.def(first, Kind::Variable, start, end);
         }
     }
 
