@@ -379,7 +379,10 @@ fn is_modifier(w: &[u8]) -> bool {
 /// Keywords that take a parenthesised argument list (attributes): their
 /// parentheses are skipped as a unit.
 fn is_attribute(w: &[u8]) -> bool {
-    matches!(w, b"__attribute__" | b"__attribute" | b"__declspec" | b"alignas" | b"_Alignas" | b"__asm__" | b"__asm" | b"asm")
+    matches!(
+        w,
+        b"__attribute__" | b"__attribute" | b"__declspec" | b"alignas" | b"_Alignas" | b"__asm__" | b"__asm" | b"asm"
+    )
 }
 
 fn is_primitive(w: &[u8]) -> bool {
@@ -422,7 +425,8 @@ fn is_primitive(w: &[u8]) -> bool {
 fn is_not_call(w: &[u8]) -> bool {
     matches!(
         w,
-        b"if" | b"while"
+        b"if"
+            | b"while"
             | b"for"
             | b"switch"
             | b"return"
@@ -771,7 +775,11 @@ impl Parser<'_> {
         // Macro invocations before the specifiers (`__printf(2, 3) static
         // void f(...)`, or a list macro with no `;` after it).
         let mut toks = toks;
-        while toks.len() > 2 && self.kind(toks[0]) == IDENT && self.kind(toks[1]) == b'(' && !is_attribute(self.text(toks[0])) {
+        while toks.len() > 2
+            && self.kind(toks[0]) == IDENT
+            && self.kind(toks[1]) == b'('
+            && !is_attribute(self.text(toks[0]))
+        {
             let c = self.close_of(toks[1])?;
             let rest = toks.iter().position(|&t| t > c)?;
             if !toks[rest..].iter().any(|&t| self.kind(t) == b'(') {
@@ -859,7 +867,12 @@ impl Parser<'_> {
         let is_typedef = toks.iter().any(|&t| self.is_word(t, b"typedef"));
         // `NAME(...)` with no type first is a call (`EXPORT_SYMBOL(x);`,
         // `__printf(1, 2) int f(...);`).
-        if ctx != Ctx::Fields && toks.len() > 1 && self.kind(toks[0]) == IDENT && self.kind(toks[1]) == b'(' && !is_not_call(self.text(toks[0])) {
+        if ctx != Ctx::Fields
+            && toks.len() > 1
+            && self.kind(toks[0]) == IDENT
+            && self.kind(toks[1]) == b'('
+            && !is_not_call(self.text(toks[0]))
+        {
             for &t in toks {
                 if self.kind(t) == IDENT {
                     self.expression_ident(t);
@@ -967,7 +980,10 @@ impl Parser<'_> {
         let mut q = 0;
         while q + 1 < toks.len() {
             let t = toks[q];
-            if self.kind(t) == IDENT && self.kind(toks[q + 1]) == b'(' && matches!(self.text(t), b"__attribute__" | b"__attribute" | b"__declspec") {
+            if self.kind(t) == IDENT
+                && self.kind(toks[q + 1]) == b'('
+                && matches!(self.text(t), b"__attribute__" | b"__attribute" | b"__declspec")
+            {
                 let Some(c) = self.close_of(toks[q + 1]) else { return };
                 for j in toks[q + 1]..c {
                     if self.kind(j) == IDENT {
