@@ -293,7 +293,7 @@ fn directive(
             }
             b'/' if s.get(k + 1) == Some(&b'*') => k = block_comment(s, k, line)?,
             b'/' if s.get(k + 1) == Some(&b'/') => k = line_comment(s, k, line),
-            b'"' | b'\'' if define.is_none() || true => k = literal(s, k, line),
+            b'"' | b'\'' => k = literal(s, k, line),
             0 => return None,
             _ => k += 1,
         }
@@ -758,14 +758,11 @@ impl Parser<'_> {
         if self.unsure.is_some() {
             return;
         }
-        match name {
-            Some(n) => {
-                let end = self.t[self.i - 1].end;
-                // The definition starts after any leading macro invocation.
-                let first = toks.iter().copied().find(|&t| t >= self.header_start).unwrap_or(s);
-                self.def(n, Kind::Function, self.t[first].start, end);
-            }
-            None => {}
+        if let Some(n) = name {
+            let end = self.t[self.i - 1].end;
+            // The definition starts after any leading macro invocation.
+            let first = toks.iter().copied().find(|&t| t >= self.header_start).unwrap_or(s);
+            self.def(n, Kind::Function, self.t[first].start, end);
         }
     }
 
