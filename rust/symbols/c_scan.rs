@@ -45,7 +45,8 @@ pub fn scan_or_why(content: &[u8]) -> Result<FileSymbols, (u32, &'static str)> {
     let out = FileSymbols { parsed: true, ..FileSymbols::default() };
     let mut macros = Vec::new();
     let toks = lex(content, &mut macros).ok_or((0, "lexer"))?;
-    let mut p = Parser { src: content, t: toks, i: 0, out, unsure: None, quiet: Vec::new(), header_start: 0 };
+    let mut p =
+        Parser { src: content, t: toks, i: 0, out, unsure: None, quiet: Vec::new(), header_start: 0, nesting: 0 };
     p.items(Ctx::Top);
     if let Some(why) = p.unsure {
         return Err(why);
@@ -336,7 +337,12 @@ struct Parser<'a> {
     quiet: Vec<(usize, usize)>,
     /// The first token of the last function header, past leading macros.
     header_start: usize,
+    /// Blocks open around the current token.
+    nesting: u32,
 }
+
+/// Deepest nesting of blocks the scanner follows.
+const MAX_NESTING: u32 = 200;
 
 /// Declaration keywords that are neither a type nor a declarator.
 fn is_modifier(w: &[u8]) -> bool {
@@ -519,6 +525,18 @@ impl Parser<'_> {
 
     /// Items of a block (or the file) up to its closing `}` (consumed).
     fn items(&mut self, ctx: Ctx) {
+        // Blocks recurse: a pathological nesting goes to the parser rather
+        // than overflowing a thread's stack.
+        if self.nesting >= MAX_NESTING {
+            self.give_up("nesting too deep");
+            return;
+        }
+        self.nesting += 1;
+        self.block(ctx);
+        self.nesting -= 1;
+    }
+
+    fn block(&mut self, ctx: Ctx) {
         while self.i < self.t.len() && self.unsure.is_none() {
             if self.kind(self.i) == b'}' {
                 if ctx == Ctx::Top {
@@ -1125,6 +1143,8 @@ MODULE_LICENSE("GPL");
 
     #[test]
     fn unbalanced_files_are_declined() {
+        let deep = format!("int f(void) {}{}\n", "{".repeat(100_000), "}".repeat(100_001));
+        assert!(scan(deep.as_bytes()).is_none(), "too deep");
         for src in ["int f(void) {\n", "}\n", "struct a { int x;\n", "#endif\n", "/* open\n", "int a\0;\n"] {
             assert!(scan(src.as_bytes()).is_none(), "{src:?}");
         }
