@@ -181,9 +181,9 @@ fn lex(s: &[u8], defs: &mut Vec<(RawDef, u32)>) -> Option<Vec<Tok>> {
             i += 1;
             while i < s.len() {
                 let d = s[i];
-                if is_ident(d) || d == b'.' {
-                    i += 1;
-                } else if matches!(d, b'+' | b'-') && matches!(s[i - 1], b'e' | b'E' | b'p' | b'P') {
+                // Digits, suffixes, `.`, and an exponent's sign (`1e+5`).
+                let sign = matches!(d, b'+' | b'-') && matches!(s[i - 1], b'e' | b'E' | b'p' | b'P');
+                if is_ident(d) || d == b'.' || sign {
                     i += 1;
                 } else {
                     break;
