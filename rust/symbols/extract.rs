@@ -55,6 +55,12 @@ pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
             return s;
         }
     }
+    // C goes to the hand-written scanner; tree-sitter only where it declines.
+    if lang == Lang::C {
+        if let Some(s) = super::c_scan::scan(content) {
+            return s;
+        }
+    }
     let Some(config) = lang.tags() else {
         return FileSymbols::default();
     };
@@ -68,7 +74,7 @@ pub fn extract(lang: Lang, content: &[u8]) -> FileSymbols {
 /// The tree-sitter route: the tags query's definitions and references of
 /// `content`, containers assigned (empty and not `parsed` when the parse or a
 /// tag fails).
-fn parse_tags(config: &TagsConfiguration, content: &[u8]) -> FileSymbols {
+pub fn parse_tags(config: &TagsConfiguration, content: &[u8]) -> FileSymbols {
     CONTEXT.with(|ctx| {
         let mut ctx = ctx.borrow_mut();
         let mut out = FileSymbols::default();

@@ -5,6 +5,8 @@
 //! - [`lang`]: which language a path is in, and its tree-sitter tags query.
 //! - [`extract`]: tree-sitter tags extraction of one file (definitions with
 //!   name span, whole span, kind and container; references).
+//! - [`c_scan`]: the hand-written C scanner [`extract`] uses for C files
+//!   (tree-sitter is its oracle, and parses the files it declines).
 //! - [`store`]: the immutable per-generation symbol file (an `fst` map of
 //!   names plus fixed-size definition and reference tables), its writer and
 //!   its bounds-checked reader, and exact / prefix / fuzzy / sub-token lookups.
@@ -24,6 +26,7 @@
 //! knows nothing of them. A snapshot carries the opened
 //! [`layers::SymbolSet`] as its companion.
 
+pub mod c_scan;
 pub mod extract;
 pub mod hooks;
 pub mod lang;
