@@ -154,6 +154,75 @@ def code_root(tmp_path: Path) -> Path:
     return write_tree(tmp_path / "code", CODE)
 
 
+# -- the query adapter ----------------------------------------------------------------------------
+@needs_extra
+def test_query_adapter_moves_questions_and_the_identity_changes_no_ranking(
+    code_root: Path, tmp_path: Path
+) -> None:
+    from lens.rerank.embed import DIM, get_embedder
+
+    emb = get_embedder()
+    shipped = emb.query_adapter
+    # An index whose vectors were made before (or without) any adapter: only the question side moves.
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    questions = [
+        "read one member out of an archive",
+        "escape markup characters for html",
+        "convert an http date string to a time",
+    ]
+
+    def ranking(q: str) -> list[tuple[str, int, float]]:
+        r = idx.search(q, k=10)
+        assert r.info["stages"]["stage_c"] == "ran"
+        return [(h.path, h.line, h.score) for h in r.hits]
+
+    try:
+        emb.set_query_adapter(None)
+        plain = {q: emb.embed_query(q) for q in questions}
+        before = {q: ranking(q) for q in questions}
+        emb.set_query_adapter(np.eye(DIM, dtype=np.float32))
+        for q in questions:
+            assert np.allclose(emb.embed_query(q), plain[q], atol=1e-6)
+            assert ranking(q) == before[q]
+        w = np.eye(DIM) + 0.2 * np.random.default_rng(0).standard_normal((DIM, DIM))
+        emb.set_query_adapter(w.astype(np.float32))
+        q = questions[0]
+        want = w @ plain[q]
+        want /= np.linalg.norm(want)
+        got = emb.embed_query(q)
+        assert np.allclose(got, want, atol=1e-4) and not np.allclose(got, plain[q], atol=1e-2)
+        assert abs(float(np.linalg.norm(got)) - 1.0) < 1e-5
+        assert ranking(q)  # the old index still searches with the moved question
+        with pytest.raises(ValueError, match="384 x 384"):
+            emb.set_query_adapter(np.eye(3, dtype=np.float32))
+    finally:
+        emb.set_query_adapter(shipped)
+
+
+@needs_extra
+def test_query_adapter_loads_only_for_its_model_and_can_be_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.rerank.embed import DIM, load_query_adapter, model_sha256
+
+    assert load_query_adapter(tmp_path) is None  # none shipped there
+    w = np.eye(DIM, dtype=np.float16)
+    np.save(tmp_path / "query_adapter.npy", w)
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": model_sha256()}))
+    got = load_query_adapter(tmp_path)
+    assert got is not None and got.shape == (DIM, DIM) and got.dtype == np.float32
+    assert np.array_equal(got, np.eye(DIM))
+    monkeypatch.setenv("LENS_QUERY_ADAPTER", "0")
+    assert load_query_adapter(tmp_path) is None
+    monkeypatch.delenv("LENS_QUERY_ADAPTER")
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": "0" * 64}))
+    assert load_query_adapter(tmp_path) is None  # fit for another model file: not used
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": model_sha256()}))
+    np.save(tmp_path / "query_adapter.npy", np.eye(8, dtype=np.float32))
+    with pytest.raises(ValueError, match="384 x 384"):
+        load_query_adapter(tmp_path)
+
+
 @needs_extra
 def test_semantic_build_embeds_and_stage_c_runs_for_questions(code_root: Path, tmp_path: Path) -> None:
     idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
