@@ -317,10 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("work", type=Path)
     t.add_argument("--tune", type=Path, required=True, help="make_tune_set.py's directory (queries.jsonl)")
     t.add_argument("--tune-index", type=Path, required=True, help="an index of TUNE/nodoc with vectors")
-    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--l2", type=float, default=0.1)
+    t.add_argument("--l2", type=float, default=0.003)
     t.add_argument("--temperature", type=float, default=0.05)
     t.add_argument("--seed", type=int, default=11)
     t.add_argument("--out", type=Path, help="write query_adapter.npy / .json here")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         print("identity", identity, "best", best, flush=True)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-            np.save(args.out / "query_adapter.npy", w)
+            np.save(args.out / "query_adapter.npy", w.astype(np.float16))  # a few hundred KB
             info = json.loads((args.work / "pairs.json").read_text())["info"]
             info["pairs_embedded"] = len(q)
             manifest = {

@@ -199,6 +199,24 @@ def test_query_adapter_moves_questions_and_the_identity_changes_no_ranking(
         emb.set_query_adapter(shipped)
 
 
+def test_shipped_query_adapter_matches_its_manifest_and_was_fit_on_held_out_code() -> None:
+    import hashlib
+
+    model_dir = Path(lens.__file__).parent / "rerank" / "model"
+    manifest = json.loads((model_dir / "query_adapter.json").read_text())
+    w = np.load(model_dir / "query_adapter.npy")
+    assert hashlib.sha256((model_dir / "query_adapter.npy").read_bytes()).hexdigest() == manifest["sha256"]
+    model = json.loads((model_dir / "MANIFEST.json").read_text())
+    assert manifest["model_sha256"] == model["outputs"]["model.onnx"]
+    assert w.shape == (384, 384) and np.isfinite(w).all()
+    # Fit from the identity with a pull back to it: a nudge, not a new space.
+    assert 0.0 < float(np.linalg.norm(w.astype(np.float32) - np.eye(384))) < 20.0
+    # Never the tuning set's packages (its validation set) nor the dev corpus (CPython's stdlib).
+    trained_on = set(manifest["training"]["packages"])
+    assert not trained_on & set(manifest["held_out"]["packages"])
+    assert manifest["validation_best"]["dense_r100"] > manifest["validation_identity"]["dense_r100"]
+
+
 @needs_extra
 def test_query_adapter_loads_only_for_its_model_and_can_be_turned_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
