@@ -12,7 +12,9 @@ sentence (the question) with the definition's document as a build embeds it (`de
 the 64-token cap). Both sides are embedded by the shipped model (questions one at a time, as a search
 does) and saved under WORK, in chunks, so an interrupted run resumes.
 
-`train` fits W with numpy alone: an in-batch contrastive loss (each question against every document
+`train` drops the pairs that copy the standard library (the dev corpus: a question that is one of the
+interpreter's stdlib docstring sentences, or a file under a `distutils` directory), then fits W with
+numpy alone: an in-batch contrastive loss (each question against every document
 of its batch, temperature `--temperature`) plus `--l2` x ||W - I||^2, Adam, starting from the identity.
 The tuning set (`make_tune_set.py`'s packages, held out of the pairs) is the validation set: after each
 epoch its 300 questions, adapted, are scored against the tuning index's stored vectors (dense recall@100
@@ -30,6 +32,7 @@ import json
 import random
 import shutil
 import sys
+import sysconfig
 import time
 from importlib import metadata
 from pathlib import Path
@@ -190,9 +193,38 @@ def make_pairs(work: Path, packages: list[str], max_pairs: int, per_package: int
         print(f"chunk {c // CHUNK}: {len(part)} pairs, cpu {cpu:.0f}s wall {wall:.0f}s", flush=True)
 
 
-def load_pairs(work: Path) -> tuple[np.ndarray, np.ndarray]:
+def stdlib_sentences() -> set[str]:
+    """The docstring first sentences of the running interpreter's standard library (lower-cased): the
+    dev corpus is CPython's `Lib/`, and some packages carry copies of it (setuptools' and numpy's
+    distutils, numpy's `_inspect`, anyio's backport of `asyncio.Runner`)."""
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    out: set[str] = set()
+    for p in lib.rglob("*.py"):
+        if "site-packages" in p.parts:
+            continue
+        try:
+            tree = ast.parse(p.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                if doc:
+                    out.add(first_sentence(doc).strip().lower())
+    return out
+
+
+def load_pairs(work: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """The embedded pairs, less those that copy the standard library (a question that is one of its
+    docstring sentences, or a file under a `distutils` directory); and how many were dropped."""
     parts = [np.load(p) for p in sorted(work.glob("emb-*.npz"))]
-    return np.concatenate([p["q"] for p in parts]), np.concatenate([p["d"] for p in parts])
+    q, d = np.concatenate([p["q"] for p in parts]), np.concatenate([p["d"] for p in parts])
+    pairs = json.loads((work / "pairs.json").read_text())["pairs"][: len(q)]
+    stdlib = stdlib_sentences()
+    keep = np.array(
+        [r["q"].strip().lower() not in stdlib and "distutils" not in r["path"].split("/") for r in pairs]
+    )
+    return q[keep], d[keep], int((~keep).sum())
 
 
 def tune_set(tune: Path, tune_index: Path) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
@@ -328,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "train":
         from lens.rerank.embed import model_sha256
 
-        q, d = load_pairs(args.work)
+        q, d, dropped = load_pairs(args.work)
+        print(f"{len(q)} pairs ({dropped} that copy the standard library dropped)", flush=True)
         val = tune_set(args.tune, args.tune_index)
         hp = {k: getattr(args, k) for k in ("epochs", "batch", "lr", "l2", "temperature", "seed")}
         w, best, history = train(q, d, val, **hp)
@@ -338,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             np.save(args.out / "query_adapter.npy", w.astype(np.float16))  # a few hundred KB
             info = json.loads((args.work / "pairs.json").read_text())["info"]
-            info["pairs_embedded"] = len(q)
+            info["pairs_dropped_as_stdlib_copies"] = dropped
+            info["pairs_trained_on"] = len(q)
             manifest = {
                 "what": "Stage-C query adapter: q' = W q, then L2-normalised (lens.rerank.embed)",
                 "made_by": "scripts/train_query_adapter.py",
