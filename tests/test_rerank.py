@@ -217,6 +217,40 @@ def test_shipped_query_adapter_matches_its_manifest_and_was_fit_on_held_out_code
     assert manifest["validation_best"]["dense_r100"] > manifest["validation_identity"]["dense_r100"]
 
 
+def test_query_adapter_fit_finds_a_hidden_rotation_and_the_pull_holds_it_at_the_identity() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_query_adapter.py"
+    spec = importlib.util.spec_from_file_location("train_query_adapter", path)
+    assert spec is not None and spec.loader is not None
+    tqa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tqa)
+    rng = np.random.default_rng(0)
+    dim = 384
+    rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0]
+
+    def pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+        q = rng.standard_normal((n, dim))
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        d = q @ rotation.T + 0.05 * rng.standard_normal((n, dim))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        return q.astype(np.float32), d.astype(np.float32)
+
+    q, d = pairs(1024)
+    vq, vd = pairs(200)
+    val = (vq, vd, [[i] for i in range(200)])
+    eye = np.eye(dim, dtype=np.float32)
+    assert tqa.validate(eye, *val)["dense_mrr10"] < 0.1  # the identity: chance
+    w, best, history = tqa.train(
+        q, d, val, epochs=2, batch=256, lr=1e-2, l2=0.0, temperature=0.05, seed=0, log=False
+    )
+    assert best["dense_mrr10"] > 0.9 and w.shape == (dim, dim) and len(history) == 3
+    held, best_held, _ = tqa.train(
+        q, d, val, epochs=1, batch=256, lr=1e-2, l2=1e4, temperature=0.05, seed=0, log=False
+    )
+    assert float(np.abs(held - eye).max()) < 0.05 and best_held["dense_mrr10"] < 0.1
+
+
 @needs_extra
 def test_query_adapter_loads_only_for_its_model_and_can_be_turned_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
