@@ -271,8 +271,10 @@ def test_query_adapter_loads_only_for_its_model_and_can_be_turned_off(
     assert load_query_adapter(tmp_path) is None  # fit for another model file: not used
     (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": model_sha256()}))
     np.save(tmp_path / "query_adapter.npy", np.eye(8, dtype=np.float32))
-    with pytest.raises(ValueError, match="384 x 384"):
+    with pytest.raises(lens.SemanticUnavailableError, match="384 x 384"):
         load_query_adapter(tmp_path)
+    (tmp_path / "query_adapter.json").unlink()
+    assert load_query_adapter(tmp_path) is None  # no manifest: no telling which model it was fit for
 
 
 @needs_extra

@@ -67,15 +67,17 @@ def load_query_adapter(model_dir: Path = MODEL_DIR) -> np.ndarray | None:
     it was fit for another model file (its manifest names the model's sha256)."""
     if os.environ.get("LENS_QUERY_ADAPTER", "") == "0":
         return None
-    path = model_dir / "query_adapter.npy"
-    if not path.is_file():
-        return None
-    manifest = json.loads((model_dir / "query_adapter.json").read_text())
+    path, manifest_path = model_dir / "query_adapter.npy", model_dir / "query_adapter.json"
+    if not (path.is_file() and manifest_path.is_file()):
+        return None  # without its manifest there is no telling which model it was fit for
+    manifest = json.loads(manifest_path.read_text())
     if manifest.get("model_sha256") != model_sha256():
         return None
     w: np.ndarray = np.load(path).astype(np.float32)
     if w.shape != (DIM, DIM):
-        raise ValueError(f"{path}: a query adapter is {DIM} x {DIM}, not {w.shape}")
+        from ..errors import SemanticUnavailableError
+
+        raise SemanticUnavailableError(f"{path}: a query adapter is {DIM} x {DIM}, not {w.shape}")
     return w
 
 
@@ -204,13 +206,15 @@ class Embedder:
                 self.query_cache_hits += 1
                 return cached
             self.query_cache_misses += 1
+            adapter = self.query_adapter
         vec: np.ndarray = self.embed([text], batch_size=1)[0][0]
-        adapter = self.query_adapter
         if adapter is not None:
             vec = adapter @ vec
             vec = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
         vec.setflags(write=False)
         with self._qlock:
+            if adapter is not self.query_adapter:
+                return vec  # the adapter was replaced meanwhile: not cached under the new one
             self._qcache[text] = vec
             while len(self._qcache) > self.query_cache_size:
                 self._qcache.popitem(last=False)
