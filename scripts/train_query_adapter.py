@@ -14,13 +14,20 @@ does) and saved under WORK, in chunks, so an interrupted run resumes.
 
 `train` drops the pairs that copy the standard library (the dev corpus: a question that is one of the
 interpreter's stdlib docstring sentences, or a file under a `distutils` directory), then fits W with
-numpy alone: an in-batch contrastive loss (each question against every document
-of its batch, temperature `--temperature`) plus `--l2` x ||W - I||^2, Adam, starting from the identity.
+numpy alone: an in-batch contrastive loss (each question against every document of its batch,
+temperature `--temperature`) plus `--l2` x ||W - I||^2, Adam, starting from the identity.
 The tuning set (`make_tune_set.py`'s packages, held out of the pairs) is the validation set: after each
 epoch its 300 questions, adapted, are scored against the tuning index's stored vectors (dense recall@100
 and MRR@10 of the gold definition), and the best epoch is kept. The dev set is never read. With `--out`
-it writes `query_adapter.npy` (float32) and `query_adapter.json` (packages, versions, counts, the shipped
-model's sha256, the hyper-parameters and the validation figures).
+it writes `query_adapter.npy` (float16, a few hundred KB) and `query_adapter.json` (packages, versions,
+counts, the shipped model's sha256, the hyper-parameters and the validation figures). The shipped one:
+
+    python scripts/train_query_adapter.py pairs /tmp/i11e/work
+    python scripts/train_query_adapter.py train /tmp/i11e/work --tune /tmp/i11-tune \
+        --tune-index /tmp/i11c-tune --out python/lens/rerank/model
+
+(`/tmp/i11-tune` from `make_tune_set.py /tmp/i11-tune`, `/tmp/i11c-tune` an index of its `nodoc` tree
+built with vectors; BENCHMARKS.md, Stage-C, has the figures.)
 """
 
 from __future__ import annotations
