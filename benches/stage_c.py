@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         idx = lens.Index.build(a.nodoc, a.index, progress=True)
         out["build_seconds"] = round(time.perf_counter() - t, 1)
     out["semantic_build"] = json.loads((a.index / "semantic" / "CURRENT.json").read_text())
+    from lens.rerank.embed import get_embedder
+
+    out["query_adapter"] = get_embedder().query_adapter is not None  # LENS_QUERY_ADAPTER=0: off
     queries = [json.loads(x) for x in a.queries.read_text().splitlines() if x.strip()]
     if a.compare_scan:
         out.update(compare_scan(idx, queries, a.rounds, a.uncached))

@@ -154,6 +154,129 @@ def code_root(tmp_path: Path) -> Path:
     return write_tree(tmp_path / "code", CODE)
 
 
+# -- the query adapter ----------------------------------------------------------------------------
+@needs_extra
+def test_query_adapter_moves_questions_and_the_identity_changes_no_ranking(
+    code_root: Path, tmp_path: Path
+) -> None:
+    from lens.rerank.embed import DIM, get_embedder
+
+    emb = get_embedder()
+    shipped = emb.query_adapter
+    # An index whose vectors were made before (or without) any adapter: only the question side moves.
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    questions = [
+        "read one member out of an archive",
+        "escape markup characters for html",
+        "convert an http date string to a time",
+    ]
+
+    def ranking(q: str) -> list[tuple[str, int, float]]:
+        r = idx.search(q, k=10)
+        assert r.info["stages"]["stage_c"] == "ran"
+        return [(h.path, h.line, h.score) for h in r.hits]
+
+    try:
+        emb.set_query_adapter(None)
+        plain = {q: emb.embed_query(q) for q in questions}
+        before = {q: ranking(q) for q in questions}
+        emb.set_query_adapter(np.eye(DIM, dtype=np.float32))
+        for q in questions:
+            assert np.allclose(emb.embed_query(q), plain[q], atol=1e-6)
+            assert ranking(q) == before[q]
+        w = np.eye(DIM) + 0.2 * np.random.default_rng(0).standard_normal((DIM, DIM))
+        emb.set_query_adapter(w.astype(np.float32))
+        q = questions[0]
+        want = w @ plain[q]
+        want /= np.linalg.norm(want)
+        got = emb.embed_query(q)
+        assert np.allclose(got, want, atol=1e-4) and not np.allclose(got, plain[q], atol=1e-2)
+        assert abs(float(np.linalg.norm(got)) - 1.0) < 1e-5
+        assert ranking(q)  # the old index still searches with the moved question
+        with pytest.raises(ValueError, match="384 x 384"):
+            emb.set_query_adapter(np.eye(3, dtype=np.float32))
+    finally:
+        emb.set_query_adapter(shipped)
+
+
+def test_shipped_query_adapter_matches_its_manifest_and_was_fit_on_held_out_code() -> None:
+    import hashlib
+
+    model_dir = Path(lens.__file__).parent / "rerank" / "model"
+    manifest = json.loads((model_dir / "query_adapter.json").read_text())
+    w = np.load(model_dir / "query_adapter.npy")
+    assert hashlib.sha256((model_dir / "query_adapter.npy").read_bytes()).hexdigest() == manifest["sha256"]
+    model = json.loads((model_dir / "MANIFEST.json").read_text())
+    assert manifest["model_sha256"] == model["outputs"]["model.onnx"]
+    assert w.shape == (384, 384) and np.isfinite(w).all()
+    # Fit from the identity with a pull back to it: a nudge, not a new space.
+    assert 0.0 < float(np.linalg.norm(w.astype(np.float32) - np.eye(384))) < 20.0
+    # Never the tuning set's packages (its validation set) nor the dev corpus (CPython's stdlib).
+    trained_on = set(manifest["training"]["packages"])
+    assert not trained_on & set(manifest["held_out"]["packages"])
+    assert manifest["validation_best"]["dense_r100"] > manifest["validation_identity"]["dense_r100"]
+
+
+def test_query_adapter_fit_finds_a_hidden_rotation_and_the_pull_holds_it_at_the_identity() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_query_adapter.py"
+    spec = importlib.util.spec_from_file_location("train_query_adapter", path)
+    assert spec is not None and spec.loader is not None
+    tqa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tqa)
+    rng = np.random.default_rng(0)
+    dim = 384
+    rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0]
+
+    def pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+        q = rng.standard_normal((n, dim))
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        d = q @ rotation.T + 0.05 * rng.standard_normal((n, dim))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        return q.astype(np.float32), d.astype(np.float32)
+
+    q, d = pairs(1024)
+    vq, vd = pairs(200)
+    val = (vq, vd, [[i] for i in range(200)])
+    eye = np.eye(dim, dtype=np.float32)
+    assert tqa.validate(eye, *val)["dense_mrr10"] < 0.1  # the identity: chance
+    w, best, history = tqa.train(
+        q, d, val, epochs=2, batch=256, lr=1e-2, l2=0.0, temperature=0.05, seed=0, log=False
+    )
+    assert best["dense_mrr10"] > 0.9 and w.shape == (dim, dim) and len(history) == 3
+    held, best_held, _ = tqa.train(
+        q, d, val, epochs=1, batch=256, lr=1e-2, l2=1e4, temperature=0.05, seed=0, log=False
+    )
+    assert float(np.abs(held - eye).max()) < 0.05 and best_held["dense_mrr10"] < 0.1
+
+
+@needs_extra
+def test_query_adapter_loads_only_for_its_model_and_can_be_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.rerank.embed import DIM, load_query_adapter, model_sha256
+
+    assert load_query_adapter(tmp_path) is None  # none shipped there
+    w = np.eye(DIM, dtype=np.float16)
+    np.save(tmp_path / "query_adapter.npy", w)
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": model_sha256()}))
+    got = load_query_adapter(tmp_path)
+    assert got is not None and got.shape == (DIM, DIM) and got.dtype == np.float32
+    assert np.array_equal(got, np.eye(DIM))
+    monkeypatch.setenv("LENS_QUERY_ADAPTER", "0")
+    assert load_query_adapter(tmp_path) is None
+    monkeypatch.delenv("LENS_QUERY_ADAPTER")
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": "0" * 64}))
+    assert load_query_adapter(tmp_path) is None  # fit for another model file: not used
+    (tmp_path / "query_adapter.json").write_text(json.dumps({"model_sha256": model_sha256()}))
+    np.save(tmp_path / "query_adapter.npy", np.eye(8, dtype=np.float32))
+    with pytest.raises(lens.SemanticUnavailableError, match="384 x 384"):
+        load_query_adapter(tmp_path)
+    (tmp_path / "query_adapter.json").unlink()
+    assert load_query_adapter(tmp_path) is None  # no manifest: no telling which model it was fit for
+
+
 @needs_extra
 def test_semantic_build_embeds_and_stage_c_runs_for_questions(code_root: Path, tmp_path: Path) -> None:
     idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)

@@ -5,6 +5,12 @@ needed, so `import lens` stays light without them. The model file and its tokeni
 package (`model/`, made by `scripts/make_model.py`); nothing is downloaded. Sentence vectors are the
 mean of the last hidden states over the attention mask, L2-normalised, so a dot product is a cosine.
 
+Questions are embedded by the same model, then moved by the query adapter when one ships beside it
+(`model/query_adapter.npy`, made by `scripts/train_query_adapter.py`): a DIM x DIM matrix W, the query
+vector becomes W q, L2-normalised. It was fit so that docstring sentences land nearer the vectors of the
+code they describe; definition vectors are untouched, so an index built before it still works.
+`LENS_QUERY_ADAPTER=0` turns it off.
+
 The CUDA provider is used when onnxruntime offers it (the `onnxruntime-gpu` wheel on a machine with an
 NVIDIA GPU); `LENS_EMBED_PROVIDER=cpu` forces the CPU.
 """
@@ -12,11 +18,13 @@ NVIDIA GPU); `LENS_EMBED_PROVIDER=cpu` forces the CPU.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +38,7 @@ __all__ = [
     "Embedder",
     "available",
     "get_embedder",
+    "load_query_adapter",
     "model_sha256",
     "require",
 ]
@@ -51,6 +60,25 @@ def model_sha256() -> str:
                 h.update(block)
         _SHA["model"] = h.hexdigest()
     return _SHA["model"]
+
+
+def load_query_adapter(model_dir: Path = MODEL_DIR) -> np.ndarray | None:
+    """The shipped query adapter as float32 `(DIM, DIM)`, or None: none ships, `LENS_QUERY_ADAPTER=0`, or
+    it was fit for another model file (its manifest names the model's sha256)."""
+    if os.environ.get("LENS_QUERY_ADAPTER", "") == "0":
+        return None
+    path, manifest_path = model_dir / "query_adapter.npy", model_dir / "query_adapter.json"
+    if not (path.is_file() and manifest_path.is_file()):
+        return None  # without its manifest there is no telling which model it was fit for
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("model_sha256") != model_sha256():
+        return None
+    w: np.ndarray = np.load(path).astype(np.float32)
+    if w.shape != (DIM, DIM):
+        from ..errors import SemanticUnavailableError
+
+        raise SemanticUnavailableError(f"{path}: a query adapter is {DIM} x {DIM}, not {w.shape}")
+    return w
 
 
 class Embedder:
@@ -76,6 +104,7 @@ class Embedder:
         self._sess = self._session(ort, 1, self.providers)
         self.providers = list(self._sess.get_providers())
         self._inputs = {i.name for i in self._sess.get_inputs()}
+        self.query_adapter = load_query_adapter()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
         self.query_cache_size = 1024
@@ -159,8 +188,17 @@ class Embedder:
                 pool.shutdown(cancel_futures=True)
         return vecs[_slots(twin, unique)], tokens
 
+    def set_query_adapter(self, adapter: np.ndarray | None) -> None:
+        """Replace the query adapter (None: questions embed as documents do); empties the query cache."""
+        if adapter is not None and adapter.shape != (DIM, DIM):
+            raise ValueError(f"a query adapter is {DIM} x {DIM}, not {adapter.shape}")
+        with self._qlock:
+            self.query_adapter = None if adapter is None else np.asarray(adapter, dtype=np.float32)
+            self._qcache.clear()
+
     def embed_query(self, text: str) -> np.ndarray:
-        """One query's vector, through an LRU cache of `query_cache_size` entries."""
+        """One query's vector (moved by the query adapter, if any), through an LRU cache of
+        `query_cache_size` entries."""
         with self._qlock:
             cached = self._qcache.get(text)
             if cached is not None:
@@ -168,9 +206,15 @@ class Embedder:
                 self.query_cache_hits += 1
                 return cached
             self.query_cache_misses += 1
+            adapter = self.query_adapter
         vec: np.ndarray = self.embed([text], batch_size=1)[0][0]
+        if adapter is not None:
+            vec = adapter @ vec
+            vec = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
         vec.setflags(write=False)
         with self._qlock:
+            if adapter is not self.query_adapter:
+                return vec  # the adapter was replaced meanwhile: not cached under the new one
             self._qcache[text] = vec
             while len(self._qcache) > self.query_cache_size:
                 self._qcache.popitem(last=False)
