@@ -173,14 +173,15 @@ impl SymbolTable {
         let (mut name, mut prev) = (Vec::new(), Vec::new());
         let (mut nd, mut nr) = (0, 0);
         for id in k * BLOCK..((k + 1) * BLOCK).min(self.nnames) {
-            let at = format!("name {id}");
-            let e = read_entry(&mut c).ok_or_else(|| format!("{at}: entry truncated"))?;
+            // The message is made only on damage: this runs for every name at open.
+            let at = || format!("name {id}");
+            let e = read_entry(&mut c).ok_or_else(|| format!("{}: entry truncated", at()))?;
             if id % BLOCK == 0 && e.shared != 0 {
-                return Err(format!("{at}: a block starts with a shared prefix"));
+                return Err(format!("{}: a block starts with a shared prefix", at()));
             }
-            e.apply(&mut name).ok_or_else(|| format!("{at}: shared prefix too long"))?;
+            e.apply(&mut name).ok_or_else(|| format!("{}: shared prefix too long", at()))?;
             if std::str::from_utf8(&name).is_err() || (id % BLOCK != 0 && name <= prev) {
-                return Err(format!("{at}: name not UTF-8 or out of order"));
+                return Err(format!("{}: name not UTF-8 or out of order", at()));
             }
             let mut defs = DefRun::new(e.defs, e.ndefs, id as u32, e.name_len());
             for d in defs.by_ref() {
@@ -189,23 +190,22 @@ impl SymbolTable {
                     || d.def_start > d.def_end
                     || (d.container != NONE && d.container as usize >= self.nnames)
                 {
-                    return Err(format!("{at}: definition record out of bounds"));
+                    return Err(format!("{}: definition record out of bounds", at()));
                 }
             }
             let mut refs = RefRun::new(e.refs, e.nrefs, id as u32, e.name_len());
             for r in refs.by_ref() {
                 if r.file >= nfiles || r.start > r.end {
-                    return Err(format!("{at}: reference record out of bounds"));
+                    return Err(format!("{}: reference record out of bounds", at()));
                 }
             }
             if !defs.done() || !refs.done() {
-                return Err(format!("{at}: records damaged"));
+                return Err(format!("{}: records damaged", at()));
             }
             nd += e.ndefs;
             nr += e.nrefs;
-            std::mem::swap(&mut name, &mut prev);
-            name.clear();
-            name.extend_from_slice(&prev);
+            prev.clear();
+            prev.extend_from_slice(&name);
         }
         if c.at != end {
             return Err(format!("block {k}: trailing bytes"));
