@@ -45,8 +45,10 @@ pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
 /// Bump on any change to the layout or to what is stored; readers reject
 /// newer versions by name. 2: exact-case grams beside the folded ones.
 /// 3: the index id in every segment header; the manifest records each
-/// file's identity and the directory's id.
-pub const FORMAT_VERSION: u32 = 3;
+/// file's identity and the directory's id. 4: the symbol file's format 2
+/// (front-coded names, delta-coded records); a format-3 index holds a
+/// format-1 symbol file and is rebuilt.
+pub const FORMAT_VERSION: u32 = 4;
 /// One line-table entry per this many lines: a line lookup is a binary search
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;

@@ -139,7 +139,7 @@ impl SymbolSet {
     fn union(&self, each: impl Fn(&SymbolTable) -> Vec<u32>, limit: usize) -> Vec<String> {
         let mut all: BTreeSet<String> = BTreeSet::new();
         for l in &self.layers {
-            all.extend(each(&l.table).into_iter().map(|id| l.table.name(id).to_string()));
+            all.extend(each(&l.table).into_iter().map(|id| l.table.name(id)));
         }
         // Names whose every record is dead are not names any more.
         all.into_iter().filter(|n| self.layers.len() == 1 || self.ndefs(n) + self.nrefs(n) > 0).take(limit).collect()
@@ -164,9 +164,7 @@ impl SymbolSet {
     pub fn fuzzy(&self, query: &str, distance: u32, limit: usize) -> Vec<(String, u32)> {
         let mut all: Vec<(String, u32)> = Vec::new();
         for l in &self.layers {
-            all.extend(
-                l.table.fuzzy(query, distance, limit).into_iter().map(|(id, d)| (l.table.name(id).to_string(), d)),
-            );
+            all.extend(l.table.fuzzy(query, distance, limit).into_iter().map(|(id, d)| (l.table.name(id), d)));
         }
         all.sort();
         all.dedup_by(|a, b| a.0 == b.0);
@@ -195,14 +193,13 @@ impl SymbolSet {
     /// deltas' names the base lacks).
     pub fn nnames(&self) -> usize {
         let base = self.base();
-        let mut extra: HashSet<&str> = HashSet::new();
+        let mut extra: HashSet<String> = HashSet::new();
         for l in &self.layers[1..] {
-            for id in 0..l.table.nnames() as u32 {
-                let n = l.table.name(id);
-                if base.name_id(n).is_none() {
-                    extra.insert(n);
+            l.table.for_each_entry(|_, n, _, _| {
+                if base.name_id(n).is_none() && !extra.contains(n) {
+                    extra.insert(n.to_string());
                 }
-            }
+            });
         }
         base.nnames() + extra.len()
     }
@@ -210,26 +207,14 @@ impl SymbolSet {
     pub fn ndefs_live(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| {
-                if l.any_dead {
-                    (0..l.table.ndefs()).filter(|&i| l.is_live(l.table.def(i).file)).count()
-                } else {
-                    l.table.ndefs()
-                }
-            })
+            .map(|l| if l.any_dead { l.table.defs().filter(|d| l.is_live(d.file)).count() } else { l.table.ndefs() })
             .sum()
     }
 
     pub fn nrefs_live(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| {
-                if l.any_dead {
-                    (0..l.table.nrefs()).filter(|&i| l.is_live(l.table.ref_(i).file)).count()
-                } else {
-                    l.table.nrefs()
-                }
-            })
+            .map(|l| if l.any_dead { l.table.refs().filter(|r| l.is_live(r.file)).count() } else { l.table.nrefs() })
             .sum()
     }
 }

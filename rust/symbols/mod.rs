@@ -8,8 +8,9 @@
 //! - [`c_scan`]: the hand-written C scanner [`extract`] uses for C files
 //!   (tree-sitter is its oracle, and parses the files it declines).
 //! - [`store`]: the immutable per-generation symbol file (an `fst` map of
-//!   names plus fixed-size definition and reference tables), its writer and
-//!   its bounds-checked reader, and exact / prefix / fuzzy / sub-token lookups.
+//!   names plus front-coded names with delta-coded definition and reference
+//!   runs), its writer and its bounds-checked reader, and exact / prefix /
+//!   fuzzy / sub-token lookups.
 //! - [`scip`] and [`lsif`]: precise data from SCIP (protobuf) and LSIF (JSON
 //!   lines), mapped onto exact byte spans of the indexed files.
 //! - the lookup cache is `crate::cache`, a byte-bounded, thread-safe LRU.

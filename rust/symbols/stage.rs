@@ -228,13 +228,13 @@ fn render(snap: &Snapshot, path: &str, start: u32, end: u32, line: u32) -> Optio
 
 fn info(t: &SymbolTable, d: &DefRec) -> SymInfo {
     SymInfo {
-        name: t.name(d.name).to_string(),
+        name: t.name(d.name),
         kind: d.kind.name(),
         def_path: t.path(d.file).to_string(),
         def_start: u64::from(d.def_start),
         def_end: u64::from(d.def_end),
         def_line: d.line,
-        container: (d.container != NONE).then(|| t.name(d.container).to_string()),
+        container: (d.container != NONE).then(|| t.name(d.container)),
         precise: d.precise,
     }
 }

@@ -65,22 +65,25 @@ pub fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, V
     for layer in &set.layers {
         let t = &layer.table;
         let wanted: Vec<bool> = (0..t.nfiles() as u32).map(|f| layer.is_live(f) && paths.contains(t.path(f))).collect();
-        for i in 0..t.ndefs() {
-            let d = t.def(i);
-            if !wanted[d.file as usize] || !is_document_kind(d.kind) {
-                continue;
+        // One pass in name order (names come with their entries; only
+        // containers are looked up by id).
+        t.for_each_entry(|_, name, defs, _| {
+            for d in defs {
+                if !wanted[d.file as usize] || !is_document_kind(d.kind) {
+                    continue;
+                }
+                out.entry(t.path(d.file).to_string()).or_default().push(DefIn {
+                    name: name.to_string(),
+                    container: (d.container != NONE).then(|| t.name(d.container)),
+                    kind: d.kind,
+                    name_start: d.name_start,
+                    name_end: d.name_end,
+                    def_start: d.def_start,
+                    def_end: d.def_end,
+                    line: d.line,
+                });
             }
-            out.entry(t.path(d.file).to_string()).or_default().push(DefIn {
-                name: t.name(d.name).to_string(),
-                container: (d.container != NONE).then(|| t.name(d.container).to_string()),
-                kind: d.kind,
-                name_start: d.name_start,
-                name_end: d.name_end,
-                def_start: d.def_start,
-                def_end: d.def_end,
-                line: d.line,
-            });
-        }
+        });
     }
     out
 }
