@@ -5,9 +5,9 @@
 //! - [`lang`]: which language a path is in, and its tree-sitter tags query.
 //! - [`extract`]: tree-sitter tags extraction of one file (definitions with
 //!   name span, whole span, kind and container; references).
-//! - [`c_scan`]: the hand-written C scanner [`extract`] uses for C files (a
-//!   lexer and a parser)
-//!   (tree-sitter is its oracle, and parses the files it declines).
+//! - [`c_scan`]: the hand-written C scanner [`extract`] uses for C files, a
+//!   lexer and a parser (tree-sitter is its oracle, and parses the files it
+//!   declines).
 //! - [`store`]: the immutable per-generation symbol file (an `fst` map of
 //!   names plus front-coded names with delta-coded definition and reference
 //!   runs), its writer and its bounds-checked reader, and exact / prefix /
