@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 DEFAULT_PACKAGES = ("_pytest", "structlog", "packaging", "pluggy")
@@ -26,6 +27,18 @@ def first_sentence(doc: str) -> str:
     text = " ".join(doc.strip().split("\n\n")[0].split())
     m = re.match(r"(.+?[.!?])(\s|$)", text)
     return (m.group(1) if m else text).rstrip(".")
+
+
+Definition = ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def questions(tree: ast.Module) -> Iterator[tuple[Definition, str]]:
+    """Each documented class or function with its question: the docstring's first sentence, 3-40 words."""
+    for node in ast.walk(tree):
+        if isinstance(node, Definition):
+            doc = ast.get_docstring(node)
+            if doc and 3 <= len((q := first_sentence(doc)).split()) <= 40:
+                yield node, q
 
 
 def blank(source: str, tree: ast.Module) -> str:
@@ -78,18 +91,13 @@ def main(argv: list[str] | None = None) -> int:
             for d, text in ((orig, src), (nodoc, blank(src, tree))):
                 (d / rel).parent.mkdir(parents=True, exist_ok=True)
                 (d / rel).write_text(text, encoding="utf-8")
-            for node in ast.walk(tree):
-                if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                    doc = ast.get_docstring(node)
-                    if doc:
-                        q = first_sentence(doc)
-                        if 3 <= len(q.split()) <= 40:
-                            gold = {
-                                "path": rel.as_posix(),
-                                "line_start": node.lineno,
-                                "line_end": node.end_lineno,
-                            }
-                            candidates.append((q, gold))
+            for node, q in questions(tree):
+                gold = {
+                    "path": rel.as_posix(),
+                    "line_start": node.lineno,
+                    "line_end": node.end_lineno,
+                }
+                candidates.append((q, gold))
     random.shuffle(candidates)
     with (args.dest / "queries.jsonl").open("w") as f:
         for i, (q, gold) in enumerate(candidates[: args.queries]):

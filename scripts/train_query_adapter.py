@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_tune_set import DEFAULT_PACKAGES, blank, first_sentence
+from make_tune_set import DEFAULT_PACKAGES, blank, first_sentence, questions
 
 #: Packages the pairs come from by default: the venv's larger libraries with docstrings, less the tuning
 #: set's and anything that copies the standard library (typing_extensions, importlib_metadata, ...).
@@ -130,13 +130,8 @@ def make_pairs(work: Path, packages: list[str], max_pairs: int, per_package: int
                 (tree / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tree / rel).write_text(blank(src, parsed), encoding="utf-8")
                 files[pkg] += 1
-                for node in ast.walk(parsed):
-                    if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                        doc = ast.get_docstring(node)
-                        if doc:
-                            q = first_sentence(doc)
-                            if 3 <= len(q.split()) <= 40:
-                                docs_at[(rel.as_posix(), node.lineno)] = q
+                for node, q in questions(parsed):
+                    docs_at[(rel.as_posix(), node.lineno)] = q
         idx = lens.Index.build(tree, work / "idx", semantic=False)
         by_pkg: dict[str, list[dict[str, str]]] = {}
         cache: dict[str, bytes] = {}
