@@ -371,28 +371,48 @@ pub fn write_segments(
     let mut names = Vec::new();
     let mut skipped = Vec::new();
     progress(Phase::Reading, 0, total);
-    for batch in batches(files) {
-        let mut loaded = Vec::with_capacity(batch.len());
-        // Read in slices so the caller sees progress during a long batch.
-        for chunk in batch.chunks(2048) {
-            for outcome in read_files(chunk, sink.max_file_bytes) {
-                match outcome {
-                    ReadOutcome::Loaded(l) => loaded.push(l),
-                    ReadOutcome::Skipped(s) => skipped.push(s),
+    // A batch's assembly (gram extraction and inversion) runs on one core:
+    // up to `ASSEMBLERS` batches assemble and write on their own threads
+    // while the next one is read, which bounds memory to that many batches
+    // plus the one being read.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut running = std::collections::VecDeque::new();
+        for batch in batches(files) {
+            let mut loaded = Vec::with_capacity(batch.len());
+            // Read in slices so the caller sees progress during a long batch.
+            for chunk in batch.chunks(2048) {
+                for outcome in read_files(chunk, sink.max_file_bytes) {
+                    match outcome {
+                        ReadOutcome::Loaded(l) => loaded.push(l),
+                        ReadOutcome::Skipped(s) => skipped.push(s),
+                    }
                 }
+                done += chunk.iter().map(|f| f.size).sum::<u64>();
+                progress(Phase::Reading, done, total);
             }
-            done += chunk.iter().map(|f| f.size).sum::<u64>();
-            progress(Phase::Reading, done, total);
+            if loaded.is_empty() {
+                continue;
+            }
+            let n = name();
+            let path = sink.dir.join(&n);
+            names.push(n);
+            if running.len() == ASSEMBLERS {
+                join_assembly(running.pop_front().expect("a running assembly"))?;
+            }
+            let index_id = sink.index_id;
+            running.push_back(scope.spawn(move || write_segment(&path, &assemble(loaded), index_id)));
         }
-        if loaded.is_empty() {
-            continue;
-        }
-        let seg = assemble(loaded);
-        let n = name();
-        write_segment(&sink.dir.join(&n), &seg, sink.index_id)?;
-        names.push(n);
-    }
+        running.into_iter().try_for_each(join_assembly)
+    })?;
     Ok((names, skipped))
+}
+
+/// Batches assembled at once by `write_segments`.
+const ASSEMBLERS: usize = 2;
+
+/// Waits for one batch's assembly; its panic goes on in the caller.
+fn join_assembly(h: std::thread::ScopedJoinHandle<'_, Result<u64>>) -> Result<()> {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)).map(|_| ())
 }
 
 /// Counts of skipped files by reason.
