@@ -8,6 +8,7 @@
 //! its decisions into a narrowed snapshot before anything is scored, so a
 //! filter never costs a search its `k` hits.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -162,13 +163,13 @@ impl WalkRoot {
     /// `path` (root-relative) as the globs see it under this argument, and
     /// how many leading bytes of that are the argument itself (never
     /// matched), or None when `path` is not under it.
-    fn spell(&self, path: &str) -> Option<(String, usize)> {
+    fn spell<'p>(&self, path: &'p str) -> Option<(Cow<'p, str>, usize)> {
         let rest =
             if self.prefix.is_empty() { path } else { path.strip_prefix(self.prefix.as_str())?.strip_prefix('/')? };
         // ignore strips a leading "./" before matching, as rg's walk of "." does.
         let shown = self.shown.strip_prefix("./").unwrap_or(&self.shown);
         let shown = if shown == "." { "" } else { shown.trim_end_matches('/') };
-        Some(if shown.is_empty() { (rest.to_string(), 0) } else { (format!("{shown}/{rest}"), shown.len()) })
+        Some(if shown.is_empty() { (rest.into(), 0) } else { (format!("{shown}/{rest}").into(), shown.len()) })
     }
 }
 
@@ -266,7 +267,7 @@ impl PathFilter {
 
     fn allows_with(&self, path: &str, memo: &Memo) -> bool {
         if self.roots.is_empty() {
-            return self.allows_under(path, (path.to_string(), 0), memo);
+            return self.allows_under(path, (path.into(), 0), memo);
         }
         self.roots.iter().any(|r| {
             if r.is_file {
@@ -279,7 +280,7 @@ impl PathFilter {
 
     /// `allows_with` for `path` as spelled under one walk root (`floor`
     /// leading bytes of it being the root's own spelling).
-    fn allows_under(&self, path: &str, (spelled, floor): (String, usize), memo: &Memo) -> bool {
+    fn allows_under(&self, path: &str, (spelled, floor): (Cow<'_, str>, usize), memo: &Memo) -> bool {
         if let Some(o) = &self.globs {
             // As rg's walk: an excluded directory is never entered.
             if spelled.rfind('/').is_some_and(|i| dir_excluded(o, &spelled[..i], floor, &memo.dirs)) {
