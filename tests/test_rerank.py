@@ -577,3 +577,93 @@ def test_large_generations_get_a_graph_searched_with_exact_rescoring(
     assert files == [f"ann-{gen + 1}.usearch"]
     lens.rerank.remove_vectors(tmp_path / "idx")
     assert not (tmp_path / "idx" / "semantic").exists()
+
+
+# -- the learned ranker ---------------------------------------------------------------------------
+def test_shipped_ranker_matches_its_features_and_was_fit_on_the_tuning_set() -> None:
+    from lens.rerank.ranker import FEATURES, RANKER_PATH, load_ranker
+
+    spec = json.loads(RANKER_PATH.read_text())
+    assert tuple(spec["features"]) == FEATURES and len(spec["weights"]) == len(FEATURES)
+    assert spec["fit"]["queries"] == "queries.jsonl" and spec["fit"]["script"] == "scripts/train_ranker.py"
+    ranker = load_ranker()
+    assert ranker is not None and ranker.weights == tuple(spec["weights"])
+    # Every signal counts in its favour: more lexical or dense evidence never lowers a candidate.
+    assert all(w > 0 for w in ranker.weights)
+
+
+def test_ranker_can_be_turned_off_and_ignores_a_file_of_other_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.rerank.ranker import FEATURES, RANKER_PATH, load_ranker
+
+    monkeypatch.setenv("LENS_RANKER", "0")
+    assert load_ranker() is None
+    monkeypatch.delenv("LENS_RANKER")
+    other = tmp_path / "ranker.json"
+    other.write_text(
+        json.dumps({"features": [*FEATURES[:-1], "something_else"], "weights": [1.0] * len(FEATURES)})
+    )
+    assert load_ranker(other) is None
+    assert load_ranker(tmp_path / "absent.json") is None
+    assert load_ranker(RANKER_PATH) is not None
+
+
+def test_word_share_counts_the_questions_words_a_name_spells() -> None:
+    from lens.rerank.ranker import query_words, word_share
+
+    words = query_words("Parse the HTTP date header")
+    assert words == {"parse", "http", "date", "header"}
+    assert word_share(words, "parse_http_date") == 0.75
+    assert word_share(words, "net/dates.py") == 0.0
+    assert word_share(frozenset(), "anything") == 0.0
+
+
+@needs_extra
+def test_ranker_with_the_rrf_weights_ranks_as_the_plain_fusion_and_explains_itself(
+    code_root: Path, tmp_path: Path
+) -> None:
+    from lens.rerank.ranker import Ranker, load_ranker
+    from lens.rerank.stage import FusionConfig, SemanticStage
+
+    idx = lens.Index.build(code_root, tmp_path / "idx", semantic=True)
+    query = "read one member out of an archive"
+    hits = idx.search(query, k=50, mode="symbol").hits
+    from lens.rerank.embed import get_embedder
+
+    vector = get_embedder().embed_query(query)
+    plain = SemanticStage(idx.index_dir, FusionConfig(use_ranker=False))
+    store = plain.store()
+    assert store is not None and plain.ranker() is None
+    # The oracle: a ranker weighing only the two reciprocal rank terms, 1 each, is the plain RRF.
+    as_rrf = SemanticStage(idx.index_dir)
+    as_rrf._ranker = Ranker((1.0, 1.0, 0.0, 0.0, 0.0, 0.0))
+    want = plain._fuse(hits, vector, store, query)
+    got = as_rrf._fuse(hits, vector, store, query)
+    assert [(h.path, h.line, h.score) for h in got] == [(h.path, h.line, h.score) for h in want]
+    assert all(any(w.startswith("rank:") for w in h.why) for h in got if "semantic" in h.why)
+    # The shipped weights: the definition the question describes first, its why naming the signals.
+    shipped = SemanticStage(idx.index_dir)
+    assert shipped.ranker() == load_ranker()
+    out = shipped._fuse(hits, vector, store, query)
+    assert out[0].text.strip().startswith("def read_member")
+    assert "semantic" in out[0].why and any(w.startswith("rank:") for w in out[0].why)
+    scores = [h.score for h in out]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ranker_fit_finds_the_signal_that_marks_the_gold() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import train_ranker
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(7)
+    data = []
+    for _ in range(60):
+        x = rng.normal(size=(30, 6))
+        y = np.zeros(30)
+        y[int(np.argmax(x[:, 4]))] = 1.0  # the fifth signal alone says which candidate is gold
+        data.append((x, y, [("p", i) for i in range(30)], None))
+    w = train_ranker.fit_listwise(data, l2=0.01, iters=200)
+    assert int(np.argmax(w)) == 4 and w[4] > 3 * np.abs(np.delete(w, 4)).max()

@@ -10,9 +10,13 @@ For one query (`lens.pipeline.StageCall`):
 3. The query is embedded (an LRU cache holds recent query vectors) and scored by dot product against
    the definition vectors: the candidates' enclosing definitions, plus the `neighbours` nearest
    definitions of the whole index (exact search over the int8 matrix).
-4. Reciprocal rank fusion of the lexical order (by definition, best hit first) and the dense order.
-   Lexical hits outside any definition keep their lexical term. A dense-only definition enters as a hit
-   on its header line, with `why` "semantic".
+4. The candidates are ranked by the learned linear mix of `ranker` (six signals: the two lists'
+   reciprocal rank terms, the BM25F score over the top one, the cosine, and the share of the question's
+   words the name and the path spell; weights fit on the tuning set, `model/ranker.json`), or, when it
+   is off (`LENS_RANKER=0`, `FusionConfig.use_ranker`), by reciprocal rank fusion of the lexical order
+   (by definition, best hit first) and the dense order. Lexical hits outside any definition keep their
+   lexical signals. A dense-only definition enters as a hit on its header line, with `why` "semantic";
+   a ranked hit's `why` also names the signals that carry most of its score (`"rank:cosine"`, ...).
 5. Optionally (`FusionConfig.feedback_defs`, off by default), the tail below the first `feedback_head`
    places is re-ranked by pseudo-relevance feedback in the vector space: the query vector plus the mean
    of the best fused definitions' vectors searches the whole index again, and that third list joins
@@ -32,13 +36,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .gate import STOP_WORDS, is_natural_language
+from .ranker import Ranker, load_ranker, query_words, word_share
 from .store import VectorStore, split_words
 
 if TYPE_CHECKING:
     from ..pipeline import StageCall
     from ..types import Hit
 
-__all__ = ["FusionConfig", "SemanticStage"]
+__all__ = ["Candidates", "FusionConfig", "SemanticStage"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -70,6 +75,20 @@ class FusionConfig:
     margin_ratio: float = 2.0
     #: Below this much of its budget left, Stage-C gives way (embedding a query alone takes a few ms).
     min_budget_ms: float = 2.0
+    #: Rank the candidates by the learned linear mix of `ranker` (`model/ranker.json`) when it ships and
+    #: `LENS_RANKER` is not 0; otherwise (or False) by the RRF above. The candidates are the same.
+    use_ranker: bool = True
+
+
+@dataclasses.dataclass(slots=True)
+class Candidates:
+    """What `SemanticStage.candidates` gathers for one query (keys: a definition's row, or
+    `("line", path, line)` for a lexical hit outside any definition)."""
+
+    groups: dict[Any, list[Hit]]
+    lex_rank: dict[Any, int]
+    sim: dict[int, float]
+    dense_rank: dict[int, int]
 
 
 class SemanticStage:
@@ -82,6 +101,15 @@ class SemanticStage:
         self._store: VectorStore | None = None
         self._stamp: float | None = None
         self._lock = threading.Lock()
+        self._ranker: object = _UNLOADED
+
+    def ranker(self) -> Ranker | None:
+        """The learned ranker this stage uses, or None (the plain RRF ranks)."""
+        if not self.config.use_ranker:
+            return None
+        if self._ranker is _UNLOADED:
+            self._ranker = load_ranker()
+        return self._ranker  # type: ignore[return-value]
 
     def store(self) -> VectorStore | None:
         current = self.index_dir / "semantic" / "CURRENT.json"
@@ -122,7 +150,7 @@ class SemanticStage:
             more = deeper(depth) if deeper is not None else self._deeper(call, depth)
             seen = {(h.path, h.byte_start) for h in hits}
             hits = [*hits, *(h for h in more if (h.path, h.byte_start) not in seen)]
-        return self._fuse(hits, query, store)
+        return self._fuse(hits, query, store, call.query)
 
     @staticmethod
     def _deeper(call: StageCall, k: int) -> list[Hit]:
@@ -153,11 +181,10 @@ class SemanticStage:
         return False
 
     # -- fusion -----------------------------------------------------------------------------------
-    def _fuse(self, hits: list[Hit], query: Any, store: VectorStore) -> list[Hit]:
-        from ..types import Hit
-
-        cfg = self.config
-        # Lexical order by definition: the first hit of each definition stands for it.
+    def candidates(self, hits: list[Hit], query: Any, store: VectorStore) -> Candidates:
+        """The fusion's candidates: the lexical hits grouped by enclosing definition (the first hit of
+        each stands for it; a hit outside any definition is keyed by its line), in lexical order, and
+        the cosine and dense rank of every definition among them or among the `neighbours` nearest."""
         groups: dict[Any, list[Hit]] = {}
         lex_rank: dict[Any, int] = {}
         for h in hits:
@@ -167,21 +194,35 @@ class SemanticStage:
                 groups[key] = []
                 lex_rank[key] = len(lex_rank)
             groups[key].append(h)
-        rows_near, sims_near = store.nearest(query, cfg.neighbours)
+        rows_near, sims_near = store.nearest(query, self.config.neighbours)
         sim: dict[int, float] = {int(r): float(s) for r, s in zip(rows_near, sims_near, strict=True)}
         missing = [k for k in groups if isinstance(k, int) and k not in sim]
         if missing:
             for r, s in zip(missing, store.scores(query, missing), strict=True):
                 sim[r] = float(s)
         dense_rank = {r: i for i, r in enumerate(sorted(sim, key=lambda r: -sim[r]))}
+        return Candidates(groups, lex_rank, sim, dense_rank)
+
+    def _fuse(self, hits: list[Hit], query: Any, store: VectorStore, query_text: str = "") -> list[Hit]:
+        from ..types import Hit
+
+        cfg = self.config
+        cands = self.candidates(hits, query, store)
+        groups, lex_rank, sim, dense_rank = cands.groups, cands.lex_rank, cands.sim, cands.dense_rank
         fused: dict[Any, float] = {}
-        for key in set(groups) | set(sim):
-            score = 0.0
-            if key in lex_rank:
-                score += cfg.lexical_weight / (cfg.rrf_k + lex_rank[key] + 1)
-            if isinstance(key, int) and key in dense_rank:
-                score += cfg.dense_weight / (cfg.rrf_k + dense_rank[key] + 1)
-            fused[key] = score
+        ranker = self.ranker()
+        signals: dict[Any, tuple[float, ...]] = {}
+        if ranker is not None:
+            signals = self.signals(query_text, cands, store, ranker.rrf_k)
+            fused = {key: ranker.score(f) for key, f in signals.items()}
+        else:
+            for key in set(groups) | set(sim):
+                score = 0.0
+                if key in lex_rank:
+                    score += cfg.lexical_weight / (cfg.rrf_k + lex_rank[key] + 1)
+                if isinstance(key, int) and key in dense_rank:
+                    score += cfg.dense_weight / (cfg.rrf_k + dense_rank[key] + 1)
+                fused[key] = score
 
         def tie(k: Any) -> tuple[int, int]:
             return lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0
@@ -197,6 +238,8 @@ class SemanticStage:
             if key in groups:
                 first, *rest = groups[key]
                 why = (*first.why, "semantic") if isinstance(key, int) else first.why
+                if ranker is not None:
+                    why = (*why, *_leading(ranker, signals[key]))
                 out.append(dataclasses.replace(first, score=score, why=why))
                 extra.extend(rest)
             else:
@@ -210,12 +253,41 @@ class SemanticStage:
                         store.byte_end[r],
                         store.text[r],
                         score,
-                        ("semantic",),
+                        ("semantic", *(_leading(ranker, signals[key]) if ranker is not None else ())),
                     )
                 )
         # The other hits of an already listed definition follow, below every fused entry.
         floor = out[-1].score if out else 0.0
         out.extend(dataclasses.replace(h, score=min(h.score, floor)) for h in extra)
+        return out
+
+    @staticmethod
+    def signals(
+        query_text: str, cands: Candidates, store: VectorStore, rrf_k: float
+    ) -> dict[Any, tuple[float, ...]]:
+        """Each candidate's `ranker.FEATURES`, by key."""
+        groups, lex_rank, sim, dense_rank = cands.groups, cands.lex_rank, cands.sim, cands.dense_rank
+        words = query_words(query_text)
+        top = max((g[0].score for g in groups.values()), default=0.0)
+        path_share: dict[str, float] = {}
+        out: dict[Any, tuple[float, ...]] = {}
+        for key in set(groups) | set(sim):
+            if key in groups:
+                path = groups[key][0].path
+                lex = 1.0 / (rrf_k + lex_rank[key] + 1)
+                lex_score = groups[key][0].score / top if top > 0 else 0.0
+            else:
+                path = store.paths[store.path_idx[key]]
+                lex = lex_score = 0.0
+            if path not in path_share:
+                path_share[path] = word_share(words, path)
+            if isinstance(key, int):
+                dense = 1.0 / (rrf_k + dense_rank[key] + 1)
+                cosine = sim[key]
+                name = word_share(words, store.names[key])
+            else:
+                dense = cosine = name = 0.0
+            out[key] = (lex, dense, lex_score, cosine, name, path_share[path])
         return out
 
     def _feedback_tail(
@@ -244,3 +316,16 @@ class SemanticStage:
                 fused[r] = fused.get(r, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
         tail = sorted((k for k in fused if k not in placed), key=lambda k: (-fused[k], *tie(k)))
         return head + tail
+
+
+_UNLOADED = object()
+
+
+def _leading(ranker: Ranker, features: tuple[float, ...]) -> tuple[str, ...]:
+    """`why` for a ranked candidate: the signals that carry at least a quarter of its positive score,
+    largest first (e.g. `("rank:cosine", "rank:lexical_score")`)."""
+    terms = {n: c for n, c in ranker.contributions(features).items() if c > 0}
+    total = sum(terms.values())
+    if total <= 0:
+        return ()
+    return tuple(f"rank:{n}" for n, c in sorted(terms.items(), key=lambda t: -t[1]) if c >= 0.25 * total)

@@ -1,0 +1,75 @@
+"""Stage-C's learned ranker: a linear mix of six signals per candidate definition.
+
+The candidates are those of the reciprocal rank fusion (`stage`): the lexical ranking's definitions and
+the nearest definitions of the whole index. Each gets six numbers (`FEATURES`):
+
+- `lexical_rrf`, `dense_rrf`: its reciprocal rank term in each list, `1 / (rrf_k + rank + 1)`, 0 when
+  absent (the two terms the plain fusion adds with weight 1 each);
+- `lexical_score`: its BM25F score over the top lexical score (0 when absent);
+- `cosine`: the query vector's cosine to its stored vector (0 for a lexical hit outside any definition);
+- `name_words`, `path_words`: the share of the question's words (stop words dropped) that its name, and
+  its file's path, spell once split into words.
+
+Its score is the weighted sum; the weights ship in `model/ranker.json`, fit by `scripts/train_ranker.py`
+on the tuning set of `scripts/make_tune_set.py` (third-party packages, never the dev set), and say what
+the ranking rests on: `contributions` gives each signal's share of one candidate's score, which
+`stage` names in the hit's `why`. `LENS_RANKER=0` turns it off (the plain fusion then ranks).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .gate import STOP_WORDS
+from .store import split_words
+
+__all__ = ["FEATURES", "RANKER_PATH", "Ranker", "load_ranker", "query_words", "word_share"]
+
+FEATURES = ("lexical_rrf", "dense_rrf", "lexical_score", "cosine", "name_words", "path_words")
+RANKER_PATH = Path(__file__).resolve().parent / "model" / "ranker.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Ranker:
+    """The fitted weights, one per entry of `FEATURES`, and the RRF constant of the rank terms."""
+
+    weights: tuple[float, ...]
+    rrf_k: float = 20.0
+
+    def score(self, features: tuple[float, ...]) -> float:
+        return math.fsum(w * f for w, f in zip(self.weights, features, strict=True))
+
+    def contributions(self, features: tuple[float, ...]) -> dict[str, float]:
+        """Each signal's term of the score (weight times value), by name."""
+        return {n: w * f for n, w, f in zip(FEATURES, self.weights, features, strict=True)}
+
+
+def load_ranker(path: Path = RANKER_PATH) -> Ranker | None:
+    """The shipped ranker, or None when `LENS_RANKER=0`, the file is absent, or it was fit over other
+    signals than this code computes (its `features` must equal `FEATURES`)."""
+    if os.environ.get("LENS_RANKER", "1") == "0":
+        return None
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if tuple(spec.get("features", ())) != FEATURES:
+        return None
+    weights = tuple(float(w) for w in spec["weights"])
+    return Ranker(weights, float(spec.get("rrf_k", 20.0)))
+
+
+def query_words(query: str) -> frozenset[str]:
+    """The question's words as `split_words` spells names, stop words dropped."""
+    return frozenset(w for w in split_words(query).split() if w not in STOP_WORDS)
+
+
+def word_share(words: frozenset[str], text: str) -> float:
+    """The share of `words` that `text` spells once split into words."""
+    if not words:
+        return 0.0
+    return len(words & set(split_words(text).split())) / len(words)
