@@ -88,17 +88,16 @@ def _prepare(dump_path: Path, index: Path) -> list[tuple[np.ndarray, np.ndarray,
     data = []
     for r in pickle.loads(dump_path.read_bytes())["rows"]:
         cands = stage.candidates(r["hits"], r["vector"], store)
-        sig = stage.signals(r["q"]["query"], cands, store, RRF_K)
-        keys = sorted(sig, key=lambda k: (cands.lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0))
+        sig = stage.signals(r["q"]["query"], cands, store, RRF_K)  # keys in the stage's tie order
         locs = []
-        for k in keys:
+        for k in sig.keys:
             if k in cands.groups:
                 locs.append((cands.groups[k][0].path, cands.groups[k][0].line))
             else:
                 locs.append((store.paths[store.path_idx[k]], store.line[k]))
         gold = r["q"]["gold"]
         y = np.array([1.0 if any(_inside(p, ln, g) for g in gold) else 0.0 for p, ln in locs])
-        data.append((np.array([sig[k] for k in keys], dtype=np.float64), y, locs, gold))
+        data.append((sig.matrix, y, locs, gold))
     return data
 
 

@@ -19,15 +19,16 @@ the ranking rests on: `contributions` gives each signal's share of one candidate
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .gate import STOP_WORDS
 from .store import split_words
 
-__all__ = ["FEATURES", "RANKER_PATH", "Ranker", "load_ranker", "query_words", "word_share"]
+__all__ = ["FEATURES", "RANKER_PATH", "Ranker", "load_ranker", "query_words", "text_words", "word_share"]
 
 FEATURES = ("lexical_rrf", "dense_rrf", "lexical_score", "cosine", "name_words", "path_words")
 RANKER_PATH = Path(__file__).resolve().parent / "model" / "ranker.json"
@@ -40,12 +41,33 @@ class Ranker:
     weights: tuple[float, ...]
     rrf_k: float = 20.0
 
-    def score(self, features: tuple[float, ...]) -> float:
-        return math.fsum(w * f for w, f in zip(self.weights, features, strict=True))
+    def scores(self, matrix: np.ndarray) -> np.ndarray:
+        """Each row's score: the weighted sum of its signals."""
+        out: np.ndarray = matrix @ np.asarray(self.weights, dtype=np.float64)
+        return out
 
     def contributions(self, features: tuple[float, ...]) -> dict[str, float]:
-        """Each signal's term of the score (weight times value), by name."""
+        """Each signal's term of one candidate's score (weight times value), by name."""
         return {n: w * f for n, w, f in zip(FEATURES, self.weights, features, strict=True)}
+
+    def leading(self, matrix: np.ndarray) -> list[tuple[str, ...]]:
+        """`why` per row: the signals that carry at least a quarter of its positive score, largest
+        first (`("rank:cosine", "rank:lexical_score")`); empty when nothing counts in its favour."""
+        terms = np.clip(matrix * np.asarray(self.weights, dtype=np.float64), 0.0, None)
+        keep = (terms >= 0.25 * terms.sum(axis=1, keepdims=True)) & (terms > 0)
+        order = np.argsort(-terms, axis=1, kind="stable")
+        out: list[tuple[str, ...]] = []
+        for row_order, row_keep in zip(order.tolist(), keep.tolist(), strict=True):
+            picked = tuple(i for i in row_order if row_keep[i])
+            tags = _TAGS.get(picked)
+            if tags is None:
+                tags = _TAGS.setdefault(picked, tuple(f"rank:{FEATURES[i]}" for i in picked))
+            out.append(tags)
+        return out
+
+
+#: `leading`'s tag tuples, by the signals' indices (a few dozen at most).
+_TAGS: dict[tuple[int, ...], tuple[str, ...]] = {}
 
 
 def load_ranker(path: Path = RANKER_PATH) -> Ranker | None:
@@ -68,8 +90,13 @@ def query_words(query: str) -> frozenset[str]:
     return frozenset(w for w in split_words(query).split() if w not in STOP_WORDS)
 
 
-def word_share(words: frozenset[str], text: str) -> float:
-    """The share of `words` that `text` spells once split into words."""
+def word_share(words: frozenset[str], spelled: frozenset[str]) -> float:
+    """The share of `words` that a name or path spells (`spelled`: its words, `text_words`)."""
     if not words:
         return 0.0
-    return len(words & set(split_words(text).split())) / len(words)
+    return len(words & spelled) / len(words)
+
+
+def text_words(text: str) -> frozenset[str]:
+    """A name's or path's words, as `split_words` spells them."""
+    return frozenset(split_words(text).split())

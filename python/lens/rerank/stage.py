@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..pipeline import StageCall
     from ..types import Hit
 
-__all__ = ["Candidates", "FusionConfig", "SemanticStage"]
+__all__ = ["Candidates", "FusionConfig", "SemanticStage", "Signals"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,6 +89,14 @@ class Candidates:
     lex_rank: dict[Any, int]
     sim: dict[int, float]
     dense_rank: dict[int, int]
+
+
+@dataclasses.dataclass(slots=True)
+class Signals:
+    """`SemanticStage.signals`: the candidates' keys and their `ranker.FEATURES`, one row per key."""
+
+    keys: list[Any]
+    matrix: Any  # numpy float64, len(keys) x len(FEATURES)
 
 
 class SemanticStage:
@@ -211,10 +219,11 @@ class SemanticStage:
         groups, lex_rank, sim, dense_rank = cands.groups, cands.lex_rank, cands.sim, cands.dense_rank
         fused: dict[Any, float] = {}
         ranker = self.ranker()
-        signals: dict[Any, tuple[float, ...]] = {}
+        explain: dict[Any, tuple[str, ...]] = {}
         if ranker is not None:
             signals = self.signals(query_text, cands, store, ranker.rrf_k)
-            fused = {key: ranker.score(f) for key, f in signals.items()}
+            fused = dict(zip(signals.keys, ranker.scores(signals.matrix).tolist(), strict=True))
+            explain = dict(zip(signals.keys, ranker.leading(signals.matrix), strict=True))
         else:
             for key in set(groups) | set(sim):
                 score = 0.0
@@ -239,7 +248,7 @@ class SemanticStage:
                 first, *rest = groups[key]
                 why = (*first.why, "semantic") if isinstance(key, int) else first.why
                 if ranker is not None:
-                    why = (*why, *_leading(ranker, signals[key]))
+                    why = (*why, *explain[key])
                 out.append(dataclasses.replace(first, score=score, why=why))
                 extra.extend(rest)
             else:
@@ -253,7 +262,7 @@ class SemanticStage:
                         store.byte_end[r],
                         store.text[r],
                         score,
-                        ("semantic", *(_leading(ranker, signals[key]) if ranker is not None else ())),
+                        ("semantic", *explain.get(key, ())),
                     )
                 )
         # The other hits of an already listed definition follow, below every fused entry.
@@ -262,33 +271,33 @@ class SemanticStage:
         return out
 
     @staticmethod
-    def signals(
-        query_text: str, cands: Candidates, store: VectorStore, rrf_k: float
-    ) -> dict[Any, tuple[float, ...]]:
-        """Each candidate's `ranker.FEATURES`, by key."""
+    def signals(query_text: str, cands: Candidates, store: VectorStore, rrf_k: float) -> Signals:
+        """Each candidate's `ranker.FEATURES`: the keys (lexical ones first, in lexical order, then the
+        dense-only rows by row) and one row of the matrix per key."""
+        import numpy as np
+
         groups, lex_rank, sim, dense_rank = cands.groups, cands.lex_rank, cands.sim, cands.dense_rank
         words = query_words(query_text)
         top = max((g[0].score for g in groups.values()), default=0.0)
-        path_share: dict[str, float] = {}
-        out: dict[Any, tuple[float, ...]] = {}
-        for key in set(groups) | set(sim):
+        keys: list[Any] = [*groups, *sorted(r for r in sim if r not in groups)]
+        rows: list[tuple[float, ...]] = []
+        for key in keys:
             if key in groups:
-                path = groups[key][0].path
+                first = groups[key][0]
+                path = first.path
                 lex = 1.0 / (rrf_k + lex_rank[key] + 1)
-                lex_score = groups[key][0].score / top if top > 0 else 0.0
+                lex_score = first.score / top if top > 0 else 0.0
             else:
                 path = store.paths[store.path_idx[key]]
                 lex = lex_score = 0.0
-            if path not in path_share:
-                path_share[path] = word_share(words, path)
             if isinstance(key, int):
                 dense = 1.0 / (rrf_k + dense_rank[key] + 1)
                 cosine = sim[key]
-                name = word_share(words, store.names[key])
+                name = word_share(words, store.words(store.names[key]))
             else:
                 dense = cosine = name = 0.0
-            out[key] = (lex, dense, lex_score, cosine, name, path_share[path])
-        return out
+            rows.append((lex, dense, lex_score, cosine, name, word_share(words, store.words(path))))
+        return Signals(keys, np.array(rows, dtype=np.float64).reshape(len(rows), 6))
 
     def _feedback_tail(
         self,
@@ -319,13 +328,3 @@ class SemanticStage:
 
 
 _UNLOADED = object()
-
-
-def _leading(ranker: Ranker, features: tuple[float, ...]) -> tuple[str, ...]:
-    """`why` for a ranked candidate: the signals that carry at least a quarter of its positive score,
-    largest first (e.g. `("rank:cosine", "rank:lexical_score")`)."""
-    terms = {n: c for n, c in ranker.contributions(features).items() if c > 0}
-    total = sum(terms.values())
-    if total <= 0:
-        return ()
-    return tuple(f"rank:{n}" for n, c in sorted(terms.items(), key=lambda t: -t[1]) if c >= 0.25 * total)

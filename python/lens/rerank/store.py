@@ -156,6 +156,7 @@ class VectorStore:
             str(directory / f"vectors-{gen}.i8"), str(directory / f"scales-{gen}.f32"), DIM
         )
         self._ann: Any = None
+        self._words: dict[str, frozenset[str]] = {}
         if meta.get("ann") and (directory / f"ann-{gen}.usearch").is_file():
             from . import ann
 
@@ -209,6 +210,13 @@ class VectorStore:
             return rows_all[best], sims_all[best]
         rows, sims = self._native.nearest(_query_bytes(query), n)
         return np.asarray(rows, dtype=np.int64), np.asarray(sims, dtype=np.float32)
+
+    def words(self, text: str) -> frozenset[str]:
+        """A name's or path's words (`split_words`), cached: the ranker asks for the same ones often."""
+        got = self._words.get(text)
+        if got is None:
+            got = self._words[text] = frozenset(split_words(text).split())
+        return got
 
     def enclosing(self, path: str, byte: int) -> int | None:
         """The innermost definition of `path` holding `byte`, or None."""
