@@ -3,6 +3,7 @@ gate's and the cutoff's rates, and the semantic build's throughput.
 
     python benches/stage_c.py [--nodoc .lens-eval/cpython-lib-nodoc] [--index DIR] [--rounds 3]
     python benches/stage_c.py --index DIR --uncached --compare-scan   # the dense scan, before/after
+    python benches/stage_c.py --index DIR --uncached --compare-ranker # plain RRF against the ranker
 
 
 Opens `--index` when it already holds vectors, else builds the docstring-blanked dev corpus there (the
@@ -16,7 +17,9 @@ and hide Stage-C's own cost.
 which goes first: "float32" (the previous scan: a float32 copy of the matrix in memory, numpy's
 einsum matrix-vector product, argpartition) and "native-int8" (the int8 rows read in place by
 `rust/vectors.rs`, the default). Each gets Stage-C and end-to-end percentiles and the process CPU
-time spent in its searches; the load average is recorded at the start and the end.
+time spent in its searches; the load average is recorded at the start and the end. `--compare-ranker`
+does the same for the fusion's ranking: "rrf" (plain reciprocal rank fusion) against "ranker" (the
+learned linear mix of `lens.rerank.ranker`, the default), over the same candidates.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--compare-scan", action="store_true", help="the float32 scan against the native int8 one"
     )
+    ap.add_argument("--compare-ranker", action="store_true", help="the plain RRF against the learned ranker")
     a = ap.parse_args(argv)
     out: dict[str, object] = {}
     lens.guard.slos.stage_a.p95_ms = 1e6
@@ -64,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out["query_adapter"] = get_embedder().query_adapter is not None  # LENS_QUERY_ADAPTER=0: off
     queries = [json.loads(x) for x in a.queries.read_text().splitlines() if x.strip()]
-    if a.compare_scan:
-        out.update(compare_scan(idx, queries, a.rounds, a.uncached))
+    if a.compare_scan or a.compare_ranker:
+        compare = compare_scan if a.compare_scan else compare_ranker
+        out.update(compare(idx, queries, a.rounds, a.uncached))
         print(json.dumps(out, indent=1))
         if a.json:
             a.json.write_text(json.dumps(out, indent=1) + "\n")
@@ -128,19 +134,61 @@ class _Float32Scan:
 def compare_scan(
     idx: lens.Index, queries: list[dict[str, Any]], rounds: int, uncached: bool
 ) -> dict[str, Any]:
-    from lens.rerank.embed import get_embedder
-
     stage = idx.stages["stage_c"]
     store = stage.store()
     old = _Float32Scan(store)
     native = (store.scores, store.nearest)
-    variants = {"float32": (old.scores, old.nearest), "native-int8": native}
+    pairs = {"float32": (old.scores, old.nearest), "native-int8": native}
+
+    def use(v: str) -> Callable[[], None]:
+        def set_scan() -> None:
+            store.scores, store.nearest = pairs[v]
+
+        return set_scan
+
+    try:
+        return _interleaved(idx, queries, {v: use(v) for v in pairs}, rounds, uncached)
+    finally:
+        store.scores, store.nearest = native
+
+
+def compare_ranker(
+    idx: lens.Index, queries: list[dict[str, Any]], rounds: int, uncached: bool
+) -> dict[str, Any]:
+    """The plain RRF ("rrf") against the learned ranker ("ranker"), the same candidates."""
+    stage = idx.stages["stage_c"]
+    if stage.ranker() is None:
+        raise SystemExit("no ranker loaded (LENS_RANKER=0 or model/ranker.json absent)")
+
+    def use(on: bool) -> Callable[[], None]:
+        def set_ranker() -> None:
+            stage.config.use_ranker = on
+
+        return set_ranker
+
+    try:
+        return _interleaved(idx, queries, {"rrf": use(False), "ranker": use(True)}, rounds, uncached)
+    finally:
+        stage.config.use_ranker = True
+
+
+def _interleaved(
+    idx: lens.Index,
+    queries: list[dict[str, Any]],
+    variants: dict[str, Callable[[], None]],
+    rounds: int,
+    uncached: bool,
+) -> dict[str, Any]:
+    """Every nl question searched once per variant and round, alternating which goes first; Stage-C
+    and end-to-end percentiles and the process CPU time per variant."""
+    from lens.rerank.embed import get_embedder
+
+    store = idx.stages["stage_c"].store()
     nl = [q for q in queries if q["kind"] == "nl"]
-    for q in nl:  # warm-up: the model, the cache, both scans
-        idx.search(q["query"], k=50)
-    store.scores, store.nearest = variants["float32"]
-    for q in nl[:20]:
-        idx.search(q["query"], k=50)
+    for v, setup in variants.items():  # warm-up: the model, the cache, each variant
+        setup()
+        for q in nl if v == next(iter(variants)) else nl[:20]:
+            idx.search(q["query"], k=50)
     times: dict[str, dict[str, list[float]]] = {v: {"stage_c": [], "total": []} for v in variants}
     cpu = dict.fromkeys(variants, 0.0)
     load0 = os.getloadavg()
@@ -149,7 +197,7 @@ def compare_scan(
         for i, q in enumerate(nl):
             order = list(variants) if (i + r) % 2 == 0 else list(variants)[::-1]
             for v in order:
-                store.scores, store.nearest = variants[v]
+                variants[v]()
                 if uncached:
                     get_embedder()._qcache.clear()
                 c0 = time.process_time()
@@ -158,12 +206,11 @@ def compare_scan(
                 times[v]["total"].append(res.timings_ms["total"])
                 if "stage_c" in res.timings_ms:
                     times[v]["stage_c"].append(res.timings_ms["stage_c"])
-    store.scores, store.nearest = native
     out: dict[str, Any] = {
         "load_average_start": [round(x, 2) for x in load0],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "wall_seconds": round(time.perf_counter() - wall0, 1),
-        "vectors": store.count,
+        "vectors": store.count if store is not None else 0,
         "uncached": uncached,
     }
     for v, d in times.items():

@@ -236,7 +236,11 @@ class SemanticStage:
         def tie(k: Any) -> tuple[int, int]:
             return lex_rank.get(k, 1 << 30), k if isinstance(k, int) else 0
 
-        order = sorted(fused, key=lambda k: (-fused[k], *tie(k)))
+        far = 1 << 30
+        order = sorted(
+            fused,
+            key=lambda k: (-fused[k], lex_rank.get(k, far), k if k.__class__ is int else 0),
+        )
         order = self._feedback_tail(order, fused, query, store, tie)
         out: list[Hit] = []
         extra: list[Hit] = []
@@ -249,7 +253,7 @@ class SemanticStage:
                 why = (*first.why, "semantic") if isinstance(key, int) else first.why
                 if ranker is not None:
                     why = (*why, *explain[key])
-                out.append(dataclasses.replace(first, score=score, why=why))
+                out.append(_rescored(first, score, why))
                 extra.extend(rest)
             else:
                 r = key
@@ -267,7 +271,7 @@ class SemanticStage:
                 )
         # The other hits of an already listed definition follow, below every fused entry.
         floor = out[-1].score if out else 0.0
-        out.extend(dataclasses.replace(h, score=min(h.score, floor)) for h in extra)
+        out.extend(_rescored(h, min(h.score, floor), h.why) for h in extra)
         return out
 
     @staticmethod
@@ -328,3 +332,8 @@ class SemanticStage:
 
 
 _UNLOADED = object()
+
+
+def _rescored(h: Hit, score: float, why: tuple[str, ...]) -> Hit:
+    """`h` with a new score and why (`dataclasses.replace` without its per-call field walk)."""
+    return h.__class__(h.path, h.line, h.column, h.byte_start, h.byte_end, h.text, score, why, h.symbol)
