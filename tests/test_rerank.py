@@ -606,6 +606,15 @@ def test_ranker_can_be_turned_off_and_ignores_a_file_of_other_features(
     )
     assert load_ranker(other) is None
     assert load_ranker(tmp_path / "absent.json") is None
+    for bad in (
+        {"features": list(FEATURES), "weights": [1.0] * (len(FEATURES) - 1)},
+        {"features": list(FEATURES), "weights": [1.0] * (len(FEATURES) - 1) + ["nan"]},
+        {"features": list(FEATURES)},
+        {"features": list(FEATURES), "weights": None},
+        [1, 2, 3],
+    ):
+        other.write_text(json.dumps(bad))
+        assert load_ranker(other) is None, bad
     assert load_ranker(RANKER_PATH) is not None
 
 

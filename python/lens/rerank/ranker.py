@@ -19,6 +19,7 @@ the ranking rests on: `contributions` gives each signal's share of one candidate
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,18 +72,25 @@ _TAGS: dict[tuple[int, ...], tuple[str, ...]] = {}
 
 
 def load_ranker(path: Path = RANKER_PATH) -> Ranker | None:
-    """The shipped ranker, or None when `LENS_RANKER=0`, the file is absent, or it was fit over other
-    signals than this code computes (its `features` must equal `FEATURES`)."""
+    """The shipped ranker, or None when `LENS_RANKER=0`, the file is absent or unreadable, or it was fit
+    over other signals than this code computes (its `features` must equal `FEATURES`, one finite weight
+    each)."""
     if os.environ.get("LENS_RANKER", "1") == "0":
         return None
     try:
         spec = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if tuple(spec.get("features", ())) != FEATURES:
+    try:
+        if tuple(spec.get("features", ())) != FEATURES:
+            return None
+        weights = tuple(float(w) for w in spec["weights"])
+        rrf_k = float(spec.get("rrf_k", 20.0))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None  # not a ranker file this code can use: the plain fusion ranks
+    if len(weights) != len(FEATURES) or not all(map(math.isfinite, (*weights, rrf_k))) or rrf_k < 0:
         return None
-    weights = tuple(float(w) for w in spec["weights"])
-    return Ranker(weights, float(spec.get("rrf_k", 20.0)))
+    return Ranker(weights, rrf_k)
 
 
 def query_words(query: str) -> frozenset[str]:
