@@ -102,6 +102,9 @@ pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> Vec<Vec<Vec<DefIn>>> {
     out
 }
 
+/// A segment's documents: `(file id, doc)` in file order.
+type SegDocs = Vec<(u32, docs::Doc)>;
+
 /// Writes the term file of each segment in `names` (files of `dir`), taking
 /// definitions from the symbol files `symbols` (base, deltas) of the same
 /// generation; without symbols every file is windowed. Reports
@@ -126,10 +129,10 @@ pub fn build_for_segments(
     // A segment's term file is written (one thread: inverted, sorted,
     // encoded) while the next segment is analysed (all threads): inside
     // rayon's pool, so a core the writer leaves idle steals analysis work.
-    let mut pending: Option<(std::path::PathBuf, Vec<(u32, docs::Doc)>, u64)> = None;
+    let mut pending: Option<(std::path::PathBuf, SegDocs, u64)> = None;
     for (s, (name, seg)) in names.iter().zip(&segs).enumerate() {
         let seg_defs = defs.as_mut().map(|d| std::mem::take(&mut d[s])).unwrap_or_default();
-        let analyse = || -> Vec<(u32, docs::Doc)> {
+        let analyse = || -> SegDocs {
             (0..seg.nfiles())
                 .into_par_iter()
                 .map_init(Analyzer::default, |an, id| {
