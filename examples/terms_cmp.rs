@@ -11,7 +11,6 @@
 //! by its count, tab-separated), `queries.txt` (each question's analysed terms) and `lens_top.txt`
 //! (each question's top document ids, for an overlap check); the report is JSON on stdout.
 
-use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -22,7 +21,7 @@ use _lens::terms::docs::{file_docs, Doc, NFIELDS};
 use _lens::terms::score::{top_k, NoBoost, ScoreStats, SegTerms, WeightedTerm};
 use _lens::terms::store::{self, TermFile};
 use _lens::terms::tokenize::{analyze_query, Analyzer};
-use _lens::terms::{defs_by_path, term_weight};
+use _lens::terms::{defs_by_file, term_weight};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -56,11 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for entry in &m.segments {
         let seg = Segment::open(&dir.join(&entry.name))?;
         let ids: Vec<u32> = (0..seg.nfiles()).filter(|&id| seg.path(id).starts_with(prefix.as_str())).collect();
-        let paths: HashSet<&str> = ids.iter().map(|&id| seg.path(id)).collect();
-        let defs = set.as_ref().map(|s| defs_by_path(s, &paths)).unwrap_or_default();
+        let defs = set.as_ref().map(|s| defs_by_file(s, std::slice::from_ref(&seg))).unwrap_or_default();
         for id in ids {
             let path = seg.path(id);
-            let d = defs.get(path).map_or(&[][..], Vec::as_slice);
+            let d = defs.first().and_then(|f| f.get(id as usize)).map_or(&[][..], Vec::as_slice);
             docs.extend(file_docs(&mut an, path, seg.content(id), d).into_iter().map(|doc| (next_file, doc)));
             next_file += 1;
         }

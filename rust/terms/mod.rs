@@ -58,21 +58,32 @@ pub fn term_weight(ndocs: u64, df: u64) -> u64 {
     (idf * WEIGHT_SCALE).round().max(1.0) as u64
 }
 
-/// The document-kind definitions of the files in `paths`, by path, from the
-/// symbol file(s) of the generation being committed.
-pub fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, Vec<DefIn>> {
-    let mut out: HashMap<String, Vec<DefIn>> = HashMap::new();
+/// The document-kind definitions of every file of `segs`, by segment and
+/// file id, from the symbol file(s) of the generation being committed. One
+/// pass over the symbol table serves all segments (it is one table of the
+/// whole tree; a pass per segment read it seven times on the kernel).
+pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> Vec<Vec<Vec<DefIn>>> {
+    let mut at: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
+    for (s, seg) in segs.iter().enumerate() {
+        for id in 0..seg.nfiles() {
+            at.entry(seg.path(id)).or_default().push((s as u32, id));
+        }
+    }
+    let mut out: Vec<Vec<Vec<DefIn>>> = segs.iter().map(|s| vec![Vec::new(); s.nfiles() as usize]).collect();
     for layer in &set.layers {
         let t = &layer.table;
-        let wanted: Vec<bool> = (0..t.nfiles() as u32).map(|f| layer.is_live(f) && paths.contains(t.path(f))).collect();
+        let places: Vec<&[(u32, u32)]> = (0..t.nfiles() as u32)
+            .map(|f| if layer.is_live(f) { at.get(t.path(f)).map_or(&[][..], Vec::as_slice) } else { &[] })
+            .collect();
         // One pass in name order (names come with their entries; only
         // containers are looked up by id).
         t.for_each_entry(|_, name, defs, _| {
             for d in defs {
-                if !wanted[d.file as usize] || !is_document_kind(d.kind) {
+                let places = places[d.file as usize];
+                if places.is_empty() || !is_document_kind(d.kind) {
                     continue;
                 }
-                out.entry(t.path(d.file).to_string()).or_default().push(DefIn {
+                let def = DefIn {
                     name: name.to_string(),
                     container: (d.container != NONE).then(|| t.name(d.container)),
                     kind: d.kind,
@@ -81,12 +92,18 @@ pub fn defs_by_path(set: &SymbolSet, paths: &HashSet<&str>) -> HashMap<String, V
                     def_start: d.def_start,
                     def_end: d.def_end,
                     line: d.line,
-                });
+                };
+                for &(s, id) in places {
+                    out[s as usize][id as usize].push(def.clone());
+                }
             }
         });
     }
     out
 }
+
+/// A segment's documents: `(file id, doc)` in file order.
+type SegDocs = Vec<(u32, docs::Doc)>;
 
 /// Writes the term file of each segment in `names` (files of `dir`), taking
 /// definitions from the symbol files `symbols` (base, deltas) of the same
@@ -108,20 +125,38 @@ pub fn build_for_segments(
     let mut done = 0;
     progress(Phase::Terms, 0, total);
     let mut bytes = 0;
-    for (name, seg) in names.iter().zip(&segs) {
-        let paths: HashSet<&str> = (0..seg.nfiles()).map(|id| seg.path(id)).collect();
-        let defs = set.as_ref().map(|s| defs_by_path(s, &paths)).unwrap_or_default();
-        let docs: Vec<(u32, docs::Doc)> = (0..seg.nfiles())
-            .into_par_iter()
-            .map_init(Analyzer::default, |an, id| {
-                let path = seg.path(id);
-                let d = defs.get(path).map_or(&[][..], Vec::as_slice);
-                file_docs(an, path, seg.content(id), d).into_iter().map(|doc| (id, doc)).collect::<Vec<_>>()
-            })
-            .flatten()
-            .collect();
-        bytes += store::write(&terms_path(&dir.join(name)), &docs)?;
-        done += content_bytes(seg);
+    let mut defs = set.as_ref().map(|s| defs_by_file(s, &segs));
+    // A segment's term file is written (one thread: inverted, sorted,
+    // encoded) while the next segment is analysed (all threads): inside
+    // rayon's pool, so a core the writer leaves idle steals analysis work.
+    let mut pending: Option<(std::path::PathBuf, SegDocs, u64)> = None;
+    for (s, (name, seg)) in names.iter().zip(&segs).enumerate() {
+        let seg_defs = defs.as_mut().map(|d| std::mem::take(&mut d[s])).unwrap_or_default();
+        let analyse = || -> SegDocs {
+            (0..seg.nfiles())
+                .into_par_iter()
+                .map_init(Analyzer::default, |an, id| {
+                    let d = seg_defs.get(id as usize).map_or(&[][..], Vec::as_slice);
+                    file_docs(an, seg.path(id), seg.content(id), d).into_iter().map(|doc| (id, doc)).collect::<Vec<_>>()
+                })
+                .flatten()
+                .collect()
+        };
+        let docs = match pending.take() {
+            None => analyse(),
+            Some((path, prev, size)) => {
+                let (docs, written) = rayon::join(analyse, move || store::write(&path, &prev));
+                bytes += written?;
+                done += size;
+                progress(Phase::Terms, done, total);
+                docs
+            }
+        };
+        pending = Some((terms_path(&dir.join(name)), docs, content_bytes(seg)));
+    }
+    if let Some((path, prev, size)) = pending {
+        bytes += store::write(&path, &prev)?;
+        done += size;
         progress(Phase::Terms, done, total);
     }
     Ok(bytes)

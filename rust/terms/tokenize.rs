@@ -56,8 +56,14 @@ fn is_word(b: u8) -> bool {
 
 /// Splits one identifier run into lowercase sub-tokens: on `_`, on
 /// letter/digit boundaries and on case changes (`HTTPDate` -> http, date).
-pub fn subtokens(run: &[u8], mut f: impl FnMut(&str)) {
-    let mut buf = String::with_capacity(run.len());
+pub fn subtokens(run: &[u8], f: impl FnMut(&str)) {
+    subtokens_in(run, &mut String::with_capacity(run.len()), f);
+}
+
+/// [`subtokens`], building each sub-token in `buf` (left empty), so that a
+/// caller splitting many runs allocates once.
+fn subtokens_in(run: &[u8], buf: &mut String, mut f: impl FnMut(&str)) {
+    buf.clear();
     let flush = |buf: &mut String, f: &mut dyn FnMut(&str)| {
         if !buf.is_empty() {
             f(buf);
@@ -66,7 +72,7 @@ pub fn subtokens(run: &[u8], mut f: impl FnMut(&str)) {
     };
     for (i, &b) in run.iter().enumerate() {
         if b == b'_' {
-            flush(&mut buf, &mut f);
+            flush(buf, &mut f);
             continue;
         }
         if i > 0 && !buf.is_empty() {
@@ -77,12 +83,12 @@ pub fn subtokens(run: &[u8], mut f: impl FnMut(&str)) {
                     && b.is_ascii_uppercase()
                     && run.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
             if boundary {
-                flush(&mut buf, &mut f);
+                flush(buf, &mut f);
             }
         }
         buf.push(b.to_ascii_lowercase() as char);
     }
-    flush(&mut buf, &mut f);
+    flush(buf, &mut f);
 }
 
 /// The sub-token key of a name (`parseHTTPDate` -> `parse_http_date`): the
@@ -102,11 +108,13 @@ pub fn name_key(name: &str) -> String {
 pub struct Analyzer {
     stemmer: Stemmer,
     memo: HashMap<String, Option<String>>,
+    /// The sub-token being built (reused across runs).
+    buf: String,
 }
 
 impl Default for Analyzer {
     fn default() -> Self {
-        Analyzer { stemmer: Stemmer::create(Algorithm::English), memo: HashMap::new() }
+        Analyzer { stemmer: Stemmer::create(Algorithm::English), memo: HashMap::new(), buf: String::new() }
     }
 }
 
@@ -114,29 +122,35 @@ impl Analyzer {
     /// The index term of a lowercase sub-token, or None for a stop word,
     /// a one-letter token or a number.
     pub fn term(&mut self, tok: &str) -> Option<&str> {
-        if !self.memo.contains_key(tok) {
-            let t = if tok.len() < 2 || tok.len() > 40 || tok.bytes().all(|b| b.is_ascii_digit()) || is_stop(tok) {
-                None
-            } else {
-                Some(self.stemmer.stem(tok).into_owned())
-            };
-            if self.memo.len() > 1 << 20 {
-                self.memo.clear();
-            }
-            self.memo.insert(tok.to_string(), t);
+        if self.memo.len() > 1 << 20 {
+            self.memo.clear();
         }
-        self.memo[tok].as_deref()
+        // One hash per token: a hit (the usual case) is a lookup, a miss
+        // stems and inserts at the slot that lookup found.
+        let stemmer = &self.stemmer;
+        self.memo
+            .entry_ref(tok)
+            .or_insert_with(|| {
+                if tok.len() < 2 || tok.len() > 40 || tok.bytes().all(|b| b.is_ascii_digit()) || is_stop(tok) {
+                    None
+                } else {
+                    Some(stemmer.stem(tok).into_owned())
+                }
+            })
+            .as_deref()
     }
 
     /// Calls `f` with every index term of `text`.
     pub fn terms(&mut self, text: &[u8], f: &mut dyn FnMut(&str)) {
+        let mut buf = std::mem::take(&mut self.buf);
         runs(text, |run| {
-            subtokens(run, |tok| {
+            subtokens_in(run, &mut buf, |tok| {
                 if let Some(t) = self.term(tok) {
                     f(t)
                 }
             })
         });
+        self.buf = buf;
     }
 }
 
