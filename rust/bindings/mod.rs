@@ -546,7 +546,7 @@ impl NativeIndex {
 
     /// Symbol coverage of the live files, computed from the symbol file.
     fn symbol_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (c, seconds) = guarded(py, || Ok(self.engine.symbol_report()))?;
+        let (c, seconds) = guarded(py, || self.engine.symbol_report())?;
         let d = PyDict::new(py);
         d.set_item("source_files", c.source_files)?;
         d.set_item("files_with_symbols", c.with_symbols)?;
@@ -678,7 +678,7 @@ fn stage_b_fallback_candidates(
     scan: bool,
 ) -> PyResult<Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)>> {
     let engine = index.engine.clone();
-    guarded(py, move || Ok(crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan)))
+    guarded(py, move || crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan))
 }
 
 /// Installs (None: clears) the names this thread's Stage-B lookups fall back to: a set's decision.
