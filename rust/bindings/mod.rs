@@ -572,9 +572,11 @@ impl NativeIndex {
         Ok(d)
     }
 
+    /// A `str`, as the stub says (an `OsString` converts losslessly, where a
+    /// `PathBuf` would become a `pathlib.Path` and import `pathlib`).
     #[getter]
-    fn index_dir(&self) -> PathBuf {
-        self.engine.index.dir().to_path_buf()
+    fn index_dir(&self) -> std::ffi::OsString {
+        self.engine.index.dir().as_os_str().to_os_string()
     }
 
     #[getter]
