@@ -280,7 +280,7 @@ def test_damaged_symbol_file_is_corrupt(repo: Path, tmp_path: Path) -> None:
             lambda: damaged.search("sym:list_add"),
             lambda: damaged.stats(),
         ):
-            with pytest.raises(lens.IndexCorruptError, match=r"sym-\d+\.lens.*symbol file: checksum mismatch"):
+            with pytest.raises(lens.IndexCorruptError, match=r"sym-\d+\.lens.*: checksum mismatch"):
                 call()
     # A ranked search loses Stage-B's contribution (logged as the stage's failure), not the query.
     assert damaged.search("list_add", k=3).hits

@@ -26,8 +26,8 @@ use super::layers::{symbol_set, SymbolSet};
 use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
 use crate::cache::{CacheStats, LruCache};
-use crate::hit::{line_bounds, Hit};
 use crate::error::Result;
+use crate::hit::{line_bounds, Hit};
 use crate::index::Snapshot;
 
 /// What a symbol hit says about its symbol.

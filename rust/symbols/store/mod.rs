@@ -301,7 +301,8 @@ mod tests {
                     Ok(t) => {
                         taken += 1;
                         let ids = 0..=t.nnames() as u32;
-                        let n: usize = ids.map(|id| t.name(id).len() + t.defs_of(id).count() + t.refs_of(id).count()).sum();
+                        let n: usize =
+                            ids.map(|id| t.name(id).len() + t.defs_of(id).count() + t.refs_of(id).count()).sum();
                         assert!(n > 0 && t.defs().count() == t.ndefs() && t.refs().count() == t.nrefs());
                         for d in t.defs() {
                             let _ = (t.path(d.file), (d.container != NONE).then(|| t.name(d.container)));

@@ -19,8 +19,8 @@ use super::{norm_key, DefRec, RefRec, F_HAS_SYMBOLS, F_PARSED, NONE};
 use crate::error::{Error, Result};
 use crate::symbols::extract::FileSymbols;
 use crate::symbols::lang::{Lang, NO_LANG};
-use crate::symbols::Kind;
 use crate::symbols::layers::SymbolSet;
+use crate::symbols::Kind;
 
 /// Collects symbols in memory (names as strings), then writes a symbol file.
 #[derive(Default)]
