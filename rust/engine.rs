@@ -319,6 +319,18 @@ impl Engine {
         self.stage_b.symbols(&*self.index.checked_snapshot()?, text, fuzzy, limit)
     }
 
+    /// Checks every checksum of the current snapshot again: each segment's
+    /// sections, then each symbol file whole (which an open leaves to
+    /// Stage-B's first use).
+    pub fn verify(&self) -> Result<()> {
+        self.index.verify()?;
+        let snap = self.snapshot();
+        match snap.companion::<crate::symbols::layers::OpenedSymbols>() {
+            Some(symbols) => symbols.verify(),
+            None => Ok(()),
+        }
+    }
+
     /// Both caches' counters, apart and summed.
     pub fn cache_report(&self) -> CacheReport {
         let (lookups, patterns) = (self.stage_b.lookup_stats(), self.patterns.stats());

@@ -274,6 +274,7 @@ def test_damaged_symbol_file_is_corrupt(repo: Path, tmp_path: Path) -> None:
     assert [h.path for h in damaged.grep("list_add", limit=1)] == ["c/list.c"]
     for _ in range(2):
         for call in (
+            lambda: damaged.verify(),
             lambda: damaged.definitions("list_add"),
             lambda: damaged.references("list_add"),
             lambda: damaged.symbols(prefix="list_"),

@@ -471,7 +471,7 @@ impl NativeIndex {
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        guarded(py, || self.engine.index.verify())
+        guarded(py, || self.engine.verify())
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -97,6 +97,15 @@ impl OpenedSymbols {
         }
     }
 
+    /// Checks every file whole again, whatever an earlier check found
+    /// (`Index.verify`: damage since the first use is found too).
+    pub fn verify(&self) -> Result<()> {
+        for f in &self.files {
+            SymbolTable::check(f)?;
+        }
+        Ok(())
+    }
+
     /// Whether the files were checked (and found sound) yet: tests' view.
     pub fn is_checked(&self) -> bool {
         matches!(self.checked.get(), Some(Ok(_)))
