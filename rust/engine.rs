@@ -295,18 +295,18 @@ impl Engine {
 
     /// Stage-B on one snapshot: symbol hits for an identifier-like query
     /// (empty otherwise), and whether the lookup cache answered.
-    pub fn stage_b_in(&self, snap: &Snapshot, query: &str, k: usize) -> (Arc<Vec<SymHit>>, bool) {
+    pub fn stage_b_in(&self, snap: &Snapshot, query: &str, k: usize) -> Result<(Arc<Vec<SymHit>>, bool)> {
         self.stage_b.search(snap, query, k)
     }
 
     /// Every definition of `name` on the current snapshot.
     pub fn definitions(&self, name: &str) -> Result<Arc<Vec<SymHit>>> {
-        Ok(self.stage_b.definitions(&*self.index.checked_snapshot()?, name))
+        self.stage_b.definitions(&*self.index.checked_snapshot()?, name)
     }
 
     /// References to `name` on the current snapshot, at most `limit`.
     pub fn references(&self, name: &str, limit: usize) -> Result<Arc<Vec<SymHit>>> {
-        Ok(self.stage_b.references(&*self.index.checked_snapshot()?, name, limit))
+        self.stage_b.references(&*self.index.checked_snapshot()?, name, limit)
     }
 
     /// Symbol names by prefix or (with `fuzzy`) within two edits.
@@ -316,7 +316,19 @@ impl Engine {
         fuzzy: bool,
         limit: usize,
     ) -> Result<Arc<Vec<crate::symbols::stage::NameInfo>>> {
-        Ok(self.stage_b.symbols(&*self.index.checked_snapshot()?, text, fuzzy, limit))
+        self.stage_b.symbols(&*self.index.checked_snapshot()?, text, fuzzy, limit)
+    }
+
+    /// Checks every checksum of the current snapshot again: each segment's
+    /// sections, then each symbol file whole (which an open leaves to
+    /// Stage-B's first use).
+    pub fn verify(&self) -> Result<()> {
+        self.index.verify()?;
+        let snap = self.snapshot();
+        match snap.companion::<crate::symbols::layers::OpenedSymbols>() {
+            Some(symbols) => symbols.verify(),
+            None => Ok(()),
+        }
     }
 
     /// Both caches' counters, apart and summed.
@@ -334,10 +346,11 @@ impl Engine {
 
     /// Symbol coverage of the live files, and how long the last build's
     /// symbol phase took (from the manifest; None when it does not say).
-    pub fn symbol_report(&self) -> (Coverage, Option<f64>) {
+    /// Damaged symbol files (found on their first use) are an error.
+    pub fn symbol_report(&self) -> Result<(Coverage, Option<f64>)> {
         let snap = self.snapshot();
         let seconds = snap.manifest.extra.get("symbols_seconds").and_then(|s| s.parse::<f64>().ok());
-        (coverage(&snap), seconds)
+        Ok((coverage(&snap)?, seconds))
     }
 
     /// Index-wide facts, with skipped files grouped by reason (count and up

@@ -43,6 +43,8 @@ pub mod scan;
 pub mod symbols;
 pub mod terms;
 #[cfg(test)]
+mod test_rng;
+#[cfg(test)]
 mod test_tree;
 pub mod vectors;
 

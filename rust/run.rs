@@ -116,7 +116,7 @@ impl Engine {
         let narrowed = self.narrowed(snap, prep)?;
         let within = narrowed.as_ref().unwrap_or(snap);
         if let Some(name) = &prep.query.sym {
-            let hits = self.definitions_within(snap, within, name, k, narrowed.is_some());
+            let hits = self.definitions_within(snap, within, name, k, narrowed.is_some())?;
             return Ok(SearchResult {
                 hits: hits.into_iter().map(|h| h.hit).collect(),
                 truncated: false,
@@ -162,10 +162,10 @@ impl Engine {
         name: &str,
         k: usize,
         filtered: bool,
-    ) -> Vec<SymHit> {
+    ) -> Result<Vec<SymHit>> {
         let name = crate::symbols::stage::hyphens_to_underscores(name);
-        let all = self.stage_b.definitions(snap, &name);
-        all.iter().filter(|h| !filtered || within.file_by_path(&h.hit.path).is_some()).take(k).cloned().collect()
+        let all = self.stage_b.definitions(snap, &name)?;
+        Ok(all.iter().filter(|h| !filtered || within.file_by_path(&h.hit.path).is_some()).take(k).cloned().collect())
     }
 
     /// Stage-B for a parsed query: `sym:` gives definitions only; otherwise
@@ -175,7 +175,7 @@ impl Engine {
         let narrowed = if prep.narrows() { self.narrowed(snap, prep)? } else { None };
         let within = narrowed.as_ref().unwrap_or(snap);
         if let Some(name) = &prep.query.sym {
-            return Ok((self.definitions_within(snap, within, name, k, narrowed.is_some()), false));
+            return Ok((self.definitions_within(snap, within, name, k, narrowed.is_some())?, false));
         }
         // Each `or` branch is looked up on its own (a branch that is no
         // identifier finds nothing), and the branches' hits merge by score:
@@ -184,7 +184,7 @@ impl Engine {
         let mut all: Vec<SymHit> = Vec::new();
         let mut cached = true;
         for branch in &prep.query.branches {
-            let (hits, c) = self.stage_b.search(snap, branch, ask);
+            let (hits, c) = self.stage_b.search(snap, branch, ask)?;
             cached &= c;
             all.extend(
                 hits.iter().filter(|h| narrowed.is_none() || within.file_by_path(&h.hit.path).is_some()).cloned(),

@@ -24,6 +24,12 @@ def test_build_defaults_to_a_hidden_dir_inside_the_root(sample_root: Path) -> No
     assert again.stats()["files"] == idx.stats()["files"]
 
 
+def test_the_native_index_dir_is_a_str_as_its_stub_says(sample_index: lens.Index) -> None:
+    native = lens._lens.NativeIndex.open(str(sample_index.index_dir))
+    assert type(native.index_dir) is str and native.index_dir == str(sample_index.index_dir)
+    assert type(native.root) is str
+
+
 def test_stats_count_files_skips_and_format(sample_index: lens.Index, sample_root: Path) -> None:
     s = sample_index.stats()
     assert s["files"] == 8  # every sample file but the binary one

@@ -54,6 +54,24 @@ def test_group_by_file_counts_matching_lines(sample_index: lens.Index) -> None:
     assert by["src/bad_utf8.txt"] == 2 and by["docs/notes.md"] == 1
 
 
+@pytest.mark.parametrize("query", ["urlsplit", "parse a url into its parts", "quote"])
+def test_group_matches_are_the_lines_among_the_deep_ranking(stdlib_index: lens.Index, query: str) -> None:
+    # What `matches` counts, as documented: the file's lines among the best k * GROUP_DEPTH hits of the
+    # same search, ungrouped; the groups are the files of those hits in the order of their best hit.
+    from lens.index import GROUP_DEPTH
+
+    k = 4
+    grouped = stdlib_index.search(query, k=k, mode="lex", group_by="file")
+    deep = stdlib_index.search(query, k=k * GROUP_DEPTH, mode="lex").hits
+    assert grouped.groups is not None and grouped.groups
+    order = list(dict.fromkeys(h.path for h in deep))[:k]
+    assert [g.path for g in grouped.groups] == order
+    for g in grouped.groups:
+        lines = [h for h in deep if h.path == g.path]
+        assert g.matches == len(lines) == len(g.hits)
+        assert [(h.line, h.score) for h in g.hits] == [(h.line, h.score) for h in lines]
+
+
 def test_cli_search_groups_on_a_terminal(sample_index: lens.Index) -> None:
     cmd = [sys.executable, "-m", "lens", "search", "readFile", "--index", str(sample_index.index_dir)]
     master, slave = os.openpty()

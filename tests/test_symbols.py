@@ -257,10 +257,36 @@ def test_build_without_symbols(repo: Path, tmp_path: Path) -> None:
     assert plain.stats()["symbol_coverage"] == 0.0
 
 
-def test_damaged_symbol_file_is_corrupt(idx: lens.Index) -> None:
+def test_damaged_symbol_file_is_corrupt(repo: Path, tmp_path: Path) -> None:
+    # Enough names that the symbol file outgrows its identity's 4 KiB (the manifest's record of the
+    # file's head, which holds the header and its checksum): damage past it is the checksum's to find.
+    many = "".join(f"def helper_number_{i}(value):\n    return value + {i}\n\n" for i in range(600))
+    (repo / "py" / "many.py").write_text(many)
+    idx = lens.Index.build(repo, tmp_path / "idx")
     (sym,) = list(idx.index_dir.glob("sym-*.lens"))
     data = bytearray(sym.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    assert len(data) > 3 * 4096
+    data[len(data) - 8] ^= 0xFF
+    sym.write_bytes(bytes(data))
+    # The open maps the symbol file and checks its header; the body is checked on Stage-B's first use
+    # (a grep never reads it). Every symbol lookup then refuses, with the file named, and keeps refusing.
+    damaged = lens.Index.open(idx.index_dir)
+    assert [h.path for h in damaged.grep("list_add", limit=1)] == ["c/list.c"]
+    for _ in range(2):
+        for call in (
+            lambda: damaged.verify(),
+            lambda: damaged.definitions("list_add"),
+            lambda: damaged.references("list_add"),
+            lambda: damaged.symbols(prefix="list_"),
+            lambda: damaged.search("sym:list_add"),
+            lambda: damaged.stats(),
+        ):
+            with pytest.raises(lens.IndexCorruptError, match=r"sym-\d+\.lens.*: checksum mismatch"):
+                call()
+    # A ranked search loses Stage-B's contribution (logged as the stage's failure), not the query.
+    assert damaged.search("list_add", k=3).hits
+    # The head's damage is refused at open (the manifest's identity of the file, then its header).
+    data[100] ^= 0xFF
     sym.write_bytes(bytes(data))
     with pytest.raises(lens.IndexCorruptError, match="symbol file"):
         lens.Index.open(idx.index_dir)

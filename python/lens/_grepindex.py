@@ -42,7 +42,7 @@ def open_for_grep(index: str | os.PathLike[str] | None) -> GrepIndex:
 
 
 def _stage_a_native(native: _lens.NativeIndex, index_dir: str) -> bool:
-    # `index_dir` as opened, not `native.index_dir` (a `pathlib.Path` from the binding).
+    # `index_dir` as opened (`native.index_dir` gives the same `str`).
     state_file = named_state_file() or os.path.join(os.path.realpath(index_dir), STATE_FILE)
     state, unusable = read_state(state_file)
     if unusable:

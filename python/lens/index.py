@@ -228,8 +228,9 @@ class Index:
         the canary split; without one the query text does.
 
         `group_by="file"` returns the best `k` files instead of lines: `result.groups` holds each file's
-        hits and how many of the ranked hits it holds (lines are ranked `GROUP_DEPTH` times deeper), and
-        `result.hits` those hits in turn."""
+        hits and `matches`, how many of the file's lines are among the best `k * GROUP_DEPTH` hits (the
+        search ranks `GROUP_DEPTH` times deeper before grouping: a lower bound once a file holds more than
+        that depth reached; see `FileGroup`), and `result.hits` those hits in turn."""
         from .pipeline import MODES, run_search
 
         self._auto_refresh()

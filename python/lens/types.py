@@ -69,8 +69,12 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class FileGroup:
-    """One file's hits in a result grouped by file (`group_by="file"`): best first, with how many of the
-    ranked hits fell in the file (`matches`) and the file's best score."""
+    """One file's hits in a result grouped by file (`group_by="file"`): best first, with the file's best
+    score. `matches` is how many of the file's lines are among the query's best `k * GROUP_DEPTH` hits
+    (`lens.index.GROUP_DEPTH`, 10; at most `MAX_K`): the search ranks that deep before grouping, so it is
+    every ranked match of the file unless the file holds more than that depth reached, and then a lower
+    bound. It counts lines, as `hits` holds them (every hit is one line of the file); for every line of a
+    file that a pattern matches, `grep` it."""
 
     path: str
     hits: list[Hit]

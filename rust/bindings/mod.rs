@@ -471,7 +471,7 @@ impl NativeIndex {
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        guarded(py, || self.engine.index.verify())
+        guarded(py, || self.engine.verify())
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -546,7 +546,7 @@ impl NativeIndex {
 
     /// Symbol coverage of the live files, computed from the symbol file.
     fn symbol_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (c, seconds) = guarded(py, || Ok(self.engine.symbol_report()))?;
+        let (c, seconds) = guarded(py, || self.engine.symbol_report())?;
         let d = PyDict::new(py);
         d.set_item("source_files", c.source_files)?;
         d.set_item("files_with_symbols", c.with_symbols)?;
@@ -572,9 +572,11 @@ impl NativeIndex {
         Ok(d)
     }
 
+    /// A `str`, as the stub says (an `OsString` converts losslessly, where a
+    /// `PathBuf` would become a `pathlib.Path` and import `pathlib`).
     #[getter]
-    fn index_dir(&self) -> PathBuf {
-        self.engine.index.dir().to_path_buf()
+    fn index_dir(&self) -> std::ffi::OsString {
+        self.engine.index.dir().as_os_str().to_os_string()
     }
 
     #[getter]
@@ -678,7 +680,7 @@ fn stage_b_fallback_candidates(
     scan: bool,
 ) -> PyResult<Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)>> {
     let engine = index.engine.clone();
-    guarded(py, move || Ok(crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan)))
+    guarded(py, move || crate::symbols::stage::fallback_candidates(&engine.snapshot(), &query, scan))
 }
 
 /// Installs (None: clears) the names this thread's Stage-B lookups fall back to: a set's decision.

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::layers::{SymbolSet, MAX_LAYERS};
+use super::layers::{symbol_set, OpenedSymbols, MAX_LAYERS};
 use super::precise::{self, MergeCounts, PreciseData};
 use super::store::{self, Builder};
 use super::{lsif, scip, SymbolOptions};
@@ -20,7 +20,8 @@ use crate::index::progress::{Clock, Progress};
 use crate::index::{Companion, CompanionFiles, FileRef, Snapshot};
 
 /// Stage-B as the index's companion: symbol files written at each commit
-/// and opened (as a [`SymbolSet`](super::layers::SymbolSet)) with each snapshot.
+/// and opened (as [`OpenedSymbols`](super::layers::OpenedSymbols), checked on
+/// first use) with each snapshot.
 pub struct SymbolFiles {
     pub opts: SymbolOptions,
 }
@@ -56,7 +57,7 @@ impl Companion for SymbolFiles {
 
     fn open(&self, dir: &Path, manifest: &Manifest) -> Result<Option<Arc<dyn Any + Send + Sync>>> {
         match &manifest.symbols {
-            Some(name) => Ok(Some(Arc::new(SymbolSet::open(dir, name, &manifest.symbol_deltas)?))),
+            Some(name) => Ok(Some(Arc::new(OpenedSymbols::open(dir, name, &manifest.symbol_deltas)?))),
             None => Ok(None),
         }
     }
@@ -108,7 +109,7 @@ pub fn for_refresh(
     dead: &[FileRef],
     progress: &mut Progress<'_>,
 ) -> Result<(Option<String>, Vec<SymbolDelta>)> {
-    let Some(set) = old.companion::<SymbolSet>() else {
+    let Some(set) = symbol_set(old)? else {
         return Ok((None, Vec::new()));
     };
     let dead_paths: HashSet<&str> = dead.iter().map(|f| old.path(*f)).collect();
@@ -153,7 +154,7 @@ pub enum Format {
 /// Reads `path` against the snapshot's files and writes the merged symbol
 /// file for `generation`. Fails (writing nothing) on malformed input.
 pub fn attach(snap: &Snapshot, generation: u64, format: Format, path: &Path) -> Result<(String, MergeCounts, u64)> {
-    let Some(set) = snap.companion::<SymbolSet>() else {
+    let Some(set) = symbol_set(snap)? else {
         return Err(Error::symbol_data(
             path,
             "index",

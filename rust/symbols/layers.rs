@@ -7,15 +7,23 @@
 //! later layer supersedes its path. Lookups ask every layer's fst and drop
 //! dead records; past [`MAX_LAYERS`] a refresh folds everything back into
 //! one base, as the segments do.
+//!
+//! A snapshot holds [`OpenedSymbols`]: every layer's file mapped and its
+//! header checked at open, and the files checked whole (checksum, every
+//! record bounds-checked) on the first use of Stage-B, once per snapshot;
+//! [`symbol_set`] is how Stage-B asks for the checked [`SymbolSet`]. A grep
+//! never reads the symbols, so it never pays for their check (on the dev
+//! corpus that check was most of the native open).
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use super::store::{DefRec, RefRec, SymbolTable};
+use super::store::{DefRec, MappedSymbolFile, RefRec, SymbolTable};
 use super::Kind;
 use crate::error::{Error, Result};
 use crate::index::manifest::SymbolDelta;
+use crate::index::Snapshot;
 
 /// Fold the deltas into a new base once a refresh would make more layers.
 pub const MAX_LAYERS: usize = 8;
@@ -38,32 +46,111 @@ pub struct SymbolSet {
     pub layers: Vec<Layer>,
 }
 
-fn open_table(dir: &Path, name: &str) -> Result<SymbolTable> {
-    SymbolTable::open(&dir.join(name)).map_err(|e| match e {
+fn map_table(dir: &Path, name: &str) -> Result<MappedSymbolFile> {
+    MappedSymbolFile::open(&dir.join(name)).map_err(|e| match e {
         Error::NotFound(p) => Error::corrupt(&p, "symbol file named by the manifest is missing"),
         other => other,
     })
 }
 
-impl SymbolSet {
-    pub fn open(dir: &Path, base: &str, deltas: &[SymbolDelta]) -> Result<SymbolSet> {
-        let mut tables = vec![open_table(dir, base)?];
+/// The symbol files of a snapshot: mapped, their headers checked, at open;
+/// checked whole, into a [`SymbolSet`], on first use ([`OpenedSymbols::set`]).
+pub struct OpenedSymbols {
+    files: Vec<MappedSymbolFile>,
+    /// The paths each delta supersedes, oldest delta first.
+    superseded: Vec<Vec<String>>,
+    /// The checked set, or the damage found (the file and the reason).
+    checked: OnceLock<std::result::Result<SymbolSet, (PathBuf, String)>>,
+}
+
+impl OpenedSymbols {
+    /// Maps the base and the deltas (cheap: headers only). A missing file,
+    /// a damaged header or another format is an error here.
+    pub fn open(dir: &Path, base: &str, deltas: &[SymbolDelta]) -> Result<OpenedSymbols> {
+        let mut files = vec![map_table(dir, base)?];
         for d in deltas {
-            tables.push(open_table(dir, &d.name)?);
+            files.push(map_table(dir, &d.name)?);
         }
+        let superseded = deltas.iter().map(|d| d.superseded.clone()).collect();
+        Ok(OpenedSymbols { files, superseded, checked: OnceLock::new() })
+    }
+
+    /// The layers, checked whole the first time (every file's size, checksum
+    /// and records); damage found then is `Error::Corrupt` naming the file,
+    /// now and on every later call.
+    pub fn set(&self) -> Result<&SymbolSet> {
+        for f in &self.files {
+            // One fstat each: a file truncated under its mapping is an error, not SIGBUS.
+            f.check_size()?;
+        }
+        let checked = self.checked.get_or_init(|| {
+            let tables = self.files.iter().map(SymbolTable::check).collect::<Result<Vec<_>>>();
+            match tables {
+                Ok(t) => Ok(SymbolSet::from_tables(t, &self.superseded)),
+                Err(Error::Corrupt { path, reason }) => Err((path, reason)),
+                Err(other) => Err((self.files[0].path().to_path_buf(), other.to_string())),
+            }
+        });
+        match checked {
+            Ok(set) => Ok(set),
+            Err((path, reason)) => Err(Error::corrupt(path, reason.clone())),
+        }
+    }
+
+    /// Checks every file whole again, whatever an earlier check found
+    /// (`Index.verify`: damage since the first use is found too).
+    pub fn verify(&self) -> Result<()> {
+        for f in &self.files {
+            SymbolTable::check(f)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the files were checked (and found sound) yet: tests' view.
+    pub fn is_checked(&self) -> bool {
+        matches!(self.checked.get(), Some(Ok(_)))
+    }
+
+    /// The files' sizes, summed (no check needed).
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.files.iter().map(MappedSymbolFile::bytes_on_disk).sum()
+    }
+}
+
+/// The checked symbols of `snap`: None when the index has none, an error when
+/// its symbol files are damaged (found on their first use).
+pub fn symbol_set(snap: &Snapshot) -> Result<Option<&SymbolSet>> {
+    snap.companion::<OpenedSymbols>().map(OpenedSymbols::set).transpose()
+}
+
+impl SymbolSet {
+    /// Maps and checks the base and the deltas at once (a build or refresh
+    /// reading the symbols it writes from).
+    pub fn open(dir: &Path, base: &str, deltas: &[SymbolDelta]) -> Result<SymbolSet> {
+        let mut tables = vec![SymbolTable::check(&map_table(dir, base)?)?];
+        for d in deltas {
+            tables.push(SymbolTable::check(&map_table(dir, &d.name)?)?);
+        }
+        let superseded: Vec<Vec<String>> = deltas.iter().map(|d| d.superseded.clone()).collect();
+        Ok(SymbolSet::from_tables(tables, &superseded))
+    }
+
+    /// The layers of checked tables, base first; `superseded[i]` lists the
+    /// paths delta `i` (table `i + 1`) supersedes.
+    fn from_tables(tables: Vec<SymbolTable>, superseded: &[Vec<String>]) -> SymbolSet {
         // Walk newest to oldest, collecting what later layers supersede.
-        let mut superseded: HashSet<&str> = HashSet::new();
+        let mut later: HashSet<&str> = HashSet::new();
         let mut layers: Vec<Layer> = Vec::with_capacity(tables.len());
         for (i, table) in tables.into_iter().enumerate().rev() {
-            let dead: Vec<bool> = (0..table.nfiles() as u32).map(|f| superseded.contains(table.path(f))).collect();
+            let dead: Vec<bool> = (0..table.nfiles() as u32).map(|f| later.contains(table.path(f))).collect();
             let any_dead = dead.iter().any(|&d| d);
             if i > 0 {
-                superseded.extend(deltas[i - 1].superseded.iter().map(String::as_str));
+                later.extend(superseded[i - 1].iter().map(String::as_str));
             }
             layers.push(Layer { table: Arc::new(table), dead, any_dead });
         }
         layers.reverse();
-        Ok(SymbolSet { layers })
+        SymbolSet { layers }
     }
 
     pub fn base(&self) -> &SymbolTable {

@@ -8,6 +8,10 @@
 //! Also here: the direct lookups (`definitions`, `references`, `symbols`)
 //! and coverage statistics.
 //!
+//! Each asks for the snapshot's symbols through [`symbol_set`], which checks
+//! the symbol files on their first use: damage found then is the caller's
+//! `Error::Corrupt`, never a hit built from a bad record.
+//!
 //! A shard of a sharded set sees only its own names, so it cannot decide
 //! the fallback alone: the set's coordinator gathers every shard's
 //! [`fallback_candidates`], decides as one index would, and installs the
@@ -18,10 +22,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::lang::{Lang, NO_LANG};
-use super::layers::SymbolSet;
+use super::layers::{symbol_set, SymbolSet};
 use super::store::{DefRec, SymbolTable, F_HAS_SYMBOLS, F_PRECISE, NONE};
 use super::Kind;
 use crate::cache::{CacheStats, LruCache};
+use crate::error::Result;
 use crate::hit::{line_bounds, Hit};
 use crate::index::Snapshot;
 
@@ -154,16 +159,18 @@ pub fn fallback_candidates(
     snap: &Snapshot,
     query: &str,
     scan: bool,
-) -> Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)> {
-    let parts = identifier(query)?;
+) -> Result<Option<(String, u64, Vec<String>, Vec<(String, u32, u64)>)>> {
+    let Some(parts) = identifier(query) else {
+        return Ok(None);
+    };
     let name = hyphens_to_underscores(parts[parts.len() - 1]);
-    let Some(set) = snap.companion::<SymbolSet>() else {
-        return Some((name, 0, Vec::new(), Vec::new()));
+    let Some(set) = symbol_set(snap)? else {
+        return Ok(Some((name, 0, Vec::new(), Vec::new())));
     };
     let defs = set.defs(&name).len() as u64;
     if defs > 0 || !scan {
         // Defined here, so defined in the set: no fallback, whatever the other names.
-        return Some((name, defs, Vec::new(), Vec::new()));
+        return Ok(Some((name, defs, Vec::new(), Vec::new())));
     }
     let same = set.same_subtokens(&name).into_iter().filter(|n| *n != name).collect();
     let near = fallback_distance(&name).map_or_else(Vec::new, |d| {
@@ -175,7 +182,7 @@ pub fn fallback_candidates(
             })
             .collect()
     });
-    Some((name, defs, same, near))
+    Ok(Some((name, defs, same, near)))
 }
 
 /// The components of an identifier-like query (`pkg.Name`, `Type::method`,
@@ -273,26 +280,30 @@ impl StageB {
         StageB { cache: LruCache::new(capacity_bytes) }
     }
 
-    fn cached_hits(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> Arc<Vec<SymHit>> {
-        self.cached_hits_with(key, make).0
+    fn cached_hits(&self, key: Key, make: impl FnOnce() -> Result<Vec<SymHit>>) -> Result<Arc<Vec<SymHit>>> {
+        Ok(self.cached_hits_with(key, make)?.0)
     }
 
-    /// The hits and whether they came from the cache.
-    fn cached_hits_with(&self, key: Key, make: impl FnOnce() -> Vec<SymHit>) -> (Arc<Vec<SymHit>>, bool) {
+    /// The hits and whether they came from the cache (an error is not cached).
+    fn cached_hits_with(
+        &self,
+        key: Key,
+        make: impl FnOnce() -> Result<Vec<SymHit>>,
+    ) -> Result<(Arc<Vec<SymHit>>, bool)> {
         if let Some(Cached::Hits(h)) = self.cache.get(&key) {
-            return (h, true);
+            return Ok((h, true));
         }
-        let hits = Arc::new(make());
+        let hits = Arc::new(make()?);
         let w = 64 + hits.iter().map(SymHit::weight).sum::<u64>();
         self.cache.insert(key, Cached::Hits(hits.clone()), w);
-        (hits, false)
+        Ok((hits, false))
     }
 
     /// The Stage-B answer to `query`: empty unless it is identifier-like and
     /// the index has symbols. Also says whether the cache answered.
-    pub fn search(&self, snap: &Snapshot, query: &str, k: usize) -> (Arc<Vec<SymHit>>, bool) {
+    pub fn search(&self, snap: &Snapshot, query: &str, k: usize) -> Result<(Arc<Vec<SymHit>>, bool)> {
         let Some(parts) = identifier(query) else {
-            return (Arc::new(Vec::new()), false);
+            return Ok((Arc::new(Vec::new()), false));
         };
         let mut text = query.trim().to_string();
         // A set's fallback decision is part of the answer: a NUL (never in an identifier), then the names.
@@ -306,39 +317,39 @@ impl StageB {
         self.cached_hits_with(key, || lookup(snap, &parts, k))
     }
 
-    pub fn definitions(&self, snap: &Snapshot, name: &str) -> Arc<Vec<SymHit>> {
+    pub fn definitions(&self, snap: &Snapshot, name: &str) -> Result<Arc<Vec<SymHit>>> {
         self.cached_hits(Key::Defs(snap.manifest.generation, name.to_string()), || {
-            let Some(set) = snap.companion::<SymbolSet>() else {
-                return Vec::new();
+            let Some(set) = symbol_set(snap)? else {
+                return Ok(Vec::new());
             };
-            sorted_defs(set, name)
+            Ok(sorted_defs(set, name)
                 .iter()
                 .enumerate()
                 .filter_map(|(i, (l, d))| def_hit(snap, set.table(*l), d, "definition", 1000.0 - i as f64))
-                .collect()
+                .collect())
         })
     }
 
-    pub fn references(&self, snap: &Snapshot, name: &str, limit: usize) -> Arc<Vec<SymHit>> {
+    pub fn references(&self, snap: &Snapshot, name: &str, limit: usize) -> Result<Arc<Vec<SymHit>>> {
         self.cached_hits(Key::Refs(snap.manifest.generation, name.to_string(), limit), || {
-            let Some(set) = snap.companion::<SymbolSet>() else {
-                return Vec::new();
+            let Some(set) = symbol_set(snap)? else {
+                return Ok(Vec::new());
             };
-            ref_hits(snap, set, name, limit, 500.0)
+            Ok(ref_hits(snap, set, name, limit, 500.0))
         })
     }
 
     /// Names by prefix (also by sub-token prefix: `parse_h` finds
     /// `parseHeaders`), or within 2 edits when `fuzzy`.
-    pub fn symbols(&self, snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Arc<Vec<NameInfo>> {
+    pub fn symbols(&self, snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Result<Arc<Vec<NameInfo>>> {
         let key = Key::Names(snap.manifest.generation, text.to_string(), fuzzy, limit);
         if let Some(Cached::Names(n)) = self.cache.get(&key) {
-            return n;
+            return Ok(n);
         }
-        let out = Arc::new(names(snap, text, fuzzy, limit));
+        let out = Arc::new(names(snap, text, fuzzy, limit)?);
         let w = 64 + out.iter().map(|n| 64 + n.name.len() as u64).sum::<u64>();
         self.cache.insert(key, Cached::Names(out.clone()), w);
-        out
+        Ok(out)
     }
 
     pub fn lookup_stats(&self) -> CacheStats {
@@ -380,9 +391,9 @@ fn ref_hits(snap: &Snapshot, set: &SymbolSet, name: &str, limit: usize, top: f64
     out
 }
 
-fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
-    let Some(set) = snap.companion::<SymbolSet>() else {
-        return Vec::new();
+fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Result<Vec<SymHit>> {
+    let Some(set) = symbol_set(snap)? else {
+        return Ok(Vec::new());
     };
     let spelled = hyphens_to_underscores(parts[parts.len() - 1]);
     let name = spelled.as_str();
@@ -445,12 +456,12 @@ fn lookup(snap: &Snapshot, parts: &[&str], k: usize) -> Vec<SymHit> {
     }
     let room = k.saturating_sub(out.len());
     out.extend(ref_hits(snap, set, name, room, 500.0));
-    out
+    Ok(out)
 }
 
-fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo> {
-    let Some(set) = snap.companion::<SymbolSet>() else {
-        return Vec::new();
+fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Result<Vec<NameInfo>> {
+    let Some(set) = symbol_set(snap)? else {
+        return Ok(Vec::new());
     };
     let mk = |name: String, distance: u32| NameInfo {
         kind: set.first_kind(&name).map(Kind::name),
@@ -461,7 +472,7 @@ fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo
     };
     if fuzzy {
         let d = if text.chars().count() >= 6 { 2 } else { 1 };
-        return set.fuzzy(text, d, limit).into_iter().map(|(n, dist)| mk(n, dist)).collect();
+        return Ok(set.fuzzy(text, d, limit).into_iter().map(|(n, dist)| mk(n, dist)).collect());
     }
     let mut found = set.prefix(text, limit);
     for n in set.subtoken_prefix(text, limit) {
@@ -472,15 +483,15 @@ fn names(snap: &Snapshot, text: &str, fuzzy: bool, limit: usize) -> Vec<NameInfo
             found.push(n);
         }
     }
-    found.into_iter().map(|n| mk(n, 0)).collect()
+    Ok(found.into_iter().map(|n| mk(n, 0)).collect())
 }
 
 /// Coverage of the live files by symbol data.
-pub fn coverage(snap: &Snapshot) -> Coverage {
+pub fn coverage(snap: &Snapshot) -> Result<Coverage> {
     let mut c = Coverage::default();
-    let Some(set) = snap.companion::<SymbolSet>() else {
+    let Some(set) = symbol_set(snap)? else {
         c.other_files = snap.nfiles() as u64;
-        return c;
+        return Ok(c);
     };
     let mut by: Vec<(&'static str, u64, u64, u64)> = Lang::ALL.iter().map(|l| (l.name(), 0, 0, 0)).collect();
     for (l, f) in set.live_files() {
@@ -512,7 +523,7 @@ pub fn coverage(snap: &Snapshot) -> Coverage {
     c.references = set.nrefs_live() as u64;
     c.symbol_bytes = set.bytes_on_disk();
     c.layers = set.layers.len() as u64;
-    c
+    Ok(c)
 }
 
 #[cfg(test)]

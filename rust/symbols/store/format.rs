@@ -47,7 +47,7 @@ pub fn header(sections: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Checks the header of the mapped file `b` and returns each section's
-/// byte range.
+/// byte range (within the file; the body is not read: see `check_body`).
 pub fn sections(path: &Path, b: &[u8]) -> Result<[(usize, usize); NSECTIONS]> {
     let bad = |r: &str| Error::corrupt(path, format!("symbol file: {r}"));
     if b.len() < 12 || &b[..8] != MAGIC {
@@ -76,8 +76,14 @@ pub fn sections(path: &Path, b: &[u8]) -> Result<[(usize, usize); NSECTIONS]> {
     if expect != b.len() as u64 {
         return Err(bad("trailing bytes"));
     }
-    if xxh3_64(&b[HEADER_LEN..]) != u64_at(b, HEADER_LEN - 8) {
-        return Err(bad("checksum mismatch"));
-    }
     Ok(sections)
+}
+
+/// Checks the body of the mapped file `b` (whose header `sections` passed)
+/// against the header's checksum: one pass over every byte.
+pub fn check_body(path: &Path, b: &[u8]) -> Result<()> {
+    if xxh3_64(&b[HEADER_LEN..]) != u64_at(b, HEADER_LEN - 8) {
+        return Err(Error::corrupt(path, "symbol file: checksum mismatch"));
+    }
+    Ok(())
 }

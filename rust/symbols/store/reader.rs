@@ -1,13 +1,16 @@
-//! The symbol file's reader: [`SymbolTable`] maps the file, checks it whole
-//! at open (header, checksum, and every entry and record decoded and
-//! bounds-checked, so the accessors after that cannot go out of bounds), and
-//! answers exact, prefix, fuzzy and sub-token lookups.
+//! The symbol file's reader. [`MappedSymbolFile`] maps a file and checks its
+//! header and section table only (what an index open pays: a grep never
+//! reads symbols); [`SymbolTable::check`] then checks it whole (checksum,
+//! and every entry and record decoded and bounds-checked, so the accessors
+//! after that cannot go out of bounds) and answers exact, prefix, fuzzy and
+//! sub-token lookups.
 //!
 //! Random access is by name id: the BLOCKS offsets lead to a name's block,
 //! and at most [`BLOCK`] - 1 entries before it are skipped by their lengths.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use fst::automaton::{Levenshtein, Str};
@@ -69,16 +72,70 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-impl SymbolTable {
-    pub fn open(path: &Path) -> Result<SymbolTable> {
+/// A symbol file mapped, its header and section table checked and no byte
+/// of its body read yet: what a snapshot holds from its open (the file stays
+/// readable whatever a later writer unlinks) until the first use checks it
+/// ([`SymbolTable::check`]).
+pub struct MappedSymbolFile {
+    path: PathBuf,
+    /// Held open to ask its size before the check reads the mapping.
+    file: File,
+    map: Arc<Mmap>,
+    sections: [(usize, usize); NSECTIONS],
+}
+
+impl MappedSymbolFile {
+    /// Maps `path`: a damaged header or section table is `Error::Corrupt`,
+    /// another format `Error::Version`, here; damage in the body is found by
+    /// [`SymbolTable::check`].
+    pub fn open(path: &Path) -> Result<MappedSymbolFile> {
         // Not through a link, not a FIFO or device: what the manifest names must be a plain file.
         let (file, _) = crate::index::fsafe::open_index_file(path)?;
         // SAFETY: the file is immutable once renamed into place; lens never
-        // writes to a symbol file after it is named by a manifest.
+        // writes to a symbol file after it is named by a manifest. Another
+        // process truncating it is caught by `check_size` before the check
+        // reads the body.
         let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?);
+        let sections = format::sections(path, &map)?;
+        Ok(MappedSymbolFile { path: path.to_path_buf(), file, map, sections })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// The file is still as long as its mapping (one `fstat`): reading a
+    /// mapping past a truncated file's end would be SIGBUS.
+    pub fn check_size(&self) -> Result<()> {
+        let len = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        if len < self.map.len() as u64 {
+            return Err(Error::corrupt(&self.path, "symbol file shrank while open"));
+        }
+        Ok(())
+    }
+}
+
+impl SymbolTable {
+    /// Maps and checks the file at `path` whole ([`MappedSymbolFile::open`],
+    /// then [`SymbolTable::check`]).
+    pub fn open(path: &Path) -> Result<SymbolTable> {
+        SymbolTable::check(&MappedSymbolFile::open(path)?)
+    }
+
+    /// Checks a mapped file whole: its size, its checksum, the paths, both
+    /// fst maps, the index tables, and every block decoded with bounds
+    /// checks. Damage is `Error::Corrupt` naming the file.
+    pub fn check(m: &MappedSymbolFile) -> Result<SymbolTable> {
+        let path = m.path.as_path();
+        m.check_size()?;
+        let (map, sections) = (m.map.clone(), m.sections);
         let bad = |r: &str| Error::corrupt(path, format!("symbol file: {r}"));
         let b: &[u8] = &map;
-        let sections = format::sections(path, b)?;
+        format::check_body(path, b)?;
         let sec = |i: usize| &b[sections[i].0..sections[i].1];
         // Paths.
         let ps = sec(S_PATHS);

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::symbols::extract::FileSymbols;
 use crate::symbols::lang::{Lang, NO_LANG};
 use crate::symbols::layers::SymbolSet;
+use crate::symbols::Kind;
 
 /// Collects symbols in memory (names as strings), then writes a symbol file.
 #[derive(Default)]
@@ -176,9 +177,12 @@ impl Builder {
             r.name = name_new[r.name as usize];
             r.file = file_new[r.file as usize];
         });
-        self.defs.par_sort_unstable_by_key(|d| (d.name, !d.precise, d.file, d.name_start, d.def_start));
+        // Records sort on every field (a total order), so the one kept of
+        // those sharing a name, precision, file and start is always the same:
+        // the first in that order (see `def_order`, `ref_order`).
+        self.defs.par_sort_unstable_by_key(def_order);
         self.defs.dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
-        self.refs.par_sort_unstable_by_key(|r| (r.name, !r.precise, r.file, r.start));
+        self.refs.par_sort_unstable_by_key(ref_order);
         self.refs.dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
         let sorted_names: Vec<&str> = name_order.iter().map(|&n| self.names[n as usize].as_str()).collect();
 
@@ -219,6 +223,28 @@ impl Builder {
         fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(off)
     }
+}
+
+/// `def_order`'s key: name, not precise, file, name start, def start, name
+/// end, def end, line, kind, container + 1.
+pub(super) type DefOrder = (u32, bool, u32, u32, u32, u32, u32, u32, Kind, u32);
+
+/// The order definitions are written in, on every field: by name, precise
+/// first, then by file and offset; of the records sharing a name, precision,
+/// file and name start (one definition found twice), the writer keeps the
+/// first, the one starting earliest (then the shorter name and body, the
+/// lower line, the kind's order, no container before a container by name).
+pub(super) fn def_order(d: &DefRec) -> DefOrder {
+    // NONE (u32::MAX) + 1 wraps to 0: no container sorts first.
+    let container = d.container.wrapping_add(1);
+    (d.name, !d.precise, d.file, d.name_start, d.def_start, d.name_end, d.def_end, d.line, d.kind, container)
+}
+
+/// The order references are written in, on every field: by name, precise
+/// first, then by file and offset; of those sharing a name, precision, file
+/// and start the writer keeps the first (the shorter, then the lower line).
+pub(super) fn ref_order(r: &RefRec) -> (u32, bool, u32, u32, u32, u32) {
+    (r.name, !r.precise, r.file, r.start, r.end, r.line)
 }
 
 /// `inverse(order)[old] == new` for a permutation listing old ids in new order.
