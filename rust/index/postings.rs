@@ -151,6 +151,11 @@ impl FileSet {
         self.words.iter().all(|&w| w == 0)
     }
 
+    /// The bits, 64 ids a word (id `i` is bit `i % 64` of word `i / 64`).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;

@@ -22,7 +22,6 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use hashbrown::HashMap;
 use memchr::memmem;
 
 use super::{line_bounds, RawHit};
@@ -660,8 +659,10 @@ pub fn search(
     // beat the best waiting chunk. Most chunks of a natural-language query
     // hold only common words and never are.
     let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<(u32, u8), usize> = HashMap::new();
-    let mut last_group: Option<((u32, u8), usize)> = None;
+    // Group of each (level, may) key, plus one (0: none yet): a table, not a
+    // hash map, as a question's 100-200 k candidate chunks each look theirs up.
+    debug_assert!(nterms <= crate::query::terms::MAX_TERMS);
+    let mut group_of: Vec<u32> = vec![0; 3 << nterms];
     let mut named: Vec<Option<Vec<(u32, u32)>>> = Vec::with_capacity(snap.segments.len());
     let (mut name_max, mut prior_max) = (0.0f64, 0.0f32);
     let all_terms = if nterms >= 32 { u32::MAX } else { (1u32 << nterms) - 1 };
@@ -677,30 +678,37 @@ pub fn search(
         for set in &term_sets[si] {
             union.or_with(set.as_ref().unwrap_or(&view.live_chunks));
         }
-        for id in union.iter() {
-            let mut may = 0u32;
+        // A word of 64 chunks at a time: each set's word is loaded once and
+        // a chunk's bits are gathered without a branch (what `contains` on
+        // each set for each chunk gives; an absent set allows everything).
+        let word = |set: Option<&FileSet>, wi: usize| set.map_or(u64::MAX, |s| s.words().get(wi).copied().unwrap_or(0));
+        let mut tw = [0u64; crate::query::terms::MAX_TERMS];
+        for (wi, &u) in union.words().iter().enumerate() {
+            if u == 0 {
+                continue;
+            }
             for (t, set) in term_sets[si].iter().enumerate() {
-                if set.as_ref().is_none_or(|s| s.contains(id)) {
-                    may |= 1 << t;
-                }
+                tw[t] = word(set.as_ref(), wi);
             }
             // (An unusable phrase plans to `Nothing`, so it is never possible.)
-            let phrase_possible = phrase_sets[si].as_ref().is_none_or(|s| s.contains(id));
-            let exact_possible = phrase_possible && exact_sets[si].as_ref().is_none_or(|s| s.contains(id));
-            let level = if exact_possible { 2 } else { u8::from(phrase_possible) };
-            // Neighbouring chunks often allow the same terms: skip the hash then.
-            let g = match last_group {
-                Some((key, g)) if key == (may, level) => g,
-                _ => {
-                    let g = *group_of.entry((may, level)).or_insert_with(|| {
-                        groups.push(Group { may, level, bound: 0.0, members: Vec::new() });
-                        groups.len() - 1
-                    });
-                    last_group = Some(((may, level), g));
-                    g
+            let pw = word(phrase_sets[si].as_ref(), wi);
+            let ew = pw & word(exact_sets[si].as_ref(), wi);
+            let mut bits = u;
+            while bits != 0 {
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                let mut may = 0u32;
+                for (t, w) in tw[..nterms].iter().enumerate() {
+                    may |= (((w >> b) & 1) as u32) << t;
                 }
-            };
-            groups[g].members.push((si as u32, id));
+                let level = ((pw >> b) & 1) as usize + ((ew >> b) & 1) as usize;
+                let slot = &mut group_of[(level << nterms) | may as usize];
+                if *slot == 0 {
+                    groups.push(Group { may, level: level as u8, bound: 0.0, members: Vec::new() });
+                    *slot = groups.len() as u32;
+                }
+                groups[*slot as usize - 1].members.push((si as u32, wi as u32 * 64 + b));
+            }
         }
     }
     for g in &mut groups {

@@ -28,14 +28,28 @@ impl Route {
 /// part of a sentence.
 const CODE_CHARS: &[u8] = b"\\[]{}<>*^$|=;\"`#@&%+~";
 
+/// The possessive of a word in capitals (`CPU's`), which the camelCase test
+/// below would take for an identifier. (A plural acronym, `ACLs`, stays an
+/// identifier: Stage-A's substring match of it finds `deleteacl`, which the
+/// definition index's sub-tokens miss; measured on the dev set.)
+fn possessive_acronym(w: &str) -> bool {
+    w.strip_suffix("'s").is_some_and(|stem| stem.len() >= 2 && stem.bytes().all(|c| c.is_ascii_uppercase()))
+}
+
 /// A word that reads as an identifier: snake_case, camelCase, dotted, with
-/// digits inside, or called (`getclasstree()`).
+/// digits inside, or called (`getclasstree()`). Capitals count as camelCase
+/// within one hyphen-joined part only (`Type-C` and `DMA-map` are prose),
+/// and not in a possessive acronym.
 fn is_identifier(w: &str) -> bool {
     if w.ends_with("()") {
         return true;
     }
     let b = w.as_bytes();
-    let inner_upper = b.iter().skip(1).any(|c| c.is_ascii_uppercase()) && b.iter().any(|c| c.is_ascii_lowercase());
+    let camel = |p: &str| {
+        let b = p.as_bytes();
+        b.iter().skip(1).any(|c| c.is_ascii_uppercase()) && b.iter().any(|c| c.is_ascii_lowercase())
+    };
+    let inner_upper = w.split('-').any(|p| camel(p) && !possessive_acronym(p));
     w.contains('_')
         || w.contains("::")
         || (w.contains('.') && !w.ends_with('.') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.'))
@@ -94,5 +108,14 @@ mod tests {
         assert_eq!(classify("x = foo(bar)"), Route::Lexical);
         assert_eq!(classify("how does parse_http_date handle time zones"), Route::Union);
         assert_eq!(classify("where is os.path.join used"), Route::Union);
+        // A possessive acronym and capitals across a hyphen are prose; a
+        // plural acronym stays an identifier (Stage-A finds it inside names).
+        assert_eq!(classify("free unused LEBs after commit end."), Route::Union);
+        assert_eq!(classify("Get CPU's idle state node at the given index"), Route::Terms);
+        assert_eq!(classify("Check is the USB Type-C cable active or passive"), Route::Terms);
+        assert_eq!(classify("DMA-map the buffer attached to a"), Route::Terms);
+        assert_eq!(classify("disable switch DiffServ priority"), Route::Union);
+        assert_eq!(classify("the HTTPResponse's status line"), Route::Union);
+        assert_eq!(classify("return the parseHTTP-date result"), Route::Union);
     }
 }
