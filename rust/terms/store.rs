@@ -207,6 +207,10 @@ impl Postings<'_> {
     pub fn doc(&self, i: usize) -> u32 {
         u32_at(self.docs, i * 4)
     }
+    /// The field mask of posting `i` (bit `f`: the term is in field `f`).
+    pub fn mask(&self, i: usize) -> u8 {
+        self.masks[i]
+    }
     /// An upper bound of the impacts at positions `i..self.block_end(i)`:
     /// the largest impact of the block of [`BLOCK`] postings of this list
     /// that holds posting `i` (blocks are cut per term list, so a short
