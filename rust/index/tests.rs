@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::*;
 use crate::engine::Engine;
 use crate::query::GrepOptions;
+use crate::test_tree::Rng;
 
 const FILES: &[(&str, &str)] = &[
     ("src/http_date.py", "import time\n\ndef parse_http_date(value):\n    return time.strptime(value)\n"),
@@ -113,22 +114,6 @@ fn crafted_manifests_are_corrupt() {
     assert!(corrupt_reason(&dir).contains("no identity"));
     restore();
     Index::open(&dir).unwrap();
-}
-
-/// xorshift64*: a fixed, dependency-free stream for the bounded fuzz run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn damage(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
