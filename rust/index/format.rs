@@ -47,8 +47,9 @@ pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
 /// 3: the index id in every segment header; the manifest records each
 /// file's identity and the directory's id. 4: the symbol file's format 2
 /// (front-coded names, delta-coded records); a format-3 index holds a
-/// format-1 symbol file and is rebuilt.
-pub const FORMAT_VERSION: u32 = 4;
+/// format-1 symbol file and is rebuilt. 5: the term files' version 3
+/// (bit-packed postings); a format-4 index asks to be rebuilt.
+pub const FORMAT_VERSION: u32 = 5;
 /// One line-table entry per this many lines: a line lookup is a binary search
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;
