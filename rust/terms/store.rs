@@ -11,9 +11,8 @@
 //! Layout (little-endian): a 144-byte header (magic, version, counts, then
 //! (offset, length) of the sections below), then the sections:
 //! dictionary (fst: term -> term id), term table ([`TERM_LEN`] bytes per
-//! term: impact offset u32, df u32, the head of its first block), packed
-//! postings, impacts (u8 per posting, one flat array), document table
-//! ([`DOC_LEN`] bytes each), name blob.
+//! term: df u32, the head of its first block), packed postings, document
+//! table ([`DOC_LEN`] bytes each), name blob.
 //!
 //! Postings are cut per term into blocks of [`BLOCK`]. A block's head
 //! ([`HEAD_LEN`] bytes: first doc id, offset of its packed bytes, a code of
@@ -22,9 +21,12 @@
 //! so that any posting is read without decoding its neighbours: the scorer
 //! seeks by binary search), then each field mask as the bits that vary
 //! within the block (the bits common to all and the varying ones are in the
-//! head). The first block's head is in the term's row; the heads of a
-//! term's other blocks lie just before its first block's packed bytes. The
-//! packed section ends with 8 zero bytes, so a value is one unaligned load.
+//! head). A term's impacts are one byte per posting, all its blocks' in one
+//! run (the scorer indexes them directly). The first block's head is in the
+//! term's row; in the packed section a term's other blocks' heads come
+//! first, then its impacts, then its blocks' packed bytes, so everything is
+//! found from the first block's offset and the df. The packed section ends
+//! with 8 zero bytes, so a value is one unaligned load.
 //! Version 3 (this layout); 2 and 1 held u32 doc ids and a mask byte per
 //! posting and are no longer read (their index's format version is refused).
 
@@ -43,11 +45,11 @@ pub const MAGIC: &[u8; 8] = b"LENSTRM\0";
 /// 2: spell keys (`rank::spell_keys`); 3: bit-packed postings (module docs).
 pub const VERSION: u32 = 3;
 const HEADER_LEN: usize = 144;
-const NSECTIONS: usize = 6;
+const NSECTIONS: usize = 5;
 /// A block head: first doc u32, packed-bytes offset u32, width code u16, max impact u8.
 const HEAD_LEN: usize = 11;
-/// A term row: impact offset u32, df u32, its first block's head.
-const TERM_LEN: usize = 8 + HEAD_LEN;
+/// A term row: df u32, its first block's head.
+const TERM_LEN: usize = 4 + HEAD_LEN;
 const DOC_LEN: usize = 33;
 /// Postings per block (of the packing and of the block-max bounds).
 pub const BLOCK: usize = 128;
@@ -57,9 +59,8 @@ const PACK_PAD: usize = 8;
 const S_DICT: usize = 0;
 const S_TERMS: usize = 1;
 const S_PACK: usize = 2;
-const S_IMPACTS: usize = 3;
-const S_DOCTABLE: usize = 4;
-const S_BLOB: usize = 5;
+const S_DOCTABLE: usize = 3;
+const S_BLOB: usize = 4;
 
 /// BM25F field weights (name, signature, path, comment, body), length
 /// normalisation per field and saturation, tuned on the dev set's question
@@ -138,16 +139,12 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
     let too_big = |what: &str| Error::corrupt(path, format!("term file: {what} past 4 GiB (segment too large)"));
     let mut dict = fst::MapBuilder::memory();
-    let mut off = 0u64;
     for (i, (t, posts)) in terms.iter().enumerate() {
         dict.insert(t, i as u64).map_err(|e| Error::corrupt(path, format!("term dictionary: {e}")))?;
         let first = pack_postings(posts, &mut sections[S_PACK]).ok_or_else(|| too_big("packed postings"))?;
         let s = &mut sections[S_TERMS];
-        s.extend_from_slice(&u32::try_from(off).map_err(|_| too_big("postings"))?.to_le_bytes());
         s.extend_from_slice(&(posts.len() as u32).to_le_bytes());
         first.put(s);
-        sections[S_IMPACTS].extend(posts.iter().map(|p| p.1));
-        off += posts.len() as u64;
     }
     sections[S_PACK].extend_from_slice(&[0; PACK_PAD]);
     sections[S_DICT] = dict.into_inner().map_err(|e| Error::corrupt(path, format!("term dictionary: {e}")))?;
@@ -303,12 +300,13 @@ type Posting = (u32, u8, u8);
 const _: () = assert!(NFIELDS <= 5);
 
 /// Packs one term's postings (doc ascending) into `pack`: the heads of its
-/// blocks after the first, then every block's bytes. Returns the first
-/// block's head (None past 4 GiB of packed bytes).
+/// blocks after the first, its impacts, then every block's bytes. Returns
+/// the first block's head (None past 4 GiB of packed bytes).
 fn pack_postings(posts: &[Posting], pack: &mut Vec<u8>) -> Option<Head> {
     let nblocks = posts.len().div_ceil(BLOCK);
     let heads_at = pack.len();
     pack.resize(heads_at + nblocks.saturating_sub(1) * HEAD_LEN, 0);
+    pack.extend(posts.iter().map(|p| p.1));
     let mut first = None;
     for (b, blk) in posts.chunks(BLOCK).enumerate() {
         let base = blk[0].0;
@@ -472,16 +470,16 @@ impl TermFile {
         let t = TermFile { map, sections, dict, ndocs, nterms };
         // Every term's impacts, block heads and packed bytes, and every
         // doc's name, must lie inside the file.
-        let (npost, pack) = (t.sec(S_IMPACTS).len(), t.sec(S_PACK).len() - PACK_PAD);
+        let pack = t.sec(S_PACK).len() - PACK_PAD;
         for i in 0..nterms as usize {
             let r = &t.sec(S_TERMS)[i * TERM_LEN..];
-            let (off, df) = (u32_at(r, 0) as usize, u32_at(r, 4) as usize);
-            if df == 0 || off + df > npost {
-                return Err(bad("postings out of bounds"));
+            let df = u32_at(r, 0) as usize;
+            if df == 0 {
+                return Err(bad("empty postings"));
             }
-            let first = Head::parse(&r[8..]);
+            let first = Head::parse(&r[4..]);
             let nheads = (df - 1) / BLOCK;
-            let Some(heads_at) = (first.data as usize).checked_sub(nheads * HEAD_LEN) else {
+            let Some(heads_at) = (first.data as usize).checked_sub(nheads * HEAD_LEN + df) else {
                 return Err(bad("block heads out of bounds"));
             };
             for blk in 0..df.div_ceil(BLOCK) {
@@ -529,7 +527,7 @@ impl TermFile {
     /// Each term with its document frequency, in term order.
     pub fn for_each_df(&self, mut f: impl FnMut(&[u8], u64)) {
         let terms = self.sec(S_TERMS);
-        super::global::stream_terms(&self.dict, |t, id| f(t, u32_at(&terms[id as usize * TERM_LEN..], 4) as u64));
+        super::global::stream_terms(&self.dict, |t, id| f(t, u32_at(&terms[id as usize * TERM_LEN..], 0) as u64));
     }
 
     pub fn postings(&self, term: &str) -> Option<Postings<'_>> {
@@ -538,14 +536,13 @@ impl TermFile {
 
     fn postings_of(&self, id: usize) -> Option<Postings<'_>> {
         let r = self.sec(S_TERMS).get(id * TERM_LEN..(id + 1) * TERM_LEN)?;
-        let (off, df) = (u32_at(r, 0) as usize, u32_at(r, 4) as usize);
-        let first = Head::parse(&r[8..]);
+        let df = u32_at(r, 0) as usize;
+        let first = Head::parse(&r[4..]);
         let pack = self.sec(S_PACK);
-        let nheads = (df - 1) / BLOCK;
-        let heads_at = first.data as usize - nheads * HEAD_LEN;
-        let heads = &pack[heads_at..first.data as usize];
+        let impacts_at = first.data as usize - df;
+        let heads = &pack[impacts_at - (df - 1) / BLOCK * HEAD_LEN..impacts_at];
         let max_impact = heads.chunks_exact(HEAD_LEN).map(|h| h[10]).fold(first.max, u8::max);
-        Some(Postings { pack, first, heads, impacts: &self.sec(S_IMPACTS)[off..off + df], max_impact })
+        Some(Postings { pack, first, heads, impacts: &pack[impacts_at..first.data as usize], max_impact })
     }
 
     pub fn row(&self, doc: u32) -> DocRow {
@@ -712,8 +709,9 @@ mod tests {
                 let r = t.row(i as u32);
                 assert_eq!((r.file, r.line, r.kind, t.names(&r)), (*file, d.line, d.kind, ("d", "")));
             }
-            // Impacts stay one byte per posting in a flat array (as before);
-            // the oracle checks the packed doc ids, masks and block maxima.
+            // Impacts stay one byte per posting, one run per term (the
+            // scorer's slice); the oracle checks the packed doc ids, masks
+            // and block maxima.
             for term in 0..nterms {
                 let name = format!("t{term:03}");
                 let want: Vec<(u32, u8)> = docs
@@ -757,7 +755,8 @@ mod tests {
         let first = pack_postings(&posts, &mut pack).unwrap();
         pack.extend_from_slice(&[0; PACK_PAD]);
         assert_eq!(first.width(), 32);
-        let p = Postings { pack: &pack, first, heads: &[], impacts: &[9; 5], max_impact: 9 };
+        let p = Postings { pack: &pack, first, heads: &[], impacts: &pack[..5], max_impact: 9 };
+        assert_eq!(p.impacts, &[9; 5]);
         assert_eq!((0..5).map(|i| p.doc(i)).collect::<Vec<_>>(), posts.iter().map(|p| p.0).collect::<Vec<_>>());
         assert!((0..5).all(|i| p.mask(i) == 0b10100));
     }
@@ -785,7 +784,7 @@ mod tests {
         for _ in 0..200 {
             let mut b = good.clone();
             // a flipped bit in a row's head: width or offset
-            let at = terms_at + rng.below(2) * TERM_LEN + 8 + rng.below(HEAD_LEN);
+            let at = terms_at + rng.below(2) * TERM_LEN + rng.below(4 + HEAD_LEN);
             b[at] ^= 1 << rng.below(8);
             fs::write(&p, &b).unwrap();
             // Either caught at open or harmless to read (never a panic).
