@@ -378,10 +378,32 @@ impl Postings<'_> {
             Head::parse(&self.heads[(b - 1) * HEAD_LEN..])
         }
     }
+    /// Where block `b`'s doc ids are: (first doc, packed offset, width),
+    /// read without the rest of its head (the scorer's hot path).
+    #[inline]
+    fn frame(&self, b: usize) -> (u32, usize, u32) {
+        if b == 0 {
+            (self.first.base, self.first.data as usize, self.first.width())
+        } else {
+            let at = (b - 1) * HEAD_LEN;
+            let h: &[u8; 9] = self.heads[at..at + 9].try_into().expect("9 bytes");
+            let base = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let data = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+            (base, data as usize, u32::from(h[8] & 63))
+        }
+    }
+    /// Value `j` of a frame's packed doc ids (a zero width reads 0: the
+    /// section's padding keeps the 8-byte load inside it).
+    #[inline]
+    fn frame_doc(&self, (base, data, w): (u32, usize, u32), j: usize) -> u32 {
+        let bit = j * w as usize;
+        let at = data + bit / 8;
+        let word = u64::from_le_bytes(self.pack[at..at + 8].try_into().expect("8 bytes"));
+        base.wrapping_add(((word >> (bit % 8)) & ((1u64 << w) - 1)) as u32)
+    }
     #[inline]
     pub fn doc(&self, i: usize) -> u32 {
-        let h = self.head(i / BLOCK);
-        h.base.wrapping_add(bits_at(self.pack, h.data as usize, i % BLOCK, h.width()))
+        self.frame_doc(self.frame(i / BLOCK), i % BLOCK)
     }
     /// The field mask of posting `i` (bit `f`: the term is in field `f`).
     pub fn mask(&self, i: usize) -> u8 {
@@ -396,29 +418,45 @@ impl Postings<'_> {
     /// the largest impact of the block of [`BLOCK`] postings of this list
     /// that holds posting `i` (blocks are cut per term list, so a short
     /// list's bound is its own maximum, not a neighbour's).
+    #[inline]
     pub fn block_max(&self, i: usize) -> u8 {
-        if i < self.len() {
-            self.head(i / BLOCK).max
-        } else {
-            self.max_impact
+        match i / BLOCK {
+            _ if i >= self.len() => self.max_impact,
+            0 => self.first.max,
+            b => self.heads[(b - 1) * HEAD_LEN + 10],
         }
     }
     /// The end (exclusive) of the block that holds posting `i`.
     pub fn block_end(&self, i: usize) -> usize {
         ((i / BLOCK + 1) * BLOCK).min(self.len())
     }
-    /// The index of the first posting with a doc id >= `doc`.
+    /// The index of the first posting with a doc id >= `doc`: a binary
+    /// search over the blocks' first ids, then within one block.
     pub fn lower_bound(&self, doc: u32) -> usize {
-        let (mut a, mut b) = (0, self.len());
+        let n = self.len();
+        let (mut a, mut b) = (0, n.div_ceil(BLOCK));
         while a < b {
             let m = (a + b) / 2;
-            if self.doc(m) < doc {
+            if self.frame(m).0 <= doc {
                 a = m + 1;
             } else {
                 b = m;
             }
         }
-        a
+        // Every block before `a` starts at or below `doc`: the answer is in
+        // block `a - 1`, or is the start of block `a`.
+        let Some(blk) = a.checked_sub(1) else { return 0 };
+        let f = self.frame(blk);
+        let (mut lo, mut hi) = (0, (n - blk * BLOCK).min(BLOCK));
+        while lo < hi {
+            let m = (lo + hi) / 2;
+            if self.frame_doc(f, m) < doc {
+                lo = m + 1;
+            } else {
+                hi = m;
+            }
+        }
+        blk * BLOCK + lo
     }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
