@@ -141,33 +141,47 @@ fn decode_ef(bytes: &[u8], set: &mut FileSet) {
     let Some(high) = (count as usize).checked_mul(low as usize).and_then(|b| bytes.get(i + b.div_ceil(8)..)) else {
         return;
     };
+    // The low bits of id `k`: one 8-byte load (the high part follows the
+    // low bits, so only a list's last few ids take the padded path).
     let lows = &bytes[i..];
     let mask = (1u64 << low) - 1;
-    let (mut acc, mut nbits, mut at) = (0u64, 0u32, 0usize);
-    let mut k = 0u64;
+    let low_bits = |k: usize| -> u64 {
+        let bit = k * low as usize;
+        let at = bit / 8;
+        let word = match lows.get(at..at + 8) {
+            Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            None => {
+                let mut buf = [0u8; 8];
+                let tail = lows.get(at..).unwrap_or(&[]);
+                buf[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(buf)
+            }
+        };
+        (word >> (bit % 8)) & mask
+    };
+    let n = u64::from(set.len);
+    let mut k = 0usize;
     for (wi, chunk) in high.chunks(8).enumerate() {
-        let mut buf = [0u8; 8];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        let mut w = u64::from_le_bytes(buf);
+        let mut w = match chunk.try_into() {
+            Ok(b) => u64::from_le_bytes(b),
+            Err(_) => {
+                let mut buf = [0u8; 8];
+                buf[..chunk.len()].copy_from_slice(chunk);
+                u64::from_le_bytes(buf)
+            }
+        };
         while w != 0 {
-            if k == count {
+            if k as u64 == count {
                 return;
             }
             let bit = (wi * 64) as u64 + u64::from(w.trailing_zeros());
             w &= w - 1;
-            while nbits < low {
-                acc |= u64::from(lows[at]) << nbits;
-                at += 1;
-                nbits += 8;
-            }
-            let id = ((bit - k) << low) | (acc & mask);
-            acc >>= low;
-            nbits -= low;
-            k += 1;
-            if id >= u64::from(set.len) {
+            let id = ((bit - k as u64) << low) | low_bits(k);
+            if id >= n {
                 return;
             }
             set.insert(id as u32);
+            k += 1;
         }
     }
 }
