@@ -1,4 +1,4 @@
-"""Where an index's bytes go: the section tables of its segment and symbol files, the symbol file's
+"""Where an index's bytes go: the section tables of its segment, term and symbol files, the symbol file's
 RUNS section split into names, counts, definitions and references (format 2), and, with `--prefix`,
 the share of the symbol file that files under a path prefix account for.
 
@@ -22,6 +22,20 @@ SYMBOL_SECTIONS = {
     ],
     2: ["paths", "files", "name_fst", "blocks", "runs", "subtoken_fst", "subtoken_idx", "subtoken_ids"],
 }
+
+
+TERM_SECTIONS = {
+    2: ["dict", "terms", "docs", "impacts", "masks", "doc_table", "names"],
+    3: ["dict", "terms", "packed", "doc_table", "names"],
+}
+
+
+def term_sections(path: Path) -> tuple[int, dict[str, int]]:
+    b = path.read_bytes()[:144]
+    assert b[:8] == b"LENSTRM\0", path
+    version = struct.unpack_from("<I", b, 8)[0]
+    names = TERM_SECTIONS.get(version, [])
+    return version, {n: struct.unpack_from("<QQ", b, 24 + i * 16)[1] for i, n in enumerate(names)}
 
 
 def segment_sections(path: Path) -> dict[str, int]:
@@ -131,7 +145,17 @@ def main() -> None:
     print(f"index {total / mb:.1f} MB = {total / max(content, 1):.3f} x its content ({content / mb:.1f} MB)")
     seg_bytes = sum(p.stat().st_size for p in a.index.glob("seg-*.lens"))
     print(f"segments {seg_bytes / mb:.1f} MB: " + ", ".join(f"{k} {v / mb:.2f}" for k, v in segs.items()))
-    print(f"term files {sum(p.stat().st_size for p in a.index.glob('*.terms')) / mb:.1f} MB")
+    terms: dict[str, int] = {}
+    versions = set()
+    for p in sorted(a.index.glob("seg-*.terms")):
+        version, secs = term_sections(p)
+        versions.add(version)
+        for k, v in secs.items():
+            terms[k] = terms.get(k, 0) + v
+    print(
+        f"term files {sum(p.stat().st_size for p in a.index.glob('*.terms')) / mb:.1f} MB, version "
+        f"{'/'.join(map(str, sorted(versions)))}: " + ", ".join(f"{k} {v / mb:.2f}" for k, v in terms.items())
+    )
     for p in sorted(a.index.glob("sym-*.lens")):
         b = p.read_bytes()
         version, secs = symbol_sections(b)

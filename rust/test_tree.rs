@@ -1,5 +1,6 @@
 //! Test support: a source tree written from `(relative path, text)` pairs,
-//! the fixture the index, run and ranking tests share.
+//! the fixture the index, run and ranking tests share (their random stream is
+//! [`crate::test_rng::Rng`]).
 
 use std::path::Path;
 

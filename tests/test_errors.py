@@ -168,6 +168,18 @@ def test_an_index_of_format_3_asks_for_a_rebuild(tmp_path: Path) -> None:
     assert "older" in str(info.value) and "rebuild" in str(info.value)
 
 
+def test_an_index_of_format_4_asks_for_a_rebuild(tmp_path: Path) -> None:
+    # A real format-4 index (the compat fixture of that format): its term files are version 2 (u32 doc
+    # ids, a mask byte per posting), which this lens no longer reads (version 3: bit-packed postings).
+    idx_dir = tmp_path / "idx"
+    shutil.copytree(Path(__file__).parent / "data" / "index-format4", idx_dir)
+    assert int.from_bytes(next(idx_dir.glob("seg-*.terms")).read_bytes()[8:12], "little") == 2
+    with pytest.raises(lens.IndexVersionError) as info:
+        lens.Index.open(idx_dir)
+    assert info.value.found == 4
+    assert "older" in str(info.value) and "rebuild" in str(info.value)
+
+
 def test_crash_leftovers_do_not_break_the_index(sample_root: Path, tmp_path: Path) -> None:
     idx_dir = tmp_path / "idx"
     lens.Index.build(sample_root, idx_dir)

@@ -10,8 +10,9 @@
 //! PATHS    root-relative posix paths, UTF-8, back to back
 //! LINES    per file, the byte offset (u32) of every LINE_STRIDE-th line start
 //! CHUNKS   12-byte records: file id, start and length within the file
-//! DICT     16-byte entries sorted by gram: gram | kind << 24, count, offset
-//!          (postings list chunk ids, see `chunks`)
+//! DICT     12-byte entries sorted by gram: gram | kind << 24, offset (u64)
+//!          of its postings list (chunk ids, see `chunks`); a list ends
+//!          where the next begins
 //! POSTINGS the lists DICT points into (see `postings`)
 //! CONTENT  the files' bytes, back to back
 //! ```
@@ -47,8 +48,10 @@ pub const MAGIC: &[u8; 8] = b"LENSSEG\0";
 /// 3: the index id in every segment header; the manifest records each
 /// file's identity and the directory's id. 4: the symbol file's format 2
 /// (front-coded names, delta-coded records); a format-3 index holds a
-/// format-1 symbol file and is rebuilt.
-pub const FORMAT_VERSION: u32 = 4;
+/// format-1 symbol file and is rebuilt. 5: the term files' version 3
+/// (bit-packed postings), Elias-Fano gram lists, 12-byte gram dictionary
+/// entries (no count: nothing read it); a format-4 index asks to be rebuilt.
+pub const FORMAT_VERSION: u32 = 5;
 /// One line-table entry per this many lines: a line lookup is a binary search
 /// plus a newline count over at most this many lines.
 pub const LINE_STRIDE: u32 = 64;
@@ -66,7 +69,7 @@ const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + 8 + NSECTIONS * 24 + 8;
 /// Where the section table starts in the header.
 const TABLE_AT: usize = 32;
 const RECORD_LEN: usize = 64;
-const DICT_ENTRY_LEN: usize = 16;
+const DICT_ENTRY_LEN: usize = 12;
 
 /// What a segment knows about one of its files.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,9 +159,8 @@ pub fn write_segment(path: &Path, data: &SegmentData, index_id: u64) -> Result<u
         chunks.extend_from_slice(&c.len.to_le_bytes());
     }
     let mut dict = Vec::with_capacity(data.dict.len() * DICT_ENTRY_LEN);
-    for &(gram, kind, count, off) in &data.dict {
+    for &(gram, kind, _count, off) in &data.dict {
         dict.extend_from_slice(&(gram | (u32::from(kind) << 24)).to_le_bytes());
-        dict.extend_from_slice(&count.to_le_bytes());
         dict.extend_from_slice(&off.to_le_bytes());
     }
     let sections: [&[u8]; NSECTIONS] = [&records, &data.paths, &lines, &chunks, &dict, &data.postings, &data.content];
@@ -351,7 +353,7 @@ impl Segment {
         let postings = self.section(S_POSTINGS).len() as u64;
         let mut prev: Option<(u32, u64)> = None;
         for e in dict.chunks_exact(DICT_ENTRY_LEN) {
-            let (gram, off) = (u32_at(e, 0) & 0xff_ffff, u64_at(e, 8));
+            let (gram, off) = (u32_at(e, 0) & 0xff_ffff, u64_at(e, 4));
             if off > postings || prev.is_some_and(|(g, o)| g >= gram || o > off) {
                 return Err(bad("gram dictionary is out of order or out of range".into()));
             }
@@ -529,8 +531,8 @@ impl Segment {
         let at = lo * DICT_ENTRY_LEN;
         let kind = (u32_at(dict, at) >> 24) as u8;
         let postings = self.section(S_POSTINGS);
-        let start = u64_at(dict, at + 8) as usize;
-        let end = if lo + 1 < n { u64_at(dict, at + DICT_ENTRY_LEN + 8) as usize } else { postings.len() };
+        let start = u64_at(dict, at + 4) as usize;
+        let end = if lo + 1 < n { u64_at(dict, at + DICT_ENTRY_LEN + 4) as usize } else { postings.len() };
         Some((kind, &postings[start..end.max(start)]))
     }
 

@@ -176,7 +176,7 @@ fn fuzz_damaged_segments_and_manifests() {
         .unwrap();
     let man_path = dir.join(manifest::FILE_NAME);
     let (good_seg, good_man) = (fs::read(&seg_path).unwrap(), fs::read(&man_path).unwrap());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..400 {
         let (path, good) = if round % 2 == 0 { (&seg_path, &good_seg) } else { (&man_path, &good_man) };
         fs::write(path, damage(&mut rng, good)).unwrap();

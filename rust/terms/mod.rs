@@ -467,7 +467,7 @@ impl Terms {
             let row = t.row(doc);
             let seg = &snap.segments[si].seg;
             let mask =
-                boost.postings[si].iter().filter_map(|(p, _)| p.find(doc).map(|i| p.masks[i])).fold(0, |a, m| a | m);
+                boost.postings[si].iter().filter_map(|(p, _)| p.find(doc).map(|i| p.mask(i))).fold(0, |a, m| a | m);
             let mut why: Vec<&'static str> = vec!["bm25f"];
             why.extend((0..NFIELDS).filter(|f| mask & (1 << f) != 0).map(|f| FIELD_NAMES[f]));
             if boost.is_spelled(si, doc) {

@@ -10,9 +10,25 @@
 //!
 //! Layout (little-endian): a 144-byte header (magic, version, counts, then
 //! (offset, length) of the sections below), then the sections:
-//! dictionary (fst: term -> term id), term table (16 bytes per term: posting
-//! offset u64, df u32, max impact u8), posting doc ids (u32), impacts (u8),
-//! field masks (u8), document table ([`DOC_LEN`] bytes each), name blob.
+//! dictionary (fst: term -> term id), term table ([`TERM_LEN`] bytes per
+//! term: df u32, the head of its first block), packed postings, document
+//! table ([`DOC_LEN`] bytes each), name blob.
+//!
+//! Postings are cut per term into blocks of [`BLOCK`]. A block's head
+//! ([`HEAD_LEN`] bytes: first doc id, offset of its packed bytes, a code of
+//! bit widths, its largest impact) says how it is packed: each doc id as its
+//! distance from the block's first in a fixed bit width (frame of reference,
+//! so that any posting is read without decoding its neighbours: the scorer
+//! seeks by binary search), then each field mask as the bits that vary
+//! within the block (the bits common to all and the varying ones are in the
+//! head). A term's impacts are one byte per posting, all its blocks' in one
+//! run (the scorer indexes them directly). The first block's head is in the
+//! term's row; in the packed section a term's other blocks' heads come
+//! first, then its impacts, then its blocks' packed bytes, so everything is
+//! found from the first block's offset and the df. The packed section ends
+//! with 8 zero bytes, so a value is one unaligned load.
+//! Version 3 (this layout); 2 and 1 held u32 doc ids and a mask byte per
+//! posting and are no longer read (their index's format version is refused).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -26,23 +42,25 @@ use super::docs::{Doc, NFIELDS};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"LENSTRM\0";
-/// Version 2 adds the spell keys (`rank::spell_keys`); version 1 files
-/// (with `#name_key` terms instead) are still read, without them.
-pub const VERSION: u32 = 2;
+/// 2: spell keys (`rank::spell_keys`); 3: bit-packed postings (module docs).
+pub const VERSION: u32 = 3;
 const HEADER_LEN: usize = 144;
-const NSECTIONS: usize = 7;
-const TERM_LEN: usize = 16;
-const DOC_LEN: usize = 36;
-/// Postings per block of the block-max bounds.
+const NSECTIONS: usize = 5;
+/// A block head: first doc u32, packed-bytes offset u32, width code u16, max impact u8.
+const HEAD_LEN: usize = 11;
+/// A term row: df u32, its first block's head.
+const TERM_LEN: usize = 4 + HEAD_LEN;
+const DOC_LEN: usize = 33;
+/// Postings per block (of the packing and of the block-max bounds).
 pub const BLOCK: usize = 128;
+/// Zero bytes after the packed postings: a value is read with one 8-byte load.
+const PACK_PAD: usize = 8;
 
 const S_DICT: usize = 0;
 const S_TERMS: usize = 1;
-const S_DOCS: usize = 2;
-const S_IMPACTS: usize = 3;
-const S_MASKS: usize = 4;
-const S_DOCTABLE: usize = 5;
-const S_BLOB: usize = 6;
+const S_PACK: usize = 2;
+const S_DOCTABLE: usize = 3;
+const S_BLOB: usize = 4;
 
 /// BM25F field weights (name, signature, path, comment, body), length
 /// normalisation per field and saturation, tuned on the dev set's question
@@ -98,7 +116,6 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     super::global::record_lengths(path, docs.len() as u64, sums);
     let avg = super::global::avglen_for(path).unwrap_or(avg);
     // term -> postings (doc, impact, mask)
-    type Posting = (u32, u8, u8);
     let mut inv: HashMap<&str, Vec<Posting>> = HashMap::new();
     for (id, (_, d)) in docs.iter().enumerate() {
         let norm: [f32; NFIELDS] = std::array::from_fn(|f| 1.0 - bs[f] + bs[f] * d.lens[f] as f32 / avg[f]);
@@ -120,22 +137,16 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
+    let too_big = |what: &str| Error::corrupt(path, format!("term file: {what} past 4 GiB (segment too large)"));
     let mut dict = fst::MapBuilder::memory();
-    let mut off = 0u64;
     for (i, (t, posts)) in terms.iter().enumerate() {
         dict.insert(t, i as u64).map_err(|e| Error::corrupt(path, format!("term dictionary: {e}")))?;
-        let max = posts.iter().map(|p| p.1).max().unwrap_or(0);
+        let first = pack_postings(posts, &mut sections[S_PACK]).ok_or_else(|| too_big("packed postings"))?;
         let s = &mut sections[S_TERMS];
-        s.extend_from_slice(&off.to_le_bytes());
         s.extend_from_slice(&(posts.len() as u32).to_le_bytes());
-        s.extend_from_slice(&[max, 0, 0, 0]);
-        for &(d, imp, mask) in posts {
-            sections[S_DOCS].extend_from_slice(&d.to_le_bytes());
-            sections[S_IMPACTS].push(imp);
-            sections[S_MASKS].push(mask);
-        }
-        off += posts.len() as u64;
+        first.put(s);
     }
+    sections[S_PACK].extend_from_slice(&[0; PACK_PAD]);
     sections[S_DICT] = dict.into_inner().map_err(|e| Error::corrupt(path, format!("term dictionary: {e}")))?;
     for (file, d) in docs {
         let blob_off = sections[S_BLOB].len() as u32;
@@ -149,7 +160,7 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
         }
         s.extend_from_slice(&(name.len() as u16).to_le_bytes());
         s.extend_from_slice(&(cont.len() as u16).to_le_bytes());
-        s.extend_from_slice(&[d.kind, 0, 0, 0]);
+        s.push(d.kind);
     }
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
@@ -177,6 +188,160 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     Ok(at)
 }
 
+/// A block's head (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    /// The block's first doc id; the others are stored as distances from it.
+    base: u32,
+    /// Where the block's packed bytes start in the packed section.
+    data: u32,
+    /// Bits 0-5: the doc ids' width (0-32); 6-10: the mask bits every
+    /// posting of the block has; 11-15: the mask bits that vary (stored).
+    code: u16,
+    /// The block's largest impact.
+    max: u8,
+}
+
+impl Head {
+    fn parse(b: &[u8]) -> Head {
+        Head { base: u32_at(b, 0), data: u32_at(b, 4), code: u16::from_le_bytes([b[8], b[9]]), max: b[10] }
+    }
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.base.to_le_bytes());
+        out.extend_from_slice(&self.data.to_le_bytes());
+        out.extend_from_slice(&self.code.to_le_bytes());
+        out.push(self.max);
+    }
+    fn width(&self) -> u32 {
+        u32::from(self.code & 63)
+    }
+    fn mask_common(&self) -> u8 {
+        ((self.code >> 6) & 31) as u8
+    }
+    fn mask_varying(&self) -> u8 {
+        (self.code >> 11) as u8
+    }
+    /// The bytes of the packed doc ids of a block of `n` postings.
+    fn doc_bytes(&self, n: usize) -> usize {
+        (n * self.width() as usize).div_ceil(8)
+    }
+    /// All packed bytes of a block of `n` postings.
+    fn bytes(&self, n: usize) -> usize {
+        self.doc_bytes(n) + (n * self.mask_varying().count_ones() as usize).div_ceil(8)
+    }
+}
+
+/// Appends `v` (`w` bits) to a little-endian bit stream.
+struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    acc: u64,
+    nbits: u32,
+}
+
+impl BitWriter<'_> {
+    fn put(&mut self, v: u32, w: u32) {
+        self.acc |= u64::from(v) << self.nbits;
+        self.nbits += w;
+        while self.nbits >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.nbits -= 8;
+        }
+    }
+    /// Pads the stream to a whole byte.
+    fn flush(&mut self) {
+        if self.nbits > 0 {
+            self.out.push(self.acc as u8);
+        }
+        (self.acc, self.nbits) = (0, 0);
+    }
+}
+
+/// The `w`-bit value number `j` of the bit stream starting at `pack[at]`
+/// (0 where damage points past the end: the file was checked at open).
+#[inline]
+fn bits_at(pack: &[u8], at: usize, j: usize, w: u32) -> u32 {
+    if w == 0 {
+        return 0;
+    }
+    let bit = j * w as usize;
+    let Some(b) = pack.get(at + bit / 8..at + bit / 8 + 8) else { return 0 };
+    let word = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    ((word >> (bit % 8)) & ((1u64 << w) - 1)) as u32
+}
+
+/// The bits of `mask` selected by `sel`, gathered to the low end (pext).
+fn gather(mask: u8, sel: u8) -> u32 {
+    let (mut out, mut k) = (0u32, 0);
+    for f in 0..8 {
+        if sel >> f & 1 == 1 {
+            out |= u32::from(mask >> f & 1) << k;
+            k += 1;
+        }
+    }
+    out
+}
+
+/// The low bits of `v` spread to the positions `sel` selects (pdep).
+fn scatter(v: u32, sel: u8) -> u8 {
+    let (mut out, mut k) = (0u8, 0);
+    for f in 0..8 {
+        if sel >> f & 1 == 1 {
+            out |= (((v >> k) & 1) as u8) << f;
+            k += 1;
+        }
+    }
+    out
+}
+
+type Posting = (u32, u8, u8);
+
+// A block head's code holds a field mask in 5 bits.
+const _: () = assert!(NFIELDS <= 5);
+
+/// Packs one term's postings (doc ascending) into `pack`: the heads of its
+/// blocks after the first, its impacts, then every block's bytes. Returns
+/// the first block's head (None past 4 GiB of packed bytes).
+fn pack_postings(posts: &[Posting], pack: &mut Vec<u8>) -> Option<Head> {
+    let nblocks = posts.len().div_ceil(BLOCK);
+    let heads_at = pack.len();
+    pack.resize(heads_at + nblocks.saturating_sub(1) * HEAD_LEN, 0);
+    pack.extend(posts.iter().map(|p| p.1));
+    let mut first = None;
+    for (b, blk) in posts.chunks(BLOCK).enumerate() {
+        let base = blk[0].0;
+        let width = 32 - (blk[blk.len() - 1].0 - base).leading_zeros();
+        let or = blk.iter().fold(0u8, |a, p| a | p.2);
+        let and = blk.iter().fold((1u8 << NFIELDS) - 1, |a, p| a & p.2);
+        let varying = or & !and;
+        let head = Head {
+            base,
+            data: u32::try_from(pack.len()).ok()?,
+            code: width as u16 | u16::from(and) << 6 | u16::from(varying) << 11,
+            max: blk.iter().map(|p| p.1).max().unwrap_or(0),
+        };
+        let mut w = BitWriter { out: pack, acc: 0, nbits: 0 };
+        for p in blk {
+            w.put(p.0 - base, width);
+        }
+        w.flush();
+        let mw = varying.count_ones();
+        for p in blk {
+            w.put(gather(p.2, varying), mw);
+        }
+        w.flush();
+        if b == 0 {
+            first = Some(head);
+        } else {
+            let mut h = Vec::with_capacity(HEAD_LEN);
+            head.put(&mut h);
+            let at = heads_at + (b - 1) * HEAD_LEN;
+            pack[at..at + HEAD_LEN].copy_from_slice(&h);
+        }
+    }
+    first
+}
+
 fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
 }
@@ -188,13 +353,14 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
 /// One term's postings.
 #[derive(Clone, Copy)]
 pub struct Postings<'a> {
-    pub docs: &'a [u8],
+    /// The file's packed section (block offsets are absolute in it).
+    pack: &'a [u8],
+    /// The first block's head.
+    first: Head,
+    /// The heads of the blocks after the first, [`HEAD_LEN`] bytes each.
+    heads: &'a [u8],
     pub impacts: &'a [u8],
-    pub masks: &'a [u8],
     pub max_impact: u8,
-    /// This term's block maxima: the largest impact of each [`BLOCK`]
-    /// postings of its list (see [`Postings::block_max`]).
-    block_max: &'a [u8],
 }
 
 impl Postings<'_> {
@@ -204,32 +370,93 @@ impl Postings<'_> {
     pub fn is_empty(&self) -> bool {
         self.impacts.is_empty()
     }
+    #[inline]
+    fn head(&self, b: usize) -> Head {
+        if b == 0 {
+            self.first
+        } else {
+            Head::parse(&self.heads[(b - 1) * HEAD_LEN..])
+        }
+    }
+    /// Where block `b`'s doc ids are: (first doc, packed offset, width),
+    /// read without the rest of its head (the scorer's hot path).
+    #[inline]
+    fn frame(&self, b: usize) -> (u32, usize, u32) {
+        if b == 0 {
+            (self.first.base, self.first.data as usize, self.first.width())
+        } else {
+            let at = (b - 1) * HEAD_LEN;
+            let h: &[u8; 9] = self.heads[at..at + 9].try_into().expect("9 bytes");
+            let base = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let data = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+            (base, data as usize, u32::from(h[8] & 63))
+        }
+    }
+    /// Value `j` of a frame's packed doc ids (a zero width reads 0: the
+    /// section's padding keeps the 8-byte load inside it).
+    #[inline]
+    fn frame_doc(&self, (base, data, w): (u32, usize, u32), j: usize) -> u32 {
+        let bit = j * w as usize;
+        let at = data + bit / 8;
+        let word = u64::from_le_bytes(self.pack[at..at + 8].try_into().expect("8 bytes"));
+        base.wrapping_add(((word >> (bit % 8)) & ((1u64 << w) - 1)) as u32)
+    }
+    #[inline]
     pub fn doc(&self, i: usize) -> u32 {
-        u32_at(self.docs, i * 4)
+        self.frame_doc(self.frame(i / BLOCK), i % BLOCK)
+    }
+    /// The field mask of posting `i` (bit `f`: the term is in field `f`).
+    pub fn mask(&self, i: usize) -> u8 {
+        let b = i / BLOCK;
+        let h = self.head(b);
+        let n = (self.len() - b * BLOCK).min(BLOCK);
+        let varying = h.mask_varying();
+        let v = bits_at(self.pack, h.data as usize + h.doc_bytes(n), i % BLOCK, varying.count_ones());
+        h.mask_common() | scatter(v, varying)
     }
     /// An upper bound of the impacts at positions `i..self.block_end(i)`:
     /// the largest impact of the block of [`BLOCK`] postings of this list
     /// that holds posting `i` (blocks are cut per term list, so a short
     /// list's bound is its own maximum, not a neighbour's).
+    #[inline]
     pub fn block_max(&self, i: usize) -> u8 {
-        self.block_max.get(i / BLOCK).copied().unwrap_or(self.max_impact)
+        match i / BLOCK {
+            _ if i >= self.len() => self.max_impact,
+            0 => self.first.max,
+            b => self.heads[(b - 1) * HEAD_LEN + 10],
+        }
     }
     /// The end (exclusive) of the block that holds posting `i`.
     pub fn block_end(&self, i: usize) -> usize {
         ((i / BLOCK + 1) * BLOCK).min(self.len())
     }
-    /// The index of the first posting with a doc id >= `doc`.
+    /// The index of the first posting with a doc id >= `doc`: a binary
+    /// search over the blocks' first ids, then within one block.
     pub fn lower_bound(&self, doc: u32) -> usize {
-        let (mut a, mut b) = (0, self.len());
+        let n = self.len();
+        let (mut a, mut b) = (0, n.div_ceil(BLOCK));
         while a < b {
             let m = (a + b) / 2;
-            if self.doc(m) < doc {
+            if self.frame(m).0 <= doc {
                 a = m + 1;
             } else {
                 b = m;
             }
         }
-        a
+        // Every block before `a` starts at or below `doc`: the answer is in
+        // block `a - 1`, or is the start of block `a`.
+        let Some(blk) = a.checked_sub(1) else { return 0 };
+        let f = self.frame(blk);
+        let (mut lo, mut hi) = (0, (n - blk * BLOCK).min(BLOCK));
+        while lo < hi {
+            let m = (lo + hi) / 2;
+            if self.frame_doc(f, m) < doc {
+                lo = m + 1;
+            } else {
+                hi = m;
+            }
+        }
+        blk * BLOCK + lo
     }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
@@ -241,14 +468,6 @@ impl Postings<'_> {
 /// An opened term file.
 pub struct TermFile {
     map: Mmap,
-    /// The largest impact of each [`BLOCK`] postings of each term's list,
-    /// the terms' blocks one after another, computed when the file is
-    /// opened (one pass over the impacts; not stored).
-    block_max: Vec<u8>,
-    /// Each term's first block in `block_max`.
-    block_start: Vec<u32>,
-    /// Whether the file holds spell keys (version 2).
-    spell_keys: bool,
     sections: [(usize, usize); NSECTIONS],
     dict: Map<Vec<u8>>,
     ndocs: u32,
@@ -266,8 +485,7 @@ impl TermFile {
         if b.len() < HEADER_LEN || &b[..8] != MAGIC {
             return Err(bad("not a lens term file"));
         }
-        let version = u32_at(b, 8);
-        if version != VERSION && version != 1 {
+        if u32_at(b, 8) != VERSION {
             return Err(bad("unknown version"));
         }
         let (ndocs, nterms) = (u32_at(b, 12), u32_at(b, 16));
@@ -279,42 +497,37 @@ impl TermFile {
             }
             *s = (off as usize, len as usize);
         }
-        let npost = sections[S_IMPACTS].1;
         if sections[S_TERMS].1 != nterms as usize * TERM_LEN
             || sections[S_DOCTABLE].1 != ndocs as usize * DOC_LEN
-            || sections[S_DOCS].1 != npost * 4
-            || sections[S_MASKS].1 != npost
+            || sections[S_PACK].1 < PACK_PAD
         {
             return Err(bad("section sizes disagree"));
         }
         let (o, l) = sections[S_DICT];
         let dict = Map::new(b[o..o + l].to_vec()).map_err(|e| bad(&format!("dictionary: {e}")))?;
-        let mut t = TermFile {
-            map,
-            block_max: Vec::with_capacity(npost / BLOCK + nterms as usize),
-            block_start: Vec::with_capacity(nterms as usize),
-            spell_keys: version >= 2,
-            sections,
-            dict,
-            ndocs,
-            nterms,
-        };
-        // Every term's postings and every doc's name must lie inside the
-        // file; each term's list gets its own blocks.
-        let (o, _) = sections[S_IMPACTS];
-        let (mut block_max, mut block_start) = (std::mem::take(&mut t.block_max), std::mem::take(&mut t.block_start));
+        let t = TermFile { map, sections, dict, ndocs, nterms };
+        // Every term's impacts, block heads and packed bytes, and every
+        // doc's name, must lie inside the file.
+        let pack = t.sec(S_PACK).len() - PACK_PAD;
         for i in 0..nterms as usize {
             let r = &t.sec(S_TERMS)[i * TERM_LEN..];
-            let (off, df) = (u64_at(r, 0), u32_at(r, 8) as u64);
-            if off.checked_add(df).is_none_or(|e| e > npost as u64) {
-                return Err(bad("postings out of bounds"));
+            let df = u32_at(r, 0) as usize;
+            if df == 0 {
+                return Err(bad("empty postings"));
             }
-            let Ok(first) = u32::try_from(block_max.len()) else { return Err(bad("too many postings")) };
-            block_start.push(first);
-            let list = &t.map[o + off as usize..o + (off + df) as usize];
-            block_max.extend(list.chunks(BLOCK).map(|c| c.iter().copied().max().unwrap_or(0)));
+            let first = Head::parse(&r[4..]);
+            let nheads = (df - 1) / BLOCK;
+            let Some(heads_at) = (first.data as usize).checked_sub(nheads * HEAD_LEN + df) else {
+                return Err(bad("block heads out of bounds"));
+            };
+            for blk in 0..df.div_ceil(BLOCK) {
+                let h = if blk == 0 { first } else { Head::parse(&t.sec(S_PACK)[heads_at + (blk - 1) * HEAD_LEN..]) };
+                let n = (df - blk * BLOCK).min(BLOCK);
+                if h.width() > 32 || h.data as usize + h.bytes(n) > pack {
+                    return Err(bad("packed postings out of bounds"));
+                }
+            }
         }
-        (t.block_max, t.block_start) = (block_max, block_start);
         let blob = t.sec(S_BLOB).len();
         for i in 0..ndocs {
             let r = t.row(i);
@@ -331,9 +544,10 @@ impl TermFile {
     }
 
     /// Whether the file holds spell keys: the `ident` rule applies only
-    /// where it does, in the fast path and the oracle alike.
+    /// where it does, in the fast path and the oracle alike (every file
+    /// this version reads does).
     pub fn has_spell_keys(&self) -> bool {
-        self.spell_keys
+        true
     }
 
     pub fn ndocs(&self) -> u32 {
@@ -351,20 +565,22 @@ impl TermFile {
     /// Each term with its document frequency, in term order.
     pub fn for_each_df(&self, mut f: impl FnMut(&[u8], u64)) {
         let terms = self.sec(S_TERMS);
-        super::global::stream_terms(&self.dict, |t, id| f(t, u32_at(&terms[id as usize * TERM_LEN..], 8) as u64));
+        super::global::stream_terms(&self.dict, |t, id| f(t, u32_at(&terms[id as usize * TERM_LEN..], 0) as u64));
     }
 
     pub fn postings(&self, term: &str) -> Option<Postings<'_>> {
-        let id = self.dict.get(term)? as usize;
-        let r = &self.sec(S_TERMS)[id * TERM_LEN..];
-        let (off, df, max) = (u64_at(r, 0) as usize, u32_at(r, 8) as usize, r[12]);
-        Some(Postings {
-            docs: &self.sec(S_DOCS)[off * 4..(off + df) * 4],
-            impacts: &self.sec(S_IMPACTS)[off..off + df],
-            masks: &self.sec(S_MASKS)[off..off + df],
-            max_impact: max,
-            block_max: &self.block_max[self.block_start[id] as usize..][..df.div_ceil(BLOCK)],
-        })
+        self.postings_of(self.dict.get(term)? as usize)
+    }
+
+    fn postings_of(&self, id: usize) -> Option<Postings<'_>> {
+        let r = self.sec(S_TERMS).get(id * TERM_LEN..(id + 1) * TERM_LEN)?;
+        let df = u32_at(r, 0) as usize;
+        let first = Head::parse(&r[4..]);
+        let pack = self.sec(S_PACK);
+        let impacts_at = first.data as usize - df;
+        let heads = &pack[impacts_at - (df - 1) / BLOCK * HEAD_LEN..impacts_at];
+        let max_impact = heads.chunks_exact(HEAD_LEN).map(|h| h[10]).fold(first.max, u8::max);
+        Some(Postings { pack, first, heads, impacts: &pack[impacts_at..first.data as usize], max_impact })
     }
 
     pub fn row(&self, doc: u32) -> DocRow {
@@ -411,10 +627,9 @@ impl TermFile {
         let mut out = Vec::new();
         let mut s = self.dict.search(aut).into_stream();
         while let Some((_, id)) = s.next() {
-            let r = &self.sec(S_TERMS)[id as usize * TERM_LEN..];
-            let (off, df) = (u64_at(r, 0) as usize, u32_at(r, 8) as usize);
-            let docs = &self.sec(S_DOCS)[off * 4..(off + df) * 4];
-            out.extend(docs.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))));
+            if let Some(p) = self.postings_of(id as usize) {
+                out.extend((0..p.len()).map(|i| p.doc(i)));
+            }
         }
         out.sort_unstable();
         out.dedup();
@@ -458,7 +673,7 @@ mod tests {
         let date = t.postings("date").unwrap();
         assert_eq!((date.len(), date.doc(0), date.doc(1)), (2, 0, 1));
         assert!(date.impacts[0] > date.impacts[1], "a name match outweighs a body match");
-        assert_eq!(date.masks[0], 0b10001);
+        assert_eq!(date.mask(0), 0b10001);
         assert_eq!(date.max_impact, date.impacts[0]);
         assert!(t.postings("zzz").is_none());
         let r = t.row(1);
@@ -478,18 +693,147 @@ mod tests {
     }
 
     #[test]
-    fn version_1_files_are_read_without_spell_keys() {
+    fn other_versions_are_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.terms");
         write(&p, &[(0, doc("a", &[("aa", [1, 0, 0, 0, 0])]))]).unwrap();
         assert!(TermFile::open(&p).unwrap().has_spell_keys());
         let mut b = fs::read(&p).unwrap();
-        b[8..12].copy_from_slice(&1u32.to_le_bytes());
-        fs::write(&p, &b).unwrap();
-        let t = TermFile::open(&p).unwrap();
-        assert!(!t.has_spell_keys() && t.postings("aa").is_some());
-        b[8..12].copy_from_slice(&3u32.to_le_bytes());
-        fs::write(&p, &b).unwrap();
-        assert!(matches!(TermFile::open(&p), Err(Error::Corrupt { .. })));
+        for v in [1u32, 2, 4] {
+            b[8..12].copy_from_slice(&v.to_le_bytes());
+            fs::write(&p, &b).unwrap();
+            assert!(matches!(TermFile::open(&p), Err(Error::Corrupt { .. })), "version {v}");
+        }
+    }
+
+    /// The naive oracle: every term's postings as (doc, impact, mask), from
+    /// the documents as `write` computes them, against what the packed file
+    /// gives back posting by posting, with block maxima, bounds and lookups.
+    #[test]
+    fn packed_postings_round_trip_against_the_oracle() {
+        use crate::test_rng::Rng;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Rng::new(0x5eed_1234_abcd_0001);
+        for round in 0..12 {
+            // Lists from one posting to several blocks, dense (term 0 is in
+            // every document) and sparse (term t in ~1/(t+1) of them), masks
+            // of one field or several; `widest_blocks_round_trip` has the
+            // 32-bit widths.
+            let ndocs = [1, 5, 127, 128, 129, 300, 2000, 5000][round % 8];
+            let nterms = 1 + rng.below(40);
+            let mut docs: Vec<(u32, Doc)> = Vec::new();
+            for i in 0..ndocs {
+                let mut terms: Vec<(String, [u8; NFIELDS])> = Vec::new();
+                for t in 0..nterms {
+                    // term t is in a document with probability ~1/(t+1), or always for t == 0
+                    if t > 0 && rng.below(t + 1) != 0 {
+                        continue;
+                    }
+                    let mut c = [0u8; NFIELDS];
+                    let fields = if rng.below(3) == 0 { 1 + rng.below(NFIELDS) } else { 1 };
+                    for _ in 0..fields {
+                        c[rng.below(NFIELDS)] = 1 + rng.below(5) as u8;
+                    }
+                    terms.push((format!("t{t:03}"), c));
+                }
+                let lens = std::array::from_fn(|_| rng.below(40) as u16);
+                docs.push((i as u32, Doc { terms, lens, ..doc("d", &[]) }));
+            }
+            let p = dir.path().join(format!("r{round}.terms"));
+            write(&p, &docs).unwrap();
+            let t = TermFile::open(&p).unwrap();
+            assert_eq!(t.ndocs() as usize, ndocs);
+            for (i, (file, d)) in docs.iter().enumerate() {
+                let r = t.row(i as u32);
+                assert_eq!((r.file, r.line, r.kind, t.names(&r)), (*file, d.line, d.kind, ("d", "")));
+            }
+            // Impacts stay one byte per posting, one run per term (the
+            // scorer's slice); the oracle checks the packed doc ids, masks
+            // and block maxima.
+            for term in 0..nterms {
+                let name = format!("t{term:03}");
+                let want: Vec<(u32, u8)> = docs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(id, (_, d))| {
+                        let (_, c) = d.terms.iter().find(|(x, _)| *x == name)?;
+                        let mask = (0..NFIELDS).filter(|&f| c[f] > 0).fold(0u8, |m, f| m | 1 << f);
+                        Some((id as u32, mask))
+                    })
+                    .collect();
+                let Some(got) = t.postings(&name) else {
+                    assert!(want.is_empty(), "{name}");
+                    continue;
+                };
+                assert_eq!(got.len(), want.len(), "{name}");
+                for (i, &(d, m)) in want.iter().enumerate() {
+                    assert_eq!((got.doc(i), got.mask(i)), (d, m), "{name} posting {i}");
+                    assert_eq!(got.find(d), Some(i));
+                    let blk = &got.impacts[i / BLOCK * BLOCK..got.block_end(i)];
+                    assert_eq!(got.block_max(i), *blk.iter().max().unwrap());
+                    assert!(got.impacts[i] >= 1);
+                }
+                assert_eq!(got.max_impact, *got.impacts.iter().max().unwrap());
+                assert_eq!(got.block_max(got.len()), got.max_impact);
+                assert_eq!(got.lower_bound(u32::MAX), got.len());
+                if want.len() < ndocs {
+                    let absent = (0..ndocs as u32).find(|d| want.binary_search_by_key(d, |w| w.0).is_err()).unwrap();
+                    assert_eq!(got.find(absent), None);
+                    assert_eq!(got.lower_bound(absent), want.partition_point(|w| w.0 < absent));
+                }
+            }
+        }
+    }
+
+    /// Doc ids far apart: a block's width reaches 32 bits.
+    #[test]
+    fn widest_blocks_round_trip() {
+        let mut pack = Vec::new();
+        let posts: Vec<Posting> = [0u32, 1, 1 << 31, u32::MAX - 1, u32::MAX].iter().map(|&d| (d, 9, 0b10100)).collect();
+        let first = pack_postings(&posts, &mut pack).unwrap();
+        pack.extend_from_slice(&[0; PACK_PAD]);
+        assert_eq!(first.width(), 32);
+        let p = Postings { pack: &pack, first, heads: &[], impacts: &pack[..5], max_impact: 9 };
+        assert_eq!(p.impacts, &[9; 5]);
+        assert_eq!((0..5).map(|i| p.doc(i)).collect::<Vec<_>>(), posts.iter().map(|p| p.0).collect::<Vec<_>>());
+        assert!((0..5).all(|i| p.mask(i) == 0b10100));
+    }
+
+    #[test]
+    fn gather_and_scatter_are_inverse() {
+        for sel in 0..32u8 {
+            for m in 0..32u8 {
+                assert_eq!(scatter(gather(m, sel), sel), m & sel);
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_block_heads_are_corruption() {
+        use crate::test_rng::Rng;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.terms");
+        let docs: Vec<(u32, Doc)> =
+            (0..700).map(|i| (i, doc("a", &[("aa", [1, 0, 0, 0, 1]), ("bb", [0, 0, 0, 0, 1])]))).collect();
+        write(&p, &docs).unwrap();
+        let good = fs::read(&p).unwrap();
+        let terms_at = u64_at(&good, 24 + S_TERMS * 16) as usize;
+        let mut rng = Rng::new(77);
+        for _ in 0..200 {
+            let mut b = good.clone();
+            // a flipped bit in a row's head: width or offset
+            let at = terms_at + rng.below(2) * TERM_LEN + rng.below(4 + HEAD_LEN);
+            b[at] ^= 1 << rng.below(8);
+            fs::write(&p, &b).unwrap();
+            // Either caught at open or harmless to read (never a panic).
+            if let Ok(t) = TermFile::open(&p) {
+                for term in ["aa", "bb"] {
+                    let q = t.postings(term).unwrap();
+                    for i in 0..q.len() {
+                        let _ = (q.doc(i), q.mask(i), q.block_max(i), q.find(i as u32));
+                    }
+                }
+            }
+        }
     }
 }
