@@ -17,7 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::store::{Postings, TermFile};
+use super::store::{Frame, Postings, TermFile, BLOCK};
 
 /// A query term with its integer weight (idf and boosts folded in).
 #[derive(Clone, Debug)]
@@ -96,6 +96,11 @@ struct Cursor<'a> {
     cur: u32,
     weight: u64,
     bound: u64,
+    /// The block `pos` is in, where its doc ids are, and its last doc id:
+    /// kept so that a step inside a block reads no block head.
+    blk: usize,
+    frame: Frame,
+    last: u32,
 }
 
 impl Cursor<'_> {
@@ -110,51 +115,93 @@ impl Cursor<'_> {
     /// The last document of the current block.
     fn block_last(&self) -> u32 {
         if self.pos < self.p.len() {
-            self.p.doc(self.p.block_end(self.pos) - 1)
+            self.last
         } else {
             u32::MAX
         }
     }
     fn new(p: Postings<'_>, weight: u64) -> Cursor<'_> {
-        let mut c = Cursor { p, pos: 0, cur: 0, weight, bound: weight * p.max_impact as u64 };
+        let bound = weight * p.max_impact as u64;
+        let mut c = Cursor { p, pos: 0, cur: 0, weight, bound, blk: usize::MAX, frame: (0, 0, 0), last: 0 };
         c.moved();
         c
     }
     fn doc(&self) -> u32 {
         self.cur
     }
+    /// Enters block `b` (which must exist).
+    fn enter(&mut self, b: usize) {
+        self.blk = b;
+        self.frame = self.p.frame(b);
+        self.last = self.p.frame_doc(self.frame, self.p.block_end(b * BLOCK) - b * BLOCK - 1);
+    }
     fn moved(&mut self) {
-        self.cur = if self.pos < self.p.len() { self.p.doc(self.pos) } else { u32::MAX };
+        if self.pos >= self.p.len() {
+            self.cur = u32::MAX;
+            return;
+        }
+        let b = self.pos / BLOCK;
+        if b != self.blk {
+            self.enter(b);
+        }
+        self.cur = self.p.frame_doc(self.frame, self.pos % BLOCK);
     }
     fn next(&mut self) {
         self.pos += 1;
         self.moved();
     }
-    /// Moves to the first posting >= `d` (galloping, then binary search).
+    /// Moves to the first posting >= `d`: inside the current block when its
+    /// last doc reaches `d`, else galloping over the blocks' first ids, then
+    /// a binary search inside the one block that can hold it.
     fn seek(&mut self, d: u32) {
-        let n = self.p.len();
         if self.cur >= d {
             return;
         }
-        let mut step = 1;
-        let mut lo = self.pos;
-        let mut hi = self.pos + 1;
-        while hi < n && self.p.doc(hi) < d {
-            lo = hi;
-            step *= 2;
-            hi = (hi + step).min(n);
+        if self.last < d {
+            // Blocks after the current one: the first whose first id is
+            // past `d` is `a`; the answer is in block `a - 1`, or starts `a`.
+            let nb = self.p.blocks();
+            let (mut lo, mut hi, mut step) = (self.blk, self.blk + 1, 1);
+            while hi < nb && self.p.frame(hi).0 <= d {
+                lo = hi;
+                step *= 2;
+                hi = (hi + step).min(nb);
+            }
+            let (mut a, mut b) = (lo + 1, hi);
+            while a < b {
+                let m = (a + b) / 2;
+                if self.p.frame(m).0 <= d {
+                    a = m + 1;
+                } else {
+                    b = m;
+                }
+            }
+            if a - 1 == self.blk {
+                // Nothing of the current block reaches `d`.
+                self.pos = (a * BLOCK).min(self.p.len());
+                self.moved();
+                return;
+            }
+            self.enter(a - 1);
+            if self.last < d {
+                self.pos = (a * BLOCK).min(self.p.len());
+                self.moved();
+                return;
+            }
+            self.pos = (a - 1) * BLOCK;
         }
-        // First index in (lo, hi] with doc >= d.
-        let (mut a, mut b) = (lo + 1, hi);
+        // The answer is in the current block, at or after `pos`.
+        let base = self.blk * BLOCK;
+        let (mut a, mut b) = (self.pos - base, self.p.block_end(base) - base);
         while a < b {
             let m = (a + b) / 2;
-            if self.p.doc(m) < d {
+            if self.p.frame_doc(self.frame, m) < d {
                 a = m + 1;
             } else {
                 b = m;
             }
         }
-        self.pos = a;
+        self.pos = base + a;
         self.moved();
     }
 }
@@ -483,6 +530,47 @@ mod tests {
             assert_eq!(fast, top_k_exhaustive(&segs, &q, k, &mut boost), "query {q:?} k {k} boosted");
         }
         assert!(skipped > 30, "the fast path skips most postings often ({skipped} of 300)");
+    }
+
+    /// The cursor's block-local steps and seeks against the list's own
+    /// `lower_bound` (the oracle), over long lists and every seek distance:
+    /// inside a block, to its last posting, just past it, far ahead, past the end.
+    #[test]
+    fn cursor_seeks_land_where_lower_bound_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Lcg(23);
+        let skew = |rng: &mut Lcg| {
+            let top = rng.next(40) + 1;
+            rng.next(top)
+        };
+        let file = random_file_of(dir.path(), "c.terms", &mut rng, 9000, skew);
+        for t in 0..40 {
+            let Some(p) = file.postings(&format!("t{t}")) else { continue };
+            for _ in 0..20 {
+                let mut c = Cursor::new(p, 1);
+                let mut want = 0usize;
+                while c.pos < p.len() {
+                    let d = match rng.next(4) {
+                        0 => c.doc() + 1,
+                        1 => c.block_last() + 1,
+                        2 => c.doc() + rng.next(40) as u32,
+                        _ => c.doc() + rng.next(3000) as u32,
+                    };
+                    if rng.next(3) == 0 {
+                        c.next();
+                        want += 1;
+                    } else {
+                        c.seek(d);
+                        want = want.max(p.lower_bound(d));
+                    }
+                    let want_doc = if want < p.len() { p.doc(want) } else { u32::MAX };
+                    assert_eq!((c.pos.min(p.len()), c.doc()), (want.min(p.len()), want_doc), "term t{t} seek {d}");
+                    if c.pos < p.len() {
+                        assert_eq!(c.block_last(), p.doc(p.block_end(c.pos) - 1));
+                    }
+                }
+            }
+        }
     }
 
     /// Lists whose blocks of [`super::super::store::BLOCK`] postings are

@@ -350,6 +350,10 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
+/// Where one block's doc ids are: (its first doc id, the packed offset of
+/// the others, their bit width).
+pub type Frame = (u32, usize, u32);
+
 /// One term's postings.
 #[derive(Clone, Copy)]
 pub struct Postings<'a> {
@@ -378,10 +382,15 @@ impl Postings<'_> {
             Head::parse(&self.heads[(b - 1) * HEAD_LEN..])
         }
     }
+    /// The number of blocks of [`BLOCK`] postings.
+    pub fn blocks(&self) -> usize {
+        self.len().div_ceil(BLOCK)
+    }
     /// Where block `b`'s doc ids are: (first doc, packed offset, width),
-    /// read without the rest of its head (the scorer's hot path).
+    /// read without the rest of its head (the scorer's hot path: its cursor
+    /// keeps the frame of the block it is in).
     #[inline]
-    fn frame(&self, b: usize) -> (u32, usize, u32) {
+    pub fn frame(&self, b: usize) -> Frame {
         if b == 0 {
             (self.first.base, self.first.data as usize, self.first.width())
         } else {
@@ -395,7 +404,7 @@ impl Postings<'_> {
     /// Value `j` of a frame's packed doc ids (a zero width reads 0: the
     /// section's padding keeps the 8-byte load inside it).
     #[inline]
-    fn frame_doc(&self, (base, data, w): (u32, usize, u32), j: usize) -> u32 {
+    pub fn frame_doc(&self, (base, data, w): Frame, j: usize) -> u32 {
         let bit = j * w as usize;
         let at = data + bit / 8;
         let word = u64::from_le_bytes(self.pack[at..at + 8].try_into().expect("8 bytes"));
