@@ -156,27 +156,23 @@ def test_older_format_raises_version_error_and_a_rebuild_fixes_it(sample_root: P
     assert lens.Index.build(sample_root, idx_dir).search("parse_http_date").hits
 
 
-def test_an_index_of_format_3_asks_for_a_rebuild(tmp_path: Path) -> None:
-    # A real format-3 index (the compat fixture of that format): its symbol file is format 1, which
-    # this lens no longer reads (format 2: front-coded names, delta-coded records).
+# Real indexes of older formats (the compat fixtures of those formats), each refused for the file this
+# lens no longer reads: format 3's symbol file is format 1 (format 2: front-coded names, delta-coded
+# records); format 4's term files are version 2 (u32 doc ids, a mask byte per posting; version 3:
+# bit-packed postings).
+@pytest.mark.parametrize(
+    ("found", "old_file", "old_file_version"),
+    [(3, "sym-*.lens", 1), (4, "seg-*.terms", 2)],
+)
+def test_an_index_of_an_older_format_asks_for_a_rebuild(
+    tmp_path: Path, found: int, old_file: str, old_file_version: int
+) -> None:
     idx_dir = tmp_path / "idx"
-    shutil.copytree(Path(__file__).parent / "data" / "index-format3", idx_dir)
-    assert int.from_bytes(next(idx_dir.glob("sym-*.lens")).read_bytes()[8:12], "little") == 1
+    shutil.copytree(Path(__file__).parent / "data" / f"index-format{found}", idx_dir)
+    assert int.from_bytes(next(idx_dir.glob(old_file)).read_bytes()[8:12], "little") == old_file_version
     with pytest.raises(lens.IndexVersionError) as info:
         lens.Index.open(idx_dir)
-    assert info.value.found == 3
-    assert "older" in str(info.value) and "rebuild" in str(info.value)
-
-
-def test_an_index_of_format_4_asks_for_a_rebuild(tmp_path: Path) -> None:
-    # A real format-4 index (the compat fixture of that format): its term files are version 2 (u32 doc
-    # ids, a mask byte per posting), which this lens no longer reads (version 3: bit-packed postings).
-    idx_dir = tmp_path / "idx"
-    shutil.copytree(Path(__file__).parent / "data" / "index-format4", idx_dir)
-    assert int.from_bytes(next(idx_dir.glob("seg-*.terms")).read_bytes()[8:12], "little") == 2
-    with pytest.raises(lens.IndexVersionError) as info:
-        lens.Index.open(idx_dir)
-    assert info.value.found == 4
+    assert info.value.found == found
     assert "older" in str(info.value) and "rebuild" in str(info.value)
 
 
