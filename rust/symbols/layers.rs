@@ -84,17 +84,21 @@ impl OpenedSymbols {
             f.check_size()?;
         }
         let checked = self.checked.get_or_init(|| {
-            let tables = self.files.iter().map(SymbolTable::check).collect::<Result<Vec<_>>>();
-            match tables {
-                Ok(t) => Ok(SymbolSet::from_tables(t, &self.superseded)),
-                Err(Error::Corrupt { path, reason }) => Err((path, reason)),
-                Err(other) => Err((self.files[0].path().to_path_buf(), other.to_string())),
-            }
+            self.check_all().map_err(|e| match e {
+                Error::Corrupt { path, reason } => (path, reason),
+                other => (self.files[0].path().to_path_buf(), other.to_string()),
+            })
         });
         match checked {
             Ok(set) => Ok(set),
             Err((path, reason)) => Err(Error::corrupt(path, reason.clone())),
         }
+    }
+
+    /// Every file checked whole, as the layers of a [`SymbolSet`].
+    fn check_all(&self) -> Result<SymbolSet> {
+        let tables = self.files.iter().map(SymbolTable::check).collect::<Result<Vec<_>>>()?;
+        Ok(SymbolSet::from_tables(tables, &self.superseded))
     }
 
     /// Checks every file whole again, whatever an earlier check found
@@ -127,12 +131,7 @@ impl SymbolSet {
     /// Maps and checks the base and the deltas at once (a build or refresh
     /// reading the symbols it writes from).
     pub fn open(dir: &Path, base: &str, deltas: &[SymbolDelta]) -> Result<SymbolSet> {
-        let mut tables = vec![SymbolTable::check(&map_table(dir, base)?)?];
-        for d in deltas {
-            tables.push(SymbolTable::check(&map_table(dir, &d.name)?)?);
-        }
-        let superseded: Vec<Vec<String>> = deltas.iter().map(|d| d.superseded.clone()).collect();
-        Ok(SymbolSet::from_tables(tables, &superseded))
+        OpenedSymbols::open(dir, base, deltas)?.check_all()
     }
 
     /// The layers of checked tables, base first; `superseded[i]` lists the
