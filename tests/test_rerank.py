@@ -619,14 +619,15 @@ def test_ranker_can_be_turned_off_and_ignores_a_file_of_other_features(
 
 
 def test_word_share_counts_the_questions_words_a_name_spells() -> None:
-    from lens.rerank.ranker import query_words, text_words, word_share
+    from lens.rerank.ranker import query_words, word_share
+    from lens.rerank.store import word_set
 
     words = query_words("Parse the HTTP date header")
     assert words == {"parse", "http", "date", "header"}
-    assert text_words("parseHTTPDate") == {"parse", "http", "date"}
-    assert word_share(words, text_words("parse_http_date")) == 0.75
-    assert word_share(words, text_words("net/dates.py")) == 0.0
-    assert word_share(frozenset(), text_words("anything")) == 0.0
+    assert word_set("parseHTTPDate") == {"parse", "http", "date"}
+    assert word_share(words, word_set("parse_http_date")) == 0.75
+    assert word_share(words, word_set("net/dates.py")) == 0.0
+    assert word_share(frozenset(), word_set("anything")) == 0.0
 
 
 @needs_extra

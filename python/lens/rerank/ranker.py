@@ -12,7 +12,7 @@ the nearest definitions of the whole index. Each gets six numbers (`FEATURES`):
 
 Its score is the weighted sum; the weights ship in `model/ranker.json`, fit by `scripts/train_ranker.py`
 on the tuning set of `scripts/make_tune_set.py` (third-party packages, never the dev set), and say what
-the ranking rests on: `contributions` gives each signal's share of one candidate's score, which
+the ranking rests on: `Ranker.leading` picks the signals that carry a candidate's score, which
 `stage` names in the hit's `why`. `LENS_RANKER=0` turns it off (the plain fusion then ranks).
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 from .gate import STOP_WORDS
 from .store import split_words
 
-__all__ = ["FEATURES", "RANKER_PATH", "Ranker", "load_ranker", "query_words", "text_words", "word_share"]
+__all__ = ["FEATURES", "RANKER_PATH", "Ranker", "load_ranker", "query_words", "word_share"]
 
 FEATURES = ("lexical_rrf", "dense_rrf", "lexical_score", "cosine", "name_words", "path_words")
 RANKER_PATH = Path(__file__).resolve().parent / "model" / "ranker.json"
@@ -46,10 +46,6 @@ class Ranker:
         """Each row's score: the weighted sum of its signals."""
         out: np.ndarray = matrix @ np.asarray(self.weights, dtype=np.float64)
         return out
-
-    def contributions(self, features: tuple[float, ...]) -> dict[str, float]:
-        """Each signal's term of one candidate's score (weight times value), by name."""
-        return {n: w * f for n, w, f in zip(FEATURES, self.weights, features, strict=True)}
 
     def leading(self, matrix: np.ndarray) -> list[tuple[str, ...]]:
         """`why` per row: the signals that carry at least a quarter of its positive score, largest
@@ -99,12 +95,7 @@ def query_words(query: str) -> frozenset[str]:
 
 
 def word_share(words: frozenset[str], spelled: frozenset[str]) -> float:
-    """The share of `words` that a name or path spells (`spelled`: its words, `text_words`)."""
+    """The share of `words` that a name or path spells (`spelled`: its words, `store.word_set`)."""
     if not words:
         return 0.0
     return len(words & spelled) / len(words)
-
-
-def text_words(text: str) -> frozenset[str]:
-    """A name's or path's words, as `split_words` spells them."""
-    return frozenset(split_words(text).split())

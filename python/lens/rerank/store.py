@@ -95,6 +95,11 @@ def split_words(name: str) -> str:
     return " ".join(w.lower() for w in _WORDS.findall(name))
 
 
+def word_set(text: str) -> frozenset[str]:
+    """A name's or path's words, as `split_words` spells them."""
+    return frozenset(split_words(text).split())
+
+
 def definition_document(d: Definition, source: bytes) -> str:
     """The text embedded for one definition: kind, qualified name and its words, the path, then the
     header (signature) and the first lines of the body, blank lines and indentation dropped."""
@@ -215,7 +220,7 @@ class VectorStore:
         """A name's or path's words (`split_words`), cached: the ranker asks for the same ones often."""
         got = self._words.get(text)
         if got is None:
-            got = self._words[text] = frozenset(split_words(text).split())
+            got = self._words[text] = word_set(text)
         return got
 
     def enclosing(self, path: str, byte: int) -> int | None:
