@@ -5,9 +5,12 @@ pipeline, logging, typing, dataclasses and the optional extras unloaded."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import lens
 from tests.conftest import write_tree
@@ -130,3 +133,45 @@ def test_plain_records_keep_their_dataclass_manners() -> None:
     for value in (change, alert, slos, GuardConfig(), QueryEvent(True, 2.0, {"stage_a": (2.0, False, None)})):
         assert pickle.loads(pickle.dumps(value)) == value
         assert copy.deepcopy(value) == value
+
+
+# What argparse brings (with `re`: enum, functools, collections; gettext then locale for its messages).
+ARGPARSE = {"argparse", "re", "gettext", "locale", "enum", "functools", "collections"}
+
+
+def _modules_of_command(cmd: list[str], cwd: Path) -> set[str]:
+    """The modules an executable's interpreter imports, from `-X importtime`'s report (set through the
+    environment, so the installed `lens` script runs as a user runs it)."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
+    assert r.returncode in (0, 1), r.stderr
+    rows = [line.split("|") for line in r.stderr.splitlines() if line.startswith("import time:")]
+    return {row[-1].strip() for row in rows[1:]}
+
+
+LENS = Path(sys.executable).parent / "lens"
+
+
+@pytest.mark.skipif(not LENS.exists(), reason="needs the lens executable in the venv (make develop)")
+def test_the_lens_executable_greps_without_argparse_or_re(tmp_path: Path) -> None:
+    """The installed `lens` script (no pip-generated wrapper, which imports `re`), and a plain grep's
+    command line read without argparse: neither `re` nor argparse's gettext and locale load, whatever
+    the output format that needs no second match (colors, -o and --json do)."""
+    write_tree(tmp_path / "repo", {"a.py": b"def needle():\n    pass\n", "b.txt": b"no match\n"})
+    lens.Index.build(tmp_path / "repo", tmp_path / "repo" / ".lens", semantic=False)
+    for flags in (
+        ["-n", "def needle"],
+        ["-nH", "--column", "needle", "a.py"],
+        ["-c", "-A1", "x"],
+        ["-l", "n"],
+    ):
+        loaded = _modules_of_command([str(LENS), "grep", *flags], tmp_path / "repo")
+        assert {"lens.cli", "lens._grepcli", "lens._grepindex"} <= loaded, flags  # the grep did run
+        assert not ARGPARSE & loaded, (flags, ARGPARSE & loaded)
+        assert not NEVER & loaded, (flags, NEVER & loaded)
+    # Help and errors are argparse's, as before.
+    r = subprocess.run([str(LENS), "grep", "--bogus"], capture_output=True, text=True, cwd=tmp_path / "repo")
+    assert r.returncode == 2 and "lens: error: unrecognized arguments: --bogus" in r.stderr
+    # Colors need every match in a line: `re` then, and only then.
+    loaded = _modules_of_command([str(LENS), "grep", "--color", "always", "needle"], tmp_path / "repo")
+    assert "re" in loaded and "argparse" not in loaded

@@ -11,16 +11,17 @@ Path arguments choose what is shown; `-g`, `-t` and `-T` go to the native filter
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import sys
 import time
 
+from ._grepargs import GREP_ARGS
 from ._grepindex import open_for_grep
 
 TYPE_CHECKING = False  # typing's constant without importing typing: the grep path stays lean
 if TYPE_CHECKING:
+    import argparse
+    import re
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, BinaryIO, Protocol
 
@@ -55,42 +56,8 @@ def add_grep_parser(sub: argparse._SubParsersAction[Any]) -> None:
         description="Exhaustive search with ripgrep 14's common flags and output formats. "
         "Exit status: 0 a match, 1 none, 2 an error.",
     )
-    s.add_argument("pattern", nargs="?", help="a regex (rg's syntax), or a literal with -F")
-    s.add_argument("paths", nargs="*", metavar="PATH", help="files or directories under the index root")
-    s.add_argument("--index", help="the index directory or the repository root (default: found upward)")
-    s.add_argument("-n", "--line-number", dest="line_number", action="store_const", const=True, default=None)
-    s.add_argument("-N", "--no-line-number", dest="line_number", action="store_const", const=False)
-    s.add_argument("--column", dest="column", action="store_const", const=True, default=None)
-    s.add_argument("--no-column", dest="column", action="store_const", const=False)
-    s.add_argument("-H", "--with-filename", dest="with_filename", action="store_const", const=True)
-    s.add_argument("-I", "--no-filename", dest="with_filename", action="store_const", const=False)
-    s.add_argument("--heading", dest="heading", action="store_const", const=True, default=None)
-    s.add_argument("--no-heading", dest="heading", action="store_const", const=False)
-    s.add_argument("-F", "--fixed-strings", action="store_true")
-    s.add_argument(
-        "-i", "--ignore-case", dest="case", action="store_const", const="ignore", default="sensitive"
-    )
-    s.add_argument("-s", "--case-sensitive", dest="case", action="store_const", const="sensitive")
-    s.add_argument("-S", "--smart-case", dest="case", action="store_const", const="smart")
-    s.add_argument("-w", "--word-regexp", action="store_true")
-    s.add_argument("-A", "--after-context", type=int, metavar="NUM")
-    s.add_argument("-B", "--before-context", type=int, metavar="NUM")
-    s.add_argument("-C", "--context", type=int, metavar="NUM")
-    s.add_argument("-l", "--files-with-matches", action="store_true")
-    s.add_argument("-c", "--count", action="store_true")
-    s.add_argument("-o", "--only-matching", action="store_true")
-    s.add_argument("-m", "--max-count", type=int, metavar="NUM")
-    s.add_argument("--files", action="store_true", help="list the files that would be searched")
-    s.add_argument("--color", "--colour", choices=["never", "auto", "always", "ansi"], default="auto")
-    s.add_argument("-g", "--glob", action="append", default=[], help="include (or !exclude) paths")
-    s.add_argument("-t", "--type", action="append", default=[], help="only files of this rg type")
-    s.add_argument("-T", "--type-not", action="append", default=[], help="no files of this rg type")
-    s.add_argument(
-        "--sort", choices=["path", "none"], help="accepted for rg's sake: lens prints in path order"
-    )
-    s.add_argument("--json", action="store_true", help="rg's JSON Lines event stream")
-    s.add_argument("--limit", type=int, help="stop after this many matching lines in all")
-    s.add_argument("--version", action="store_true", help="print lens's version")
+    for names, options in GREP_ARGS:
+        s.add_argument(*names, **options)
     s.set_defaults(func=cmd_grep)
 
 
@@ -259,24 +226,37 @@ def _line_starts(data: bytes) -> list[int]:
 class Matcher:
     """Every match in a line, for -o, colors and JSON submatches. The first comes from the native grep
     (exact); the rest from Python's `re` on the same pattern, where it compiles (rg's syntax and
-    Python's agree on the common patterns); where it does not, the native first match alone."""
+    Python's agree on the common patterns); where it does not, the native first match alone. The
+    pattern is compiled on the first call: a plain grep's output never asks, and never imports `re`."""
+
+    _UNCOMPILED: object = object()
 
     def __init__(self, pattern: str, fixed: bool, ignore_case: bool, word: bool) -> None:
-        src = re.escape(pattern) if fixed else pattern
-        if word:
-            src = rf"(?<!\w)(?:{src})(?!\w)"
-        try:
-            self.rx: re.Pattern[bytes] | None = re.compile(src.encode(), re.IGNORECASE if ignore_case else 0)
-        except (re.error, OverflowError, ValueError):
-            self.rx = None
+        self.pattern, self.fixed, self.ignore_case, self.word = pattern, fixed, ignore_case, word
+        self._rx: object = self._UNCOMPILED
+
+    @property
+    def rx(self) -> re.Pattern[bytes] | None:
+        if self._rx is self._UNCOMPILED:
+            import re
+
+            src = re.escape(self.pattern) if self.fixed else self.pattern
+            if self.word:
+                src = rf"(?<!\w)(?:{src})(?!\w)"
+            try:
+                self._rx = re.compile(src.encode(), re.IGNORECASE if self.ignore_case else 0)
+            except (re.error, OverflowError, ValueError):
+                self._rx = None
+        return self._rx  # type: ignore[return-value]
 
     def spans(self, line: bytes, first: tuple[int, int]) -> list[tuple[int, int]]:
         out = [first]
-        if self.rx is None:
+        rx = self.rx
+        if rx is None:
             return out
         at = first[1] if first[1] > first[0] else first[1] + 1
         while at <= len(line):
-            m = self.rx.search(line, at)
+            m = rx.search(line, at)
             if m is None:
                 break
             s, e = m.span()
@@ -305,6 +285,11 @@ class Printer:
             parts.append(st.num(col, _COL))
         return b"".join(p + sep for p in parts)
 
+    def _marked(self, line: bytes, first: tuple[int, int]) -> bytes:
+        """A matching line as printed: its matches colored when colors are on (only then are they all
+        found)."""
+        return self.style.highlight(line, self.matcher.spans(line, first)) if self.style.color else line
+
     def file(self, fh: FileHits, max_count: int | None) -> int:
         """Print one file's lines; returns how many lines matched."""
         st, w = self.style, self.out.write
@@ -322,16 +307,16 @@ class Printer:
             for h in hits:
                 line, off, _ = line_of(fh, h)
                 col = h.byte_start - off
-                spans = self.matcher.spans(line, (col, col + h.byte_end - h.byte_start))
+                first = (col, col + h.byte_end - h.byte_start)
                 if st.only:
-                    for s, e in spans:
+                    for s, e in self.matcher.spans(line, first):
                         w(
                             self._prefix(shown, h.line, s + 1, b":")
                             + st.highlight(line[s:e], [(0, e - s)])
                             + b"\n"
                         )
                 else:
-                    w(self._prefix(shown, h.line, col + 1, b":") + st.highlight(line, spans) + b"\n")
+                    w(self._prefix(shown, h.line, col + 1, b":") + self._marked(line, first) + b"\n")
             return len(hits)
         lines = fh.data().split(b"\n")
         if fh.data().endswith(b"\n"):
@@ -348,8 +333,11 @@ class Printer:
                 w(self._prefix(shown, n, None, b"-") + text + b"\n")
             else:
                 col = h.byte_start - starts[n - 1]
-                spans = self.matcher.spans(text, (col, col + h.byte_end - h.byte_start))
-                w(self._prefix(shown, n, col + 1, b":") + st.highlight(text, spans) + b"\n")
+                w(
+                    self._prefix(shown, n, col + 1, b":")
+                    + self._marked(text, (col, col + h.byte_end - h.byte_start))
+                    + b"\n"
+                )
 
         for h in hits:
             for n in range(last + 1, min(pending_end, h.line - 1) + 1):
@@ -388,7 +376,11 @@ class JsonPrinter:
     files with a match, as rg 14.1 does; `elapsed` is the time lens spent on each file's events."""
 
     def __init__(self, out: BinaryIO, matcher: Matcher, before: int, after: int) -> None:
+        import json  # --json alone; here, outside the first file's `elapsed`
+
         self.out, self.matcher, self.before, self.after = out, matcher, before, after
+        self._dumps = json.dumps
+        _ = matcher.rx  # every match event lists its submatches: compiled here too
         self.totals = {
             "bytes_printed": 0,
             "bytes_searched": 0,
@@ -399,9 +391,7 @@ class JsonPrinter:
         self.elapsed = 0.0
 
     def _emit(self, doc: Mapping[str, object]) -> int:
-        import json  # --json alone
-
-        b = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        b = self._dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         self.out.write(b)
         return len(b)
 

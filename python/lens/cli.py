@@ -7,7 +7,6 @@ command line (lens._grepcli). The index is found upward from the current directo
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import gc
 import os
@@ -22,6 +21,7 @@ from .errors import LensError
 # typing's constant without importing typing: `lens grep` imports what grep needs and little else.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
     from typing import Any
 
@@ -213,42 +213,9 @@ def _version() -> str:
     return str(_lens.__version__)
 
 
-def _terminal_columns() -> int:
-    """The terminal's width as `shutil.get_terminal_size` finds it ($COLUMNS, then stdout's terminal,
-    else 80), without importing shutil (and with it bz2, lzma and zlib) on every command's start."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse builds a help formatter for every `add_argument` (to check the metavar), and the default
-    one asks shutil for the terminal width each time; this one asks `_terminal_columns`."""
-
-    def __init__(
-        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
-    ) -> None:
-        super().__init__(
-            prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width
-        )
-
-
-class _Parser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose subcommands' parsers (made with its class) share `_Formatter`."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-
 def _add_index(sub: argparse._SubParsersAction[Any]) -> None:
+    import argparse
+
     s = sub.add_parser("index", help="index a source tree")
     s.add_argument("path")
     s.add_argument("--out", help=f"index directory (default: PATH/{DEFAULT_INDEX_DIRNAME})")
@@ -265,6 +232,8 @@ def _add_index(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _add_search(sub: argparse._SubParsersAction[Any]) -> None:
+    import argparse
+
     s = sub.add_parser("search", help="ranked search")
     s.add_argument("query")
     s.add_argument("--index", help=_INDEX_HELP)
@@ -319,7 +288,9 @@ def build_parser(*, ops: bool = True, only: str | None = None) -> argparse.Argum
     """The `lens` parser. `only` (a core command) builds that command's parser alone: an argparse parser
     costs about a millisecond to build, and a command line that starts with its command reaches no other
     (its usage names them all, as the whole parser's does)."""
-    p = _Parser(
+    from ._cliparser import Parser
+
+    p = Parser(
         prog="lens",
         description="Embedded code search.",
         epilog="exit status: 0 a match (or success), 1 no match, 2 an error",
@@ -356,11 +327,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.enable()
 
 
-def _main(args: list[str], command: str | None) -> int:
-    if command in CORE_COMMANDS:
-        when_logging_loads(_configure_logging)  # a grep that logs nothing never imports logging
-    else:
-        _configure_logging()  # the ops commands' servers and libraries log through it directly
+def _parse(args: list[str], command: str | None) -> Any:
+    """The command line's namespace. A grep's plain command line (lens._grepargs) is read without argparse,
+    which with `re`, gettext and locale is a third of a grep's start-up; argparse reads the rest, so help,
+    usage errors and exit statuses are its own."""
+    if command == "grep" and args[0] == command:
+        from ._grepargs import parse_plain
+        from ._grepcli import cmd_grep
+
+        plain = parse_plain(args[1:])
+        if plain is not None:
+            return _Namespace(command=command, func=cmd_grep, **plain)
     # A command line that starts with a core command reaches that command's parser alone (top-level flags
     # before it, such as -h, need them all).
     only = command if command in CORE_COMMANDS and args[0] == command else None
@@ -371,6 +348,22 @@ def _main(args: list[str], command: str | None) -> int:
         a.paths += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return a
+
+
+class _Namespace:
+    """argparse's `Namespace` for the command lines read without argparse: attributes, nothing more."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _main(args: list[str], command: str | None) -> int:
+    if command in CORE_COMMANDS:
+        when_logging_loads(_configure_logging)  # a grep that logs nothing never imports logging
+    else:
+        _configure_logging()  # the ops commands' servers and libraries log through it directly
+    a = _parse(args, command)
     try:
         return int(a.func(a))
     except (LensError, UsageError) as e:
