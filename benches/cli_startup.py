@@ -1,15 +1,19 @@
 """`import lens` and `lens grep` end to end, beside ripgrep, in fresh processes (issue 12's import cost).
 
-    python benches/cli_startup.py --corpus DIR [--runs 20] [--before PYTHONPATH [--before-corpus DIR2]]
+    python benches/cli_startup.py --corpus DIR [--runs 20] [--before PYTHONPATH [--before-corpus DIR2]
+                                  [--before-command LENS]]
 
 Builds DIR/.lens if missing, then times, in fresh processes: `python -c pass`; `import lens` (the
 cumulative `-X importtime` figure for `lens`, and the wall time of `python -c "import lens"`); `lens grep
 PATTERN` (wall, output to a pipe); `import lens; lens.Index.open(".lens")` (what a host pays before its
-first query); and `rg PATTERN`. `--before` names the `python/` tree of an older
-lens (its PYTHONPATH entry wins over the installed one) to time the same way, in `--before-corpus` (a
-copy of the corpus whose index that lens built: an older lens cannot read a newer index format, nor the
-reverse). Every command must succeed (a refused index would otherwise time an error message). Each run
-takes every command once, in turn, so a busy machine weighs on all of them alike. Reports min and median.
+first query); and `rg PATTERN`. `--before` names the `python/` tree of an older lens (its PYTHONPATH
+entry wins over the installed one) to time the same way, in `--before-corpus` (a copy of the corpus
+whose index that lens built: an older lens cannot read a newer index format, nor the reverse), run by
+`--before-command` (default: this environment's `lens`): the older console script, such as the wrapper
+pip generated from lens's entry point before lens shipped its own (it imports `re` first, for
+`sys.argv[0]`), copied with this interpreter on its `#!` line. Every command must succeed (a refused
+index would otherwise time an error message). Each run takes every command once, in turn, so a busy
+machine weighs on all of them alike. Reports min and median.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--before", help="PYTHONPATH of an older lens's python/ tree")
     ap.add_argument("--before-corpus", help="the corpus for --before, indexed by it (default: --corpus)")
+    ap.add_argument("--before-command", help="the `lens` executable for --before (default: this venv's)")
     a = ap.parse_args()
     corpus = Path(a.corpus)
     before_corpus = Path(a.before_corpus or a.corpus)
@@ -84,14 +89,18 @@ def main() -> None:
     for tree in [Path(lens.__file__).parent, *([Path(a.before) / "lens"] if a.before else [])]:
         compileall.compile_dir(str(tree), quiet=1)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    variants = {"after": (env, corpus)}
+    variants = {"after": (env, corpus, BIN / "lens")}
     if a.before:
-        variants["before"] = ({**env, "PYTHONPATH": a.before}, before_corpus)
+        variants["before"] = (
+            {**env, "PYTHONPATH": a.before},
+            before_corpus,
+            Path(a.before_command or BIN / "lens"),
+        )
     times: dict[str, list[float]] = defaultdict(list)
     for _ in range(a.runs):
         k = "python -c pass (wall)"
         times[k].append(_wall([sys.executable, "-P", "-c", "pass"], corpus, env, k))
-        for name, (e, here) in variants.items():
+        for name, (e, here, command) in variants.items():
             times[f"import lens, -X importtime ({name})"].append(_importtime(e))
             # -P: the corpus may be a copy of the standard library, which must not shadow the real one.
             k = f"python -c 'import lens' (wall, {name})"
@@ -100,7 +109,7 @@ def main() -> None:
             k = f"python -c 'import lens; lens.Index.open(...)' (wall, {name})"
             opened = "import lens; lens.Index.open('.lens')"
             times[k].append(_wall([sys.executable, "-P", "-c", opened], here, e, k))
-            grep = [str(BIN / "lens"), "grep", a.pattern, "--index", ".lens"]
+            grep = [str(command), "grep", a.pattern, "--index", ".lens"]
             k = f"lens grep {a.pattern!r} (wall, {name})"
             times[k].append(_wall(grep, here, e, k))
         k = f"rg {a.pattern!r} (wall)"
