@@ -63,6 +63,11 @@ FLAG_SETS = [
     ["--color", "always", "--heading", "-C", "1", "needle"],
     ["--color", "always", "-o", "needle"],
     ["--color", "never", "needle"],
+    # Every match in a line, found with the grep's own pattern: Unicode case folding, rg's -w.
+    ["-o", "-i", "\u00c9"],
+    ["--color", "always", "-i", "\u00c9", "a/c.txt"],
+    ["-o", "-n", "-i", "-w", "needle"],
+    ["--color", "always", "-w", "-i", "needle", "docs"],
     ["-g", "*.py", "needle"],
     ["-g", "!docs", "-l", "needle"],
     ["-g", "!*.md", "-g", "!*.rs", "-c", "needle"],

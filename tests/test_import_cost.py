@@ -156,7 +156,7 @@ LENS = Path(sys.executable).parent / "lens"
 def test_the_lens_executable_greps_without_argparse_or_re(tmp_path: Path) -> None:
     """The installed `lens` script (no pip-generated wrapper, which imports `re`), and a plain grep's
     command line read without argparse: neither `re` nor argparse's gettext and locale load, whatever
-    the output format that needs no second match (colors, -o and --json do)."""
+    the output format (`--json` aside: the `json` module imports `re`)."""
     write_tree(tmp_path / "repo", {"a.py": b"def needle():\n    pass\n", "b.txt": b"no match\n"})
     lens.Index.build(tmp_path / "repo", tmp_path / "repo" / ".lens", semantic=False)
     for flags in (
@@ -172,6 +172,7 @@ def test_the_lens_executable_greps_without_argparse_or_re(tmp_path: Path) -> Non
     # Help and errors are argparse's, as before.
     r = subprocess.run([str(LENS), "grep", "--bogus"], capture_output=True, text=True, cwd=tmp_path / "repo")
     assert r.returncode == 2 and "lens: error: unrecognized arguments: --bogus" in r.stderr
-    # Colors need every match in a line: `re` then, and only then.
-    loaded = _modules_of_command([str(LENS), "grep", "--color", "always", "needle"], tmp_path / "repo")
-    assert "re" in loaded and "argparse" not in loaded
+    # Colors and -o need every match in a line: the native LineMatcher finds them, still without `re`.
+    for flags in (["--color", "always", "needle"], ["-o", "-C1", "e"]):
+        loaded = _modules_of_command([str(LENS), "grep", *flags], tmp_path / "repo")
+        assert "lens._grepcli" in loaded and not ARGPARSE & loaded, (flags, ARGPARSE & loaded)

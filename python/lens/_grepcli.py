@@ -21,9 +21,10 @@ from ._grepindex import open_for_grep
 TYPE_CHECKING = False  # typing's constant without importing typing: the grep path stays lean
 if TYPE_CHECKING:
     import argparse
-    import re
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, BinaryIO, Protocol
+
+    from . import _lens
 
     class Match(Protocol):
         """What the printers read of a hit: `lens.Hit`, or the grep command's `_Row`."""
@@ -224,50 +225,24 @@ def _line_starts(data: bytes) -> list[int]:
 
 
 class Matcher:
-    """Every match in a line, for -o, colors and JSON submatches. The first comes from the native grep
-    (exact); the rest from Python's `re` on the same pattern, where it compiles (rg's syntax and
-    Python's agree on the common patterns); where it does not, the native first match alone. The
-    pattern is compiled on the first call: a plain grep's output never asks, and never imports `re`."""
-
-    _UNCOMPILED: object = object()
+    """Every match in a line, for -o, colors and JSON submatches: the first from the native grep, the
+    rest from `_lens.LineMatcher`, the grep's own pattern (its regex syntax, Unicode case folding and
+    `-w`, as rg's). Compiled on the first call: plain output never asks."""
 
     def __init__(self, pattern: str, fixed: bool, ignore_case: bool, word: bool) -> None:
         self.pattern, self.fixed, self.ignore_case, self.word = pattern, fixed, ignore_case, word
-        self._rx: object = self._UNCOMPILED
+        self._native: _lens.LineMatcher | None = None
 
-    @property
-    def rx(self) -> re.Pattern[bytes] | None:
-        if self._rx is self._UNCOMPILED:
-            import re
+    def compile(self) -> None:
+        if self._native is None:
+            from . import _lens
 
-            src = re.escape(self.pattern) if self.fixed else self.pattern
-            if self.word:
-                src = rf"(?<!\w)(?:{src})(?!\w)"
-            try:
-                self._rx = re.compile(src.encode(), re.IGNORECASE if self.ignore_case else 0)
-            except (re.error, OverflowError, ValueError):
-                self._rx = None
-        return self._rx  # type: ignore[return-value]
+            self._native = _lens.LineMatcher(self.pattern, not self.fixed, self.ignore_case, self.word)
 
     def spans(self, line: bytes, first: tuple[int, int]) -> list[tuple[int, int]]:
-        out = [first]
-        rx = self.rx
-        if rx is None:
-            return out
-        at = first[1] if first[1] > first[0] else first[1] + 1
-        while at <= len(line):
-            m = rx.search(line, at)
-            if m is None:
-                break
-            s, e = m.span()
-            if e == s:
-                if s >= len(line):
-                    break
-                at = s + 1
-                continue
-            out.append((s, e))
-            at = e
-        return out
+        self.compile()
+        assert self._native is not None
+        return [first, *self._native.spans(line, first[1] if first[1] > first[0] else first[1] + 1)]
 
 
 class Printer:
@@ -380,7 +355,7 @@ class JsonPrinter:
 
         self.out, self.matcher, self.before, self.after = out, matcher, before, after
         self._dumps = json.dumps
-        _ = matcher.rx  # every match event lists its submatches: compiled here too
+        matcher.compile()  # every match event lists its submatches: compiled here too
         self.totals = {
             "bytes_printed": 0,
             "bytes_searched": 0,

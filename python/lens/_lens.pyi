@@ -67,6 +67,16 @@ def parse_query(
 def lang_type(name: str) -> str | None:
     """ripgrep's type name for a language as typed (`python` -> `py`), or None when unknown."""
 
+class LineMatcher:
+    """A grep pattern compiled as the native grep compiles it, for one line at a time."""
+
+    def __init__(
+        self, pattern: str, regex: bool = True, ignore_case: bool = False, word: bool = False
+    ) -> None: ...
+    def spans(self, line: bytes, start: int) -> list[tuple[int, int]]:
+        """Every match in `line` (one line, without its end) from byte `start` on, as (start, end) byte
+        offsets, left to right without overlaps; empty matches are not reported."""
+
 class NativeSnapshot:
     """One generation of an index, held for one query: every stage of the query answers from it."""
 

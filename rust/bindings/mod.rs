@@ -24,8 +24,9 @@ use crate::index::build::BuildOptions;
 use crate::index::progress::Phase;
 use crate::index::Snapshot;
 use crate::query::filter::{PathFilter, WalkRoot};
-use crate::query::GrepOptions;
+use crate::query::{GrepOptions, Pattern};
 use crate::run::Prepared;
+use crate::scan::grep::Matcher;
 use crate::symbols::hooks::Format;
 use crate::symbols::stage::{identifier, SymHit};
 use crate::symbols::SymbolOptions;
@@ -270,6 +271,31 @@ fn parse_query(
 #[pyfunction]
 fn lang_type(name: &str) -> Option<&'static str> {
     crate::query::filter::lang_type(name)
+}
+
+/// A grep pattern compiled as the native grep compiles it, for one line at
+/// a time: every match in a line (the command line's colors, `-o` and
+/// `--json` submatches), with the grep's regex, case folding and `-w`.
+#[pyclass(frozen, module = "lens._lens", name = "LineMatcher")]
+pub struct LineMatcher {
+    matcher: Matcher,
+}
+
+#[pymethods]
+impl LineMatcher {
+    #[new]
+    #[pyo3(signature = (pattern, regex=true, ignore_case=false, word=false))]
+    fn new(py: Python<'_>, pattern: String, regex: bool, ignore_case: bool, word: bool) -> PyResult<Self> {
+        let options = GrepOptions { regex, ignore_case, word };
+        let matcher = guarded(py, move || Matcher::new(&Pattern::compile(&pattern, options)?))?;
+        Ok(LineMatcher { matcher })
+    }
+
+    /// Every match in `line` (one line, without its end) from byte `start`
+    /// on, as (start, end) byte offsets; empty matches are not reported.
+    fn spans(&self, line: &[u8], start: usize) -> Vec<(usize, usize)> {
+        self.matcher.matches_in_line(line, start)
+    }
 }
 
 /// A lens index opened from Python.
@@ -715,6 +741,7 @@ fn _lens(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
     m.add_class::<NativeSnapshot>()?;
     m.add_class::<NativeQuery>()?;
+    m.add_class::<LineMatcher>()?;
     m.add_class::<vectors::NativeVectors>()?;
     m.add_function(wrap_pyfunction!(parse_query, m)?)?;
     m.add_function(wrap_pyfunction!(lang_type, m)?)?;

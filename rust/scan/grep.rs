@@ -78,6 +78,27 @@ impl Matcher {
         }
     }
 
+    /// Every match in `line` (one line, without its end) from byte `from`
+    /// on, left to right and without overlaps, as ripgrep colors them and
+    /// prints them with `-o`: after an empty match the search moves one
+    /// byte on, and empty matches are not reported.
+    pub fn matches_in_line(&self, line: &[u8], from: usize) -> Vec<(usize, usize)> {
+        let (mut caps, mut out, mut at) = (None, Vec::new(), from);
+        while at <= line.len() {
+            let Some((s, e)) = self.find_at(line, at, line.len(), &mut caps) else { break };
+            if e == s {
+                if s >= line.len() {
+                    break;
+                }
+                at = s + 1;
+                continue;
+            }
+            out.push((s, e));
+            at = e;
+        }
+        out
+    }
+
     /// Calls `emit` for each matching line of `content[range]` (whole lines:
     /// a chunk), in order; stops when `emit` returns false. Positions are
     /// offsets into `content`, which also gives look-around its context.
@@ -154,4 +175,54 @@ pub fn grep_chunk(
         });
         out.len() < limit
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Matcher;
+    use crate::query::{GrepOptions, Pattern};
+
+    fn spans(pattern: &str, regex: bool, ignore_case: bool, word: bool, line: &str) -> Vec<(usize, usize)> {
+        let p = Pattern::compile(pattern, GrepOptions { regex, ignore_case, word }).unwrap();
+        Matcher::new(&p).unwrap().matches_in_line(line.as_bytes(), 0)
+    }
+
+    /// The oracle: the regex crate's own iteration over the line (its empty
+    /// matches dropped), on the pattern as the user typed it.
+    fn oracle(pattern: &str, ignore_case: bool, line: &str) -> Vec<(usize, usize)> {
+        let re = regex::bytes::RegexBuilder::new(pattern).case_insensitive(ignore_case).build().unwrap();
+        re.find_iter(line.as_bytes()).map(|m| (m.start(), m.end())).filter(|(s, e)| s < e).collect()
+    }
+
+    #[test]
+    fn every_match_in_a_line_as_the_regex_crate_finds_them() {
+        let lines =
+            ["needle needles Needle", "caf\u{e9} na\u{ef}ve needle \u{e9} NEEDLE \u{c9}", "", "aaa", "x=1, y=22"];
+        for pattern in ["needle", "Needle", "ne+dle", "\u{e9}", "a*", "\\d+", "n|e", "(?:)"] {
+            for ignore_case in [false, true] {
+                for line in lines {
+                    let want = oracle(pattern, ignore_case, line);
+                    assert_eq!(
+                        spans(pattern, true, ignore_case, false, line),
+                        want,
+                        "{pattern:?} {ignore_case} {line:?}"
+                    );
+                }
+            }
+        }
+        // Literals (-F) and their case folding (-i) alike.
+        assert_eq!(spans("a.b", false, false, false, "a.b axb a.b"), vec![(0, 3), (8, 11)]);
+        assert_eq!(spans("\u{c9}", false, true, false, "\u{e9}t\u{e9}"), vec![(0, 2), (3, 5)]);
+    }
+
+    #[test]
+    fn whole_words_are_the_matches_between_non_word_characters() {
+        let line = "needle and Needle and needles, needle_2 (needle)";
+        assert_eq!(spans("needle", true, true, true, line), vec![(0, 6), (11, 17), (41, 47)]);
+        assert_eq!(spans("needle", false, false, true, "needle needle"), vec![(0, 6), (7, 13)]);
+        // From a byte on: the one before still counts as the word's edge.
+        assert_eq!(spans("needle", true, false, true, "aneedle needle"), vec![(8, 14)]);
+        let p = Pattern::compile("needle", GrepOptions { regex: true, ignore_case: false, word: true }).unwrap();
+        assert_eq!(Matcher::new(&p).unwrap().matches_in_line(b"needle needle", 6), vec![(7, 13)]);
+    }
 }
