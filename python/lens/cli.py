@@ -2,7 +2,9 @@
 
 An application, unlike the library: it configures logging (lens's events, warnings and up, to stderr).
 Exit status for every command: 0 a match (or success), 1 no match, 2 an error. `grep` is ripgrep's
-command line (lens._grepcli). The index is found upward from the current directory unless --index names it.
+command line (lens._grepcli), read without argparse when it is a plain one (lens._grepargs; argparse,
+built by lens._cliparser's classes, reads the rest and every other command). The index is found upward
+from the current directory unless --index names it.
 """
 
 from __future__ import annotations
