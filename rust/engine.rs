@@ -462,17 +462,36 @@ impl Companion for EngineFiles {
         names: &[String],
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
-        let mut files = self.symbols.on_build(dir, generation, names, progress)?;
         let mut clock = crate::index::progress::Clock::default();
-        crate::terms::build_for_segments(
-            dir,
-            names,
-            files.base.as_deref().map(|s| (s, files.deltas.as_slice())),
-            progress,
-        )?;
+        if self.symbols.opts.disabled {
+            crate::terms::build_for_segments(dir, names, None, progress)?;
+            clock.lap("terms");
+            return Ok(CompanionFiles { phases: clock.laps, ..CompanionFiles::default() });
+        }
+        let (name, prepared) = hooks::prepare_build(dir, generation, names, &self.symbols.opts, progress, &mut clock)?;
+        let segs = crate::terms::open_segments(dir, names)?;
+        let defs = crate::terms::defs_by_file_prepared(&prepared, &segs);
+        clock.lap("symbol_file");
+        // The symbol file is written beside the term files: they need only
+        // its definitions, taken above from the same prepared records. The
+        // writer is a task in rayon's pool (its sorts and sections split
+        // further), so a core the terms phase leaves idle takes it up; the
+        // terms phase stays on this thread, which reports progress.
+        let path = dir.join(&name);
+        let mut written = None;
+        let terms = rayon::in_place_scope(|scope| {
+            let written = &mut written;
+            scope.spawn(move |_| *written = Some(prepared.write(&path)));
+            crate::terms::write_for_segments(dir, names, &segs, Some(defs), progress)
+        });
+        // The scope waited for the writer (and re-raised a panic of it). Its
+        // error comes first, as when it was written before the terms.
+        if let Some(w) = written {
+            w?;
+        }
+        terms?;
         clock.lap("terms");
-        files.phases.extend(clock.laps);
-        Ok(files)
+        Ok(CompanionFiles { base: Some(name), deltas: Vec::new(), phases: clock.laps })
     }
 
     fn on_refresh(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::layers::{symbol_set, OpenedSymbols, MAX_LAYERS};
 use super::precise::{self, MergeCounts, PreciseData};
-use super::store::{self, Builder};
+use super::store::{self, Builder, Prepared};
 use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
@@ -76,6 +76,23 @@ pub fn for_build(
     progress: &mut Progress<'_>,
     clock: &mut Clock,
 ) -> Result<String> {
+    let (name, prepared) = prepare_build(dir, generation, names, opts, progress, clock)?;
+    prepared.write(&dir.join(&name))?;
+    clock.lap("symbol_file");
+    Ok(name)
+}
+
+/// A fresh build's symbols, extracted (and a SCIP index applied) and
+/// prepared, with the symbol file's name: the caller writes it
+/// ([`Prepared::write`]), and can take the definitions before.
+pub fn prepare_build(
+    dir: &Path,
+    generation: u64,
+    names: &[String],
+    opts: &SymbolOptions,
+    progress: &mut Progress<'_>,
+    clock: &mut Clock,
+) -> Result<(String, Prepared)> {
     let segs = open_segments(dir, names)?;
     let files: Vec<(&str, &[u8])> =
         segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
@@ -88,10 +105,7 @@ pub fn for_build(
         precise::apply(&mut b, &data);
         clock.lap("scip");
     }
-    let name = store::file_name(generation);
-    b.write(&dir.join(&name))?;
-    clock.lap("symbol_file");
-    Ok(name)
+    Ok((store::file_name(generation), b.prepare()))
 }
 
 /// The symbol files after a refresh, as (base, deltas) for the manifest.

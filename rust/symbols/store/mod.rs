@@ -50,7 +50,7 @@ use crate::query::terms::subtokens;
 
 pub use format::{MAGIC, VERSION};
 pub use reader::{MappedSymbolFile, Slice, SymbolTable};
-pub use writer::Builder;
+pub use writer::{Builder, Prepared};
 
 /// No container.
 pub const NONE: u32 = u32::MAX;
