@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::index::build::BuildOptions;
 use crate::index::manifest::{Manifest, SegmentEntry};
 use crate::index::progress::Progress;
-use crate::index::{Companion, CompanionFiles};
+use crate::index::{Companion, CompanionFiles, ReadSink};
 use crate::index::{FileRef, Index, Snapshot, Stats};
 use crate::query::cache::PatternCache;
 use crate::query::{check_search, terms, GrepOptions, Pattern};
@@ -30,7 +30,7 @@ use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
 use crate::scan::RawHit;
-use crate::symbols::hooks::{self, Format, SymbolFiles};
+use crate::symbols::hooks::{self, Extractor, Format, SymbolFiles};
 use crate::symbols::precise::MergeCounts;
 use crate::symbols::stage::{coverage, Coverage, SymHit, CACHE_BYTES};
 use crate::symbols::{StageB, SymbolOptions};
@@ -455,11 +455,16 @@ impl EngineFiles {
 }
 
 impl Companion for EngineFiles {
+    fn read_sink(&self) -> Option<Box<dyn ReadSink>> {
+        self.symbols.read_sink()
+    }
+
     fn on_build(
         &self,
         dir: &std::path::Path,
         generation: u64,
         names: &[String],
+        read: Option<Box<dyn ReadSink>>,
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
         let mut clock = crate::index::progress::Clock::default();
@@ -468,7 +473,11 @@ impl Companion for EngineFiles {
             clock.lap("terms");
             return Ok(CompanionFiles { phases: clock.laps, ..CompanionFiles::default() });
         }
-        let (name, prepared) = hooks::prepare_build(dir, generation, names, &self.symbols.opts, progress, &mut clock)?;
+        // The symbols were extracted while the files were read (the read
+        // sink); without it (a caller that gave none) they are extracted here.
+        let extracted = Extractor::take(read);
+        let (name, prepared) =
+            hooks::prepare_build(dir, generation, names, &self.symbols.opts, extracted, progress, &mut clock)?;
         let segs = crate::terms::open_segments(dir, names)?;
         let defs = crate::terms::defs_by_file_prepared(&prepared, &segs);
         clock.lap("symbol_file");

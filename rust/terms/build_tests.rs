@@ -53,9 +53,16 @@ fn prepared_definitions_are_the_symbol_files() {
     let segs = open_segments(&dir, &names).unwrap();
 
     // Extracted, as a build does.
-    let (_, prepared) =
-        hooks::prepare_build(&dir, 9, &names, &SymbolOptions::default(), &mut |_, _, _| {}, &mut Clock::default())
-            .unwrap();
+    let (_, prepared) = hooks::prepare_build(
+        &dir,
+        9,
+        &names,
+        &SymbolOptions::default(),
+        None,
+        &mut |_, _, _| {},
+        &mut Clock::default(),
+    )
+    .unwrap();
     let from_prepared = defs_by_file_prepared(&prepared, &segs);
     prepared.write(&dir.join("sym-check.lens")).unwrap();
     let set = SymbolSet::open(&dir, "sym-check.lens", &[]).unwrap();
@@ -128,11 +135,12 @@ fn a_build_writes_what_the_file_route_writes() {
         names.iter().map(|n| read(&format!("{}.terms", n.trim_end_matches(".lens")))).collect();
     drop((engine, snap));
 
-    // The route before: the symbol file written, then read back for the terms.
+    // The route before: the symbols extracted after the reading, the symbol
+    // file written, then read back for the terms.
     let mut clock = Clock::default();
     let generation = sym.trim_start_matches("sym-").trim_end_matches(".lens").parse().unwrap();
     let again =
-        hooks::for_build(&dir, generation, &names, &SymbolOptions::default(), &mut |_, _, _| {}, &mut clock).unwrap();
+        hooks::for_build(&dir, generation, &names, &SymbolOptions::default(), None, &mut |_, _, _| {}, &mut clock).unwrap();
     assert_eq!(again, sym);
     assert_eq!(read(&sym), built_sym, "the symbol file");
     build_for_segments(&dir, &names, Some((&sym, &[])), &mut |_, _, _| {}).unwrap();
@@ -154,7 +162,8 @@ fn a_failed_symbol_file_fails_the_commit_after_the_terms_ran() {
     std::fs::create_dir(dir.join("sym-000007.tmp")).unwrap();
     let mut phases = Vec::new();
     let files = EngineFiles::new(SymbolOptions::default());
-    let err = files.on_build(&dir, 7, &names, &mut |p, _, _| phases.push(p.name())).err().expect("the commit fails");
+    let err =
+        files.on_build(&dir, 7, &names, None, &mut |p, _, _| phases.push(p.name())).err().expect("the commit fails");
     assert!(matches!(&err, Error::Io { path, .. } if path.ends_with("sym-000007.tmp")), "{err:?}");
     assert!(phases.contains(&"terms"), "the terms phase ran beside the writer");
     assert!(!dir.join("sym-000007.lens").exists());
@@ -172,8 +181,50 @@ fn a_failed_term_file_fails_the_build_after_the_symbol_file() {
     std::fs::remove_file(&last).unwrap();
     std::fs::create_dir(&last).unwrap();
     let files = EngineFiles::new(SymbolOptions::default());
-    let err = files.on_build(&dir, 7, &names, &mut |_, _, _| {}).err().expect("the terms phase fails");
+    let err = files.on_build(&dir, 7, &names, None, &mut |_, _, _| {}).err().expect("the terms phase fails");
     assert!(matches!(&err, Error::Io { path, .. } if path.starts_with(&last)), "{err:?}");
     // The writer beside it ran to its end (the index's clean-up removes it).
     assert!(dir.join("sym-000007.lens").is_file());
+}
+
+#[test]
+fn symbols_extracted_batch_by_batch_while_reading_are_the_same_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
+    write_tree(&root, tree());
+    build(&root, &dir);
+    let names = names_of(&dir);
+    let segs = open_segments(&dir, &names).unwrap();
+    let mut files: Vec<(&str, &[u8])> =
+        segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
+    let opts = SymbolOptions::default();
+    let quiet = &mut |_: crate::index::progress::Phase, _, _| {};
+    hooks::for_build(&dir, 3, &names, &opts, None, quiet, &mut Clock::default()).unwrap();
+    // Reversed, in uneven batches from two threads at once, as the reading's
+    // two assembling threads hand them over.
+    files.reverse();
+    let sink = EngineFiles::new(opts.clone()).read_sink().expect("a build extracts while reading");
+    let (a, b) = files.split_at(files.len() / 3);
+    std::thread::scope(|s| {
+        s.spawn(|| a.chunks(5).for_each(|c| sink.batch(c)));
+        s.spawn(|| b.chunks(7).for_each(|c| sink.batch(c)));
+    });
+    let mut phases = Vec::new();
+    let extracted = hooks::Extractor::take(Some(sink));
+    assert!(extracted.is_some());
+    hooks::for_build(
+        &dir,
+        4,
+        &names,
+        &opts,
+        extracted,
+        &mut |p, d, t| phases.push((p.name(), d, t)),
+        &mut Clock::default(),
+    )
+    .unwrap();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(read("sym-000003.lens"), read("sym-000004.lens"));
+    // The symbols phase still reports, from 0 to its total, at once.
+    assert_eq!(phases.len(), 2);
+    assert!(phases[0].1 == 0 && phases[1].1 == phases[1].2 && phases[1].2 > 0, "{phases:?}");
 }
