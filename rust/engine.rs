@@ -483,21 +483,18 @@ impl Companion for EngineFiles {
         clock.lap("symbol_file");
         // The symbol file is written beside the term files: they need only
         // its definitions, taken above from the same prepared records. The
-        // writer is a task in rayon's pool (its sorts and sections split
-        // further), so a core the terms phase leaves idle takes it up; the
-        // terms phase stays on this thread, which reports progress.
+        // writer has a thread of its own: its sorts and sections run in
+        // rayon's pool beside the terms phase's work (filling the cores that
+        // phase leaves idle), and its file write and sync hold no worker.
+        // The terms phase stays on this thread, which reports progress.
         let path = dir.join(&name);
-        let mut written = None;
-        let terms = rayon::in_place_scope(|scope| {
-            let written = &mut written;
-            scope.spawn(move |_| *written = Some(prepared.write(&path)));
-            crate::terms::write_for_segments(dir, names, &segs, Some(defs), progress)
+        let (written, terms) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || prepared.write(&path));
+            let terms = crate::terms::write_for_segments(dir, names, &segs, Some(defs), progress);
+            (writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), terms)
         });
-        // The scope waited for the writer (and re-raised a panic of it). Its
-        // error comes first, as when it was written before the terms.
-        if let Some(w) = written {
-            w?;
-        }
+        // The writer's error comes first, as when it ran before the terms.
+        written?;
         terms?;
         clock.lap("terms");
         Ok(CompanionFiles { base: Some(name), deltas: Vec::new(), phases: clock.laps })

@@ -64,10 +64,16 @@ fn prepared_definitions_are_the_symbol_files() {
     )
     .unwrap();
     let from_prepared = defs_by_file_prepared(&prepared, &segs);
+    let twice = open_segments(&dir, &[names.clone(), names.clone()].concat()).unwrap();
+    let prepared_twice = defs_by_file_prepared(&prepared, &twice);
     prepared.write(&dir.join("sym-check.lens")).unwrap();
     let set = SymbolSet::open(&dir, "sym-check.lens", &[]).unwrap();
     let from_file = defs_by_file(&set, &segs);
     assert_eq!(format!("{from_prepared:?}"), format!("{from_file:?}"));
+    // Two segments (the same one twice: each path in both), filled side by side.
+    let (a, b) = (prepared_twice, defs_by_file(&set, &twice));
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(format!("{:?}", a[a.len() - 1]), format!("{:?}", from_file[0]));
     let all: Vec<&DefIn> = from_file.iter().flatten().flatten().collect();
     assert!(all.len() > 80, "{} definitions", all.len());
     assert!(all.iter().any(|d| d.container.is_some()));
@@ -140,7 +146,8 @@ fn a_build_writes_what_the_file_route_writes() {
     let mut clock = Clock::default();
     let generation = sym.trim_start_matches("sym-").trim_end_matches(".lens").parse().unwrap();
     let again =
-        hooks::for_build(&dir, generation, &names, &SymbolOptions::default(), None, &mut |_, _, _| {}, &mut clock).unwrap();
+        hooks::for_build(&dir, generation, &names, &SymbolOptions::default(), None, &mut |_, _, _| {}, &mut clock)
+            .unwrap();
     assert_eq!(again, sym);
     assert_eq!(read(&sym), built_sym, "the symbol file");
     build_for_segments(&dir, &names, Some((&sym, &[])), &mut |_, _, _| {}).unwrap();

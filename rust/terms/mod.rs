@@ -135,13 +135,28 @@ pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> DefsByFile {
 /// this route, so that the symbol file is written beside the term files.
 pub fn defs_by_file_prepared(p: &Prepared, segs: &[Segment]) -> DefsByFile {
     let at = places_of(segs);
-    let mut out = empty_defs(segs);
-    let places: Vec<&[(u32, u32)]> =
-        (0..p.nfiles() as u32).map(|f| at.get(p.path(f)).map_or(&[][..], Vec::as_slice)).collect();
-    for run in p.defs().chunk_by(|a, b| a.name == b.name) {
-        push_defs(&mut out, &places, p.name(run[0].name), run.iter().copied(), &|c| p.name(c).to_string());
-    }
-    out
+    // Segments are filled side by side, each by its own pass in name order
+    // over the records of its files only.
+    (0..segs.len())
+        .into_par_iter()
+        .map(|s| {
+            let places: Vec<Vec<(u32, u32)>> = (0..p.nfiles() as u32)
+                .map(|f| {
+                    at.get(p.path(f)).map_or(Vec::new(), |v| {
+                        v.iter().filter(|pl| pl.0 == s as u32).map(|&(_, id)| (0, id)).collect()
+                    })
+                })
+                .collect();
+            let places: Vec<&[(u32, u32)]> = places.iter().map(Vec::as_slice).collect();
+            let mut out = vec![vec![Vec::new(); segs[s].nfiles() as usize]];
+            for run in p.defs().chunk_by(|a, b| a.name == b.name) {
+                if run.iter().any(|d| !places[d.file as usize].is_empty()) {
+                    push_defs(&mut out, &places, p.name(run[0].name), run.iter().copied(), &|c| p.name(c).to_string());
+                }
+            }
+            out.pop().unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A segment's documents: `(file id, doc)` in file order.
