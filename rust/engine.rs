@@ -8,7 +8,7 @@
 //! [`Engine::stage_b_in`]), so a refresh in between cannot make Stage-A and
 //! Stage-B answer from different generations. The engine also orchestrates
 //! Stage-B's files and the definition index's: it hands the index an [`EngineFiles`] companion, whose
-//! callbacks write the symbol files, then the term files, at each commit.
+//! callbacks write the symbol files and the term files at each commit.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -441,9 +441,11 @@ impl Engine {
     }
 }
 
-/// What rides along with each generation: Stage-B's symbol files, then the
+/// What rides along with each generation: Stage-B's symbol files and the
 /// definition index's term files (one per new segment, built from those
-/// symbols). The index calls this at each commit and knows neither.
+/// symbols). The index calls this at each commit and knows neither. A build
+/// extracts the symbols while the files are read ([`ReadSink`]) and writes
+/// the symbol file beside the term files.
 pub struct EngineFiles {
     symbols: SymbolFiles,
 }
