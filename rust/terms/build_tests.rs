@@ -170,7 +170,7 @@ fn a_failed_symbol_file_fails_the_commit_after_the_terms_ran() {
     let mut phases = Vec::new();
     let files = EngineFiles::new(SymbolOptions::default());
     let err =
-        files.on_build(&dir, 7, &names, None, &mut |p, _, _| phases.push(p.name())).err().expect("the commit fails");
+        files.on_build(&dir, 7, &names, None, &mut |p, _, _| phases.push(p.name())).expect_err("the commit fails");
     assert!(matches!(&err, Error::Io { path, .. } if path.ends_with("sym-000007.tmp")), "{err:?}");
     assert!(phases.contains(&"terms"), "the terms phase ran beside the writer");
     assert!(!dir.join("sym-000007.lens").exists());
@@ -188,7 +188,7 @@ fn a_failed_term_file_fails_the_build_after_the_symbol_file() {
     std::fs::remove_file(&last).unwrap();
     std::fs::create_dir(&last).unwrap();
     let files = EngineFiles::new(SymbolOptions::default());
-    let err = files.on_build(&dir, 7, &names, None, &mut |_, _, _| {}).err().expect("the terms phase fails");
+    let err = files.on_build(&dir, 7, &names, None, &mut |_, _, _| {}).expect_err("the terms phase fails");
     assert!(matches!(&err, Error::Io { path, .. } if path.starts_with(&last)), "{err:?}");
     // The writer beside it ran to its end (the index's clean-up removes it).
     assert!(dir.join("sym-000007.lens").is_file());
