@@ -8,7 +8,7 @@
 //! [`Engine::stage_b_in`]), so a refresh in between cannot make Stage-A and
 //! Stage-B answer from different generations. The engine also orchestrates
 //! Stage-B's files and the definition index's: it hands the index an [`EngineFiles`] companion, whose
-//! callbacks write the symbol files, then the term files, at each commit.
+//! callbacks write the symbol files and the term files at each commit.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::index::build::BuildOptions;
 use crate::index::manifest::{Manifest, SegmentEntry};
 use crate::index::progress::Progress;
-use crate::index::{Companion, CompanionFiles};
+use crate::index::{Companion, CompanionFiles, ReadSink};
 use crate::index::{FileRef, Index, Snapshot, Stats};
 use crate::query::cache::PatternCache;
 use crate::query::{check_search, terms, GrepOptions, Pattern};
@@ -30,7 +30,7 @@ use crate::reference;
 use crate::scan::grep::{grep_chunk, Matcher};
 use crate::scan::rank::{self, Scorer};
 use crate::scan::RawHit;
-use crate::symbols::hooks::{self, Format, SymbolFiles};
+use crate::symbols::hooks::{self, Extractor, Format, SymbolFiles};
 use crate::symbols::precise::MergeCounts;
 use crate::symbols::stage::{coverage, Coverage, SymHit, CACHE_BYTES};
 use crate::symbols::{StageB, SymbolOptions};
@@ -441,9 +441,11 @@ impl Engine {
     }
 }
 
-/// What rides along with each generation: Stage-B's symbol files, then the
+/// What rides along with each generation: Stage-B's symbol files and the
 /// definition index's term files (one per new segment, built from those
-/// symbols). The index calls this at each commit and knows neither.
+/// symbols). The index calls this at each commit and knows neither. A build
+/// extracts the symbols while the files are read ([`ReadSink`]) and writes
+/// the symbol file beside the term files.
 pub struct EngineFiles {
     symbols: SymbolFiles,
 }
@@ -455,24 +457,49 @@ impl EngineFiles {
 }
 
 impl Companion for EngineFiles {
+    fn read_sink(&self) -> Option<Box<dyn ReadSink>> {
+        self.symbols.read_sink()
+    }
+
     fn on_build(
         &self,
         dir: &std::path::Path,
         generation: u64,
         names: &[String],
+        read: Option<Box<dyn ReadSink>>,
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
-        let mut files = self.symbols.on_build(dir, generation, names, progress)?;
         let mut clock = crate::index::progress::Clock::default();
-        crate::terms::build_for_segments(
-            dir,
-            names,
-            files.base.as_deref().map(|s| (s, files.deltas.as_slice())),
-            progress,
-        )?;
+        if self.symbols.opts.disabled {
+            crate::terms::build_for_segments(dir, names, None, progress)?;
+            clock.lap("terms");
+            return Ok(CompanionFiles { phases: clock.laps, ..CompanionFiles::default() });
+        }
+        // The symbols were extracted while the files were read (the read
+        // sink); without it (a caller that gave none) they are extracted here.
+        let extracted = Extractor::take(read);
+        let (name, prepared) =
+            hooks::prepare_build(dir, generation, names, &self.symbols.opts, extracted, progress, &mut clock)?;
+        let segs = crate::terms::open_segments(dir, names)?;
+        let defs = crate::terms::defs_by_file_prepared(&prepared, &segs);
+        clock.lap("symbol_file");
+        // The symbol file is written beside the term files: they need only
+        // its definitions, taken above from the same prepared records. The
+        // writer has a thread of its own: its sorts and sections run in
+        // rayon's pool beside the terms phase's work (filling the cores that
+        // phase leaves idle), and its file write and sync hold no worker.
+        // The terms phase stays on this thread, which reports progress.
+        let path = dir.join(&name);
+        let (written, terms) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || prepared.write(&path));
+            let terms = crate::terms::write_for_segments(dir, names, &segs, Some(defs), progress);
+            (writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), terms)
+        });
+        // The writer's error comes first, as when it ran before the terms.
+        written?;
+        terms?;
         clock.lap("terms");
-        files.phases.extend(clock.laps);
-        Ok(files)
+        Ok(CompanionFiles { base: Some(name), deltas: Vec::new(), phases: clock.laps })
     }
 
     fn on_refresh(

@@ -23,6 +23,7 @@ use super::fsafe::{open_nofollow, read_capped, Opened};
 use super::grams;
 use super::postings;
 use super::progress::{Phase, Progress};
+use super::ReadSink;
 use crate::error::{Error, Result};
 
 /// A binary file is one with a NUL byte in its first 8 KiB.
@@ -363,7 +364,19 @@ pub struct SegmentSink<'a> {
 pub fn write_segments(
     sink: &SegmentSink<'_>,
     files: &[Found],
+    name: impl FnMut() -> String,
+    progress: &mut Progress<'_>,
+) -> Result<(Vec<String>, Vec<Skipped>)> {
+    write_segments_seen(sink, files, name, None, progress)
+}
+
+/// [`write_segments`], showing each segment's files to `read` (on the
+/// thread that assembles the segment, before it is assembled).
+pub fn write_segments_seen(
+    sink: &SegmentSink<'_>,
+    files: &[Found],
     mut name: impl FnMut() -> String,
+    read: Option<&dyn ReadSink>,
     progress: &mut Progress<'_>,
 ) -> Result<(Vec<String>, Vec<Skipped>)> {
     let total: u64 = files.iter().map(|f| f.size).sum();
@@ -374,7 +387,8 @@ pub fn write_segments(
     // A batch's assembly (gram extraction and inversion) runs on one core:
     // up to `ASSEMBLERS` batches assemble and write on their own threads
     // while the next one is read, which bounds memory to that many batches
-    // plus the one being read.
+    // plus the one being read. The read sink's work on a batch (symbol
+    // extraction, in rayon's pool beside the reading) comes first there.
     std::thread::scope(|scope| -> Result<()> {
         let mut running = std::collections::VecDeque::new();
         for batch in batches(files) {
@@ -400,7 +414,13 @@ pub fn write_segments(
                 join_assembly(running.pop_front().expect("a running assembly"))?;
             }
             let index_id = sink.index_id;
-            running.push_back(scope.spawn(move || write_segment(&path, &assemble(loaded), index_id)));
+            running.push_back(scope.spawn(move || {
+                if let Some(read) = read {
+                    let view: Vec<(&str, &[u8])> = loaded.iter().map(|l| (l.rel.as_str(), l.data.as_slice())).collect();
+                    read.batch(&view);
+                }
+                write_segment(&path, &assemble(loaded), index_id)
+            }));
         }
         running.into_iter().try_for_each(join_assembly)
     })?;

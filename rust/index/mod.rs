@@ -86,16 +86,33 @@ pub struct CompanionFiles {
     pub phases: Vec<progress::PhaseTime>,
 }
 
+/// Sees a build's files as they are read, one batch (one segment's files,
+/// as `(path, content)`) at a time, on the thread that assembles that
+/// segment, before the segment is written: a companion starts its own work
+/// on them while the reading goes on, and gets it back in
+/// [`Companion::on_build`]. Batches may come from two threads at once.
+pub trait ReadSink: Any + Send + Sync {
+    fn batch(&self, files: &[(&str, &[u8])]);
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
 /// Data that rides along with each generation, written and read by the
 /// layer above (the engine's Stage-B). Each call either writes new files and
 /// returns their names, or fails and leaves the previous generation in force.
 pub trait Companion: Send + Sync {
-    /// At a build's commit, once the segments `names` are written.
+    /// What sees a build's files as they are read (none by default).
+    fn read_sink(&self) -> Option<Box<dyn ReadSink>> {
+        None
+    }
+
+    /// At a build's commit, once the segments `names` are written; `read`
+    /// is [`Companion::read_sink`]'s sink, after it saw every file.
     fn on_build(
         &self,
         dir: &Path,
         generation: u64,
         names: &[String],
+        read: Option<Box<dyn ReadSink>>,
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles>;
 
@@ -125,7 +142,14 @@ pub const PHASES_KEY: &str = "build_phases";
 pub struct NoCompanion;
 
 impl Companion for NoCompanion {
-    fn on_build(&self, _: &Path, _: u64, _: &[String], _: &mut Progress<'_>) -> Result<CompanionFiles> {
+    fn on_build(
+        &self,
+        _: &Path,
+        _: u64,
+        _: &[String],
+        _: Option<Box<dyn ReadSink>>,
+        _: &mut Progress<'_>,
+    ) -> Result<CompanionFiles> {
         Ok(CompanionFiles::default())
     }
 
@@ -542,12 +566,14 @@ impl Index {
         clock.lap("walk");
         let generation = next_generation(&dir);
         let sink = build::SegmentSink { dir: &dir, index_id, max_file_bytes: opts.max_file_bytes };
-        let (names, read_skipped) = build::write_segments(&sink, &found, segment_namer(generation), progress)?;
+        let read = companion.read_sink();
+        let (names, read_skipped) =
+            build::write_segments_seen(&sink, &found, segment_namer(generation), read.as_deref(), progress)?;
         skipped.extend(read_skipped);
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         clock.lap("reading");
         let companion_started = Instant::now();
-        let files = companion.on_build(&dir, generation, &names, progress)?;
+        let files = companion.on_build(&dir, generation, &names, read, progress)?;
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("symbols_seconds".to_string(), format!("{:.3}", companion_started.elapsed().as_secs_f64()));
         let mut phases = clock.laps;

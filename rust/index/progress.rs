@@ -10,7 +10,8 @@ use std::time::Instant;
 pub enum Phase {
     /// Reading files and writing n-gram segments; bytes of every file read.
     Reading,
-    /// Extracting symbols with tree-sitter; bytes of the files parsed.
+    /// Extracting symbols; bytes of the files parsed. A build extracts
+    /// while it reads, and reports this phase whole once the reading ends.
     Symbols,
     /// Writing the definition index (term files); bytes of the files read.
     Terms,

@@ -7,17 +7,17 @@
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::layers::{symbol_set, OpenedSymbols, MAX_LAYERS};
 use super::precise::{self, MergeCounts, PreciseData};
-use super::store::{self, Builder};
+use super::store::{self, Builder, Prepared};
 use super::{lsif, scip, SymbolOptions};
 use crate::error::{Error, Result};
 use crate::index::format::Segment;
 use crate::index::manifest::{Manifest, SegmentEntry, SymbolDelta};
-use crate::index::progress::{Clock, Progress};
-use crate::index::{Companion, CompanionFiles, FileRef, Snapshot};
+use crate::index::progress::{Clock, Phase, Progress};
+use crate::index::{Companion, CompanionFiles, FileRef, ReadSink, Snapshot};
 
 /// Stage-B as the index's companion: symbol files written at each commit
 /// and opened (as [`OpenedSymbols`](super::layers::OpenedSymbols), checked on
@@ -27,18 +27,23 @@ pub struct SymbolFiles {
 }
 
 impl Companion for SymbolFiles {
+    fn read_sink(&self) -> Option<Box<dyn ReadSink>> {
+        (!self.opts.disabled).then(|| Box::new(Extractor::default()) as Box<dyn ReadSink>)
+    }
+
     fn on_build(
         &self,
         dir: &Path,
         generation: u64,
         names: &[String],
+        read: Option<Box<dyn ReadSink>>,
         progress: &mut Progress<'_>,
     ) -> Result<CompanionFiles> {
         if self.opts.disabled {
             return Ok(CompanionFiles::default());
         }
         let mut clock = crate::index::progress::Clock::default();
-        let base = for_build(dir, generation, names, &self.opts, progress, &mut clock)?;
+        let base = for_build(dir, generation, names, &self.opts, Extractor::take(read), progress, &mut clock)?;
         Ok(CompanionFiles { base: Some(base), deltas: Vec::new(), phases: clock.laps })
     }
 
@@ -67,20 +72,82 @@ fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
     names.iter().map(|n| Segment::open(&dir.join(n))).collect()
 }
 
+/// Extracts each batch of a build's files as it is read (the index's
+/// [`ReadSink`]), into one [`Builder`]: the symbols phase then runs beside
+/// the reading instead of after it. The builder's order of files and names
+/// does not matter: [`Builder::prepare`] sorts them all.
+#[derive(Default)]
+pub struct Extractor {
+    builder: Mutex<Builder>,
+}
+
+impl ReadSink for Extractor {
+    fn batch(&self, files: &[(&str, &[u8])]) {
+        // Batches from two assembling threads take turns; each extraction
+        // is parallel in rayon's pool.
+        let mut b = self.builder.lock().unwrap_or_else(|e| e.into_inner());
+        store::extract_into(&mut b, files, &mut |_, _, _| {});
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+impl Extractor {
+    /// The builder an [`Extractor`] filled, if `read` is one.
+    pub fn take(read: Option<Box<dyn ReadSink>>) -> Option<Builder> {
+        let e = read?.into_any().downcast::<Extractor>().ok()?;
+        Some(e.builder.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// The symbol file of a fresh build over the segments `names`.
 pub fn for_build(
     dir: &Path,
     generation: u64,
     names: &[String],
     opts: &SymbolOptions,
+    extracted: Option<Builder>,
     progress: &mut Progress<'_>,
     clock: &mut Clock,
 ) -> Result<String> {
+    let (name, prepared) = prepare_build(dir, generation, names, opts, extracted, progress, clock)?;
+    prepared.write(&dir.join(&name))?;
+    clock.lap("symbol_file");
+    Ok(name)
+}
+
+/// A fresh build's symbols, extracted (or `extracted` already, by an
+/// [`Extractor`] that saw every file of the segments), a SCIP index
+/// applied, and prepared, with the symbol file's name: the caller writes it
+/// ([`Prepared::write`]), and can take the definitions before.
+pub fn prepare_build(
+    dir: &Path,
+    generation: u64,
+    names: &[String],
+    opts: &SymbolOptions,
+    extracted: Option<Builder>,
+    progress: &mut Progress<'_>,
+    clock: &mut Clock,
+) -> Result<(String, Prepared)> {
     let segs = open_segments(dir, names)?;
     let files: Vec<(&str, &[u8])> =
         segs.iter().flat_map(|s| (0..s.nfiles()).map(move |id| (s.path(id), s.content(id)))).collect();
-    let mut b = Builder::default();
-    store::extract_into(&mut b, &files, progress);
+    let mut b = match extracted {
+        Some(b) => {
+            // Extracted while the files were read: the phase is done.
+            let total = store::extractable_bytes(&files);
+            progress(Phase::Symbols, 0, total);
+            progress(Phase::Symbols, total, total);
+            b
+        }
+        None => {
+            let mut b = Builder::default();
+            store::extract_into(&mut b, &files, progress);
+            b
+        }
+    };
     clock.lap("symbols");
     if let Some(scip_path) = &opts.scip {
         let by_path: HashMap<&str, &[u8]> = files.iter().copied().collect();
@@ -88,10 +155,7 @@ pub fn for_build(
         precise::apply(&mut b, &data);
         clock.lap("scip");
     }
-    let name = store::file_name(generation);
-    b.write(&dir.join(&name))?;
-    clock.lap("symbol_file");
-    Ok(name)
+    Ok((store::file_name(generation), b.prepare()))
 }
 
 /// The symbol files after a refresh, as (base, deltas) for the manifest.

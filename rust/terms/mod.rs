@@ -28,6 +28,9 @@ pub mod score;
 pub mod store;
 pub mod tokenize;
 
+#[cfg(test)]
+mod build_tests;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -41,7 +44,7 @@ use crate::index::manifest::SymbolDelta;
 use crate::index::progress::{Phase, Progress};
 use crate::index::Snapshot;
 use crate::symbols::layers::SymbolSet;
-use crate::symbols::store::NONE;
+use crate::symbols::store::{DefRec, Prepared, NONE};
 use docs::{file_docs, is_document_kind, DefIn, FIELD_NAMES, NFIELDS};
 use rank::Rules;
 use score::{ScoreStats, SegTerms, WeightedTerm};
@@ -58,18 +61,62 @@ pub fn term_weight(ndocs: u64, df: u64) -> u64 {
     (idf * WEIGHT_SCALE).round().max(1.0) as u64
 }
 
-/// The document-kind definitions of every file of `segs`, by segment and
-/// file id, from the symbol file(s) of the generation being committed. One
-/// pass over the symbol table serves all segments (it is one table of the
-/// whole tree; a pass per segment read it seven times on the kernel).
-pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> Vec<Vec<Vec<DefIn>>> {
+/// Definitions by segment and file id: what the terms phase takes.
+pub type DefsByFile = Vec<Vec<Vec<DefIn>>>;
+
+/// Where each path of `segs` is, as (segment, file id).
+fn places_of(segs: &[Segment]) -> HashMap<&str, Vec<(u32, u32)>> {
     let mut at: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
     for (s, seg) in segs.iter().enumerate() {
         for id in 0..seg.nfiles() {
             at.entry(seg.path(id)).or_default().push((s as u32, id));
         }
     }
-    let mut out: Vec<Vec<Vec<DefIn>>> = segs.iter().map(|s| vec![Vec::new(); s.nfiles() as usize]).collect();
+    at
+}
+
+/// Appends the document-kind definitions among `defs` (all of the name
+/// `name`, in the symbol file's order) to the files they are in;
+/// `places[file]` is where a symbol file's file id is in the segments.
+fn push_defs(
+    out: &mut DefsByFile,
+    places: &[&[(u32, u32)]],
+    name: &str,
+    defs: impl Iterator<Item = DefRec>,
+    container: &dyn Fn(u32) -> String,
+) {
+    for d in defs {
+        let places = places[d.file as usize];
+        if places.is_empty() || !is_document_kind(d.kind) {
+            continue;
+        }
+        let def = DefIn {
+            name: name.to_string(),
+            container: (d.container != NONE).then(|| container(d.container)),
+            kind: d.kind,
+            name_start: d.name_start,
+            name_end: d.name_end,
+            def_start: d.def_start,
+            def_end: d.def_end,
+            line: d.line,
+        };
+        for &(s, id) in places {
+            out[s as usize][id as usize].push(def.clone());
+        }
+    }
+}
+
+fn empty_defs(segs: &[Segment]) -> DefsByFile {
+    segs.iter().map(|s| vec![Vec::new(); s.nfiles() as usize]).collect()
+}
+
+/// The document-kind definitions of every file of `segs`, by segment and
+/// file id, from the symbol file(s) of the generation being committed. One
+/// pass over the symbol table serves all segments (it is one table of the
+/// whole tree; a pass per segment read it seven times on the kernel).
+pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> DefsByFile {
+    let at = places_of(segs);
+    let mut out = empty_defs(segs);
     for layer in &set.layers {
         let t = &layer.table;
         let places: Vec<&[(u32, u32)]> = (0..t.nfiles() as u32)
@@ -77,29 +124,39 @@ pub fn defs_by_file(set: &SymbolSet, segs: &[Segment]) -> Vec<Vec<Vec<DefIn>>> {
             .collect();
         // One pass in name order (names come with their entries; only
         // containers are looked up by id).
-        t.for_each_entry(|_, name, defs, _| {
-            for d in defs {
-                let places = places[d.file as usize];
-                if places.is_empty() || !is_document_kind(d.kind) {
-                    continue;
-                }
-                let def = DefIn {
-                    name: name.to_string(),
-                    container: (d.container != NONE).then(|| t.name(d.container)),
-                    kind: d.kind,
-                    name_start: d.name_start,
-                    name_end: d.name_end,
-                    def_start: d.def_start,
-                    def_end: d.def_end,
-                    line: d.line,
-                };
-                for &(s, id) in places {
-                    out[s as usize][id as usize].push(def.clone());
-                }
-            }
-        });
+        t.for_each_entry(|_, name, defs, _| push_defs(&mut out, &places, name, defs, &|c| t.name(c)));
     }
     out
+}
+
+/// [`defs_by_file`] from a symbol file not yet written: its definitions
+/// as [`Prepared`] holds them, which are the file's own records in its
+/// order, so the documents (and the term files) are the same. A build takes
+/// this route, so that the symbol file is written beside the term files.
+pub fn defs_by_file_prepared(p: &Prepared, segs: &[Segment]) -> DefsByFile {
+    let at = places_of(segs);
+    // Segments are filled side by side, each by its own pass in name order
+    // over the records of its files only.
+    (0..segs.len())
+        .into_par_iter()
+        .map(|s| {
+            let places: Vec<Vec<(u32, u32)>> = (0..p.nfiles() as u32)
+                .map(|f| {
+                    at.get(p.path(f)).map_or(Vec::new(), |v| {
+                        v.iter().filter(|pl| pl.0 == s as u32).map(|&(_, id)| (0, id)).collect()
+                    })
+                })
+                .collect();
+            let places: Vec<&[(u32, u32)]> = places.iter().map(Vec::as_slice).collect();
+            let mut out = vec![vec![Vec::new(); segs[s].nfiles() as usize]];
+            for run in p.defs().chunk_by(|a, b| a.name == b.name) {
+                if run.iter().any(|d| !places[d.file as usize].is_empty()) {
+                    push_defs(&mut out, &places, p.name(run[0].name), run.iter().copied(), &|c| p.name(c).to_string());
+                }
+            }
+            out.pop().unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A segment's documents: `(file id, doc)` in file order.
@@ -119,18 +176,36 @@ pub fn build_for_segments(
         Some((base, deltas)) => Some(SymbolSet::open(dir, base, deltas)?),
         None => None,
     };
-    let segs = names.iter().map(|n| Segment::open(&dir.join(n))).collect::<Result<Vec<_>>>()?;
+    let segs = open_segments(dir, names)?;
+    let defs = set.as_ref().map(|s| defs_by_file(s, &segs));
+    write_for_segments(dir, names, &segs, defs, progress)
+}
+
+/// The segments `names` of `dir`, opened.
+pub fn open_segments(dir: &Path, names: &[String]) -> Result<Vec<Segment>> {
+    names.iter().map(|n| Segment::open(&dir.join(n))).collect()
+}
+
+/// Writes the term files of the segments `segs` (named `names` in `dir`)
+/// with the definitions `defs` ([`defs_by_file`]; `None`: every file
+/// windowed). Reports [`Phase::Terms`] progress in bytes of the segments' files.
+pub fn write_for_segments(
+    dir: &Path,
+    names: &[String],
+    segs: &[Segment],
+    mut defs: Option<DefsByFile>,
+    progress: &mut Progress<'_>,
+) -> Result<u64> {
     let content_bytes = |seg: &Segment| (0..seg.nfiles()).map(|id| seg.content(id).len() as u64).sum::<u64>();
     let total: u64 = segs.iter().map(content_bytes).sum();
     let mut done = 0;
     progress(Phase::Terms, 0, total);
     let mut bytes = 0;
-    let mut defs = set.as_ref().map(|s| defs_by_file(s, &segs));
     // A segment's term file is written (one thread: inverted, sorted,
     // encoded) while the next segment is analysed (all threads): inside
     // rayon's pool, so a core the writer leaves idle steals analysis work.
     let mut pending: Option<(std::path::PathBuf, SegDocs, u64)> = None;
-    for (s, (name, seg)) in names.iter().zip(&segs).enumerate() {
+    for (s, (name, seg)) in names.iter().zip(segs).enumerate() {
         let seg_defs = defs.as_mut().map(|d| std::mem::take(&mut d[s])).unwrap_or_default();
         let analyse = || -> SegDocs {
             (0..seg.nfiles())

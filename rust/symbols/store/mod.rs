@@ -50,7 +50,7 @@ use crate::query::terms::subtokens;
 
 pub use format::{MAGIC, VERSION};
 pub use reader::{MappedSymbolFile, Slice, SymbolTable};
-pub use writer::Builder;
+pub use writer::{Builder, Prepared};
 
 /// No container.
 pub const NONE: u32 = u32::MAX;
@@ -146,7 +146,7 @@ fn norm_key_chars(name: &str) -> String {
 ///
 /// Reports [`Phase::Symbols`] progress in bytes of the files it parses.
 pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])], progress: &mut Progress<'_>) {
-    let total: u64 = files.iter().filter(|(p, _)| Lang::of_path(p).is_some()).map(|(_, c)| c.len() as u64).sum();
+    let total = extractable_bytes(files);
     // At most a few hundred reports, whatever the tree's size: each may
     // cross into Python.
     let step = (total / 400).max(1);
@@ -175,6 +175,12 @@ pub fn extract_into(b: &mut Builder, files: &[(&str, &[u8])], progress: &mut Pro
             }
         }
     });
+}
+
+/// Bytes of the files in a language symbols are extracted from: the
+/// [`Phase::Symbols`] total.
+pub fn extractable_bytes(files: &[(&str, &[u8])]) -> u64 {
+    files.iter().filter(|(p, _)| Lang::of_path(p).is_some()).map(|(_, c)| c.len() as u64).sum()
 }
 
 /// Extracted files waiting to be interned.

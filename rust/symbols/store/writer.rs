@@ -157,55 +157,123 @@ impl Builder {
     }
 
     /// Writes the symbol file at `path` (through a temporary name).
-    pub fn write(mut self, path: &Path) -> Result<u64> {
-        // Files in path order, names in byte order: ids become ranks. Names
-        // are unique and so are paths, so an unstable sort is deterministic.
-        let mut file_order: Vec<u32> = (0..self.paths.len() as u32).collect();
-        file_order.par_sort_unstable_by(|&a, &b| self.paths[a as usize].cmp(&self.paths[b as usize]));
+    pub fn write(self, path: &Path) -> Result<u64> {
+        self.prepare().write(path)
+    }
+
+    /// Puts files in path order and names in byte order (ids become ranks)
+    /// and sorts and deduplicates the definitions: everything the symbol
+    /// file's definitions depend on, so that [`Prepared::defs`] are the
+    /// file's own, in its order, before it is written.
+    pub fn prepare(self) -> Prepared {
+        let Builder { paths, langs, flags, names, mut defs, refs, .. } = self;
+        // Names are unique and so are paths, so an unstable sort is deterministic.
+        let mut file_order: Vec<u32> = (0..paths.len() as u32).collect();
+        file_order.par_sort_unstable_by(|&a, &b| paths[a as usize].cmp(&paths[b as usize]));
         let file_new = inverse(&file_order);
-        let mut name_order: Vec<u32> = (0..self.names.len() as u32).collect();
-        name_order.par_sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        let mut name_order: Vec<u32> = (0..names.len() as u32).collect();
+        name_order.par_sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         let name_new = inverse(&name_order);
-        self.defs.par_iter_mut().for_each(|d| {
+        defs.par_iter_mut().for_each(|d| {
             d.name = name_new[d.name as usize];
             d.file = file_new[d.file as usize];
             if d.container != NONE {
                 d.container = name_new[d.container as usize];
             }
         });
-        self.refs.par_iter_mut().for_each(|r| {
+        // Records sort on every field (a total order), so the one kept of
+        // those sharing a name, precision, file and start is always the same:
+        // the first in that order (see `def_order`).
+        defs.par_sort_unstable_by_key(def_order);
+        defs.dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
+        let take = |v: &mut Vec<String>, order: &[u32]| -> Vec<String> {
+            order.iter().map(|&i| std::mem::take(&mut v[i as usize])).collect()
+        };
+        let (mut paths, mut names) = (paths, names);
+        Prepared {
+            paths: take(&mut paths, &file_order),
+            langs: file_order.iter().map(|&f| langs[f as usize]).collect(),
+            flags: file_order.iter().map(|&f| flags[f as usize]).collect(),
+            names: take(&mut names, &name_order),
+            defs,
+            refs,
+            file_new,
+            name_new,
+        }
+    }
+}
+
+/// A [`Builder`] made ready to write: files and names in their file order,
+/// definitions sorted and deduplicated as written. References are still in
+/// the builder's ids; [`Prepared::write`] sorts them (a build writes the
+/// file while the definition index runs, so only what the definitions need
+/// is done before).
+pub struct Prepared {
+    paths: Vec<String>,
+    langs: Vec<u8>,
+    flags: Vec<u8>,
+    names: Vec<String>,
+    defs: Vec<DefRec>,
+    refs: Vec<RefRec>,
+    /// The builder's file and name ids to ranks, for the references.
+    file_new: Vec<u32>,
+    name_new: Vec<u32>,
+}
+
+impl Prepared {
+    /// Every definition the file will hold, in its order (name rank,
+    /// precise first, file rank, offsets); name, file and container are
+    /// ranks ([`Prepared::name`], [`Prepared::path`]).
+    pub fn defs(&self) -> &[DefRec] {
+        &self.defs
+    }
+
+    pub fn name(&self, rank: u32) -> &str {
+        &self.names[rank as usize]
+    }
+
+    pub fn path(&self, rank: u32) -> &str {
+        &self.paths[rank as usize]
+    }
+
+    pub fn nfiles(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Writes the symbol file at `path` (through a temporary name, synced,
+    /// then renamed).
+    pub fn write(self, path: &Path) -> Result<u64> {
+        let Prepared { paths, langs, flags, names, defs, mut refs, file_new, name_new } = self;
+        refs.par_iter_mut().for_each(|r| {
             r.name = name_new[r.name as usize];
             r.file = file_new[r.file as usize];
         });
-        // Records sort on every field (a total order), so the one kept of
-        // those sharing a name, precision, file and start is always the same:
-        // the first in that order (see `def_order`, `ref_order`).
-        self.defs.par_sort_unstable_by_key(def_order);
-        self.defs.dedup_by_key(|d| (d.name, d.precise, d.file, d.name_start));
-        self.refs.par_sort_unstable_by_key(ref_order);
-        self.refs.dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
-        let sorted_names: Vec<&str> = name_order.iter().map(|&n| self.names[n as usize].as_str()).collect();
+        drop((file_new, name_new));
+        // As for definitions (`Builder::prepare`): the first of those sharing
+        // a name, precision, file and start is kept (see `ref_order`).
+        refs.par_sort_unstable_by_key(ref_order);
+        refs.dedup_by_key(|r| (r.name, r.precise, r.file, r.start));
+        let sorted_names: Vec<&str> = names.iter().map(String::as_str).collect();
 
         let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
         let s = &mut sections[S_PATHS];
-        s.extend_from_slice(&(self.paths.len() as u32).to_le_bytes());
-        for &f in &file_order {
-            let p = self.paths[f as usize].as_bytes();
+        s.extend_from_slice(&(paths.len() as u32).to_le_bytes());
+        for p in &paths {
             s.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            s.extend_from_slice(p);
+            s.extend_from_slice(p.as_bytes());
         }
-        for &f in &file_order {
-            sections[S_FILES].push(self.langs[f as usize]);
-            sections[S_FILES].push(self.flags[f as usize]);
+        for (&lang, &flag) in langs.iter().zip(&flags) {
+            sections[S_FILES].push(lang);
+            sections[S_FILES].push(flag);
         }
         // The two fst maps are built one key at a time; they and the runs
         // are independent, so they are built side by side.
         let fst_err = |e: fst::Error| Error::corrupt(path, format!("fst: {e}"));
-        let ((names, norm), runs) = rayon::join(
+        let ((fst_names, norm), runs) = rayon::join(
             || rayon::join(|| name_fst(&sorted_names), || norm_sections(&sorted_names)),
-            || run_sections(&sorted_names, &self.defs, &self.refs),
+            || run_sections(&sorted_names, &defs, &refs),
         );
-        sections[S_NAMES] = names.map_err(fst_err)?;
+        sections[S_NAMES] = fst_names.map_err(fst_err)?;
         [sections[S_NORM], sections[S_NORM_IDX], sections[S_NORM_IDS]] = norm.map_err(fst_err)?;
         [sections[S_BLOCKS], sections[S_RUNS]] = runs;
 
