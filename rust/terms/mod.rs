@@ -175,6 +175,10 @@ pub struct TermsOutcome {
 pub struct SegFile {
     pub terms: TermFile,
     sink: Vec<u16>,
+    /// Bit `d`: document `d` sinks (its prior is below [`rank::PRIOR_ONE`]).
+    /// The scorer's bound of most candidates reads this (a few KiB per
+    /// segment, in cache) rather than `sink` (two bytes a document).
+    sinks: Vec<u64>,
     /// The first document of each file id (and the document count last):
     /// documents are in file order.
     file_start: Vec<u32>,
@@ -205,7 +209,13 @@ impl SegFile {
         for i in 1..file_start.len() {
             file_start[i] += file_start[i - 1];
         }
-        Ok(SegFile { terms, sink, file_start })
+        let mut sinks = vec![0u64; sink.len().div_ceil(64)];
+        for (d, &p) in sink.iter().enumerate() {
+            if u64::from(p) < rank::PRIOR_ONE {
+                sinks[d / 64] |= 1 << (d % 64);
+            }
+        }
+        Ok(SegFile { terms, sink, sinks, file_start })
     }
 
     /// The documents of a file.
@@ -233,11 +243,13 @@ struct RuleBoost<'a> {
     postings: Vec<Vec<(store::Postings<'a>, u64)>>,
     /// The matched query weight from which a definition counts for `files`.
     cover: u64,
-    /// Documents the query spells (fast path: found by key lookup).
-    spelled: HashSet<(u32, u32)>,
+    /// Documents the query spells (fast path: found by key lookup). The
+    /// two per-candidate maps hash with hashbrown's default (foldhash), not
+    /// SipHash: they are asked for every document that may enter the top k.
+    spelled: hashbrown::HashSet<(u32, u32)>,
     /// The oracle checks every document's name instead of the lookup.
     oracle: Option<OracleSpelling<'a>>,
-    per_file: HashMap<(usize, u32), u64>,
+    per_file: hashbrown::HashMap<(usize, u32), u64>,
 }
 
 struct OracleSpelling<'a> {
@@ -255,8 +267,10 @@ impl RuleBoost<'_> {
         }
     }
     fn prior(&self, seg: usize, doc: u32) -> u64 {
-        if self.rules.sink {
-            self.files[seg].sink[doc as usize] as u64
+        let f = &self.files[seg];
+        let d = doc as usize;
+        if self.rules.sink && f.sinks[d / 64] >> (d % 64) & 1 == 1 {
+            f.sink[d] as u64
         } else {
             rank::PRIOR_ONE
         }
@@ -406,6 +420,11 @@ impl Terms {
             .iter()
             .zip(&files)
             .map(|(v, t)| -> Box<dyn Fn(u32) -> bool + '_> {
+                // Every file of the segment live (no file changed since it
+                // was written): no document's row is read to ask.
+                if v.live.count() == v.seg.nfiles() as usize {
+                    return Box::new(|_| true);
+                }
                 let t = t.clone();
                 Box::new(move |doc| v.live.contains(t.terms.file_of(doc)))
             })
@@ -430,9 +449,9 @@ impl Terms {
                 .map(|s| s.lists.iter().zip(&weighted).filter_map(|(p, w)| Some(((*p)?, w.weight))).collect())
                 .collect(),
             cover: (total as f64 * rank::FILE_COVER).ceil() as u64,
-            spelled: HashSet::new(),
+            spelled: hashbrown::HashSet::new(),
             oracle: None,
-            per_file: HashMap::new(),
+            per_file: hashbrown::HashMap::new(),
         };
         let mut stats = ScoreStats::default();
         let top = if exhaustive {
@@ -444,7 +463,8 @@ impl Terms {
                 let mut sorted: Vec<&str> = qset.iter().copied().collect();
                 sorted.sort_unstable();
                 for (si, f) in files.iter().enumerate().filter(|(_, f)| f.terms.has_spell_keys()) {
-                    for d in f.terms.docs_matching(rank::SpellKeys::new(&sorted)) {
+                    let ids = rank::SpellKeys::new(&sorted).ids(f.terms.dict());
+                    for d in f.terms.docs_of_terms(&ids) {
                         let row = f.terms.row(d);
                         let (name, container) = f.terms.names(&row);
                         let path = snap.segments[si].seg.path(row.file);
