@@ -188,7 +188,6 @@ impl SegFile {
     fn open(p: &Path, seg: &Segment) -> Result<SegFile> {
         let terms = TermFile::open(p)?;
         let mut sink = Vec::with_capacity(terms.ndocs() as usize);
-        let mut file_start = vec![0u32; seg.nfiles() as usize + 1];
         let mut last: Option<(u32, f64)> = None;
         let on = Rules::default();
         for d in 0..terms.ndocs() {
@@ -202,13 +201,8 @@ impl SegFile {
                 }
             };
             sink.push(rank::prior(on, f, terms.row(d).kind == docs::WINDOW_KIND) as u16);
-            if let Some(n) = file_start.get_mut(file as usize + 1) {
-                *n += 1;
-            }
         }
-        for i in 1..file_start.len() {
-            file_start[i] += file_start[i - 1];
-        }
+        let file_start = file_starts(&terms, seg.nfiles());
         let mut sinks = vec![0u64; sink.len().div_ceil(64)];
         for (d, &p) in sink.iter().enumerate() {
             if u64::from(p) < rank::PRIOR_ONE {
@@ -218,12 +212,41 @@ impl SegFile {
         Ok(SegFile { terms, sink, sinks, file_start })
     }
 
+    /// The file of a document, found in `file_start` (a few KiB per
+    /// segment, in cache) rather than in the document's row.
+    fn file_of(&self, doc: u32) -> u32 {
+        file_in(&self.file_start, doc).unwrap_or_else(|| self.terms.file_of(doc))
+    }
+
     /// The documents of a file.
     fn docs_of_file(&self, file: u32) -> std::ops::Range<u32> {
         match (self.file_start.get(file as usize), self.file_start.get(file as usize + 1)) {
             (Some(&a), Some(&b)) => a..b,
             _ => self.terms.docs_of_file(file),
         }
+    }
+}
+
+/// The first document of each of `nfiles` files in `terms` (documents are
+/// in file order), and the document count last.
+fn file_starts(terms: &TermFile, nfiles: u32) -> Vec<u32> {
+    let mut file_start = vec![0u32; nfiles as usize + 1];
+    for d in 0..terms.ndocs() {
+        if let Some(n) = file_start.get_mut(terms.file_of(d) as usize + 1) {
+            *n += 1;
+        }
+    }
+    for i in 1..file_start.len() {
+        file_start[i] += file_start[i - 1];
+    }
+    file_start
+}
+
+/// The file whose documents `file_starts` says include `doc` (None past them).
+fn file_in(file_start: &[u32], doc: u32) -> Option<u32> {
+    match file_start.partition_point(|&s| s <= doc) {
+        i if i < file_start.len() => Some(i as u32 - 1),
+        _ => None,
     }
 }
 
@@ -250,6 +273,9 @@ struct RuleBoost<'a> {
     /// The oracle checks every document's name instead of the lookup.
     oracle: Option<OracleSpelling<'a>>,
     per_file: hashbrown::HashMap<(usize, u32), u64>,
+    /// Per segment and list of `postings`: where the last `matching` scan
+    /// of that list stopped (the first posting past its file).
+    hints: Vec<Vec<usize>>,
 }
 
 struct OracleSpelling<'a> {
@@ -282,12 +308,19 @@ impl RuleBoost<'_> {
         }
         let range = self.files[seg].docs_of_file(file);
         let mut acc = vec![0u64; range.len()];
-        for (p, weight) in &self.postings[seg] {
-            let mut i = p.lower_bound(range.start);
+        for ((p, weight), hint) in self.postings[seg].iter().zip(&mut self.hints[seg]) {
+            // The scan asks for files in ascending order: search on from
+            // where the last file's postings ended when that is before this one.
+            let mut i = if *hint == 0 || (*hint <= p.len() && p.doc(*hint - 1) < range.start) {
+                p.lower_bound_from(*hint, range.start)
+            } else {
+                p.lower_bound(range.start)
+            };
             while i < p.len() && p.doc(i) < range.end {
                 acc[(p.doc(i) - range.start) as usize] += weight;
                 i += 1;
             }
+            *hint = i;
         }
         let n = acc.iter().filter(|&&w| w >= self.cover).count() as u64;
         self.per_file.insert((seg, file), n);
@@ -319,7 +352,7 @@ impl score::Boost for RuleBoost<'_> {
     }
     fn exact(&mut self, seg: usize, doc: u32) -> u64 {
         let files = if self.rules.files {
-            let file = self.files[seg].terms.file_of(doc);
+            let file = self.files[seg].file_of(doc);
             rank::file_boost(self.rules, self.matching(seg, file))
         } else {
             rank::FILE_ONE
@@ -452,7 +485,9 @@ impl Terms {
             spelled: hashbrown::HashSet::new(),
             oracle: None,
             per_file: hashbrown::HashMap::new(),
+            hints: Vec::new(),
         };
+        boost.hints = boost.postings.iter().map(|l| vec![0; l.len()]).collect();
         let mut stats = ScoreStats::default();
         let top = if exhaustive {
             boost.oracle = Some(OracleSpelling { an: Analyzer::default(), terms: qset, snap });
@@ -678,6 +713,26 @@ mod tests {
             score: 0.0,
             why: vec![],
         }
+    }
+
+    /// A document's file from the per-file starts (the rules' path) is its
+    /// row's file (the oracle), with files that have no documents between.
+    #[test]
+    fn file_starts_give_each_document_its_rows_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [0u32, 0, 2, 2, 2, 3, 7, 7, 9];
+        let docs: Vec<(u32, docs::Doc)> = files
+            .iter()
+            .map(|&f| (f, docs::Doc { terms: vec![("t".to_string(), [1, 0, 0, 0, 0])], ..docs::Doc::default() }))
+            .collect();
+        let p = dir.path().join("f.terms");
+        store::write(&p, &docs).unwrap();
+        let t = TermFile::open(&p).unwrap();
+        let starts = file_starts(&t, 10);
+        for d in 0..t.ndocs() {
+            assert_eq!(file_in(&starts, d), Some(t.file_of(d)), "doc {d}");
+        }
+        assert_eq!(file_in(&starts, t.ndocs()), None);
     }
 
     #[test]

@@ -496,6 +496,47 @@ impl Postings<'_> {
         }
         blk * BLOCK + lo
     }
+    /// [`Postings::lower_bound`] of `doc` when it is known to be at least
+    /// `from` (every posting before `from` is below `doc`): galloping over
+    /// the blocks' first ids from `from`'s block, then a binary search
+    /// inside one block, so that ascending lookups near each other read
+    /// only heads and ids near the last one.
+    pub fn lower_bound_from(&self, from: usize, doc: u32) -> usize {
+        let n = self.len();
+        if from >= n {
+            return n;
+        }
+        let nb = self.blocks();
+        let (mut lo, mut hi, mut step) = (from / BLOCK, from / BLOCK + 1, 1);
+        while hi < nb && self.frame(hi).0 <= doc {
+            lo = hi;
+            step *= 2;
+            hi = (hi + step).min(nb);
+        }
+        // Blocks `lo + 1..a` start at or below `doc`, block `a` (if any)
+        // above it: the answer is in block `a - 1` (>= `from`'s), or starts `a`.
+        let (mut a, mut b) = (lo + 1, hi);
+        while a < b {
+            let m = (a + b) / 2;
+            if self.frame(m).0 <= doc {
+                a = m + 1;
+            } else {
+                b = m;
+            }
+        }
+        let blk = a - 1;
+        let f = self.frame(blk);
+        let (mut l, mut h) = (from.max(blk * BLOCK) - blk * BLOCK, (n - blk * BLOCK).min(BLOCK));
+        while l < h {
+            let m = (l + h) / 2;
+            if self.frame_doc(f, m) < doc {
+                l = m + 1;
+            } else {
+                h = m;
+            }
+        }
+        blk * BLOCK + l
+    }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
         let i = self.lower_bound(doc);
@@ -837,6 +878,14 @@ mod tests {
                 assert_eq!(got.max_impact, *got.impacts.iter().max().unwrap());
                 assert_eq!(got.block_max(got.len()), got.max_impact);
                 assert_eq!(got.lower_bound(u32::MAX), got.len());
+                // From any position at or before the answer, the galloping
+                // search lands where the binary search does.
+                for _ in 0..40 {
+                    let d = rng.below(ndocs + 2) as u32;
+                    let want_i = got.lower_bound(d);
+                    let from = if want_i == 0 { 0 } else { want_i - rng.below(want_i.min(3 * BLOCK) + 1) };
+                    assert_eq!(got.lower_bound_from(from, d), want_i, "{name} doc {d} from {from}");
+                }
                 if want.len() < ndocs {
                     let absent = (0..ndocs as u32).find(|d| want.binary_search_by_key(d, |w| w.0).is_err()).unwrap();
                     assert_eq!(got.find(absent), None);
