@@ -250,6 +250,10 @@ pub struct TermsOutcome {
 pub struct SegFile {
     pub terms: TermFile,
     sink: Vec<u16>,
+    /// Bit `d`: document `d` sinks (its prior is below [`rank::PRIOR_ONE`]).
+    /// The scorer's bound of most candidates reads this (a few KiB per
+    /// segment, in cache) rather than `sink` (two bytes a document).
+    sinks: Vec<u64>,
     /// The first document of each file id (and the document count last):
     /// documents are in file order.
     file_start: Vec<u32>,
@@ -259,7 +263,6 @@ impl SegFile {
     fn open(p: &Path, seg: &Segment) -> Result<SegFile> {
         let terms = TermFile::open(p)?;
         let mut sink = Vec::with_capacity(terms.ndocs() as usize);
-        let mut file_start = vec![0u32; seg.nfiles() as usize + 1];
         let mut last: Option<(u32, f64)> = None;
         let on = Rules::default();
         for d in 0..terms.ndocs() {
@@ -273,14 +276,21 @@ impl SegFile {
                 }
             };
             sink.push(rank::prior(on, f, terms.row(d).kind == docs::WINDOW_KIND) as u16);
-            if let Some(n) = file_start.get_mut(file as usize + 1) {
-                *n += 1;
+        }
+        let file_start = file_starts(&terms, seg.nfiles());
+        let mut sinks = vec![0u64; sink.len().div_ceil(64)];
+        for (d, &p) in sink.iter().enumerate() {
+            if u64::from(p) < rank::PRIOR_ONE {
+                sinks[d / 64] |= 1 << (d % 64);
             }
         }
-        for i in 1..file_start.len() {
-            file_start[i] += file_start[i - 1];
-        }
-        Ok(SegFile { terms, sink, file_start })
+        Ok(SegFile { terms, sink, sinks, file_start })
+    }
+
+    /// The file of a document, found in `file_start` (a few KiB per
+    /// segment, in cache) rather than in the document's row.
+    fn file_of(&self, doc: u32) -> u32 {
+        file_in(&self.file_start, doc).unwrap_or_else(|| self.terms.file_of(doc))
     }
 
     /// The documents of a file.
@@ -289,6 +299,29 @@ impl SegFile {
             (Some(&a), Some(&b)) => a..b,
             _ => self.terms.docs_of_file(file),
         }
+    }
+}
+
+/// The first document of each of `nfiles` files in `terms` (documents are
+/// in file order), and the document count last.
+fn file_starts(terms: &TermFile, nfiles: u32) -> Vec<u32> {
+    let mut file_start = vec![0u32; nfiles as usize + 1];
+    for d in 0..terms.ndocs() {
+        if let Some(n) = file_start.get_mut(terms.file_of(d) as usize + 1) {
+            *n += 1;
+        }
+    }
+    for i in 1..file_start.len() {
+        file_start[i] += file_start[i - 1];
+    }
+    file_start
+}
+
+/// The file whose documents `file_starts` says include `doc` (None past them).
+fn file_in(file_start: &[u32], doc: u32) -> Option<u32> {
+    match file_start.partition_point(|&s| s <= doc) {
+        i if i < file_start.len() => Some(i as u32 - 1),
+        _ => None,
     }
 }
 
@@ -308,11 +341,16 @@ struct RuleBoost<'a> {
     postings: Vec<Vec<(store::Postings<'a>, u64)>>,
     /// The matched query weight from which a definition counts for `files`.
     cover: u64,
-    /// Documents the query spells (fast path: found by key lookup).
-    spelled: HashSet<(u32, u32)>,
+    /// Documents the query spells (fast path: found by key lookup). The
+    /// two per-candidate maps hash with hashbrown's default (foldhash), not
+    /// SipHash: they are asked for every document that may enter the top k.
+    spelled: hashbrown::HashSet<(u32, u32)>,
     /// The oracle checks every document's name instead of the lookup.
     oracle: Option<OracleSpelling<'a>>,
-    per_file: HashMap<(usize, u32), u64>,
+    per_file: hashbrown::HashMap<(usize, u32), u64>,
+    /// Per segment and list of `postings`: where the last `matching` scan
+    /// of that list stopped (the first posting past its file).
+    hints: Vec<Vec<usize>>,
 }
 
 struct OracleSpelling<'a> {
@@ -330,8 +368,10 @@ impl RuleBoost<'_> {
         }
     }
     fn prior(&self, seg: usize, doc: u32) -> u64 {
-        if self.rules.sink {
-            self.files[seg].sink[doc as usize] as u64
+        let f = &self.files[seg];
+        let d = doc as usize;
+        if self.rules.sink && f.sinks[d / 64] >> (d % 64) & 1 == 1 {
+            f.sink[d] as u64
         } else {
             rank::PRIOR_ONE
         }
@@ -343,12 +383,19 @@ impl RuleBoost<'_> {
         }
         let range = self.files[seg].docs_of_file(file);
         let mut acc = vec![0u64; range.len()];
-        for (p, weight) in &self.postings[seg] {
-            let mut i = p.lower_bound(range.start);
+        for ((p, weight), hint) in self.postings[seg].iter().zip(&mut self.hints[seg]) {
+            // The scan asks for files in ascending order: search on from
+            // where the last file's postings ended when that is before this one.
+            let mut i = if *hint == 0 || (*hint <= p.len() && p.doc(*hint - 1) < range.start) {
+                p.lower_bound_from(*hint, range.start)
+            } else {
+                p.lower_bound(range.start)
+            };
             while i < p.len() && p.doc(i) < range.end {
                 acc[(p.doc(i) - range.start) as usize] += weight;
                 i += 1;
             }
+            *hint = i;
         }
         let n = acc.iter().filter(|&&w| w >= self.cover).count() as u64;
         self.per_file.insert((seg, file), n);
@@ -380,7 +427,7 @@ impl score::Boost for RuleBoost<'_> {
     }
     fn exact(&mut self, seg: usize, doc: u32) -> u64 {
         let files = if self.rules.files {
-            let file = self.files[seg].terms.file_of(doc);
+            let file = self.files[seg].file_of(doc);
             rank::file_boost(self.rules, self.matching(seg, file))
         } else {
             rank::FILE_ONE
@@ -481,6 +528,11 @@ impl Terms {
             .iter()
             .zip(&files)
             .map(|(v, t)| -> Box<dyn Fn(u32) -> bool + '_> {
+                // Every file of the segment live (no file changed since it
+                // was written): no document's row is read to ask.
+                if v.live.count() == v.seg.nfiles() as usize {
+                    return Box::new(|_| true);
+                }
                 let t = t.clone();
                 Box::new(move |doc| v.live.contains(t.terms.file_of(doc)))
             })
@@ -505,10 +557,12 @@ impl Terms {
                 .map(|s| s.lists.iter().zip(&weighted).filter_map(|(p, w)| Some(((*p)?, w.weight))).collect())
                 .collect(),
             cover: (total as f64 * rank::FILE_COVER).ceil() as u64,
-            spelled: HashSet::new(),
+            spelled: hashbrown::HashSet::new(),
             oracle: None,
-            per_file: HashMap::new(),
+            per_file: hashbrown::HashMap::new(),
+            hints: Vec::new(),
         };
+        boost.hints = boost.postings.iter().map(|l| vec![0; l.len()]).collect();
         let mut stats = ScoreStats::default();
         let top = if exhaustive {
             boost.oracle = Some(OracleSpelling { an: Analyzer::default(), terms: qset, snap });
@@ -519,7 +573,8 @@ impl Terms {
                 let mut sorted: Vec<&str> = qset.iter().copied().collect();
                 sorted.sort_unstable();
                 for (si, f) in files.iter().enumerate().filter(|(_, f)| f.terms.has_spell_keys()) {
-                    for d in f.terms.docs_matching(rank::SpellKeys::new(&sorted)) {
+                    let ids = rank::SpellKeys::new(&sorted).ids(f.terms.dict());
+                    for d in f.terms.docs_of_terms(&ids) {
                         let row = f.terms.row(d);
                         let (name, container) = f.terms.names(&row);
                         let path = snap.segments[si].seg.path(row.file);
@@ -733,6 +788,26 @@ mod tests {
             score: 0.0,
             why: vec![],
         }
+    }
+
+    /// A document's file from the per-file starts (the rules' path) is its
+    /// row's file (the oracle), with files that have no documents between.
+    #[test]
+    fn file_starts_give_each_document_its_rows_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [0u32, 0, 2, 2, 2, 3, 7, 7, 9];
+        let docs: Vec<(u32, docs::Doc)> = files
+            .iter()
+            .map(|&f| (f, docs::Doc { terms: vec![("t".to_string(), [1, 0, 0, 0, 0])], ..docs::Doc::default() }))
+            .collect();
+        let p = dir.path().join("f.terms");
+        store::write(&p, &docs).unwrap();
+        let t = TermFile::open(&p).unwrap();
+        let starts = file_starts(&t, 10);
+        for d in 0..t.ndocs() {
+            assert_eq!(file_in(&starts, d), Some(t.file_of(d)), "doc {d}");
+        }
+        assert_eq!(file_in(&starts, t.ndocs()), None);
     }
 
     #[test]

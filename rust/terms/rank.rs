@@ -235,6 +235,57 @@ impl SpellKeys<'_> {
     }
 }
 
+impl SpellKeys<'_> {
+    /// The values of the keys of `fst` this automaton accepts, found by
+    /// trying, at each node, only the bytes the automaton can take there
+    /// (the separators where a term ends, else the next byte of each term
+    /// still in range): `fst`'s own search decodes every child of every
+    /// node it visits, and the spell keys' nodes fan out widely. The same
+    /// keys as `fst::Map::search` with this automaton (tested).
+    pub fn ids<D: AsRef<[u8]>>(&self, fst: &fst::raw::Fst<D>) -> Vec<u64> {
+        let mut out = Vec::new();
+        self.walk(fst, fst.root(), KeyState::Start, fst::raw::Output::zero(), &mut out);
+        out
+    }
+
+    fn walk<D: AsRef<[u8]>>(
+        &self,
+        fst: &fst::raw::Fst<D>,
+        node: fst::raw::Node<'_>,
+        state: KeyState,
+        acc: fst::raw::Output,
+        out: &mut Vec<u64>,
+    ) {
+        use fst::Automaton;
+        if node.is_final() && self.is_match(&state) {
+            out.push(acc.cat(node.final_output()).value());
+        }
+        // The bytes that do not lead to `Dead` from `state`.
+        let mut bytes: Vec<u8> = match state {
+            KeyState::Start => vec![b'#'],
+            KeyState::Dead => return,
+            KeyState::Token { lo, hi, pos } => {
+                let mut b: Vec<u8> =
+                    (lo..hi).filter_map(|i| self.terms[i as usize].as_bytes().get(pos as usize).copied()).collect();
+                b.extend([b'_', b'@']);
+                b
+            }
+        };
+        bytes.sort_unstable();
+        bytes.dedup();
+        for b in bytes {
+            let next = self.accept(&state, b);
+            if !self.can_match(&next) {
+                continue;
+            }
+            if let Some(i) = node.find_input(b) {
+                let t = node.transition(i);
+                self.walk(fst, fst.node(t.addr), next, acc.cat(t.out), out);
+            }
+        }
+    }
+}
+
 impl fst::Automaton for SpellKeys<'_> {
     type State = KeyState;
     fn start(&self) -> KeyState {
@@ -300,6 +351,64 @@ mod tests {
         assert!(spells(&mut an, &qset(&t), "x.py", "parse_http_date", ""));
         let t = q(&mut an, "only copy one trace over, and reset the rest of the buffers");
         assert!(!spells(&mut an, &qset(&t), "x.c", "reset_rest", ""), "two words of a long question");
+    }
+
+    /// The direct walk ([`SpellKeys::ids`]) against `fst`'s own search with
+    /// the same automaton (the oracle), over a dictionary of plain terms and
+    /// spell keys made of a small vocabulary (prefixes of each other, so
+    /// that a term ends inside another's path), for random queries.
+    #[test]
+    fn the_direct_key_walk_finds_what_the_automaton_search_finds() {
+        let vocab = ["a", "ab", "abc", "b", "ba", "c", "ca", "cab", "d", "da", "e"];
+        let mut seed = 0x5eedu64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        fn part(next: &mut impl FnMut(u64) -> u64, vocab: &[&str], n: u64) -> String {
+            let mut p: Vec<&str> = (0..n).map(|_| vocab[next(vocab.len() as u64) as usize]).collect();
+            p.sort_unstable();
+            p.dedup();
+            p.join("_")
+        }
+        let mut keys: Vec<String> = vocab.iter().map(|t| t.to_string()).collect();
+        for _ in 0..3000 {
+            let n = 1 + next(4);
+            let name = part(&mut next, &vocab, n);
+            let key = if next(3) == 0 {
+                let n = 1 + next(3);
+                format!("#{name}@{}", part(&mut next, &vocab, n))
+            } else {
+                format!("#{name}")
+            };
+            // Some keys damaged: a separator doubled, a stray byte.
+            keys.push(match next(10) {
+                0 => key.replace('_', "__"),
+                1 => format!("{key}x"),
+                _ => key,
+            });
+        }
+        keys.sort();
+        keys.dedup();
+        let map = fst::Map::from_iter(keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u64))).unwrap();
+        let mut nonempty = 0;
+        for _ in 0..300 {
+            let n = 1 + next(6);
+            let mut terms: Vec<&str> = (0..n).map(|_| vocab[next(vocab.len() as u64) as usize]).collect();
+            terms.sort_unstable();
+            terms.dedup();
+            let aut = SpellKeys::new(&terms);
+            let mut want = Vec::new();
+            let mut st = map.search(&aut).into_stream();
+            while let Some((_, v)) = st.next() {
+                want.push(v);
+            }
+            let mut got = aut.ids(map.as_fst());
+            got.sort_unstable();
+            assert_eq!(got, want, "{terms:?}");
+            nonempty += usize::from(!want.is_empty());
+        }
+        assert!(nonempty > 100, "most queries find keys ({nonempty} of 300)");
     }
 
     #[test]

@@ -96,11 +96,19 @@ struct Cursor<'a> {
     cur: u32,
     weight: u64,
     bound: u64,
-    /// The block `pos` is in, where its doc ids are, and its last doc id:
-    /// kept so that a step inside a block reads no block head.
+    /// The block `pos` is in, where its doc ids are, its first position,
+    /// its length and its last doc id: kept so that a step inside a block
+    /// reads no block head.
     blk: usize,
     frame: Frame,
+    start: usize,
+    len: usize,
     last: u32,
+    /// The block's doc ids, decoded in one pass the first time the cursor
+    /// steps inside it (an essential list visits every posting of a block
+    /// it does not skip); a block only sought into is read id by id.
+    docs: Box<[u32; BLOCK]>,
+    decoded: bool,
 }
 
 impl Cursor<'_> {
@@ -122,18 +130,47 @@ impl Cursor<'_> {
     }
     fn new(p: Postings<'_>, weight: u64) -> Cursor<'_> {
         let bound = weight * p.max_impact as u64;
-        let mut c = Cursor { p, pos: 0, cur: 0, weight, bound, blk: usize::MAX, frame: (0, 0, 0), last: 0 };
+        let mut c = Cursor {
+            p,
+            pos: 0,
+            cur: 0,
+            weight,
+            bound,
+            blk: usize::MAX,
+            frame: (0, 0, 0),
+            start: 0,
+            len: 0,
+            last: 0,
+            docs: Box::new([0; BLOCK]),
+            decoded: false,
+        };
         c.moved();
         c
     }
     fn doc(&self) -> u32 {
         self.cur
     }
+    /// The current posting's contribution.
+    fn score(&self) -> u64 {
+        self.weight * self.p.impacts[self.pos] as u64
+    }
     /// Enters block `b` (which must exist).
     fn enter(&mut self, b: usize) {
         self.blk = b;
         self.frame = self.p.frame(b);
-        self.last = self.p.frame_doc(self.frame, self.p.block_end(b * BLOCK) - b * BLOCK - 1);
+        self.start = b * BLOCK;
+        self.len = self.p.block_end(self.start) - self.start;
+        self.last = self.p.frame_doc(self.frame, self.len - 1);
+        self.decoded = false;
+    }
+    /// Doc id `j` of the current block.
+    #[inline]
+    fn block_doc(&self, j: usize) -> u32 {
+        if self.decoded {
+            self.docs[j]
+        } else {
+            self.p.frame_doc(self.frame, j)
+        }
     }
     fn moved(&mut self) {
         if self.pos >= self.p.len() {
@@ -144,11 +181,21 @@ impl Cursor<'_> {
         if b != self.blk {
             self.enter(b);
         }
-        self.cur = self.p.frame_doc(self.frame, self.pos % BLOCK);
+        self.cur = self.block_doc(self.pos - self.start);
     }
+    #[inline]
     fn next(&mut self) {
         self.pos += 1;
-        self.moved();
+        let j = self.pos - self.start;
+        if j < self.len {
+            if !self.decoded {
+                self.p.frame_docs(self.frame, &mut self.docs[..self.len]);
+                self.decoded = true;
+            }
+            self.cur = self.docs[j];
+        } else {
+            self.moved();
+        }
     }
     /// Moves to the first posting >= `d`: inside the current block when its
     /// last doc reaches `d`, else galloping over the blocks' first ids, then
@@ -191,20 +238,22 @@ impl Cursor<'_> {
             self.pos = (a - 1) * BLOCK;
         }
         // The answer is in the current block, at or after `pos`.
-        let base = self.blk * BLOCK;
-        let (mut a, mut b) = (self.pos - base, self.p.block_end(base) - base);
+        let (mut a, mut b) = (self.pos - self.start, self.len);
         while a < b {
             let m = (a + b) / 2;
-            if self.p.frame_doc(self.frame, m) < d {
+            if self.block_doc(m) < d {
                 a = m + 1;
             } else {
                 b = m;
             }
         }
-        self.pos = base + a;
+        self.pos = self.start + a;
         self.moved();
     }
 }
+
+/// The most documents whose essential sums are gathered at once.
+const ACC_WINDOW: usize = 1024;
 
 fn push(heap: &mut BinaryHeap<Reverse<Scored>>, k: usize, s: Scored) {
     if heap.len() < k {
@@ -277,6 +326,10 @@ pub fn top_k(
         }
     }
     let max = boost.max();
+    // The essential lists' sums over a window of documents, and which
+    // documents of the window they hold.
+    let mut acc = vec![0u64; ACC_WINDOW];
+    let mut seen = [0u64; ACC_WINDOW / 64];
     for (si, seg) in segs.iter().enumerate() {
         let skip_lo = direct.partition_point(|x| x.0 < si as u32);
         let skip = &direct[skip_lo..direct.partition_point(|x| x.0 <= si as u32)];
@@ -313,49 +366,72 @@ pub fn top_k(
             if d == u32::MAX {
                 break;
             }
-            if let Some(t) = thr.filter(|_| window.is_none_or(|w| d > w)) {
+            if window.is_none_or(|w| d > w) {
                 // Block-max over the essential lists: up to `last` (the
                 // nearest end of their current blocks) each adds at most its
                 // block maximum; when that and every non-essential bound
                 // cannot reach the threshold, no document up to `last` can.
                 let last = cur[ess..].iter().map(Cursor::block_last).min().unwrap_or(u32::MAX);
-                let ub: u64 = cur[ess..].iter().filter(|c| c.doc() <= last).map(Cursor::block_bound).sum();
-                if (ub + upto[ess]) * max < t.score && last != u32::MAX {
-                    for c in cur[ess..].iter_mut() {
-                        c.seek(last + 1);
+                if let Some(t) = thr {
+                    let ub: u64 = cur[ess..].iter().filter(|c| c.doc() <= last).map(Cursor::block_bound).sum();
+                    if (ub + upto[ess]) * max < t.score && last != u32::MAX {
+                        for c in cur[ess..].iter_mut() {
+                            c.seek(last + 1);
+                        }
+                        continue;
                     }
-                    continue;
                 }
                 window = Some(last);
             }
-            let mut score = 0u64;
+            // The essential lists' postings in `d..=end` are summed per
+            // document list by list (a tight loop over each list's decoded
+            // block, no merge of the lists per document), then the
+            // documents are taken in order as candidates. The window ends
+            // with the block window, so the block-max check above runs
+            // again at the next block end (before the heap holds k, the
+            // window is cut there too); the partition into essential lists is
+            // fixed for the window (a list that turns non-essential inside
+            // it still adds candidates, each checked in full: only pruning
+            // is lost, never a document).
+            let end = d.saturating_add(ACC_WINDOW as u32 - 1).min(window.unwrap_or(u32::MAX)).min(u32::MAX - 1);
             for c in cur[ess..].iter_mut() {
-                if c.doc() == d {
-                    score += c.weight * c.p.impacts[c.pos] as u64;
+                while c.doc() <= end {
+                    let j = (c.doc() - d) as usize;
+                    acc[j] += c.score();
+                    seen[j / 64] |= 1 << (j % 64);
                     c.next();
                 }
             }
-            stats.scored += 1;
-            // The non-essential lists, largest bound first, while the rest
-            // could still lift the document over the threshold.
-            let mut alive = true;
-            for j in (0..ess).rev() {
-                if thr.is_some_and(|t| (score + upto[j + 1]) * max < t.score) {
-                    alive = false;
-                    break;
+            for (w, bits) in seen.iter_mut().enumerate().take((end - d) as usize / 64 + 1) {
+                while *bits != 0 {
+                    let j = w * 64 + bits.trailing_zeros() as usize;
+                    *bits &= *bits - 1;
+                    let doc = d + j as u32;
+                    let mut score = std::mem::take(&mut acc[j]);
+                    stats.scored += 1;
+                    let thr = threshold(&heap, k);
+                    // The non-essential lists, largest bound first, while the rest
+                    // could still lift the document over the threshold.
+                    let mut alive = true;
+                    for j in (0..ess).rev() {
+                        if thr.is_some_and(|t| (score + upto[j + 1]) * max < t.score) {
+                            alive = false;
+                            break;
+                        }
+                        let c = &mut cur[j];
+                        c.seek(doc);
+                        if c.doc() == doc {
+                            score += c.score();
+                        }
+                    }
+                    if alive
+                        && thr.is_none_or(|t| key(score * max, doc) > t && key(score * boost.bound(si, doc), doc) > t)
+                        && (seg.live)(doc)
+                        && skip.binary_search(&(si as u32, doc)).is_err()
+                    {
+                        push(&mut heap, k, key(score * boost.exact(si, doc), doc));
+                    }
                 }
-                let c = &mut cur[j];
-                c.seek(d);
-                if c.doc() == d {
-                    score += c.weight * c.p.impacts[c.pos] as u64;
-                }
-            }
-            if alive
-                && thr.is_none_or(|t| key(score * max, d) > t && key(score * boost.bound(si, d), d) > t)
-                && (seg.live)(d)
-                && skip.binary_search(&(si as u32, d)).is_err()
-            {
-                push(&mut heap, k, key(score * boost.exact(si, d), d));
             }
         }
     }

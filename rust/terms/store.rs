@@ -414,6 +414,35 @@ impl Postings<'_> {
     pub fn doc(&self, i: usize) -> u32 {
         self.frame_doc(self.frame(i / BLOCK), i % BLOCK)
     }
+    /// The first `out.len()` doc ids of a frame, decoded in one pass (the
+    /// scorer's cursor, once it steps inside a block: one bounds check for
+    /// the block and a shift and mask per posting, against a load per
+    /// posting by [`Postings::frame_doc`]).
+    #[inline]
+    pub fn frame_docs(&self, (base, data, w): Frame, out: &mut [u32]) {
+        if w == 0 {
+            out.fill(base);
+            return;
+        }
+        let mask = (1u64 << w) - 1;
+        // The bytes of the block's ids and the 8-byte padding after the
+        // last one (the section ends with PACK_PAD zero bytes).
+        let end = data + (out.len() * w as usize).div_ceil(8) + PACK_PAD - 1;
+        let Some(bytes) = self.pack.get(data..end.min(self.pack.len())) else {
+            out.fill(base);
+            return;
+        };
+        let mut bit = 0usize;
+        for o in out.iter_mut() {
+            let at = bit / 8;
+            let word = match bytes.get(at..at + 8) {
+                Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+                None => 0,
+            };
+            *o = base.wrapping_add(((word >> (bit % 8)) & mask) as u32);
+            bit += w as usize;
+        }
+    }
     /// The field mask of posting `i` (bit `f`: the term is in field `f`).
     pub fn mask(&self, i: usize) -> u8 {
         let b = i / BLOCK;
@@ -466,6 +495,47 @@ impl Postings<'_> {
             }
         }
         blk * BLOCK + lo
+    }
+    /// [`Postings::lower_bound`] of `doc` when it is known to be at least
+    /// `from` (every posting before `from` is below `doc`): galloping over
+    /// the blocks' first ids from `from`'s block, then a binary search
+    /// inside one block, so that ascending lookups near each other read
+    /// only heads and ids near the last one.
+    pub fn lower_bound_from(&self, from: usize, doc: u32) -> usize {
+        let n = self.len();
+        if from >= n {
+            return n;
+        }
+        let nb = self.blocks();
+        let (mut lo, mut hi, mut step) = (from / BLOCK, from / BLOCK + 1, 1);
+        while hi < nb && self.frame(hi).0 <= doc {
+            lo = hi;
+            step *= 2;
+            hi = (hi + step).min(nb);
+        }
+        // Blocks `lo + 1..a` start at or below `doc`, block `a` (if any)
+        // above it: the answer is in block `a - 1` (>= `from`'s), or starts `a`.
+        let (mut a, mut b) = (lo + 1, hi);
+        while a < b {
+            let m = (a + b) / 2;
+            if self.frame(m).0 <= doc {
+                a = m + 1;
+            } else {
+                b = m;
+            }
+        }
+        let blk = a - 1;
+        let f = self.frame(blk);
+        let (mut l, mut h) = (from.max(blk * BLOCK) - blk * BLOCK, (n - blk * BLOCK).min(BLOCK));
+        while l < h {
+            let m = (l + h) / 2;
+            if self.frame_doc(f, m) < doc {
+                l = m + 1;
+            } else {
+                h = m;
+            }
+        }
+        blk * BLOCK + l
     }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
@@ -633,9 +703,19 @@ impl TermFile {
     /// The documents holding a term the automaton accepts, ascending, distinct.
     pub fn docs_matching<A: fst::Automaton>(&self, aut: A) -> Vec<u32> {
         use fst::{IntoStreamer, Streamer};
-        let mut out = Vec::new();
+        let mut ids = Vec::new();
         let mut s = self.dict.search(aut).into_stream();
         while let Some((_, id)) = s.next() {
+            ids.push(id);
+        }
+        self.docs_of_terms(&ids)
+    }
+
+    /// The documents holding any of the terms `ids` (dictionary values),
+    /// ascending, distinct.
+    pub fn docs_of_terms(&self, ids: &[u64]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &id in ids {
             if let Some(p) = self.postings_of(id as usize) {
                 out.extend((0..p.len()).map(|i| p.doc(i)));
             }
@@ -643,6 +723,11 @@ impl TermFile {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// The term dictionary (term -> id), for a lookup that walks it itself.
+    pub fn dict(&self) -> &fst::raw::Fst<Vec<u8>> {
+        self.dict.as_fst()
     }
 
     /// A document's definition name and container ("" for windows).
@@ -782,9 +867,25 @@ mod tests {
                     assert_eq!(got.block_max(i), *blk.iter().max().unwrap());
                     assert!(got.impacts[i] >= 1);
                 }
+                // A block decoded whole (the scorer's cursor) gives the same ids.
+                for b in 0..got.blocks() {
+                    let n = got.block_end(b * BLOCK) - b * BLOCK;
+                    let mut ids = vec![0u32; n];
+                    got.frame_docs(got.frame(b), &mut ids);
+                    let want_ids: Vec<u32> = want[b * BLOCK..b * BLOCK + n].iter().map(|w| w.0).collect();
+                    assert_eq!(ids, want_ids, "{name} block {b}");
+                }
                 assert_eq!(got.max_impact, *got.impacts.iter().max().unwrap());
                 assert_eq!(got.block_max(got.len()), got.max_impact);
                 assert_eq!(got.lower_bound(u32::MAX), got.len());
+                // From any position at or before the answer, the galloping
+                // search lands where the binary search does.
+                for _ in 0..40 {
+                    let d = rng.below(ndocs + 2) as u32;
+                    let want_i = got.lower_bound(d);
+                    let from = if want_i == 0 { 0 } else { want_i - rng.below(want_i.min(3 * BLOCK) + 1) };
+                    assert_eq!(got.lower_bound_from(from, d), want_i, "{name} doc {d} from {from}");
+                }
                 if want.len() < ndocs {
                     let absent = (0..ndocs as u32).find(|d| want.binary_search_by_key(d, |w| w.0).is_err()).unwrap();
                     assert_eq!(got.find(absent), None);
@@ -805,6 +906,9 @@ mod tests {
         let p = Postings { pack: &pack, first, heads: &[], impacts: &pack[..5], max_impact: 9 };
         assert_eq!(p.impacts, &[9; 5]);
         assert_eq!((0..5).map(|i| p.doc(i)).collect::<Vec<_>>(), posts.iter().map(|p| p.0).collect::<Vec<_>>());
+        let mut ids = [0u32; 5];
+        p.frame_docs(p.frame(0), &mut ids);
+        assert_eq!(ids.to_vec(), posts.iter().map(|p| p.0).collect::<Vec<_>>());
         assert!((0..5).all(|i| p.mask(i) == 0b10100));
     }
 
