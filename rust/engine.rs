@@ -232,7 +232,8 @@ impl Engine {
             });
         }
         if let (Some(n), Some((questions, t))) = (parts, &answered) {
-            let (lexical, truncated, outcome) = self.lexical(snap, query, n, budget, native, started);
+            let (lexical, truncated, outcome) =
+                self.lexical(snap, &terms::split(query), n, budget, native, started, None);
             let hits = questions.iter().cloned().chain(lexical).collect();
             let (route, terms) = (route.name(), Some(*t));
             return Ok(SearchResult { hits, truncated, outcome, generation: snap.manifest.generation, route, terms });
@@ -241,13 +242,30 @@ impl Engine {
         // first, and for all k only when those were not enough: the answer
         // is the same, and Stage-A stops sooner.
         let first_k = answered.as_ref().map_or(k, |(q, _)| crate::terms::union_lexical_k(k, q.len()));
-        let (mut hits, mut truncated, mut outcome) = self.lexical(snap, query, first_k, budget, native, started);
+        // A union route's Stage-A searches the question's identifiers and
+        // its rarest words, within a work budget (`scan::narrow`).
+        // Once narrowed (a big tree), it also verifies a bounded number of
+        // chunks.
+        let split = terms::split(query);
+        let (split, cap) = match answered {
+            Some(_) => {
+                let all = split.terms.len();
+                let named = terms::split(&crate::terms::route::identifiers(query).join(" ")).terms;
+                let split =
+                    crate::scan::narrow::within_budget(snap, split, &named, crate::scan::narrow::UNION_CANDIDATES);
+                let cap = (split.terms.len() < all).then_some(crate::scan::narrow::UNION_VISITS);
+                (split, cap)
+            }
+            None => (split, None),
+        };
+        let query = &split;
+        let (mut hits, mut truncated, mut outcome) = self.lexical(snap, query, first_k, budget, native, started, cap);
         let terms_outcome = answered.as_ref().map(|(_, t)| *t);
         if let Some((questions, _)) = answered {
             let (mixed, wanted_more) = crate::terms::interleave(questions.clone(), hits, k);
             hits = mixed;
             if wanted_more && first_k < k {
-                let (all, t, o) = self.lexical(snap, query, k, budget, native, started);
+                let (all, t, o) = self.lexical(snap, query, k, budget, native, started, cap);
                 (truncated, outcome) = (t, o);
                 hits = crate::terms::interleave(questions, all, k).0;
             }
@@ -262,22 +280,25 @@ impl Engine {
         })
     }
 
-    /// Stage-A's ranked search, rendered: the native path, or the reference
-    /// scanner (with `budget` as its deadline).
+    /// Stage-A's ranked search, rendered: the native path (verifying at
+    /// most `cap` chunks), or the reference scanner (with `budget` as its
+    /// deadline).
+    #[allow(clippy::too_many_arguments)]
     fn lexical(
         &self,
         snap: &Snapshot,
-        query: &str,
+        query: &terms::Terms,
         k: usize,
         budget: Option<Duration>,
         native: bool,
         started: Instant,
+        cap: Option<u64>,
     ) -> (Vec<Hit>, bool, rank::SearchOutcome) {
         let c = &self.counters;
-        let mut scorer = Scorer::new(&terms::split(query));
+        let mut scorer = Scorer::new(query);
         let (raw, outcome, truncated) = if native {
             c.native_searches.fetch_add(1, Relaxed);
-            let (raw, o) = rank::search(snap, &mut scorer, k, budget, started);
+            let (raw, o) = rank::search_capped(snap, &mut scorer, k, budget, started, cap);
             c.early_terminated.fetch_add(u64::from(o.early_terminated), Relaxed);
             c.budget_exhausted.fetch_add(u64::from(o.budget_exhausted), Relaxed);
             c.candidates.fetch_add(o.candidates, Relaxed);

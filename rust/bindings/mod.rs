@@ -144,6 +144,7 @@ fn search_tuple<'py>(py: Python<'py>, res: SearchResult) -> PyResult<SearchTuple
     info.set_item("visited", res.outcome.visited)?;
     info.set_item("early_terminated", res.outcome.early_terminated)?;
     info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
+    info.set_item("lexical_capped", res.outcome.capped)?;
     info.set_item("generation", res.generation)?;
     // Where the query went, and what the definition index did.
     info.set_item("query_route", res.route)?;

@@ -229,6 +229,22 @@ pub fn decode_into(kind: u8, bytes: &[u8], set: &mut FileSet) {
     }
 }
 
+/// How many ids a list of `kind` holds, without decoding it (at most
+/// `universe`): what an ids count says cheaply, for choosing what to decode.
+/// Damaged bytes give a count that may be off, never a panic.
+pub fn count(kind: u8, bytes: &[u8], universe: u32) -> u64 {
+    let n = match kind {
+        KIND_EF => {
+            let mut i = 1;
+            read_varint(bytes, &mut i).unwrap_or(0)
+        }
+        KIND_BITMAP => bytes.iter().map(|b| u64::from(b.count_ones())).sum(),
+        // A varint ends at each byte without the continuation bit.
+        _ => bytes.iter().filter(|&&b| b & 0x80 == 0).count() as u64,
+    };
+    n.min(u64::from(universe))
+}
+
 /// A set of file ids within one segment, as a bitset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSet {

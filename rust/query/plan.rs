@@ -164,6 +164,27 @@ impl GramQuery {
     }
 }
 
+impl GramQuery {
+    /// At least as many chunks of `seg` as [`GramQuery::eval`] would admit,
+    /// read from the gram dictionary's list lengths alone (nothing decoded):
+    /// the smallest list of an `AND`, the sum of an `OR`'s parts.
+    pub fn count_bound(&self, seg: &Segment) -> u64 {
+        let n = seg.nchunks();
+        let bound = match self {
+            GramQuery::All => u64::from(n),
+            GramQuery::Nothing => 0,
+            GramQuery::Grams(grams) => grams
+                .iter()
+                .map(|&g| seg.postings(g).map_or(0, |(kind, bytes)| crate::index::postings::count(kind, bytes, n)))
+                .min()
+                .unwrap_or(u64::from(n)),
+            GramQuery::And(parts) => parts.iter().map(|p| p.count_bound(seg)).min().unwrap_or(u64::from(n)),
+            GramQuery::Or(parts) => parts.iter().map(|p| p.count_bound(seg)).sum(),
+        };
+        bound.min(u64::from(n))
+    }
+}
+
 /// Decoded posting lists of one segment, kept for the length of one query.
 #[derive(Default)]
 pub struct GramSets(std::collections::HashMap<u32, FileSet>);

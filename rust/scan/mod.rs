@@ -3,6 +3,7 @@
 
 pub mod global;
 pub mod grep;
+pub mod narrow;
 pub mod rank;
 #[cfg(test)]
 mod rank_props;

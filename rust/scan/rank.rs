@@ -447,6 +447,9 @@ pub struct SearchOutcome {
     pub early_terminated: bool,
     /// Stopped early because the budget ran out (results may be incomplete).
     pub budget_exhausted: bool,
+    /// Stopped at the cap on chunks verified ([`search_capped`]): the top k
+    /// of the chunks verified, which may differ from the uncapped top k.
+    pub capped: bool,
 }
 
 /// A hit in the top-k heap, ordered so that "greater" means better.
@@ -617,6 +620,20 @@ pub fn search(
     budget: Option<Duration>,
     started: Instant,
 ) -> (Vec<RawHit>, SearchOutcome) {
+    search_capped(snap, scorer, k, budget, started, None)
+}
+
+/// [`search`] that verifies at most `max_visits` chunks (in the order of
+/// their bounds, as always): a deterministic work cap, unlike `budget`.
+/// Its answer is the exact top k of the chunks it verified.
+pub fn search_capped(
+    snap: &Snapshot,
+    scorer: &mut Scorer,
+    k: usize,
+    budget: Option<Duration>,
+    started: Instant,
+    max_visits: Option<u64>,
+) -> (Vec<RawHit>, SearchOutcome) {
     let nterms = scorer.terms.len();
     // Per segment: each term's candidate set, and the phrase's.
     let mut term_sets: Vec<Vec<Option<FileSet>>> = Vec::with_capacity(snap.segments.len());
@@ -743,6 +760,10 @@ pub fn search(
         };
         if top.closed_to(c.bound, c.path, c.start) {
             outcome.early_terminated = true;
+            break;
+        }
+        if max_visits.is_some_and(|m| outcome.visited >= m) {
+            outcome.capped = true;
             break;
         }
         if !first && budget.is_some_and(|b| started.elapsed() >= b) {

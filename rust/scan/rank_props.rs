@@ -152,4 +152,35 @@ proptest! {
         }
         prop_assert_eq!(slow(&snap, &q, 10_000), all);
     }
+
+    /// A search capped at n verified chunks returns real hits, each scored
+    /// as in the uncapped list and in its order; under the cap it is the
+    /// uncapped top k.
+    #[test]
+    fn a_capped_search_is_exact_over_what_it_verified(files in corpus(), q in query()) {
+        let (_tmp, index) = build(&files);
+        let snap: Arc<Snapshot> = index.snapshot();
+        let scored = |k: usize, cap: Option<u64>| {
+            let mut scorer = Scorer::new(&terms::split(&q));
+            let (raw, o) = rank::search_capped(&snap, &mut scorer, k, None, Instant::now(), cap);
+            (raw.into_iter().map(|h| { let bits = h.score.to_bits(); (render(&snap, h), bits) }).collect::<Vec<_>>(), o)
+        };
+        let (all, _) = scored(10_000, None);
+        for cap in [1u64, 2, 3] {
+            for k in [1usize, 3, 7] {
+                let (got, o) = scored(k, Some(cap));
+                prop_assert!(o.visited <= cap);
+                prop_assert!(got.len() <= k);
+                let mut at = 0;
+                for h in &got {
+                    let i = all[at..].iter().position(|a| a == h);
+                    prop_assert!(i.is_some(), "{:?} is not an uncapped hit, or out of order", h);
+                    at += i.unwrap() + 1;
+                }
+                if !o.capped {
+                    prop_assert_eq!(&got[..], &all[..k.min(all.len())]);
+                }
+            }
+        }
+    }
 }

@@ -66,14 +66,22 @@ fn is_plain(w: &str) -> bool {
     !t.is_empty() && t.bytes().all(|c| c.is_ascii_alphabetic() || c == b'-' || c == b'\'') && !is_identifier(t)
 }
 
+/// The words of `query` that read as identifiers (what makes a sentence a
+/// union route), sentence punctuation trimmed.
+pub fn identifiers(query: &str) -> Vec<&str> {
+    query
+        .split_whitespace()
+        .filter(|w| !is_plain(w))
+        .map(|w| w.trim_matches(|c: char| ",.;:?!'\"".contains(c)))
+        .filter(|w| is_identifier(w))
+        .collect()
+}
+
 pub fn classify(query: &str) -> Route {
     let words: Vec<&str> = query.split_whitespace().collect();
     let plain = words.iter().filter(|w| is_plain(w)).count();
     let code = words.iter().any(|w| w.bytes().any(|c| CODE_CHARS.contains(&c)));
-    let idents = words
-        .iter()
-        .filter(|w| !is_plain(w) && is_identifier(w.trim_matches(|c: char| ",.;:?!'\"".contains(c))))
-        .count();
+    let idents = identifiers(query).len();
     // A sentence: mostly prose words, at least two of them (three when it
     // also carries code punctuation).
     if plain < 2 || plain * 2 < words.len() || (code && plain < 3) {
@@ -117,5 +125,22 @@ mod tests {
         assert_eq!(classify("disable switch DiffServ priority"), Route::Union);
         assert_eq!(classify("the HTTPResponse's status line"), Route::Union);
         assert_eq!(classify("return the parseHTTP-date result"), Route::Union);
+    }
+
+    #[test]
+    fn the_identifiers_a_union_route_names() {
+        assert_eq!(identifiers("clear the I_NEW state and wake up any waiters"), vec!["I_NEW"]);
+        assert_eq!(
+            identifiers("Raised when Queue.get_nowait() is called on an empty Queue"),
+            vec!["Queue.get_nowait()"]
+        );
+        assert_eq!(identifiers("class to add info() and geturl() methods to an open file"), vec!["info()", "geturl()"]);
+        assert_eq!(
+            identifiers("Generate a START condition, which triggers a REG_INT_START interrupt."),
+            vec!["REG_INT_START"]
+        );
+        assert_eq!(identifiers("initialize UGEE v2 battery reporting."), vec!["v2"]);
+        assert_eq!(identifiers("Get CPU's idle state node at the given index"), Vec::<&str>::new());
+        assert_eq!(identifiers("escape html"), Vec::<&str>::new());
     }
 }
