@@ -238,22 +238,7 @@ impl Cursor<'_> {
         if self.last < d {
             // Blocks after the current one: the first whose first id is
             // past `d` is `a`; the answer is in block `a - 1`, or starts `a`.
-            let nb = self.p.blocks();
-            let (mut lo, mut hi, mut step) = (self.blk, self.blk + 1, 1);
-            while hi < nb && self.p.frame(hi).0 <= d {
-                lo = hi;
-                step *= 2;
-                hi = (hi + step).min(nb);
-            }
-            let (mut a, mut b) = (lo + 1, hi);
-            while a < b {
-                let m = (a + b) / 2;
-                if self.p.frame(m).0 <= d {
-                    a = m + 1;
-                } else {
-                    b = m;
-                }
-            }
+            let a = self.p.gallop_blocks(self.blk, d) + 1;
             if a - 1 == self.blk {
                 // Nothing of the current block reaches `d`.
                 self.pos = (a * BLOCK).min(self.p.len());

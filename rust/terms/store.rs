@@ -484,8 +484,13 @@ impl Postings<'_> {
         // Every block before `a` starts at or below `doc`: the answer is in
         // block `a - 1`, or is the start of block `a`.
         let Some(blk) = a.checked_sub(1) else { return 0 };
+        self.lower_bound_in_block(blk, blk * BLOCK, doc)
+    }
+    /// The first posting of block `blk`, at or after `from` (inside that
+    /// block), with a doc id >= `doc`, or the block's end: a binary search.
+    fn lower_bound_in_block(&self, blk: usize, from: usize, doc: u32) -> usize {
         let f = self.frame(blk);
-        let (mut lo, mut hi) = (0, (n - blk * BLOCK).min(BLOCK));
+        let (mut lo, mut hi) = (from - blk * BLOCK, (self.len() - blk * BLOCK).min(BLOCK));
         while lo < hi {
             let m = (lo + hi) / 2;
             if self.frame_doc(f, m) < doc {
@@ -496,25 +501,19 @@ impl Postings<'_> {
         }
         blk * BLOCK + lo
     }
-    /// [`Postings::lower_bound`] of `doc` when it is known to be at least
-    /// `from` (every posting before `from` is below `doc`): galloping over
-    /// the blocks' first ids from `from`'s block, then a binary search
-    /// inside one block, so that ascending lookups near each other read
-    /// only heads and ids near the last one.
-    pub fn lower_bound_from(&self, from: usize, doc: u32) -> usize {
-        let n = self.len();
-        if from >= n {
-            return n;
-        }
+    /// The last block from `blk` on whose first doc id is <= `doc` (`blk`
+    /// itself when no later one is): galloping over the blocks' first ids,
+    /// then a binary search, so that a block near `blk` costs few reads.
+    pub fn gallop_blocks(&self, blk: usize, doc: u32) -> usize {
         let nb = self.blocks();
-        let (mut lo, mut hi, mut step) = (from / BLOCK, from / BLOCK + 1, 1);
+        let (mut lo, mut hi, mut step) = (blk, blk + 1, 1);
         while hi < nb && self.frame(hi).0 <= doc {
             lo = hi;
             step *= 2;
             hi = (hi + step).min(nb);
         }
         // Blocks `lo + 1..a` start at or below `doc`, block `a` (if any)
-        // above it: the answer is in block `a - 1` (>= `from`'s), or starts `a`.
+        // above it.
         let (mut a, mut b) = (lo + 1, hi);
         while a < b {
             let m = (a + b) / 2;
@@ -524,18 +523,21 @@ impl Postings<'_> {
                 b = m;
             }
         }
-        let blk = a - 1;
-        let f = self.frame(blk);
-        let (mut l, mut h) = (from.max(blk * BLOCK) - blk * BLOCK, (n - blk * BLOCK).min(BLOCK));
-        while l < h {
-            let m = (l + h) / 2;
-            if self.frame_doc(f, m) < doc {
-                l = m + 1;
-            } else {
-                h = m;
-            }
+        a - 1
+    }
+    /// [`Postings::lower_bound`] of `doc` when it is known to be at least
+    /// `from` (every posting before `from` is below `doc`): galloping over
+    /// the blocks' first ids from `from`'s block, then a binary search
+    /// inside one block, so that ascending lookups near each other read
+    /// only heads and ids near the last one.
+    pub fn lower_bound_from(&self, from: usize, doc: u32) -> usize {
+        if from >= self.len() {
+            return self.len();
         }
-        blk * BLOCK + l
+        // The answer is in the last block (>= `from`'s) that starts at or
+        // below `doc`, or starts the block after it.
+        let blk = self.gallop_blocks(from / BLOCK, doc);
+        self.lower_bound_in_block(blk, from.max(blk * BLOCK), doc)
     }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
