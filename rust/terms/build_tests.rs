@@ -3,7 +3,7 @@
 //! term files. Both must give exactly what the file route gives, and a
 //! failure on either side must come back as the error it is.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::engine::{Engine, EngineFiles};
@@ -39,16 +39,19 @@ fn names_of(dir: &Path) -> Vec<String> {
     snap.manifest.segments.iter().map(|s| s.name.clone()).collect()
 }
 
-fn build(root: &Path, dir: &Path) -> Engine {
-    Engine::build(root, dir, &BuildOptions::default(), &mut |_, _, _| {}).unwrap()
+/// The test tree written under `tmp` and built: the index directory and
+/// its engine.
+fn built(tmp: &Path) -> (PathBuf, Engine) {
+    let (root, dir) = (tmp.join("root"), tmp.join("idx"));
+    write_tree(&root, tree());
+    let engine = Engine::build(&root, &dir, &BuildOptions::default(), &mut |_, _, _| {}).unwrap();
+    (dir, engine)
 }
 
 #[test]
 fn prepared_definitions_are_the_symbol_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
-    write_tree(&root, tree());
-    build(&root, &dir);
+    let (dir, _) = built(tmp.path());
     let names = names_of(&dir);
     let segs = open_segments(&dir, &names).unwrap();
 
@@ -129,9 +132,7 @@ fn prepared_definitions_are_the_symbol_files() {
 #[test]
 fn a_build_writes_what_the_file_route_writes() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
-    write_tree(&root, tree());
-    let engine = build(&root, &dir);
+    let (dir, engine) = built(tmp.path());
     let snap = engine.snapshot();
     let names = names_of(&dir);
     let sym = snap.manifest.symbols.clone().unwrap();
@@ -160,9 +161,7 @@ fn a_build_writes_what_the_file_route_writes() {
 #[test]
 fn a_failed_symbol_file_fails_the_commit_after_the_terms_ran() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
-    write_tree(&root, tree());
-    build(&root, &dir);
+    let (dir, _) = built(tmp.path());
     let names = names_of(&dir);
     // Generation 7's symbol file goes through `sym-000007.tmp`: a directory
     // there makes its write fail while the term files are written.
@@ -179,9 +178,7 @@ fn a_failed_symbol_file_fails_the_commit_after_the_terms_ran() {
 #[test]
 fn a_failed_term_file_fails_the_build_after_the_symbol_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
-    write_tree(&root, tree());
-    build(&root, &dir);
+    let (dir, _) = built(tmp.path());
     let names = names_of(&dir);
     // A directory where the last segment's term file goes.
     let last = dir.join(format!("{}.terms", names.last().unwrap().trim_end_matches(".lens")));
@@ -197,9 +194,7 @@ fn a_failed_term_file_fails_the_build_after_the_symbol_file() {
 #[test]
 fn symbols_extracted_batch_by_batch_while_reading_are_the_same_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, dir) = (tmp.path().join("root"), tmp.path().join("idx"));
-    write_tree(&root, tree());
-    build(&root, &dir);
+    let (dir, _) = built(tmp.path());
     let names = names_of(&dir);
     let segs = open_segments(&dir, &names).unwrap();
     let mut files: Vec<(&str, &[u8])> =
