@@ -261,10 +261,15 @@ impl Engine {
         let query = &split;
         let (mut hits, mut truncated, mut outcome) = self.lexical(snap, query, first_k, budget, native, started, cap);
         let terms_outcome = answered.as_ref().map(|(_, t)| *t);
+        // Fewer hits than asked for, and not cut by the deadline: the search
+        // ran out of candidates or reached its cap before its top k filled,
+        // so it never stopped early, and a search for more would verify the
+        // same chunks and find the same hits (`scan::rank_props`).
+        let complete = hits.len() < first_k && !truncated;
         if let Some((questions, _)) = answered {
             let (mixed, wanted_more) = crate::terms::interleave(questions.clone(), hits, k);
             hits = mixed;
-            if wanted_more && first_k < k {
+            if wanted_more && first_k < k && !complete {
                 let (all, t, o) = self.lexical(snap, query, k, budget, native, started, cap);
                 (truncated, outcome) = (t, o);
                 hits = crate::terms::interleave(questions, all, k).0;

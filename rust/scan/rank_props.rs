@@ -183,4 +183,36 @@ proptest! {
             }
         }
     }
+
+    /// A search that returns fewer hits than asked for (it ran out of
+    /// candidates, or reached its cap, before its top k filled) returns the
+    /// same for any larger k, capped or not, and so does the reference
+    /// scanner: what lets a union route skip its second Stage-A search.
+    #[test]
+    fn a_short_answer_is_the_answer_for_any_larger_k(files in corpus(), q in query()) {
+        let (_tmp, index) = build(&files);
+        let snap: Arc<Snapshot> = index.snapshot();
+        let scored = |k: usize, cap: Option<u64>| {
+            let mut scorer = Scorer::new(&terms::split(&q));
+            let (raw, o) = rank::search_capped(&snap, &mut scorer, k, None, Instant::now(), cap);
+            prop_assert!(!o.budget_exhausted);
+            Ok(raw.into_iter().map(|h| { let bits = h.score.to_bits(); (render(&snap, h), bits) }).collect::<Vec<_>>())
+        };
+        for cap in [None, Some(1u64), Some(2), Some(3)] {
+            for k in [1usize, 2, 3, 5, 7] {
+                let got = scored(k, cap)?;
+                if got.len() < k {
+                    for more in [k + 1, 18, 50, 10_000] {
+                        prop_assert_eq!(&scored(more, cap)?, &got, "cap {:?}, k {} -> {}", cap, k, more);
+                    }
+                }
+            }
+        }
+        for k in [1usize, 3, 7] {
+            let got = slow(&snap, &q, k);
+            if got.len() < k {
+                prop_assert_eq!(slow(&snap, &q, 10_000), got);
+            }
+        }
+    }
 }
