@@ -572,7 +572,7 @@ fn materialize<'a>(
     scorer: &Scorer,
     named: &[Option<Vec<(u32, u32)>>],
     group: &Group,
-    cands: &mut BinaryHeap<Candidate<'a>>,
+    cands: &mut Vec<Candidate<'a>>,
 ) {
     let term_bound = scorer.term_bound(group.may);
     let mut file_facts: Option<(FileRef, &'a str, f32, f64)> = None;
@@ -733,6 +733,7 @@ pub fn search_capped(
     }
     groups.sort_by(|a, b| b.bound.total_cmp(&a.bound));
     let mut cands: BinaryHeap<Candidate> = BinaryHeap::new();
+    let mut fresh: Vec<Candidate> = Vec::new();
     let mut next_group = 0;
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
@@ -752,7 +753,13 @@ pub fn search_capped(
         // bound; popping only above it keeps the early-termination test
         // (which assumes nothing better waits elsewhere) sound, ties included.
         while next_group < groups.len() && cands.peek().is_none_or(|c| groups[next_group].bound >= c.bound) {
-            materialize(snap, scorer, &named, &groups[next_group], &mut cands);
+            // A group's chunks join the queue at once: a heap built from them
+            // (or merged by `append`, which rebuilds when that is cheaper)
+            // rather than pushed one by one; a group can hold 50-80 k chunks
+            // (a short identifier's) of which a few are verified. The order
+            // of `Candidate` is total, so the pops are the same.
+            materialize(snap, scorer, &named, &groups[next_group], &mut fresh);
+            cands.append(&mut BinaryHeap::from(std::mem::take(&mut fresh)));
             next_group += 1;
         }
         let Some(c) = cands.pop() else {
