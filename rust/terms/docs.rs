@@ -219,8 +219,11 @@ fn push(terms: &mut Vec<(u32, [u8; NFIELDS])>, slots: &mut Vec<u32>, t: u32, fie
 /// finished or dropped.
 impl Drop for Acc<'_> {
     fn drop(&mut self) {
+        // `get_mut`: a panic while `add` held the slots must not panic again here.
         for &(t, _) in &self.terms {
-            self.an.slots[t as usize] = 0;
+            if let Some(s) = self.an.slots.get_mut(t as usize) {
+                *s = 0;
+            }
         }
     }
 }
