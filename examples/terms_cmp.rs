@@ -59,7 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for id in ids {
             let path = seg.path(id);
             let d = defs.first().and_then(|f| f.get(id as usize)).map_or(&[][..], Vec::as_slice);
-            docs.extend(file_docs(&mut an, path, seg.content(id), d).into_iter().map(|doc| (next_file, doc)));
+            let made = file_docs(&mut an, path, seg.content(id), d);
+            docs.extend(made.iter().map(|doc| (next_file, doc.spelled(&an))));
             next_file += 1;
         }
     }

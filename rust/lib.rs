@@ -51,6 +51,14 @@ pub mod vectors;
 #[cfg(feature = "python")]
 mod bindings;
 
+/// The extension module allocates through mimalloc (a build's terms and
+/// symbols are millions of small strings and vectors; BENCHMARKS.md, issue
+/// 10's fifth build pass). The pure-Rust crate and its tests keep the
+/// system allocator.
+#[cfg(feature = "python")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use engine::{Engine, SearchResult};
 pub use error::{Error, Result};
 pub use hit::Hit;

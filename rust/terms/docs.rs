@@ -3,11 +3,6 @@
 //! file with none is cut into windows of lines instead. Licence headers,
 //! import lists and URLs are not content.
 
-use std::hash::BuildHasher;
-
-use hashbrown::hash_table::{Entry, HashTable};
-use hashbrown::DefaultHashBuilder;
-
 use super::rank::spell_keys;
 use super::tokenize::{name_key, Analyzer};
 use crate::symbols::lang::Lang;
@@ -42,9 +37,11 @@ pub struct DefIn {
     pub line: u32,
 }
 
-/// A document, analysed: where it points and its terms with per-field counts.
-#[derive(Clone, Debug, Default)]
-pub struct Doc {
+/// A document, analysed: where it points and its terms with per-field
+/// counts. A build's documents hold term ids of the [`Analyzer`] that made
+/// them (`Doc<u32>`, [`file_docs`]); `Doc<String>` spells them out.
+#[derive(Clone, Debug)]
+pub struct Doc<T = String> {
     /// 1-based header line, and the span a hit reports (the name, or the
     /// window's first line).
     pub line: u32,
@@ -56,9 +53,47 @@ pub struct Doc {
     pub kind: u8,
     pub name: String,
     pub container: String,
-    /// (term, count per field).
-    pub terms: Vec<(String, [u8; NFIELDS])>,
+    /// (term, count per field), each term once.
+    pub terms: Vec<(T, [u8; NFIELDS])>,
     pub lens: [u16; NFIELDS],
+}
+
+impl<T> Default for Doc<T> {
+    fn default() -> Self {
+        Doc {
+            line: 0,
+            start: 0,
+            end: 0,
+            def_start: 0,
+            def_end: 0,
+            kind: 0,
+            name: String::new(),
+            container: String::new(),
+            terms: Vec::new(),
+            lens: [0; NFIELDS],
+        }
+    }
+}
+
+impl Doc<u32> {
+    /// The document with its terms spelled out (ids of `an`), in term order.
+    pub fn spelled(&self, an: &Analyzer) -> Doc {
+        let mut terms: Vec<(String, [u8; NFIELDS])> =
+            self.terms.iter().map(|&(t, c)| (an.text(t).to_string(), c)).collect();
+        terms.sort();
+        Doc {
+            line: self.line,
+            start: self.start,
+            end: self.end,
+            def_start: self.def_start,
+            def_end: self.def_end,
+            kind: self.kind,
+            name: self.name.clone(),
+            container: self.container.clone(),
+            terms,
+            lens: self.lens,
+        }
+    }
 }
 
 /// Kind stored for a window document.
@@ -131,63 +166,75 @@ fn is_licence(text: &[u8]) -> bool {
 
 struct Acc<'a> {
     an: &'a mut Analyzer,
-    terms: Vec<(String, [u8; NFIELDS])>,
+    terms: Vec<(u32, [u8; NFIELDS])>,
     lens: [u32; NFIELDS],
-    /// Positions in `terms`, by the term's hash: each term is pushed once.
-    seen: HashTable<u32>,
-    hasher: DefaultHashBuilder,
 }
 
 impl<'a> Acc<'a> {
     fn new(an: &'a mut Analyzer) -> Self {
-        Acc { an, terms: Vec::new(), lens: [0; NFIELDS], seen: HashTable::new(), hasher: DefaultHashBuilder::default() }
+        Acc { an, terms: Vec::new(), lens: [0; NFIELDS] }
     }
 
     fn add(&mut self, text: &[u8], field: Field) {
-        let (terms, lens, seen, hasher) = (&mut self.terms, &mut self.lens, &mut self.seen, &self.hasher);
-        self.an.terms(text, &mut |t| push(terms, lens, seen, hasher, t, field));
+        let mut slots = std::mem::take(&mut self.an.slots);
+        let (terms, lens) = (&mut self.terms, &mut self.lens);
+        self.an.term_ids(text, &mut |t| {
+            lens[field as usize] += 1;
+            push(terms, &mut slots, t, Some(field))
+        });
+        self.an.slots = slots;
+    }
+
+    /// A term counted in no field (a spell key).
+    fn add_uncounted(&mut self, text: &str) {
+        let t = self.an.intern(text);
+        let mut slots = std::mem::take(&mut self.an.slots);
+        push(&mut self.terms, &mut slots, t, None);
+        self.an.slots = slots;
     }
 }
 
-fn push(
-    terms: &mut Vec<(String, [u8; NFIELDS])>,
-    lens: &mut [u32; NFIELDS],
-    seen: &mut HashTable<u32>,
-    hasher: &DefaultHashBuilder,
-    t: &str,
-    field: Field,
-) {
-    lens[field as usize] += 1;
-    let at =
-        match seen.entry(hasher.hash_one(t), |&i| terms[i as usize].0 == t, |&i| hasher.hash_one(&terms[i as usize].0))
-        {
-            Entry::Occupied(e) => *e.get() as usize,
-            Entry::Vacant(e) => {
-                e.insert(terms.len() as u32);
-                terms.push((t.to_string(), [0u8; NFIELDS]));
-                terms.len() - 1
-            }
-        };
-    let c = &mut terms[at].1[field as usize];
-    *c = c.saturating_add(1);
+/// Counts term `t` in `field` (None: only adds it), each term once in
+/// `terms`: `slots[t]` is its place there plus one.
+fn push(terms: &mut Vec<(u32, [u8; NFIELDS])>, slots: &mut Vec<u32>, t: u32, field: Option<Field>) {
+    let t_at = t as usize;
+    if slots.len() <= t_at {
+        slots.resize(t_at + 1, 0);
+    }
+    let at = match slots[t_at] {
+        0 => {
+            terms.push((t, [0u8; NFIELDS]));
+            slots[t_at] = terms.len() as u32;
+            terms.len() - 1
+        }
+        p => p as usize - 1,
+    };
+    if let Some(f) = field {
+        let c = &mut terms[at].1[f as usize];
+        *c = c.saturating_add(1);
+    }
 }
 
-fn finish(acc: Acc<'_>, mut doc: Doc) -> Doc {
-    let mut terms = acc.terms;
-    terms.sort_by(|a, b| a.0.cmp(&b.0));
-    // Each term is in `terms` once (the hash table); sorting is all that is left.
-    let mut merged: Vec<(String, [u8; NFIELDS])> = Vec::with_capacity(terms.len());
-    for (t, c) in terms {
-        match merged.last_mut() {
-            Some((p, pc)) if *p == t => {
-                for f in 0..NFIELDS {
-                    pc[f] = pc[f].saturating_add(c[f]);
-                }
+/// The next document starts with clear slots, whether this one was
+/// finished or dropped.
+impl Drop for Acc<'_> {
+    fn drop(&mut self) {
+        // `get_mut`: a panic while `add` held the slots must not panic again here.
+        for &(t, _) in &self.terms {
+            if let Some(s) = self.an.slots.get_mut(t as usize) {
+                *s = 0;
             }
-            _ => merged.push((t, c)),
         }
     }
-    doc.terms = merged;
+}
+
+fn finish(mut acc: Acc<'_>, mut doc: Doc<u32>) -> Doc<u32> {
+    for &(t, _) in &acc.terms {
+        acc.an.slots[t as usize] = 0;
+    }
+    // Each term is in `terms` once (the slots); their order is not the
+    // term file's concern (it sorts its terms).
+    doc.terms = std::mem::take(&mut acc.terms);
     doc.lens = acc.lens.map(|l| l.min(u16::MAX as u32) as u16);
     doc
 }
@@ -197,8 +244,8 @@ fn place_text(path: &str) -> &str {
     path.rsplit_once('.').map_or(path, |(stem, _)| stem)
 }
 
-/// The documents of one file.
-pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) -> Vec<Doc> {
+/// The documents of one file, their terms ids of `an`.
+pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) -> Vec<Doc<u32>> {
     let lang = Lang::of_path(path);
     let lines = classify(content, lang);
     let line_of = |off: u32| lines.partition_point(|l| l.1 < off as usize);
@@ -228,7 +275,7 @@ pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) 
         // The spell keys, for the `ident` rule's lookup; they match no
         // query term, so they score nothing.
         for key in spell_keys(&mut *acc.an, path, &d.name, d.container.as_deref().unwrap_or("")) {
-            acc.terms.push((key, [0; NFIELDS]));
+            acc.add_uncounted(&key);
         }
         if let Some(c) = &d.container {
             acc.add(c.as_bytes(), Field::Place);
@@ -309,7 +356,7 @@ pub fn file_docs(an: &mut Analyzer, path: &str, content: &[u8], defs: &[DefIn]) 
 
 /// Windows of [`WINDOW_LINES`] lines over a file without definitions; a
 /// leading licence block is left out.
-fn windows(an: &mut Analyzer, path: &str, content: &[u8], lines: &[(usize, usize, LineKind)], out: &mut Vec<Doc>) {
+fn windows(an: &mut Analyzer, path: &str, content: &[u8], lines: &[(usize, usize, LineKind)], out: &mut Vec<Doc<u32>>) {
     let mut from = 0;
     let mut head = 0;
     while head < lines.len() && lines[head].2 != LineKind::Code {
@@ -367,6 +414,13 @@ mod tests {
         }
     }
 
+    /// [`file_docs`] with each document's terms spelled out.
+    fn docs_of(path: &str, src: &str, defs: &[DefIn]) -> Vec<Doc> {
+        let mut an = Analyzer::default();
+        let docs = file_docs(&mut an, path, src.as_bytes(), defs);
+        docs.iter().map(|d| d.spelled(&an)).collect()
+    }
+
     fn field_terms(doc: &Doc, f: Field) -> Vec<&str> {
         doc.terms.iter().filter(|(_, c)| c[f as usize] > 0).map(|(t, _)| t.as_str()).collect()
     }
@@ -375,13 +429,7 @@ mod tests {
     fn a_python_function_has_its_fields() {
         let src = "import os\n\n# Parse a date header.\ndef parse_http_date(value):\n    # see https://x.org/a\n    return email.utils.parsedate(value)\n";
         let def = "def parse_http_date(value):\n    # see https://x.org/a\n    return email.utils.parsedate(value)\n";
-        let mut an = Analyzer::default();
-        let docs = file_docs(
-            &mut an,
-            "lib/http/util.py",
-            src.as_bytes(),
-            &[d("parse_http_date", Kind::Function, src, def, None)],
-        );
+        let docs = docs_of("lib/http/util.py", src, &[d("parse_http_date", Kind::Function, src, def, None)]);
         assert_eq!(docs.len(), 1);
         let doc = &docs[0];
         assert_eq!(doc.line, 4);
@@ -400,12 +448,42 @@ mod tests {
         for i in 0..40 {
             src.push_str(&format!("value_{i} = compute(widget)\n"));
         }
-        let mut an = Analyzer::default();
-        let docs = file_docs(&mut an, "conf.py", src.as_bytes(), &[]);
+        let docs = docs_of("conf.py", &src, &[]);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].line, 2);
         assert_eq!(docs[1].line, 32);
         assert!(!docs[0].terms.iter().any(|(t, _)| t == "copyright"));
         assert!(docs[0].terms.iter().any(|(t, _)| t == "widget"));
+    }
+
+    #[test]
+    fn one_analyser_over_many_files_gives_each_its_own_documents() {
+        // A build's analyser makes the documents of many files one after
+        // another: a window dropped after its terms were counted (no
+        // content but the path's words), terms shared between files and
+        // documents, and spell keys must leave the next document clear.
+        let mut empty_then_words = "x = 1\n".repeat(WINDOW_LINES);
+        empty_then_words.push_str("widget_conf = load(widget_path)\n# read the widget conf\n");
+        let py = "class Conf:\n    def load_conf(self, path):\n        return read(path)\n\ndef read(path):\n    return widget\n";
+        let defs = vec![
+            d("Conf", Kind::Class, py, py.split("\n\ndef").next().unwrap(), None),
+            d("load_conf", Kind::Method, py, "def load_conf(self, path):\n        return read(path)\n", Some("Conf")),
+            d("read", Kind::Function, py, "def read(path):\n    return widget\n", None),
+        ];
+        let files: Vec<(&str, &str, &[DefIn])> = vec![
+            ("widget/conf.py", &empty_then_words, &[]),
+            ("widget/conf_load.py", py, &defs),
+            ("widget/conf.py", &empty_then_words, &[]),
+            ("conf/widget.py", py, &defs),
+        ];
+        let mut an = Analyzer::default();
+        for (path, src, defs) in files {
+            let shared: Vec<Doc> =
+                file_docs(&mut an, path, src.as_bytes(), defs).iter().map(|d| d.spelled(&an)).collect();
+            let alone = docs_of(path, src, defs);
+            assert!(!alone.is_empty() && alone.iter().all(|d| !d.terms.is_empty()), "{path}");
+            assert_eq!(format!("{shared:?}"), format!("{alone:?}"), "{path}");
+        }
+        assert_eq!(docs_of("widget/conf.py", &empty_then_words, &[]).len(), 1, "the first window is dropped");
     }
 }

@@ -159,8 +159,9 @@ pub fn defs_by_file_prepared(p: &Prepared, segs: &[Segment]) -> DefsByFile {
         .collect()
 }
 
-/// A segment's documents: `(file id, doc)` in file order.
-type SegDocs = Vec<(u32, docs::Doc)>;
+/// A segment's documents in file order, as the analysers that made them
+/// left them (each with its vocabulary).
+type SegDocs = Vec<store::Chunk>;
 
 /// Writes the term file of each segment in `names` (files of `dir`), taking
 /// definitions from the symbol files `symbols` (base, deltas) of the same
@@ -207,20 +208,28 @@ pub fn write_for_segments(
     let mut pending: Option<(std::path::PathBuf, SegDocs, u64)> = None;
     for (s, (name, seg)) in names.iter().zip(segs).enumerate() {
         let seg_defs = defs.as_mut().map(|d| std::mem::take(&mut d[s])).unwrap_or_default();
+        // Each of rayon's pieces of the range has an analyser, whose term
+        // ids its documents hold; the pieces come back in order.
         let analyse = || -> SegDocs {
             (0..seg.nfiles())
                 .into_par_iter()
-                .map_init(Analyzer::default, |an, id| {
-                    let d = seg_defs.get(id as usize).map_or(&[][..], Vec::as_slice);
-                    file_docs(an, seg.path(id), seg.content(id), d).into_iter().map(|doc| (id, doc)).collect::<Vec<_>>()
-                })
-                .flatten()
+                .fold(
+                    || (Analyzer::default(), Vec::new()),
+                    |(mut an, mut docs), id| {
+                        let d = seg_defs.get(id as usize).map_or(&[][..], Vec::as_slice);
+                        docs.extend(
+                            file_docs(&mut an, seg.path(id), seg.content(id), d).into_iter().map(|doc| (id, doc)),
+                        );
+                        (an, docs)
+                    },
+                )
+                .map(|(an, docs)| store::Chunk { vocab: an.into_vocab(), docs })
                 .collect()
         };
         let docs = match pending.take() {
             None => analyse(),
             Some((path, prev, size)) => {
-                let (docs, written) = rayon::join(analyse, move || store::write(&path, &prev));
+                let (docs, written) = rayon::join(analyse, move || store::write_chunks(&path, &prev));
                 bytes += written?;
                 done += size;
                 progress(Phase::Terms, done, total);
@@ -230,7 +239,7 @@ pub fn write_for_segments(
         pending = Some((terms_path(&dir.join(name)), docs, content_bytes(seg)));
     }
     if let Some((path, prev, size)) = pending {
-        bytes += store::write(&path, &prev)?;
+        bytes += store::write_chunks(&path, &prev)?;
         done += size;
         progress(Phase::Terms, done, total);
     }

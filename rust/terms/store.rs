@@ -30,7 +30,6 @@
 //! Version 3 (this layout); 2 and 1 held u32 doc ids and a mask byte per
 //! posting and are no longer read (their index's format version is refused).
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,13 +91,60 @@ pub struct DocRow {
     container_len: u16,
 }
 
+/// One analyser's documents, `(file id, doc)` in file order, and the
+/// vocabulary their term ids index ([`super::tokenize::Analyzer::into_vocab`]).
+pub struct Chunk {
+    pub vocab: Vec<Box<str>>,
+    pub docs: Vec<(u32, Doc<u32>)>,
+}
+
 /// Writes the term file of a segment's documents: `(file id, doc)` pairs in
-/// file order. Returns the bytes written.
+/// file order. Returns the bytes written. [`write_chunks`] with the terms
+/// spelled out (one vocabulary for all).
 pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
+    let mut ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    let mut vocab: Vec<Box<str>> = Vec::new();
+    let docs = docs
+        .iter()
+        .map(|(file, d)| {
+            let terms = d
+                .terms
+                .iter()
+                .map(|(t, c)| {
+                    let id = *ids.entry(t.as_str()).or_insert_with(|| {
+                        vocab.push(t.as_str().into());
+                        vocab.len() as u32 - 1
+                    });
+                    (id, *c)
+                })
+                .collect();
+            let doc = Doc {
+                line: d.line,
+                start: d.start,
+                end: d.end,
+                def_start: d.def_start,
+                def_end: d.def_end,
+                kind: d.kind,
+                name: d.name.clone(),
+                container: d.container.clone(),
+                terms,
+                lens: d.lens,
+            };
+            (*file, doc)
+        })
+        .collect();
+    write_chunks(path, &[Chunk { vocab, docs }])
+}
+
+/// Writes the term file of a segment's documents, the chunks' documents one
+/// after another (in file order). Returns the bytes written.
+pub fn write_chunks(path: &Path, chunks: &[Chunk]) -> Result<u64> {
     let (weights, bs, k1) = (WEIGHTS, B, K1);
-    let n = docs.len().max(1) as f32;
+    let docs = || chunks.iter().flat_map(|c| &c.docs);
+    let ndocs: usize = chunks.iter().map(|c| c.docs.len()).sum();
+    let n = ndocs.max(1) as f32;
     let mut avg = [0f32; NFIELDS];
-    for (_, d) in docs {
+    for (_, d) in docs() {
         for (a, &l) in avg.iter_mut().zip(&d.lens) {
             *a += l as f32;
         }
@@ -108,32 +154,57 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     }
     // A shard of a set normalises by the set's average lengths (issue 14, `global`).
     let mut sums = [0u64; NFIELDS];
-    for (_, d) in docs {
+    for (_, d) in docs() {
         for (s, &l) in sums.iter_mut().zip(&d.lens) {
             *s += l as u64;
         }
     }
-    super::global::record_lengths(path, docs.len() as u64, sums);
+    super::global::record_lengths(path, ndocs as u64, sums);
     let avg = super::global::avglen_for(path).unwrap_or(avg);
+    // The segment's terms: each chunk's ids mapped to the segment's, once
+    // per chunk vocabulary entry rather than once per term per document.
+    let mut seg_ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    let mut text: Vec<&str> = Vec::new();
+    let maps: Vec<Vec<u32>> = chunks
+        .iter()
+        .map(|c| {
+            c.vocab
+                .iter()
+                .map(|t| {
+                    *seg_ids.entry(&**t).or_insert_with(|| {
+                        text.push(t);
+                        text.len() as u32 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    drop(seg_ids);
     // term -> postings (doc, impact, mask)
-    let mut inv: HashMap<&str, Vec<Posting>> = HashMap::new();
-    for (id, (_, d)) in docs.iter().enumerate() {
-        let norm: [f32; NFIELDS] = std::array::from_fn(|f| 1.0 - bs[f] + bs[f] * d.lens[f] as f32 / avg[f]);
-        for (t, tf) in &d.terms {
-            let mut pseudo = 0f32;
-            let mut mask = 0u8;
-            for f in 0..NFIELDS {
-                if tf[f] > 0 {
-                    pseudo += weights[f] * tf[f] as f32 / norm[f];
-                    mask |= 1 << f;
+    let mut inv: Vec<Vec<Posting>> = vec![Vec::new(); text.len()];
+    let mut id = 0u32;
+    for (c, map) in chunks.iter().zip(&maps) {
+        for (_, d) in &c.docs {
+            let norm: [f32; NFIELDS] = std::array::from_fn(|f| 1.0 - bs[f] + bs[f] * d.lens[f] as f32 / avg[f]);
+            for &(t, tf) in &d.terms {
+                let mut pseudo = 0f32;
+                let mut mask = 0u8;
+                for f in 0..NFIELDS {
+                    if tf[f] > 0 {
+                        pseudo += weights[f] * tf[f] as f32 / norm[f];
+                        mask |= 1 << f;
+                    }
                 }
+                let sat = pseudo / (k1 + pseudo);
+                let imp = (sat * 255.0).round().clamp(1.0, 255.0) as u8;
+                inv[map[t as usize] as usize].push((id, imp, mask));
             }
-            let sat = pseudo / (k1 + pseudo);
-            let imp = (sat * 255.0).round().clamp(1.0, 255.0) as u8;
-            inv.entry(t.as_str()).or_default().push((id as u32, imp, mask));
+            id += 1;
         }
     }
-    let mut terms: Vec<(&str, Vec<Posting>)> = inv.into_iter().collect();
+    // A vocabulary holds terms no kept document has (a dropped window's).
+    let mut terms: Vec<(&str, Vec<Posting>)> =
+        text.into_iter().zip(inv).filter(|(_, posts)| !posts.is_empty()).collect();
     terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let mut sections: Vec<Vec<u8>> = vec![Vec::new(); NSECTIONS];
@@ -148,7 +219,7 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     }
     sections[S_PACK].extend_from_slice(&[0; PACK_PAD]);
     sections[S_DICT] = dict.into_inner().map_err(|e| Error::corrupt(path, format!("term dictionary: {e}")))?;
-    for (file, d) in docs {
+    for (file, d) in docs() {
         let blob_off = sections[S_BLOB].len() as u32;
         let name = &d.name.as_bytes()[..d.name.len().min(u16::MAX as usize)];
         let cont = &d.container.as_bytes()[..d.container.len().min(u16::MAX as usize)];
@@ -165,7 +236,7 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&VERSION.to_le_bytes());
-    header.extend_from_slice(&(docs.len() as u32).to_le_bytes());
+    header.extend_from_slice(&(ndocs as u32).to_le_bytes());
     header.extend_from_slice(&(terms.len() as u32).to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
     let mut at = HEADER_LEN as u64;
@@ -775,6 +846,52 @@ mod tests {
         let r = t.row(1);
         assert_eq!((r.file, r.line), (2, 3));
         assert_eq!(t.names(&r), ("format", ""));
+    }
+
+    #[test]
+    fn chunks_write_the_file_their_spelled_documents_write() {
+        // Two analysers' chunks: vocabularies in different orders, a term
+        // in one chunk only, and a vocabulary term no document holds.
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = |ts: &[&str]| ts.iter().map(|&t| Box::<str>::from(t)).collect::<Vec<_>>();
+        let id_doc = |name: &str, terms: &[(u32, [u8; NFIELDS])]| Doc::<u32> {
+            line: 3,
+            name: name.into(),
+            terms: terms.to_vec(),
+            lens: [2, 1, 1, 0, 10],
+            ..Doc::default()
+        };
+        let chunks = [
+            Chunk {
+                vocab: vocab(&["pars", "date", "unused"]),
+                docs: vec![
+                    (0, id_doc("parse_date", &[(1, [1, 0, 0, 0, 2]), (0, [1, 0, 0, 0, 0])])),
+                    (1, id_doc("when", &[(1, [0, 0, 0, 3, 0])])),
+                ],
+            },
+            Chunk {
+                vocab: vocab(&["date", "#date_pars", "zone"]),
+                docs: vec![(4, id_doc("format", &[(2, [0, 0, 1, 0, 0]), (0, [0, 0, 0, 0, 1]), (1, [0; NFIELDS])]))],
+            },
+        ];
+        let spelled: Vec<(u32, Doc)> = chunks
+            .iter()
+            .flat_map(|c| {
+                c.docs.iter().map(|(f, d)| {
+                    let terms = d.terms.iter().map(|&(t, n)| (c.vocab[t as usize].to_string(), n)).collect();
+                    (*f, Doc { terms, name: d.name.clone(), line: d.line, lens: d.lens, ..Doc::default() })
+                })
+            })
+            .collect();
+        let (a, b) = (dir.path().join("a.terms"), dir.path().join("b.terms"));
+        write_chunks(&a, &chunks).unwrap();
+        write(&b, &spelled).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let t = TermFile::open(&a).unwrap();
+        assert_eq!((t.ndocs(), t.nterms()), (3, 4), "`unused` has no postings");
+        let date = t.postings("date").unwrap();
+        assert_eq!((date.len(), date.doc(0), date.doc(1), date.doc(2)), (3, 0, 1, 2));
+        assert_eq!(t.row(2).file, 4);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Snowball-stemmed (English), so that "parsing dates" meets `parse_date`.
 //! URLs are not words. The same analysis runs at build and at query time.
 
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -104,40 +107,123 @@ pub fn name_key(name: &str) -> String {
     out
 }
 
-/// A stemmer with a memo of what it stemmed (a tree repeats its words).
+/// A stemmer with a memo of what it stemmed (a tree repeats its words), and
+/// the vocabulary of the terms it produced: each term has an id, so that a
+/// build's documents hold ids rather than a string per term per document
+/// (the terms phase's allocations; [`super::store::write_chunks`] maps each
+/// analyser's ids to the segment's).
 pub struct Analyzer {
     stemmer: Stemmer,
-    memo: HashMap<String, Option<String>>,
+    /// A token's term id in `vocab` (None: not a term), for tokens of at
+    /// most 15 bytes by their bytes as one integer ([`short_key`]: a lookup
+    /// compares one `u128`, not a string), longer ones by their text.
+    memo: HashMap<u128, Option<u32>>,
+    memo_long: HashMap<String, Option<u32>>,
+    /// Every term (and spell key) this analyser has produced, by id. Never
+    /// cleared: a build's documents refer to it.
+    vocab: Vec<Box<str>>,
+    /// `vocab`'s ids, by their text.
+    ids: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     /// The sub-token being built (reused across runs).
     buf: String,
+    /// Per-document scratch of [`super::docs`]: a term id's place in the
+    /// document being built, plus one (0: not in it).
+    pub(super) slots: Vec<u32>,
 }
 
 impl Default for Analyzer {
     fn default() -> Self {
-        Analyzer { stemmer: Stemmer::create(Algorithm::English), memo: HashMap::new(), buf: String::new() }
+        Analyzer {
+            stemmer: Stemmer::create(Algorithm::English),
+            memo: HashMap::new(),
+            memo_long: HashMap::new(),
+            vocab: Vec::new(),
+            ids: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            buf: String::new(),
+            slots: Vec::new(),
+        }
+    }
+}
+
+/// A token of at most 15 bytes as one integer: its bytes (little-endian)
+/// and its length in the top byte, so two tokens have the same key only if
+/// they are the same.
+fn short_key(tok: &str) -> Option<u128> {
+    let b = tok.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut k = [0u8; 16];
+    k[..b.len()].copy_from_slice(b);
+    k[15] = b.len() as u8;
+    Some(u128::from_le_bytes(k))
+}
+
+/// The id of `text` in `vocab`, added if new.
+fn intern_in(vocab: &mut Vec<Box<str>>, ids: &mut HashTable<u32>, hasher: &DefaultHashBuilder, text: &str) -> u32 {
+    let hash = hasher.hash_one(text);
+    match ids.entry(hash, |&i| *vocab[i as usize] == *text, |&i| hasher.hash_one(&*vocab[i as usize])) {
+        Entry::Occupied(e) => *e.get(),
+        Entry::Vacant(e) => {
+            let id = vocab.len() as u32;
+            vocab.push(text.into());
+            e.insert(id);
+            id
+        }
     }
 }
 
 impl Analyzer {
-    /// The index term of a lowercase sub-token, or None for a stop word,
-    /// a one-letter token or a number.
-    pub fn term(&mut self, tok: &str) -> Option<&str> {
-        if self.memo.len() > 1 << 20 {
+    /// The id of the index term of a lowercase sub-token, or None for a
+    /// stop word, a one-letter token or a number.
+    pub fn term_id(&mut self, tok: &str) -> Option<u32> {
+        if self.memo.len() + self.memo_long.len() > 1 << 20 {
             self.memo.clear();
+            self.memo_long.clear();
         }
         // One hash per token: a hit (the usual case) is a lookup, a miss
         // stems and inserts at the slot that lookup found.
-        let stemmer = &self.stemmer;
-        self.memo
-            .entry_ref(tok)
-            .or_insert_with(|| {
-                if tok.len() < 2 || tok.len() > 40 || tok.bytes().all(|b| b.is_ascii_digit()) || is_stop(tok) {
-                    None
-                } else {
-                    Some(stemmer.stem(tok).into_owned())
-                }
-            })
-            .as_deref()
+        let Analyzer { stemmer, memo, memo_long, vocab, ids, hasher, .. } = self;
+        let stem = || {
+            if tok.len() < 2 || tok.len() > 40 || tok.bytes().all(|b| b.is_ascii_digit()) || is_stop(tok) {
+                None
+            } else {
+                Some(intern_in(vocab, ids, hasher, &stemmer.stem(tok)))
+            }
+        };
+        match short_key(tok) {
+            Some(key) => *memo.entry(key).or_insert_with(stem),
+            None => *memo_long.entry_ref(tok).or_insert_with(stem),
+        }
+    }
+
+    /// The index term of a lowercase sub-token ([`Analyzer::term_id`]'s text).
+    pub fn term(&mut self, tok: &str) -> Option<&str> {
+        let id = self.term_id(tok)?;
+        Some(&self.vocab[id as usize])
+    }
+
+    /// The id of `text` as a term of this analyser's vocabulary (a spell
+    /// key, which no token stems to), added if new.
+    pub fn intern(&mut self, text: &str) -> u32 {
+        intern_in(&mut self.vocab, &mut self.ids, &self.hasher, text)
+    }
+
+    /// The text of term `id`.
+    pub fn text(&self, id: u32) -> &str {
+        &self.vocab[id as usize]
+    }
+
+    /// The number of terms in the vocabulary (ids are below it).
+    pub fn vocab_len(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// The vocabulary, by id.
+    pub fn into_vocab(self) -> Vec<Box<str>> {
+        self.vocab
     }
 
     /// Calls `f` with every index term of `text`.
@@ -145,8 +231,21 @@ impl Analyzer {
         let mut buf = std::mem::take(&mut self.buf);
         runs(text, |run| {
             subtokens_in(run, &mut buf, |tok| {
-                if let Some(t) = self.term(tok) {
-                    f(t)
+                if let Some(id) = self.term_id(tok) {
+                    f(&self.vocab[id as usize])
+                }
+            })
+        });
+        self.buf = buf;
+    }
+
+    /// Calls `f` with the id of every index term of `text`.
+    pub fn term_ids(&mut self, text: &[u8], f: &mut dyn FnMut(u32)) {
+        let mut buf = std::mem::take(&mut self.buf);
+        runs(text, |run| {
+            subtokens_in(run, &mut buf, |tok| {
+                if let Some(id) = self.term_id(tok) {
+                    f(id)
                 }
             })
         });
@@ -214,6 +313,24 @@ mod tests {
         assert_eq!(subs("ZipFile"), ["zip", "file"]);
         assert_eq!(subs("utf8Decode"), ["utf", "8", "decode"]);
         assert_eq!(name_key("parseHTTPDate"), "parse_http_date");
+    }
+
+    #[test]
+    fn short_tokens_key_by_their_bytes_and_length() {
+        assert_ne!(short_key("ab"), short_key("ab\0"));
+        assert_ne!(short_key("ab"), short_key("ba"));
+        assert_eq!(short_key("abcdefghijklmno").map(|k| (k >> 120) as u8), Some(15));
+        assert_eq!(short_key("abcdefghijklmnop"), None, "16 bytes: the long memo");
+        // Either memo gives the same ids, asked first or again.
+        let mut an = Analyzer::default();
+        let toks = ["parsing", "parses", "internationalise", "internationalises", "internationalisation", "the"];
+        let first: Vec<Option<u32>> = toks.iter().map(|t| an.term_id(t)).collect();
+        let again: Vec<Option<u32>> = toks.iter().map(|t| an.term_id(t)).collect();
+        assert_eq!(first, again);
+        assert_eq!(first[0], first[1], "one stem, one id");
+        assert_eq!(first[5], None, "a stop word");
+        assert_eq!(an.term("internationalisation"), Some("internationalis"));
+        assert_eq!(an.text(first[2].unwrap()), "internationalis");
     }
 
     #[test]
