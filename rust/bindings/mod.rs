@@ -328,9 +328,18 @@ fn filter_of(
     not_lang: Vec<String>,
     roots: Vec<(String, String, bool)>,
 ) -> PyResult<PathFilter> {
+    guarded(py, move || make_filter(&paths, &lang, &not_lang, roots))
+}
+
+fn make_filter(
+    paths: &[String],
+    lang: &[String],
+    not_lang: &[String],
+    roots: Vec<(String, String, bool)>,
+) -> crate::error::Result<PathFilter> {
     let roots: Vec<WalkRoot> =
         roots.into_iter().map(|(prefix, shown, is_file)| WalkRoot { prefix, shown, is_file }).collect();
-    guarded(py, move || PathFilter::new(&paths, &roots, &lang, &not_lang))
+    PathFilter::new(paths, &roots, lang, not_lang)
 }
 
 /// Parses a ranked-search query and its filters once: `paths` are
@@ -349,8 +358,8 @@ fn parse_query(
     not_lang: Vec<String>,
     roots: Vec<(String, String, bool)>,
 ) -> PyResult<NativeQuery> {
-    let filter = filter_of(py, paths, lang, not_lang, roots)?;
-    let prep = guarded(py, move || Prepared::new(&query, filter))?;
+    // One release of the GIL for the filter and the query (a question's parse takes microseconds).
+    let prep = guarded(py, move || Prepared::new(&query, make_filter(&paths, &lang, &not_lang, roots)?))?;
     Ok(NativeQuery { prep: Arc::new(prep) })
 }
 
