@@ -90,7 +90,7 @@ struct HitClass {
 
 static HIT_CLASS: PyOnceLock<HitClass> = PyOnceLock::new();
 
-/// The field names of `lens.types.Hit`, in its order (tests/test_hits.py
+/// The field names of `lens.types.Hit`, in its order (tests/test_native_hits.py
 /// holds the two in step).
 const HIT_FIELDS: [&str; 9] = ["path", "line", "column", "byte_start", "byte_end", "text", "score", "why", "symbol"];
 
