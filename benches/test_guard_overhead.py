@@ -33,7 +33,7 @@ from lens.flags import Flags
 from lens.guard import Guard, QueryEvent
 from lens.pipeline import run_search
 from lens.symbols import run_stage_b
-from lens.types import Hit, SearchResult, hits_from_rows
+from lens.types import Hit, SearchResult
 
 TARGET_P50_S = 2e-6
 QUERY = "parse_date"
@@ -130,8 +130,8 @@ class _CannedNative:
 def _bare(index: Index) -> list[Hit]:
     """The native work of one query with Stage-B, and nothing else: what the pipeline adds to is this."""
     snap = index._native.snapshot()
-    rows, _truncated, _info = snap.search(QUERY, 10, None, True)
-    return run_stage_b(snap, QUERY, 10, hits_from_rows(rows))
+    hits, _truncated, _info = snap.search(QUERY, 10, None, True)
+    return run_stage_b(snap, QUERY, 10, hits)
 
 
 def _per_call_p50(fns: list[Callable[[], object]], rounds: int) -> list[float]:

@@ -115,10 +115,10 @@ def test_a_snapshot_handle_pins_one_generation(tmp_path: Path) -> None:
     (root / "mod.py").write_text(VERSIONS[1])
     assert idx.refresh()["changed"] == 1
     # The handle still answers from the generation it was taken at, both Stage-A and Stage-B...
-    rows, _, info = snap.search("needle", 10)
+    hits, _, info = snap.search("needle", 10)
     sym, _ = snap.stage_b("needle", 10)
     assert info["generation"] == snap.generation < idx.stats()["generation"]
-    assert {r[1] for r in rows} == {1, 4} and {r[1] for r in sym} == {1, 4}
+    assert {h.line for h in hits} == {1, 4} and {r[1] for r in sym} == {1, 4}
     # ... and a new query sees the new one.
     r = idx.search("needle", mode="symbol")
     assert _versions_of(r.hits) == {1} and r.info["generation"] == idx.stats()["generation"]

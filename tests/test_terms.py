@@ -235,5 +235,5 @@ def test_the_ranked_top_k_equals_the_oracles(tmp_path: Path) -> None:
         reference = idx._native.search(q, k, None, False)[0]
         assert info["query_route"] == "terms", q
         assert native == reference, (q, k)
-        spelled += any("spelled" in h[-1] for h in native)
+        spelled += any("spelled" in h.why for h in native)
     assert spelled > 10, "the queries spell names often"

@@ -4,6 +4,8 @@ from collections.abc import Callable
 from os import PathLike
 from typing import Any
 
+from .types import Hit
+
 INDEX_FORMAT_VERSION: int
 MAX_K: int
 __version__: str
@@ -82,9 +84,10 @@ class NativeSnapshot:
 
     def search(
         self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
-    ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
-        """Ranked search on this generation. `native=False` runs the reference scanner, for which
-        `budget_ms` is a deadline (past it: the best hits so far, truncated)."""
+    ) -> tuple[list[Hit], bool, dict[str, int | bool]]:
+        """Ranked search on this generation: (hits best first, as `lens.Hit`s made by the native core,
+        truncated, info). `native=False` runs the reference scanner, for which `budget_ms` is a deadline
+        (past it: the best hits so far, truncated)."""
 
     def stage_b(self, query: str | NativeQuery, k: int) -> tuple[list[SymHitTuple], bool]:
         """Stage-B hits on this generation for an identifier-like query (empty otherwise), and whether
@@ -121,9 +124,9 @@ class NativeIndex:
 
     def search(
         self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
-    ) -> tuple[list[HitTuple], bool, dict[str, int | bool]]:
-        """Ranked search on the current generation: (hits best first, truncated, info about candidates,
-        early termination and the generation that answered)."""
+    ) -> tuple[list[Hit], bool, dict[str, int | bool]]:
+        """Ranked search on the current generation: (hits best first, as `lens.Hit`s, truncated, info
+        about candidates, early termination and the generation that answered)."""
 
     def grep(
         self,

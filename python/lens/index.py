@@ -67,6 +67,19 @@ GROUP_DEPTH = 10
 Progress = bool | Callable[[int, int, str], object] | Callable[[int, int], object]
 
 
+# `lens.pipeline.run_search`, imported on the first search (not at import: see above) and kept here, so
+# that a search does not pay for an import statement's lookups each time.
+_run_search: Callable[..., SearchResult] | None = None
+
+
+def _load_pipeline() -> Callable[..., SearchResult]:
+    global _run_search
+    from .pipeline import run_search
+
+    _run_search = run_search
+    return run_search
+
+
 def _name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise QueryError(f"a symbol name must be a non-empty str, not {name!r}")
@@ -231,11 +244,13 @@ class Index:
         hits and `matches`, how many of the file's lines are among the best `k * GROUP_DEPTH` hits (the
         search ranks `GROUP_DEPTH` times deeper before grouping: a lower bound once a file holds more than
         that depth reached; see `FileGroup`), and `result.hits` those hits in turn."""
-        from .pipeline import MODES, run_search
-
-        self._auto_refresh()
+        run_search = _run_search or _load_pipeline()
+        if self._refresh_pending:
+            self._auto_refresh()
         if group_by is None:
             return run_search(self, query, k, mode=mode, budget_ms=budget_ms, key=key, paths=paths, lang=lang)
+        from .pipeline import MODES
+
         if group_by != "file":
             raise QueryError(f"group_by takes 'file' or None, not {group_by!r}")
         check_search(query, k, mode, MODES, budget_ms)

@@ -39,7 +39,7 @@ from .errors import QueryError
 from .guard import HALF_OPEN, LATENCY, QueryEvent
 from .guard import register_stage as _guard_register
 from .symbols import stage_b_hook
-from .types import Hit, Mode, SearchResult, hits_from_rows
+from .types import Hit, Mode, SearchResult
 
 __all__ = [
     "MODES",
@@ -74,7 +74,7 @@ class SnapshotHandle(Protocol):
 
     def search(
         self, query: Any, k: int, budget_ms: float | None = None, native: bool = True
-    ) -> tuple[list[Any], bool, dict[str, Any]]: ...
+    ) -> tuple[list[Hit], bool, dict[str, Any]]: ...
 
     def stage_b(self, query: Any, k: int) -> tuple[list[Any], bool]: ...
 
@@ -134,10 +134,6 @@ def registered_stages() -> tuple[str, ...]:
     return tuple(_ORDER)
 
 
-def _check(query: object, k: object, mode: str, budget_ms: float | None) -> None:
-    check_search(query, k, mode, MODES, budget_ms)
-
-
 def _min_budget(a: float | None, b: float) -> float:
     return b if a is None else min(a, b)
 
@@ -172,8 +168,9 @@ def run_search(
 ) -> SearchResult:
     """One search through the stages. `raw_scores` keeps each stage's own scores instead of lifting
     them to be monotonic in rank: a sharded set's coordinator merges shards by those and lifts once."""
-    _check(query, k, mode, budget_ms)
-    parsed = parse(query, paths, lang)
+    check_search(query, k, mode, MODES, budget_ms)
+    # Without paths= or lang= there is no filter to fold in: `parse` without building its two lists.
+    parsed = _lens.parse_query(query) if paths is None and lang is None else parse(query, paths, lang)
     guard = index.guard
     clock = guard.clock
     t0 = clock()
@@ -225,7 +222,7 @@ def run_search(
     ta = clock()  # Stage-A's own time starts here, after the guard's routing work
     if native:
         try:
-            rows, truncated, info = snap.search(parsed, k, a_budget, True)
+            hits, truncated, info = snap.search(parsed, k, a_budget, True)
             a_ms = (clock() - ta) * 1000
         except QueryError:
             raise  # the caller's mistake, not a stage failure
@@ -243,14 +240,13 @@ def run_search(
         # a fallback for errors also runs under the SLO's deadline.
         deadline = budget_ms if reference_deadline is None else _min_budget(budget_ms, reference_deadline)
         try:
-            rows, truncated, info = snap.search(parsed, k, deadline, False)
+            hits, truncated, info = snap.search(parsed, k, deadline, False)
         except Exception:
             _record_failure(guard, new, t0, a_ms)
             raise
         if reference_deadline is not None:
             skipped["stage_a"] = "deadline" if truncated else "reference"
-    t1 = clock()
-    hits = hits_from_rows(rows)
+    t1 = clock()  # the native core made the hits (`lens.Hit`s) itself
     timings = {"stage_a": (t1 - ta) * 1000}
     stages["stage_a"] = "native" if native else ("fallback" if a_error or reference_deadline else "reference")
     ran: dict[str, tuple[float, bool, Any]] = {}
@@ -322,10 +318,18 @@ def monotonic(hits: list[Hit]) -> list[Hit]:
     for i in range(len(out) - 1, -1, -1):
         h = out[i]
         if h.score < floor:
-            out[i] = replace(h, score=floor)
+            out[i] = _with_score(h, floor)
         else:
             floor = h.score
     return out
+
+
+def _with_score(h: Hit, score: float) -> Hit:
+    """`replace(h, score=score)`; a plain `Hit` (what the stages return) is built directly, without
+    `dataclasses.replace`'s look at the fields (a question's interleaved hits are lifted often)."""
+    if h.__class__ is Hit:
+        return Hit(h.path, h.line, h.column, h.byte_start, h.byte_end, h.text, score, h.why, h.symbol)
+    return replace(h, score=score)
 
 
 def _run_stage(

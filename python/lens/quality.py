@@ -13,6 +13,7 @@ from typing import Any
 
 from ._log import get_logger
 from .index import Hit, Index
+from .types import hits_from_rows
 
 __all__ = ["ConsistencyReport", "consistency_violations"]
 
@@ -62,8 +63,8 @@ def consistency_violations(
             opts.get("word", False),
             None,
         )
-        fast = native.grep(*args, True)
-        slow = native.grep(*args, False)
+        fast = hits_from_rows(native.grep(*args, True))
+        slow = hits_from_rows(native.grep(*args, False))
         _tally(report, {"grep": pattern, **opts}, fast, slow, keep_examples)
     if report.violations:
         _log.warning("consistency_violations", checked=report.checked, violations=report.violations)
@@ -71,10 +72,10 @@ def consistency_violations(
 
 
 def _tally(
-    report: ConsistencyReport, what: dict[str, Any], fast: list[Any], slow: list[Any], keep: int
+    report: ConsistencyReport, what: dict[str, Any], fast: list[Hit], slow: list[Hit], keep: int
 ) -> None:
     report.checked += 1
-    a, b = _rows([Hit(*r) for r in fast]), _rows([Hit(*r) for r in slow])
+    a, b = _rows(fast), _rows(slow)
     if a != b:
         report.violations += 1
         if len(report.examples) < keep:

@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::cache::CacheStats;
 use crate::engine::{Engine, SearchResult};
@@ -73,6 +75,90 @@ fn guarded<T: Send>(py: Python<'_>, work: impl FnOnce() -> crate::error::Result<
 fn hit_tuple<'py>(py: Python<'py>, h: Hit) -> PyResult<Bound<'py, PyTuple>> {
     let why = PyTuple::new(py, h.why)?;
     (h.path, h.line, h.column, h.byte_start, h.byte_end, h.text, h.score, why).into_pyobject(py)
+}
+
+/// `lens.types.Hit` and the names of its fields, looked up on the first
+/// ranked search: a ranked search's hits are made as `Hit`s here rather than
+/// as tuples that Python then unpacks into `Hit(*row)` (about 1.7 us a hit
+/// in Python, most of a question's pipeline cost beside the native call).
+struct HitClass {
+    class: Py<PyType>,
+    /// `Hit.__new__` (`object.__new__`): an instance with its slots unset.
+    new: Py<PyAny>,
+    fields: [Py<PyString>; 9],
+}
+
+static HIT_CLASS: PyOnceLock<HitClass> = PyOnceLock::new();
+
+/// The field names of `lens.types.Hit`, in its order (tests/test_native_hits.py
+/// holds the two in step).
+const HIT_FIELDS: [&str; 9] = ["path", "line", "column", "byte_start", "byte_end", "text", "score", "why", "symbol"];
+
+fn hit_class(py: Python<'_>) -> PyResult<&HitClass> {
+    HIT_CLASS.get_or_try_init(py, || {
+        let class = py.import("lens.types")?.getattr("Hit")?.cast_into::<PyType>()?;
+        let new = class.getattr("__new__")?.unbind();
+        let fields = HIT_FIELDS.map(|name| PyString::intern(py, name).unbind());
+        Ok(HitClass { class: class.unbind(), new, fields })
+    })
+}
+
+/// One `lens.types.Hit`, equal to `Hit(path, line, ..., why)` (no symbol).
+/// `Hit` is a frozen dataclass with slots: its own `__setattr__` refuses,
+/// so, as its generated `__init__` does with `object.__setattr__`, the slots
+/// are set through the generic attribute setter.
+fn hit_object<'py>(
+    py: Python<'py>,
+    class: &HitClass,
+    whys: &mut WhyTuples<'py>,
+    h: Hit,
+) -> PyResult<Bound<'py, PyAny>> {
+    let why = whys.get(py, h.why)?;
+    let obj = class.new.bind(py).call1((class.class.bind(py),))?;
+    let values: [Bound<'py, PyAny>; 9] = [
+        h.path.into_pyobject(py)?.into_any(),
+        h.line.into_pyobject(py)?.into_any(),
+        h.column.into_pyobject(py)?.into_any(),
+        h.byte_start.into_pyobject(py)?.into_any(),
+        h.byte_end.into_pyobject(py)?.into_any(),
+        h.text.into_pyobject(py)?.into_any(),
+        h.score.into_pyobject(py)?.into_any(),
+        why.into_any(),
+        py.None().into_bound(py),
+    ];
+    for (name, value) in class.fields.iter().zip(values) {
+        // SAFETY: the three pointers are live objects held by this frame
+        // (`obj`, the interned name, `value`) while the GIL is held; the call
+        // takes its own references and reports failure with -1 and an error set.
+        if unsafe { pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(obj)
+}
+
+/// The `why` tuples of one result, each made once: a question's 50 hits
+/// hold about a dozen distinct ones (the fields they matched), and a tuple
+/// of str is immutable, so hits may share it.
+struct WhyTuples<'py>(Vec<(Vec<&'static str>, Bound<'py, PyTuple>)>);
+
+impl<'py> WhyTuples<'py> {
+    fn get(&mut self, py: Python<'py>, why: Vec<&'static str>) -> PyResult<Bound<'py, PyTuple>> {
+        if let Some((_, t)) = self.0.iter().find(|(w, _)| *w == why) {
+            return Ok(t.clone());
+        }
+        let t = PyTuple::new(py, &why)?;
+        self.0.push((why, t.clone()));
+        Ok(t)
+    }
+}
+
+/// A ranked search's hits as `lens.types.Hit`s.
+fn hit_objects<'py>(py: Python<'py>, hits: Vec<Hit>) -> PyResult<Bound<'py, PyList>> {
+    let class = hit_class(py)?;
+    let mut whys = WhyTuples(Vec::new());
+    let items = hits.into_iter().map(|h| hit_object(py, class, &mut whys, h)).collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
 }
 
 fn hits_list<'py>(py: Python<'py>, hits: Vec<Hit>) -> PyResult<Bound<'py, PyList>> {
@@ -140,19 +226,19 @@ type SearchTuple<'py> = (Bound<'py, PyList>, bool, Bound<'py, PyDict>);
 
 fn search_tuple<'py>(py: Python<'py>, res: SearchResult) -> PyResult<SearchTuple<'py>> {
     let info = PyDict::new(py);
-    info.set_item("candidates", res.outcome.candidates)?;
-    info.set_item("visited", res.outcome.visited)?;
-    info.set_item("early_terminated", res.outcome.early_terminated)?;
-    info.set_item("budget_exhausted", res.outcome.budget_exhausted)?;
-    info.set_item("lexical_capped", res.outcome.capped)?;
-    info.set_item("generation", res.generation)?;
+    info.set_item(intern!(py, "candidates"), res.outcome.candidates)?;
+    info.set_item(intern!(py, "visited"), res.outcome.visited)?;
+    info.set_item(intern!(py, "early_terminated"), res.outcome.early_terminated)?;
+    info.set_item(intern!(py, "budget_exhausted"), res.outcome.budget_exhausted)?;
+    info.set_item(intern!(py, "lexical_capped"), res.outcome.capped)?;
+    info.set_item(intern!(py, "generation"), res.generation)?;
     // Where the query went, and what the definition index did.
-    info.set_item("query_route", res.route)?;
+    info.set_item(intern!(py, "query_route"), res.route)?;
     if let Some(t) = res.terms {
-        info.set_item("terms_scored", t.scored)?;
-        info.set_item("terms_postings", t.postings)?;
+        info.set_item(intern!(py, "terms_scored"), t.scored)?;
+        info.set_item(intern!(py, "terms_postings"), t.postings)?;
     }
-    Ok((hits_list(py, res.hits)?, res.truncated, info))
+    Ok((hit_objects(py, res.hits)?, res.truncated, info))
 }
 
 /// A parsed query and the filter it runs under (`parse_query`): parsed once,
@@ -242,9 +328,18 @@ fn filter_of(
     not_lang: Vec<String>,
     roots: Vec<(String, String, bool)>,
 ) -> PyResult<PathFilter> {
+    guarded(py, move || make_filter(&paths, &lang, &not_lang, roots))
+}
+
+fn make_filter(
+    paths: &[String],
+    lang: &[String],
+    not_lang: &[String],
+    roots: Vec<(String, String, bool)>,
+) -> crate::error::Result<PathFilter> {
     let roots: Vec<WalkRoot> =
         roots.into_iter().map(|(prefix, shown, is_file)| WalkRoot { prefix, shown, is_file }).collect();
-    guarded(py, move || PathFilter::new(&paths, &roots, &lang, &not_lang))
+    PathFilter::new(paths, &roots, lang, not_lang)
 }
 
 /// Parses a ranked-search query and its filters once: `paths` are
@@ -263,8 +358,8 @@ fn parse_query(
     not_lang: Vec<String>,
     roots: Vec<(String, String, bool)>,
 ) -> PyResult<NativeQuery> {
-    let filter = filter_of(py, paths, lang, not_lang, roots)?;
-    let prep = guarded(py, move || Prepared::new(&query, filter))?;
+    // One release of the GIL for the filter and the query (a question's parse takes microseconds).
+    let prep = guarded(py, move || Prepared::new(&query, make_filter(&paths, &lang, &not_lang, roots)?))?;
     Ok(NativeQuery { prep: Arc::new(prep) })
 }
 

@@ -164,10 +164,8 @@ class SemanticStage:
     def _deeper(call: StageCall, k: int) -> list[Hit]:
         if call.snapshot is None:
             return []
-        from ..types import hits_from_rows
-
-        rows, _truncated, _info = call.snapshot.search(call.query, k, call.budget_ms, True)
-        return hits_from_rows(rows)
+        hits, _truncated, _info = call.snapshot.search(call.query, k, call.budget_ms, True)
+        return hits
 
     # -- the cutoff -------------------------------------------------------------------------------
     def _confident(self, query: str, hits: list[Hit], store: VectorStore) -> bool:
