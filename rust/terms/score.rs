@@ -106,7 +106,8 @@ struct Cursor<'a> {
     last: u32,
     /// The block's doc ids, decoded in one pass the first time the cursor
     /// steps inside it (an essential list visits every posting of a block
-    /// it does not skip); a block only sought into is read id by id.
+    /// it does not skip) or after [`DECODE_AFTER`] seeks into it; a block
+    /// sought into fewer times is read id by id.
     docs: Box<[u32; BLOCK]>,
     decoded: bool,
     /// Seeks that searched inside the current block.
