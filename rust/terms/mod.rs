@@ -296,12 +296,6 @@ impl SegFile {
         Ok(SegFile { terms, sink, sinks, file_start })
     }
 
-    /// The file of a document, found in `file_start` (a few KiB per
-    /// segment, in cache) rather than in the document's row.
-    fn file_of(&self, doc: u32) -> u32 {
-        file_in(&self.file_start, doc).unwrap_or_else(|| self.terms.file_of(doc))
-    }
-
     /// The documents of a file.
     fn docs_of_file(&self, file: u32) -> std::ops::Range<u32> {
         match (self.file_start.get(file as usize), self.file_start.get(file as usize + 1)) {
@@ -334,6 +328,25 @@ fn file_in(file_start: &[u32], doc: u32) -> Option<u32> {
     }
 }
 
+/// [`file_in`], galloping on from file `from` when `doc` is at or past that
+/// file's first document (the scorer asks in document order: the next
+/// candidate's file is the same one or a near one).
+fn file_in_from(file_start: &[u32], from: usize, doc: u32) -> Option<u32> {
+    let n = file_start.len();
+    if from + 1 >= n || file_start[from] > doc {
+        return file_in(file_start, doc);
+    }
+    // `file_start[lo] <= doc`; `hi == n` or `file_start[hi] > doc`.
+    let (mut lo, mut hi, mut step) = (from, from + 1, 1);
+    while hi < n && file_start[hi] <= doc {
+        lo = hi;
+        hi = (hi + step).min(n);
+        step *= 2;
+    }
+    let i = lo + 1 + file_start[lo + 1..hi].partition_point(|&s| s <= doc);
+    (i < n).then(|| i as u32 - 1)
+}
+
 /// The engine's handle on term files: opened once per segment and shared.
 #[derive(Default)]
 pub struct Terms {
@@ -360,6 +373,14 @@ struct RuleBoost<'a> {
     /// Per segment and list of `postings`: where the last `matching` scan
     /// of that list stopped (the first posting past its file).
     hints: Vec<Vec<usize>>,
+    /// Per segment: the file of the last document asked for (where the
+    /// next one's file is searched from).
+    last_file: Vec<usize>,
+    /// The last file's `matching` count, as (segment, file, count): the
+    /// scan's candidates come in runs from one file.
+    last_count: Option<(usize, u32, u64)>,
+    /// `matching`'s per-definition sums (kept between calls).
+    sums: Vec<u64>,
 }
 
 struct OracleSpelling<'a> {
@@ -387,28 +408,42 @@ impl RuleBoost<'_> {
     }
     /// Definitions of `file` that hold at least `cover` of the query's weight.
     fn matching(&mut self, seg: usize, file: u32) -> u64 {
+        if let Some((s, f, n)) = self.last_count {
+            if (s, f) == (seg, file) {
+                return n;
+            }
+        }
         if let Some(&n) = self.per_file.get(&(seg, file)) {
+            self.last_count = Some((seg, file, n));
             return n;
         }
         let range = self.files[seg].docs_of_file(file);
-        let mut acc = vec![0u64; range.len()];
+        let acc = &mut self.sums;
+        acc.clear();
+        acc.resize(range.len(), 0);
         for ((p, weight), hint) in self.postings[seg].iter().zip(&mut self.hints[seg]) {
             // The scan asks for files in ascending order: search on from
             // where the last file's postings ended when that is before this one.
-            let mut i = if *hint == 0 || (*hint <= p.len() && p.doc(*hint - 1) < range.start) {
+            let i = if *hint == 0 || (*hint <= p.len() && p.doc(*hint - 1) < range.start) {
                 p.lower_bound_from(*hint, range.start)
             } else {
                 p.lower_bound(range.start)
             };
-            while i < p.len() && p.doc(i) < range.end {
-                acc[(p.doc(i) - range.start) as usize] += weight;
-                i += 1;
-            }
-            *hint = i;
+            *hint = p.each_below(i, range.end, |d| acc[(d - range.start) as usize] += weight);
         }
         let n = acc.iter().filter(|&&w| w >= self.cover).count() as u64;
         self.per_file.insert((seg, file), n);
+        self.last_count = Some((seg, file, n));
         n
+    }
+    /// The file of a candidate document, found in the segment's per-file
+    /// starts (a few KiB, in cache) rather than in its row, searched on
+    /// from the last candidate's file.
+    fn file_of(&mut self, seg: usize, doc: u32) -> u32 {
+        let f = &self.files[seg];
+        let file = file_in_from(&f.file_start, self.last_file[seg], doc).unwrap_or_else(|| f.terms.file_of(doc));
+        self.last_file[seg] = file as usize;
+        file
     }
     fn is_spelled(&mut self, seg: usize, doc: u32) -> bool {
         if !self.rules.ident || !self.files[seg].terms.has_spell_keys() {
@@ -436,7 +471,7 @@ impl score::Boost for RuleBoost<'_> {
     }
     fn exact(&mut self, seg: usize, doc: u32) -> u64 {
         let files = if self.rules.files {
-            let file = self.files[seg].file_of(doc);
+            let file = self.file_of(seg, doc);
             rank::file_boost(self.rules, self.matching(seg, file))
         } else {
             rank::FILE_ONE
@@ -570,6 +605,9 @@ impl Terms {
             oracle: None,
             per_file: hashbrown::HashMap::new(),
             hints: Vec::new(),
+            last_file: vec![0; files.len()],
+            last_count: None,
+            sums: Vec::new(),
         };
         boost.hints = boost.postings.iter().map(|l| vec![0; l.len()]).collect();
         let mut stats = ScoreStats::default();
@@ -815,8 +853,13 @@ mod tests {
         let starts = file_starts(&t, 10);
         for d in 0..t.ndocs() {
             assert_eq!(file_in(&starts, d), Some(t.file_of(d)), "doc {d}");
+            // Galloping on from any file, before or after the answer's.
+            for from in 0..starts.len() + 1 {
+                assert_eq!(file_in_from(&starts, from, d), Some(t.file_of(d)), "doc {d} from file {from}");
+            }
         }
         assert_eq!(file_in(&starts, t.ndocs()), None);
+        assert_eq!(file_in_from(&starts, 3, t.ndocs()), None);
     }
 
     #[test]

@@ -106,9 +106,12 @@ struct Cursor<'a> {
     last: u32,
     /// The block's doc ids, decoded in one pass the first time the cursor
     /// steps inside it (an essential list visits every posting of a block
-    /// it does not skip); a block only sought into is read id by id.
+    /// it does not skip) or after [`DECODE_AFTER`] seeks into it; a block
+    /// sought into fewer times is read id by id.
     docs: Box<[u32; BLOCK]>,
     decoded: bool,
+    /// Seeks that searched inside the current block.
+    seeks: u32,
 }
 
 impl Cursor<'_> {
@@ -143,6 +146,7 @@ impl Cursor<'_> {
             last: 0,
             docs: Box::new([0; BLOCK]),
             decoded: false,
+            seeks: 0,
         };
         c.moved();
         c
@@ -162,6 +166,7 @@ impl Cursor<'_> {
         self.len = self.p.block_end(self.start) - self.start;
         self.last = self.p.frame_doc(self.frame, self.len - 1);
         self.decoded = false;
+        self.seeks = 0;
     }
     /// Doc id `j` of the current block.
     #[inline]
@@ -228,13 +233,18 @@ impl Cursor<'_> {
             self.moved();
         }
     }
-    /// Moves to the first posting >= `d`: inside the current block when its
-    /// last doc reaches `d`, else galloping over the blocks' first ids, then
-    /// a binary search inside the one block that can hold it.
+    /// Moves to the first posting >= `d` (inline: most probes find the
+    /// cursor already there).
+    #[inline]
     fn seek(&mut self, d: u32) {
-        if self.cur >= d {
-            return;
+        if self.cur < d {
+            self.seek_past(d);
         }
+    }
+    /// [`Cursor::seek`] when the cursor is before `d`: inside the current
+    /// block when its last doc reaches `d`, else galloping over the blocks'
+    /// first ids, then a search inside the one block that can hold it.
+    fn seek_past(&mut self, d: u32) {
         if self.last < d {
             // Blocks after the current one: the first whose first id is
             // past `d` is `a`; the answer is in block `a - 1`, or starts `a`.
@@ -252,21 +262,52 @@ impl Cursor<'_> {
                 return;
             }
             self.pos = (a - 1) * BLOCK;
-        }
-        // The answer is in the current block, at or after `pos`.
-        let (mut a, mut b) = (self.pos - self.start, self.len);
-        while a < b {
-            let m = (a + b) / 2;
-            if self.block_doc(m) < d {
-                a = m + 1;
-            } else {
-                b = m;
+            if self.frame.0 >= d {
+                // The block starts at `d`.
+                self.cur = self.frame.0;
+                return;
             }
         }
-        self.pos = self.start + a;
-        self.moved();
+        // The answer is in the current block, after `pos` (whose doc is
+        // below `d`) and at or before its last posting (which reaches `d`).
+        self.seeks += 1;
+        if !self.decoded && self.seeks >= DECODE_AFTER {
+            self.p.frame_docs(self.frame, &mut self.docs[..self.len]);
+            self.decoded = true;
+        }
+        let j = if self.decoded {
+            // Galloping from `pos` over the decoded ids: a dense list probed
+            // in doc order lands a few postings on.
+            let docs = &self.docs[..self.len];
+            let (mut lo, mut step) = (self.pos - self.start, 1);
+            let mut hi = lo + 1;
+            while docs[hi] < d {
+                lo = hi;
+                hi = (hi + step).min(self.len - 1);
+                step *= 2;
+            }
+            lo + 1 + docs[lo + 1..hi].partition_point(|&x| x < d)
+        } else {
+            let (mut a, mut b) = (self.pos - self.start + 1, self.len - 1);
+            while a < b {
+                let m = (a + b) / 2;
+                if self.p.frame_doc(self.frame, m) < d {
+                    a = m + 1;
+                } else {
+                    b = m;
+                }
+            }
+            a
+        };
+        self.pos = self.start + j;
+        self.cur = self.block_doc(j);
     }
 }
+
+/// In-block seeks into one block after which the cursor decodes the
+/// block's ids (a binary search reads ids one by one; a list probed by
+/// many candidates of a block gallops over its decoded ids).
+const DECODE_AFTER: u32 = 4;
 
 /// The most documents whose essential sums are gathered at once.
 const ACC_WINDOW: usize = 1024;

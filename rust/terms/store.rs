@@ -610,6 +610,23 @@ impl Postings<'_> {
         let blk = self.gallop_blocks(from / BLOCK, doc);
         self.lower_bound_in_block(blk, from.max(blk * BLOCK), doc)
     }
+    /// Calls `f` with the doc id of each posting from `i` on while it is
+    /// below `end`, and returns the index of the first posting not taken
+    /// (a block's head is read once for its postings, not once per posting).
+    pub fn each_below(&self, mut i: usize, end: u32, mut f: impl FnMut(u32)) -> usize {
+        while i < self.len() {
+            let frame = self.frame(i / BLOCK);
+            for j in i % BLOCK..self.block_end(i) - i / BLOCK * BLOCK {
+                let d = self.frame_doc(frame, j);
+                if d >= end {
+                    return i;
+                }
+                f(d);
+                i += 1;
+            }
+        }
+        i
+    }
     /// The index of `doc`'s posting, if it has one.
     pub fn find(&self, doc: u32) -> Option<usize> {
         let i = self.lower_bound(doc);
@@ -1004,6 +1021,11 @@ mod tests {
                     let want_i = got.lower_bound(d);
                     let from = if want_i == 0 { 0 } else { want_i - rng.below(want_i.min(3 * BLOCK) + 1) };
                     assert_eq!(got.lower_bound_from(from, d), want_i, "{name} doc {d} from {from}");
+                    // The postings from `from` below `d`, by block, are
+                    // those `doc(i)` gives one by one.
+                    let mut seen = Vec::new();
+                    assert_eq!(got.each_below(from, d, |x| seen.push(x)), want_i, "{name} below {d} from {from}");
+                    assert_eq!(seen, (from..want_i).map(|i| got.doc(i)).collect::<Vec<_>>(), "{name} below {d}");
                 }
                 if want.len() < ndocs {
                     let absent = (0..ndocs as u32).find(|d| want.binary_search_by_key(d, |w| w.0).is_err()).unwrap();
