@@ -555,6 +555,19 @@ pub fn score_chunk<'a>(
     }
 }
 
+/// Every start of `finder`'s needle in `haystack`, overlapping ones
+/// included (`memmem::find_iter` steps past each match, and would miss the
+/// second "baz baz" in "baz baz baz"); the reference scanner slides a window
+/// one byte at a time and sees them all.
+fn overlapping<'a>(finder: &'a memmem::Finder<'_>, haystack: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + finder.find(haystack.get(from..)?)?;
+        from = at + 1;
+        Some(at)
+    })
+}
+
 /// Candidate chunks that share what their grams allow.
 struct Group {
     may: u32,
@@ -737,8 +750,10 @@ pub fn search_capped(
     let mut next_group = 0;
     // Verification: fold each file's ASCII case once, then one SIMD memmem
     // pass per pattern. Every occurrence is needed (terms overlap the
-    // phrase and each other), which rules out a leftmost automaton, and an
-    // overlapping automaton walks byte by byte (both measured slower here).
+    // phrase and each other, and a pattern itself: "baz baz" twice in
+    // "Baz baz baz", the second one exact), which rules out a leftmost
+    // automaton, and an overlapping automaton walks byte by byte (both
+    // measured slower here).
     let finders: Vec<memmem::Finder> = scorer.patterns.iter().map(memmem::Finder::new).collect();
     let mut folded: Vec<u8> = Vec::new();
     let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
@@ -806,7 +821,7 @@ pub fn search_capped(
             }
             let len = scorer.patterns[p].len();
             let before = occurrences.len();
-            occurrences.extend(finder.find_iter(&folded).map(|s| (c.start + s, p, c.start + s + len)));
+            occurrences.extend(overlapping(finder, &folded).map(|s| (c.start + s, p, c.start + s + len)));
             if occurrences.len() > before {
                 terms_held |= scorer.pattern_term[p].map_or(0, |t| 1 << t);
                 phrase_held |= scorer.pattern_phrase[p];
@@ -839,5 +854,25 @@ mod tests {
         assert_eq!(boundary_class(b"read_file", 5, 9), SUBTOKEN);
         assert_eq!(boundary_class(b"readfile", 4, 8), INSIDE);
         assert_eq!(boundary_class(b"foo", 0, 3), WORD);
+    }
+
+    /// The verification's occurrences are every window that equals the
+    /// needle, as the reference scanner's sliding window finds them.
+    #[test]
+    fn overlapping_finds_every_window() {
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"baz baz baz ", b"baz baz"),
+            (b"aaaa", b"aa"),
+            (b"abababa", b"aba"),
+            (b"abc", b"abcd"),
+            (b"xyz", b"y"),
+            (b"", b"a"),
+        ];
+        for (haystack, needle) in cases {
+            let naive: Vec<usize> =
+                haystack.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect();
+            let finder = memmem::Finder::new(needle);
+            assert_eq!(overlapping(&finder, haystack).collect::<Vec<_>>(), naive, "{needle:?} in {haystack:?}");
+        }
     }
 }
