@@ -84,7 +84,7 @@ class NativeSnapshot:
 
     def search(
         self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
-    ) -> tuple[list[Hit], bool, dict[str, int | bool]]:
+    ) -> tuple[list[Hit], bool, dict[str, int | bool | str]]:
         """Ranked search on this generation: (hits best first, as `lens.Hit`s made by the native core,
         truncated, info). `native=False` runs the reference scanner, for which `budget_ms` is a deadline
         (past it: the best hits so far, truncated)."""
@@ -124,7 +124,7 @@ class NativeIndex:
 
     def search(
         self, query: str | NativeQuery, k: int, budget_ms: float | None = None, native: bool = True
-    ) -> tuple[list[Hit], bool, dict[str, int | bool]]:
+    ) -> tuple[list[Hit], bool, dict[str, int | bool | str]]:
         """Ranked search on the current generation: (hits best first, as `lens.Hit`s, truncated, info
         about candidates, early termination and the generation that answered)."""
 
