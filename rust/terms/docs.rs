@@ -219,6 +219,13 @@ fn push(terms: &mut Vec<(u32, [u8; NFIELDS])>, slots: &mut Vec<u32>, t: u32, fie
 /// finished or dropped.
 impl Drop for Acc<'_> {
     fn drop(&mut self) {
+        self.clear_slots();
+    }
+}
+
+impl Acc<'_> {
+    /// Clears the slots of this document's terms.
+    fn clear_slots(&mut self) {
         // `get_mut`: a panic while `add` held the slots must not panic again here.
         for &(t, _) in &self.terms {
             if let Some(s) = self.an.slots.get_mut(t as usize) {
@@ -229,9 +236,8 @@ impl Drop for Acc<'_> {
 }
 
 fn finish(mut acc: Acc<'_>, mut doc: Doc<u32>) -> Doc<u32> {
-    for &(t, _) in &acc.terms {
-        acc.an.slots[t as usize] = 0;
-    }
+    // The terms leave `acc` below, so its drop would clear nothing.
+    acc.clear_slots();
     // Each term is in `terms` once (the slots); their order is not the
     // term file's concern (it sorts its terms).
     doc.terms = std::mem::take(&mut acc.terms);
