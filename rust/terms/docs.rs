@@ -75,12 +75,10 @@ impl<T> Default for Doc<T> {
     }
 }
 
-impl Doc<u32> {
-    /// The document with its terms spelled out (ids of `an`), in term order.
-    pub fn spelled(&self, an: &Analyzer) -> Doc {
-        let mut terms: Vec<(String, [u8; NFIELDS])> =
-            self.terms.iter().map(|&(t, c)| (an.text(t).to_string(), c)).collect();
-        terms.sort();
+impl<T> Doc<T> {
+    /// The same document with `terms` in place of its own (another
+    /// spelling of them: ids or text).
+    pub fn with_terms<U>(&self, terms: Vec<(U, [u8; NFIELDS])>) -> Doc<U> {
         Doc {
             line: self.line,
             start: self.start,
@@ -93,6 +91,16 @@ impl Doc<u32> {
             terms,
             lens: self.lens,
         }
+    }
+}
+
+impl Doc<u32> {
+    /// The document with its terms spelled out (ids of `an`), in term order.
+    pub fn spelled(&self, an: &Analyzer) -> Doc {
+        let mut terms: Vec<(String, [u8; NFIELDS])> =
+            self.terms.iter().map(|&(t, c)| (an.text(t).to_string(), c)).collect();
+        terms.sort();
+        self.with_terms(terms)
     }
 }
 

@@ -118,19 +118,7 @@ pub fn write(path: &Path, docs: &[(u32, Doc)]) -> Result<u64> {
                     (id, *c)
                 })
                 .collect();
-            let doc = Doc {
-                line: d.line,
-                start: d.start,
-                end: d.end,
-                def_start: d.def_start,
-                def_end: d.def_end,
-                kind: d.kind,
-                name: d.name.clone(),
-                container: d.container.clone(),
-                terms,
-                lens: d.lens,
-            };
-            (*file, doc)
+            (*file, d.with_terms(terms))
         })
         .collect();
     write_chunks(path, &[Chunk { vocab, docs }])
