@@ -151,6 +151,8 @@ class _Index(Protocol):
 def parse(query: str, paths: object = None, lang: object = None) -> Any:
     """The query parsed by the native core, with `paths` (gitignore-style globs, `!` excludes) and `lang`
     (languages) folded into its filter; malformed syntax raises `QueryError` with the position."""
+    if paths is None and lang is None:
+        return _lens.parse_query(query)  # no filter to fold in: no lists to build
     return _lens.parse_query(query, _names("paths", paths), _names("lang", lang))
 
 
@@ -169,8 +171,7 @@ def run_search(
     """One search through the stages. `raw_scores` keeps each stage's own scores instead of lifting
     them to be monotonic in rank: a sharded set's coordinator merges shards by those and lifts once."""
     check_search(query, k, mode, MODES, budget_ms)
-    # Without paths= or lang= there is no filter to fold in: `parse` without building its two lists.
-    parsed = _lens.parse_query(query) if paths is None and lang is None else parse(query, paths, lang)
+    parsed = parse(query, paths, lang)
     guard = index.guard
     clock = guard.clock
     t0 = clock()
