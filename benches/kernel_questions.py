@@ -1,7 +1,7 @@
 """Plain-English questions over the Linux kernel, built as the shared dev set's `nl` queries are.
 
     python benches/kernel_questions.py --kernel /path/to/linux-6.1 --out /tmp/kq [--only drivers/net fs/ext4]
-        [--from drivers fs] [--sample 300] [--seed 7]
+        [--from drivers fs] [--sample 300] [--seed 7] [--queries-only]
 
 writes:
   OUT/tree/             the kernel (or the `--only` subtrees) with every kernel-doc comment (`/** ... */`)
@@ -12,8 +12,10 @@ writes:
                         one of `--from`, 4 to 15 words, and as gold the function's definition, from its
                         header line to its closing brace.
 
-Summaries shared by several functions are dropped (no single right answer). The sample is seeded, so a
-run is repeatable.
+Summaries shared by several functions are dropped (no single right answer). The tree is walked in sorted
+order and the sample is seeded, so a run is repeatable on any machine (the walk used to follow the file
+system's directory order, so one seed drew different questions on two machines). `--queries-only` writes
+queries.jsonl alone (another seed's questions over a tree already written: the tree does not depend on it).
 """
 
 from __future__ import annotations
@@ -84,34 +86,39 @@ def main() -> None:
     ap.add_argument("--from", dest="sources", nargs="*", default=["drivers", "fs"])
     ap.add_argument("--sample", type=int, default=300)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--queries-only", action="store_true", help="write queries.jsonl only, not the tree")
     args = ap.parse_args()
 
     src: Path = args.kernel.resolve()
     tree = args.out / "tree"
-    if tree.exists():
+    write_tree = not args.queries_only
+    if write_tree and tree.exists():
         shutil.rmtree(tree)
+    args.out.mkdir(parents=True, exist_ok=True)
     tops = [src / p for p in args.only] or [src]
     candidates: list[tuple[bytes, dict[str, object]]] = []
     by_summary: dict[bytes, int] = {}
     for top in tops:
         for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             rel_dir = Path(dirpath).relative_to(src)
-            (tree / rel_dir).mkdir(parents=True, exist_ok=True)
-            for fn in filenames:
+            if write_tree:
+                (tree / rel_dir).mkdir(parents=True, exist_ok=True)
+            for fn in sorted(filenames):
                 path = Path(dirpath) / fn
                 dest = tree / rel_dir / fn
                 if path.is_symlink() or not path.is_file():
                     continue
                 if not fn.encode().endswith(_SOURCE_EXT):
-                    os.link(path, dest)
+                    if write_tree:
+                        os.link(path, dest)
                     continue
                 data = path.read_bytes()
                 blanked, docs = blank_docs(data)
-                if not docs and blanked == data:
+                if write_tree and not docs and blanked == data:
                     os.link(path, dest)
-                    continue
-                dest.write_bytes(blanked)
+                elif write_tree:
+                    dest.write_bytes(blanked)
                 rel = (rel_dir / fn).as_posix()
                 if not any(rel.startswith(s.rstrip("/") + "/") for s in args.sources):
                     continue
@@ -135,7 +142,8 @@ def main() -> None:
             row = {"id": f"kernel-nl-{i:04d}", "kind": "nl", "query": c["query"], "corpus": "nodoc"}
             row["gold"] = c["gold"]
             f.write(json.dumps(row) + "\n")
-    print(f"{len(chosen)} questions of {len(unique)} unique summaries; tree in {tree}")
+    where = f"; tree in {tree}" if write_tree else ""
+    print(f"{len(chosen)} questions of {len(unique)} unique summaries{where}")
 
 
 if __name__ == "__main__":
