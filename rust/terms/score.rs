@@ -488,8 +488,11 @@ pub fn top_k(
                 c.drain(d, end, &mut acc, &mut seen);
             }
             // The threshold changes only when a candidate enters the heap.
+            // `first`: the least essential sum with which every
+            // non-essential bound can still lift a document to `need`.
             let mut thr = threshold(&heap, k);
             let mut need = need_of(thr, max);
+            let mut first = need.saturating_sub(upto[ess]);
             for (w, bits) in seen.iter_mut().enumerate().take((end - d) as usize / 64 + 1) {
                 stats.scored += u64::from(bits.count_ones());
                 while *bits != 0 {
@@ -497,12 +500,17 @@ pub fn top_k(
                     *bits &= *bits - 1;
                     let doc = d + j as u32;
                     let mut score = std::mem::take(&mut acc[j]);
+                    // Most candidates stop here, before any probe.
+                    if score < first {
+                        continue;
+                    }
                     // The non-essential lists, largest bound first, while the rest
                     // could still lift the document over the threshold
-                    // (`(score + upto[j + 1]) * max < t` when below `need`).
+                    // (`(score + upto[j + 1]) * max < t` when below `need`;
+                    // the first list's check is `first`'s).
                     let mut alive = true;
                     for j in (0..ess).rev() {
-                        if score + upto[j + 1] < need {
+                        if j + 1 < ess && score + upto[j + 1] < need {
                             alive = false;
                             break;
                         }
@@ -520,6 +528,7 @@ pub fn top_k(
                         push(&mut heap, k, key(score * boost.exact(si, doc), doc));
                         thr = threshold(&heap, k);
                         need = need_of(thr, max);
+                        first = need.saturating_sub(upto[ess]);
                     }
                 }
             }
