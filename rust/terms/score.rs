@@ -206,7 +206,9 @@ impl Cursor<'_> {
     /// Adds this list's postings up to `end` (inclusive) into the window
     /// starting at document `base` (`acc`: the sums, `seen`: the bitmap),
     /// a block at a time over the decoded ids and the impacts beside them.
-    fn drain(&mut self, base: u32, end: u32, acc: &mut [u64], seen: &mut [u64]) {
+    /// The window's arrays have fixed sizes and `j` is masked into them (it
+    /// is below [`ACC_WINDOW`] already): no bounds check per posting.
+    fn drain(&mut self, base: u32, end: u32, acc: &mut Window, seen: &mut Seen) {
         while self.cur <= end {
             if !self.decoded {
                 self.p.frame_docs(self.frame, &mut self.docs[..self.len]);
@@ -221,6 +223,8 @@ impl Cursor<'_> {
                     break;
                 }
                 let j = (d - base) as usize;
+                debug_assert!(j < ACC_WINDOW);
+                let j = j & (ACC_WINDOW - 1);
                 acc[j] += self.weight * imp as u64;
                 seen[j / 64] |= 1 << (j % 64);
                 taken += 1;
@@ -233,9 +237,10 @@ impl Cursor<'_> {
             self.moved();
         }
     }
-    /// Moves to the first posting >= `d` (inline: most probes find the
-    /// cursor already there).
-    #[inline]
+    /// Moves to the first posting >= `d` (inline, the search itself not:
+    /// most probes find the cursor already there, and a call that saves
+    /// registers for the search was a tenth of the scan).
+    #[inline(always)]
     fn seek(&mut self, d: u32) {
         if self.cur < d {
             self.seek_past(d);
@@ -244,6 +249,7 @@ impl Cursor<'_> {
     /// [`Cursor::seek`] when the cursor is before `d`: inside the current
     /// block when its last doc reaches `d`, else galloping over the blocks'
     /// first ids, then a search inside the one block that can hold it.
+    #[inline(never)]
     fn seek_past(&mut self, d: u32) {
         if self.last < d {
             // Blocks after the current one: the first whose first id is
@@ -275,33 +281,43 @@ impl Cursor<'_> {
             self.p.frame_docs(self.frame, &mut self.docs[..self.len]);
             self.decoded = true;
         }
+        // Galloping from `pos` (a list probed in doc order lands a few
+        // postings on), over the decoded ids or the packed ones.
+        let (from, last) = (self.pos - self.start, self.len - 1);
         let j = if self.decoded {
-            // Galloping from `pos` over the decoded ids: a dense list probed
-            // in doc order lands a few postings on.
             let docs = &self.docs[..self.len];
-            let (mut lo, mut step) = (self.pos - self.start, 1);
-            let mut hi = lo + 1;
-            while docs[hi] < d {
-                lo = hi;
-                hi = (hi + step).min(self.len - 1);
-                step *= 2;
-            }
-            lo + 1 + docs[lo + 1..hi].partition_point(|&x| x < d)
+            gallop_in(from, last, d, |i| docs[i])
         } else {
-            let (mut a, mut b) = (self.pos - self.start + 1, self.len - 1);
-            while a < b {
-                let m = (a + b) / 2;
-                if self.p.frame_doc(self.frame, m) < d {
-                    a = m + 1;
-                } else {
-                    b = m;
-                }
-            }
-            a
+            let (p, frame) = (&self.p, self.frame);
+            gallop_in(from, last, d, |i| p.frame_doc(frame, i))
         };
         self.pos = self.start + j;
         self.cur = self.block_doc(j);
     }
+}
+
+/// The first `j` in `lo + 1..=last` with `id(j) >= d`, where `id(lo) < d
+/// <= id(last)` (ids ascending): galloping from `lo`, then a binary search
+/// between the last two probes.
+#[inline]
+fn gallop_in(lo: usize, last: usize, d: u32, id: impl Fn(usize) -> u32) -> usize {
+    let (mut lo, mut hi, mut step) = (lo, lo + 1, 1);
+    while id(hi) < d {
+        lo = hi;
+        hi = (hi + step).min(last);
+        step *= 2;
+    }
+    // `id(lo) < d <= id(hi)`.
+    let (mut a, mut b) = (lo + 1, hi);
+    while a < b {
+        let m = (a + b) / 2;
+        if id(m) < d {
+            a = m + 1;
+        } else {
+            b = m;
+        }
+    }
+    a
 }
 
 /// In-block seeks into one block after which the cursor decodes the
@@ -311,6 +327,23 @@ const DECODE_AFTER: u32 = 4;
 
 /// The most documents whose essential sums are gathered at once.
 const ACC_WINDOW: usize = 1024;
+
+/// The essential lists' sums over a window, and which documents of the
+/// window they hold.
+type Window = [u64; ACC_WINDOW];
+type Seen = [u64; ACC_WINDOW / 64];
+
+/// The least sum `s` of a document's lists with which `s * max` can still
+/// reach the threshold `thr` (0 without one): `s * max < t` exactly when
+/// `s < ceil(t / max)`, so the scan's per-candidate checks compare sums
+/// with no multiplication.
+fn need_of(thr: Option<Scored>, max: u64) -> u64 {
+    match thr {
+        None => 0,
+        Some(t) if max == 0 => u64::from(t.score > 0) * u64::MAX,
+        Some(t) => t.score.div_ceil(max),
+    }
+}
 
 fn push(heap: &mut BinaryHeap<Reverse<Scored>>, k: usize, s: Scored) {
     if heap.len() < k {
@@ -385,8 +418,8 @@ pub fn top_k(
     let max = boost.max();
     // The essential lists' sums over a window of documents, and which
     // documents of the window they hold.
-    let mut acc = vec![0u64; ACC_WINDOW];
-    let mut seen = [0u64; ACC_WINDOW / 64];
+    let mut acc: Box<Window> = Box::new([0; ACC_WINDOW]);
+    let mut seen: Seen = [0; ACC_WINDOW / 64];
     for (si, seg) in segs.iter().enumerate() {
         let skip_lo = direct.partition_point(|x| x.0 < si as u32);
         let skip = &direct[skip_lo..direct.partition_point(|x| x.0 <= si as u32)];
@@ -454,19 +487,30 @@ pub fn top_k(
             for c in cur[ess..].iter_mut() {
                 c.drain(d, end, &mut acc, &mut seen);
             }
+            // The threshold changes only when a candidate enters the heap.
+            // `first`: the least essential sum with which every
+            // non-essential bound can still lift a document to `need`.
+            let mut thr = threshold(&heap, k);
+            let mut need = need_of(thr, max);
+            let mut first = need.saturating_sub(upto[ess]);
             for (w, bits) in seen.iter_mut().enumerate().take((end - d) as usize / 64 + 1) {
+                stats.scored += u64::from(bits.count_ones());
                 while *bits != 0 {
                     let j = w * 64 + bits.trailing_zeros() as usize;
                     *bits &= *bits - 1;
                     let doc = d + j as u32;
                     let mut score = std::mem::take(&mut acc[j]);
-                    stats.scored += 1;
-                    let thr = threshold(&heap, k);
+                    // Most candidates stop here, before any probe.
+                    if score < first {
+                        continue;
+                    }
                     // The non-essential lists, largest bound first, while the rest
-                    // could still lift the document over the threshold.
+                    // could still lift the document over the threshold
+                    // (`(score + upto[j + 1]) * max < t` when below `need`;
+                    // the first list's check is `first`'s).
                     let mut alive = true;
                     for j in (0..ess).rev() {
-                        if thr.is_some_and(|t| (score + upto[j + 1]) * max < t.score) {
+                        if j + 1 < ess && score + upto[j + 1] < need {
                             alive = false;
                             break;
                         }
@@ -482,6 +526,9 @@ pub fn top_k(
                         && skip.binary_search(&(si as u32, doc)).is_err()
                     {
                         push(&mut heap, k, key(score * boost.exact(si, doc), doc));
+                        thr = threshold(&heap, k);
+                        need = need_of(thr, max);
+                        first = need.saturating_sub(upto[ess]);
                     }
                 }
             }
@@ -690,7 +737,8 @@ mod tests {
                         // postings before `d` from where it stood.
                         let base = c.doc();
                         let end = d.saturating_sub(1).min(base + ACC_WINDOW as u32 - 1);
-                        let (mut acc, mut seen) = (vec![0u64; ACC_WINDOW], vec![0u64; ACC_WINDOW / 64]);
+                        let (mut acc, mut seen): (Box<Window>, Seen) =
+                            (Box::new([0; ACC_WINDOW]), [0; ACC_WINDOW / 64]);
                         c.drain(base, end, &mut acc, &mut seen);
                         let to = p.lower_bound(end + 1).max(want);
                         let (mut want_acc, mut want_seen) = (vec![0u64; ACC_WINDOW], vec![0u64; ACC_WINDOW / 64]);
@@ -699,7 +747,7 @@ mod tests {
                             want_acc[j] += p.impacts[i] as u64;
                             want_seen[j / 64] |= 1 << (j % 64);
                         }
-                        assert_eq!((acc, seen), (want_acc, want_seen), "term t{t} drain to {end}");
+                        assert_eq!((acc.to_vec(), seen.to_vec()), (want_acc, want_seen), "term t{t} drain to {end}");
                         want = to;
                     } else if rng.next(3) == 0 {
                         c.next();
@@ -716,6 +764,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The scan's per-candidate check against its product form (the
+    /// oracle): `s < need_of(t, max)` exactly when `s * max < t`, at the
+    /// edges (`s * max` one below, at and above `t`) and at random.
+    #[test]
+    fn need_compares_as_the_product_does() {
+        let mut rng = Lcg(41);
+        let at = |score: u64| Some(Scored { score, seg: Reverse(0), doc: Reverse(0) });
+        for round in 0..20_000 {
+            let max = [1, 2, 7, 11_600_000, rng.next(1 << 20) + 1][round % 5];
+            let s = rng.next(1 << 24);
+            let t = match round % 4 {
+                0 => s * max,
+                1 => s * max + 1,
+                2 => (s * max).saturating_sub(1),
+                _ => rng.next(1 << 40),
+            };
+            assert_eq!(s < need_of(at(t), max), s * max < t, "s {s} max {max} t {t}");
+            assert!(s >= need_of(None, max));
+        }
+        assert!(9 < need_of(at(1), 0) && need_of(at(0), 0) == 0, "no multiplier: only a zero threshold passes");
     }
 
     /// Lists whose blocks of [`super::super::store::BLOCK`] postings are
