@@ -401,6 +401,7 @@ fn contains_folded(hay: &[u8], needle: &[u8]) -> bool {
 /// A chunk waiting to be verified, ordered by the bound of what it could
 /// score (then by path and offset, so that equal bounds come in the final
 /// tie order).
+#[derive(Clone, Copy)]
 struct Candidate<'a> {
     bound: f64,
     path: &'a str,
@@ -415,6 +416,11 @@ struct Candidate<'a> {
     may: u32,
     phrase_possible: bool,
     name: f64,
+    /// The chunks of the same file and group that follow this one, in id
+    /// (so offset) order: they share its bound and path, so they pop right
+    /// after it, and join the queue one at a time as their file's entry
+    /// pops ([`materialize`]).
+    rest: &'a [(u32, u32)],
 }
 
 impl PartialEq for Candidate<'_> {
@@ -579,50 +585,98 @@ struct Group {
     members: Vec<(u32, u32)>,
 }
 
-/// Pushes a group's chunks, each with its own bound, on the heap.
+/// Queues a group's chunks: one entry per file, its first chunk with its own
+/// bound and the file's other chunks of the group as its `rest`. A file's
+/// chunks of one group share the bound (it depends on the terms, the
+/// phrase level, the file's name part and prior) and the path, and their
+/// offsets rise with their ids, so the queue pops them in the order it
+/// would if each were queued alone (a k-way merge of the files' runs):
+/// a group of a short identifier holds 50-80 k chunks of which a few are
+/// verified. A run whose offsets do not rise is queued chunk by chunk.
 fn materialize<'a>(
     snap: &'a Snapshot,
     scorer: &Scorer,
     named: &[Option<Vec<(u32, u32)>>],
-    group: &Group,
+    group: &'a Group,
     cands: &mut Vec<Candidate<'a>>,
 ) {
     let term_bound = scorer.term_bound(group.may);
-    let mut file_facts: Option<(FileRef, &'a str, f32, f64)> = None;
-    for &(si, id) in &group.members {
+    let members = group.members.as_slice();
+    let mut i = 0;
+    while i < members.len() {
+        let (si, id) = members[i];
         let seg = &snap.segments[si as usize].seg;
         let chunk = seg.chunk(id);
-        let f = FileRef { seg: si, id: chunk.file };
-        // A file's chunks are adjacent ids, so its facts are looked up once.
-        if file_facts.as_ref().is_none_or(|(g, ..)| *g != f) {
-            let path = seg.path(chunk.file);
-            let name = match &named[si as usize] {
-                Some(list) => {
-                    let terms = list.binary_search_by_key(&chunk.file, |&(file, _)| file).map_or(0, |i| list[i].1);
-                    scorer.name_part_of(terms)
-                }
-                None => scorer.name_part(path),
-            };
-            debug_assert_eq!(name.to_bits(), scorer.name_part(path).to_bits(), "{path}");
-            file_facts = Some((f, path, seg.file(chunk.file).prior, name));
+        let meta = seg.file(chunk.file);
+        // The file's chunks are the ids first_chunk..first_chunk + nchunks.
+        let end_id = meta.first_chunk + meta.nchunks;
+        let mut j = i + 1;
+        let mut rising = true;
+        let mut last = chunk.start;
+        while j < members.len() && members[j].0 == si && members[j].1 < end_id {
+            let next = seg.chunk(members[j].1).start;
+            rising &= next > last;
+            last = next;
+            j += 1;
         }
-        let (_, path, prior, name) = file_facts.expect("set above");
+        let f = FileRef { seg: si, id: chunk.file };
+        let path = seg.path(chunk.file);
+        let name = match &named[si as usize] {
+            Some(list) => {
+                let terms = list.binary_search_by_key(&chunk.file, |&(file, _)| file).map_or(0, |i| list[i].1);
+                scorer.name_part_of(terms)
+            }
+            None => scorer.name_part(path),
+        };
+        debug_assert_eq!(name.to_bits(), scorer.name_part(path).to_bits(), "{path}");
+        let prior = meta.prior;
         let bound = scorer.bound_with(term_bound, name, group.may, group.level, prior);
         debug_assert!(bound <= group.bound, "{path}: {bound} > group bound {}", group.bound);
-        let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
-        cands.push(Candidate {
-            bound,
-            path,
-            f,
-            start,
-            end,
-            prior,
-            exact_possible: group.level == 2,
-            may: group.may,
-            phrase_possible: group.level >= 1,
-            name,
-        });
+        let entry = |at: usize, rest: &'a [(u32, u32)]| {
+            let c = seg.chunk(members[at].1);
+            Candidate {
+                bound,
+                path,
+                f,
+                start: c.start as usize,
+                end: (c.start + c.len) as usize,
+                prior,
+                exact_possible: group.level == 2,
+                may: group.may,
+                phrase_possible: group.level >= 1,
+                name,
+                rest,
+            }
+        };
+        if rising && !per_chunk() {
+            cands.push(entry(i, &members[i + 1..j]));
+        } else {
+            cands.extend((i..j).map(|at| entry(at, &[])));
+        }
+        i = j;
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: queue every chunk alone, as before the files' runs (the
+    /// oracle of `rank_props::a_file_run_pops_as_its_chunks_would`).
+    pub static PER_CHUNK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn per_chunk() -> bool {
+    #[cfg(test)]
+    return PER_CHUNK.with(|c| c.get());
+    #[cfg(not(test))]
+    false
+}
+
+/// The entry for the chunk after `c` in its file's run, if any.
+fn next_of<'a>(snap: &Snapshot, c: &Candidate<'a>) -> Option<Candidate<'a>> {
+    let (&(si, id), rest) = c.rest.split_first()?;
+    let chunk = snap.segments[si as usize].seg.chunk(id);
+    let (start, end) = (chunk.start as usize, (chunk.start + chunk.len) as usize);
+    Some(Candidate { start, end, rest, ..*c })
 }
 
 /// The native ranked search.
@@ -669,11 +723,20 @@ pub fn search_capped(
             sets.push(set);
         }
         term_sets.push(sets);
-        phrase_sets.push(scorer.phrase_plan.eval_with(&view.seg, &mut cache).map(|mut s| {
+        let phrase = scorer.phrase_plan.eval_with(&view.seg, &mut cache).map(|mut s| {
             s.and_with(live);
             s
-        }));
-        exact_sets.push(exact_plan.eval_with(&view.seg, &mut cache));
+        });
+        // The exact-case set only ever narrows the phrase's (`ew = pw & ..`
+        // below): where no chunk may hold the phrase (a whole sentence, the
+        // usual case) its grams are not decoded. An empty set stands in for
+        // it, which gives the same empty `ew`.
+        let exact = match &phrase {
+            Some(p) if p.is_empty() => Some(FileSet::empty(view.seg.nchunks())),
+            _ => exact_plan.eval_with(&view.seg, &mut cache),
+        };
+        phrase_sets.push(phrase);
+        exact_sets.push(exact);
     }
     // A shard of a set scores with the set's counts (issue 14, `super::global`).
     let (df, n) = super::global::lexical(nterms).unwrap_or((df, n));
@@ -780,6 +843,10 @@ pub fn search_capped(
         let Some(c) = cands.pop() else {
             break;
         };
+        // The next chunk of its file's run takes its place in the queue.
+        if let Some(next) = next_of(snap, &c) {
+            cands.push(next);
+        }
         if top.closed_to(c.bound, c.path, c.start) {
             outcome.early_terminated = true;
             break;
@@ -803,7 +870,7 @@ pub fn search_capped(
             // the queue with its lower bound instead of being scanned now.
             if exact_finder.find(chunk).is_none() {
                 let bound = scorer.bound(c.name, c.may, 1, c.prior);
-                cands.push(Candidate { bound, exact_possible: false, ..c });
+                cands.push(Candidate { bound, exact_possible: false, rest: &[], ..c });
                 continue;
             }
         }

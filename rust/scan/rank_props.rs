@@ -215,4 +215,43 @@ proptest! {
             }
         }
     }
+
+    /// A file's chunks of one candidate group are queued as one entry that
+    /// yields them in turn (`rank::materialize`): the search visits the
+    /// same chunks in the same order as when each chunk is queued alone,
+    /// so every answer, capped or not, and every count are the same. Files
+    /// of many lines, so that they have several chunks.
+    #[test]
+    fn a_file_run_pops_as_its_chunks_would(files in long_corpus(), q in query()) {
+        let (_tmp, index) = build(&files);
+        let snap: Arc<Snapshot> = index.snapshot();
+        let several = snap.segments.iter().any(|v| (0..v.seg.nfiles()).any(|f| v.seg.file(f).nchunks > 1));
+        prop_assert!(several, "the corpus should have a file of several chunks");
+        let run = |per_chunk: bool, k: usize, cap: Option<u64>| {
+            rank::PER_CHUNK.with(|c| c.set(per_chunk));
+            let mut scorer = Scorer::new(&terms::split(&q));
+            let (raw, o) = rank::search_capped(&snap, &mut scorer, k, None, Instant::now(), cap);
+            rank::PER_CHUNK.with(|c| c.set(false));
+            let hits: Vec<_> = raw.into_iter().map(|h| { let bits = h.score.to_bits(); (render(&snap, h), bits) }).collect();
+            (hits, o)
+        };
+        for cap in [None, Some(1u64), Some(2), Some(3), Some(5), Some(9)] {
+            for k in [1usize, 3, 7, 50] {
+                prop_assert_eq!(run(false, k, cap), run(true, k, cap), "cap {:?}, k {}", cap, k);
+            }
+        }
+    }
+}
+
+/// Files of 200-900 lines (several 8 KiB chunks each).
+fn long_corpus() -> impl Strategy<Value = Vec<(String, String)>> {
+    let long_file = prop::collection::vec(line(), 200..900).prop_map(|lines| {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        // Pad each file past two chunks whatever its lines hold.
+        text.push_str(&"// padding line without query words\n".repeat(600));
+        text
+    });
+    prop::collection::btree_map(prop::sample::select(&["a.txt", "b.py", "dir/c.rs", "dir/d.md"][..]), long_file, 1..4)
+        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
