@@ -252,6 +252,14 @@ mod tests {
         (tmp, e)
     }
 
+    /// The paths of the files `q`'s clauses keep (`Engine::narrowed`, no
+    /// path filter given), in path order.
+    fn kept_files(e: &Engine, snap: &Snapshot, q: &str) -> Vec<String> {
+        let prep = Prepared::new(q, PathFilter::default()).unwrap();
+        let n = e.narrowed(snap, &prep).unwrap().unwrap();
+        n.path_order().iter().map(|&f| n.path(f).to_string()).collect()
+    }
+
     #[test]
     fn files_only_grep_finds_the_files_the_full_grep_finds() {
         let many = "needle\n".repeat(50) + "x\n";
@@ -278,11 +286,7 @@ mod tests {
         let files = [("a.txt", "needle\nother\n"), ("b/c.txt", "needle\n"), ("d.txt", "needle\n"), ("e.txt", "x\n")];
         let (_tmp, e) = engine(&files);
         let snap = e.snapshot();
-        let kept = |q: &str| -> Vec<String> {
-            let prep = Prepared::new(q, PathFilter::default()).unwrap();
-            let n = e.narrowed(&snap, &prep).unwrap().unwrap();
-            n.path_order().iter().map(|&f| n.path(f).to_string()).collect()
-        };
+        let kept = |q: &str| kept_files(&e, &snap, q);
         assert_eq!(kept("needle -other"), vec!["b/c.txt", "d.txt", "e.txt"]);
         assert_eq!(kept("needle -other -file:d.txt"), vec!["b/c.txt", "e.txt"]);
         assert_eq!(kept("needle -OTHER -x"), vec!["b/c.txt", "d.txt"]);
@@ -304,11 +308,7 @@ mod tests {
         ];
         let (_tmp, e) = engine(&files);
         let snap = e.snapshot();
-        let kept = |q: &str| -> Vec<String> {
-            let prep = Prepared::new(q, PathFilter::default()).unwrap();
-            let n = e.narrowed(&snap, &prep).unwrap().unwrap();
-            n.path_order().iter().map(|&f| n.path(f).to_string()).collect()
-        };
+        let kept = |q: &str| kept_files(&e, &snap, q);
         let naive = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
             let mut v: Vec<String> = files.iter().filter(|(_, t)| keep(t)).map(|(p, _)| p.to_string()).collect();
             v.sort();
