@@ -26,6 +26,7 @@ import os
 import random
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 # `/**` opens a kernel-doc comment; its first text line is "name - summary" (or "name() - summary").
@@ -78,6 +79,25 @@ def definition_span(lines: list[bytes], start: int, name: bytes) -> tuple[int, i
     return None
 
 
+def write_questions(
+    path: Path, candidates: list[tuple[object, dict[str, object]]], prefix: str, sample: int, seed: int
+) -> tuple[int, int]:
+    """Writes `sample` of the `(summary key, question)` candidates whose key no other candidate shares
+    (no single right answer otherwise), drawn with `seed`, to `path` in the dev set's format with ids
+    `{prefix}-nl-0001`...: (questions written, unique summaries). The question sets of C
+    (this module) and of Rust (`rust_questions.py`) both end here."""
+    counts = Counter(key for key, _ in candidates)
+    unique = [question for key, question in candidates if counts[key] == 1]
+    random.Random(seed).shuffle(unique)
+    chosen = unique[:sample]
+    with open(path, "w") as f:
+        for i, question in enumerate(chosen, 1):
+            row = {"id": f"{prefix}-nl-{i:04d}", "kind": "nl", "query": question["query"], "corpus": "nodoc"}
+            row["gold"] = question["gold"]
+            f.write(json.dumps(row) + "\n")
+    return len(chosen), len(unique)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel", type=Path, required=True)
@@ -96,8 +116,7 @@ def main() -> None:
         shutil.rmtree(tree)
     args.out.mkdir(parents=True, exist_ok=True)
     tops = [src / p for p in args.only] or [src]
-    candidates: list[tuple[bytes, dict[str, object]]] = []
-    by_summary: dict[bytes, int] = {}
+    candidates: list[tuple[object, dict[str, object]]] = []
     for top in tops:
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -130,20 +149,13 @@ def main() -> None:
                     span = definition_span(lines, after, name)
                     if span is None:
                         continue
-                    by_summary[summary.lower()] = by_summary.get(summary.lower(), 0) + 1
                     gold = [{"path": rel, "line_start": span[0], "line_end": span[1]}]
                     question = {"query": summary.decode("utf-8", "replace"), "gold": gold}
                     candidates.append((summary.lower(), question))
-    unique = [c for key, c in candidates if by_summary[key] == 1]
-    random.Random(args.seed).shuffle(unique)
-    chosen = unique[: args.sample]
-    with open(args.out / "queries.jsonl", "w") as f:
-        for i, c in enumerate(chosen, 1):
-            row = {"id": f"kernel-nl-{i:04d}", "kind": "nl", "query": c["query"], "corpus": "nodoc"}
-            row["gold"] = c["gold"]
-            f.write(json.dumps(row) + "\n")
+    queries = args.out / "queries.jsonl"
+    written, unique = write_questions(queries, candidates, "kernel", args.sample, args.seed)
     where = f"; tree in {tree}" if write_tree else ""
-    print(f"{len(chosen)} questions of {len(unique)} unique summaries{where}")
+    print(f"{written} questions of {unique} unique summaries{where}")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,14 @@ seeded, so a run is repeatable on any machine.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import re
 import shutil
 from pathlib import Path
+
+try:
+    from benches.kernel_questions import write_questions
+except ModuleNotFoundError:  # run as a script: its own directory is on sys.path, the repository's is not
+    from kernel_questions import write_questions  # type: ignore[no-redef]
 
 _OUTER_DOC = re.compile(r"^\s*///(?!/)(.*)$")
 _INNER_DOC = re.compile(r"^\s*//!(.*)$")
@@ -141,8 +144,7 @@ def main() -> None:
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
-    candidates: list[tuple[str, dict[str, object]]] = []
-    by_summary: dict[str, int] = {}
+    candidates: list[tuple[object, dict[str, object]]] = []
     for path in sorted(src.rglob("*.rs")):
         rel_path = path.relative_to(src)
         if path.is_symlink() or not path.is_file() or any(p.startswith(".") for p in rel_path.parts):
@@ -155,19 +157,10 @@ def main() -> None:
         for summary, start, end in questions_in(text.split("\n")):
             if not 4 <= len(summary.split()) <= 15:
                 continue
-            key = summary.lower()
-            by_summary[key] = by_summary.get(key, 0) + 1
             gold = [{"path": rel, "line_start": start, "line_end": end}]
-            candidates.append((key, {"query": summary, "gold": gold}))
-    unique = [c for key, c in candidates if by_summary[key] == 1]
-    random.Random(args.seed).shuffle(unique)
-    chosen = unique[: args.sample]
-    with open(args.out / "queries.jsonl", "w") as f:
-        for i, c in enumerate(chosen, 1):
-            row = {"id": f"rust-nl-{i:04d}", "kind": "nl", "query": c["query"], "corpus": "nodoc"}
-            row["gold"] = c["gold"]
-            f.write(json.dumps(row) + "\n")
-    print(f"{len(chosen)} questions of {len(unique)} unique summaries; tree in {tree}")
+            candidates.append((summary.lower(), {"query": summary, "gold": gold}))
+    written, unique = write_questions(args.out / "queries.jsonl", candidates, "rust", args.sample, args.seed)
+    print(f"{written} questions of {unique} unique summaries; tree in {tree}")
 
 
 if __name__ == "__main__":
